@@ -1,0 +1,37 @@
+//! Audio: the one capture stream and its fan-out, playback, WAV files, the recordings.
+//!
+//! Everything that touches a sound device goes through [`pcm::AudioBackend`], which has a
+//! real ALSA implementation ([`alsa_backend`]) and an in-memory one ([`memory`]) for tests
+//! of the threads above it. The ALSA backend itself is tested on machines with no sound
+//! card through ALSA's userspace `file` and `null` plugins.
+pub mod alsa_backend;
+pub mod capture;
+pub mod devices;
+pub mod library;
+pub mod memory;
+pub mod pcm;
+pub mod player;
+pub mod wav;
+
+pub use pcm::{AudioBackend, AudioError, PcmFormat};
+
+use std::sync::Arc;
+
+/// A block of captured audio: interleaved S16 samples, shared by every subscriber without
+/// copying.
+#[derive(Clone, Debug)]
+pub struct AudioChunk {
+    /// Rate and channel count of `samples`.
+    pub format: PcmFormat,
+    /// Index (in frames since the capture stream opened) of the first frame in `samples`.
+    pub first_frame: u64,
+    /// Interleaved samples; `samples.len()` is a multiple of `format.channels`.
+    pub samples: Arc<[i16]>,
+}
+
+impl AudioChunk {
+    /// Number of frames in this chunk.
+    pub fn frames(&self) -> usize {
+        self.samples.len() / usize::from(self.format.channels.max(1))
+    }
+}

@@ -1,0 +1,1 @@
+//! rppal backends for the button and LEDs (TODO).

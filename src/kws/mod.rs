@@ -1,0 +1,12 @@
+//! The always-on keyword recognizer.
+//!
+//! * [`meta`] — the feature contract (`models/kws.toml`) shared with the Python trainer.
+//! * [`features`] — scipy-exact magnitude STFT plus the declared transform.
+//! * [`frontend`] — downmix + resample the capture to 16 kHz mono, keep a 1 s window, hop.
+//! * [`detector`] — posterior smoothing, threshold, refractory period (pure).
+//! * [`model`] — the classifier trait and its LiteRT backend.
+pub mod detector;
+pub mod features;
+pub mod frontend;
+pub mod meta;
+pub mod model;
