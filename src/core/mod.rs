@@ -1,1 +1,12 @@
-//! TODO
+//! The pure middle: no threads, no I/O, no clocks.
+//!
+//! * [`machine`] — the chatter-box state machine: `(state, event) -> actions`.
+//! * [`commands`] — which spoken word does what.
+//!
+//! Time is a [`Duration`](std::time::Duration) since the program started, carried inside
+//! every event, so a test drives the machine with a fake clock to the millisecond.
+pub mod commands;
+pub mod machine;
+
+pub use commands::{CommandMap, VoiceCommand};
+pub use machine::{Action, Cue, Event, Input, LedPattern, Machine, MachineConfig, Sound};

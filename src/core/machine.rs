@@ -1,0 +1,1205 @@
+//! The chatter-box state machine.
+//!
+//! Events with timestamps go in, actions come out. Nothing here sleeps, spawns, reads a
+//! clock or touches a file: the controller thread feeds it and carries out what it asks,
+//! and tests drive it with a fake clock to the millisecond.
+//!
+//! # Behaviour
+//! * **Short press** (released before `record_hold`, 10 s): stops playback if something is
+//!   playing, otherwise plays a random clip; with no clips, plays the "empty" cue and
+//!   blinks red.
+//! * **Held `record_hold`**: plays the burp cue, then records a clip (green LED on while
+//!   recording). The recording finishes even if the button is released meanwhile.
+//! * **Held `erase_hold`** (20 s): a second cue and the red LED tell the person to let go;
+//!   on release every recording is erased, including one just made. Saying "no" before
+//!   letting go abandons the erase.
+//! * A press that *begins* while a recording is being made is ignored until released: the
+//!   microphone is busy and playing a clip would end up in the recording.
+//! * Voice commands map to the same actions (see [`VoiceCommand`]); they are ignored while
+//!   recording, except "cancel", which can still abandon a pending erase.
+//!
+//! Deadlines (the 10 s and 20 s marks, screen time-outs, the recording countdown) are the
+//! machine's own: [`Machine::next_deadline`] says when it next wants a
+//! [`Input::Tick`], and every event first fires the deadlines that fell before it, so a
+//! release stamped exactly at 10 s counts as a hold even if no tick arrived in between.
+
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::commands::VoiceCommand;
+use crate::hw::leds::Led;
+use crate::ui::Screen;
+
+/// Timing and limits of the machine. Defaults are the product's behaviour.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MachineConfig {
+    /// Holding this long records a clip.
+    pub record_hold: Duration,
+    /// Holding this long erases every clip on release.
+    pub erase_hold: Duration,
+    /// Length of a recorded clip.
+    pub record_length: Duration,
+    /// How long transient screens ("heard", "erased", errors) stay up.
+    pub message_time: Duration,
+    /// Volume at start, 0..=10.
+    pub initial_volume: u8,
+    /// Whether the keyword recognizer is running (shown on the idle screen).
+    pub listening: bool,
+    /// Seed for picking random clips; fixed in tests, from the OS otherwise.
+    pub seed: u64,
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        MachineConfig {
+            record_hold: Duration::from_secs(10),
+            erase_hold: Duration::from_secs(20),
+            record_length: Duration::from_secs(5),
+            message_time: Duration::from_secs(2),
+            initial_volume: 7,
+            listening: false,
+            seed: 0,
+        }
+    }
+}
+
+/// A timestamped input. `at` is the time since the program started.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub at: Duration,
+    pub input: Input,
+}
+
+impl Event {
+    pub fn new(at: Duration, input: Input) -> Self {
+        Event { at, input }
+    }
+}
+
+/// What can happen to the toy.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// The (debounced) button went down.
+    ButtonDown,
+    /// The (debounced) button came up.
+    ButtonUp,
+    /// Time passed; fire any deadline that is due.
+    Tick,
+    /// The player finished the sound it was given under `id` (played through, stopped,
+    /// or failed — the machine treats them alike: the speaker is free again).
+    PlaybackFinished { id: u64 },
+    /// The recorder finished: `Ok(name)` of the new clip, or why it failed.
+    RecordingFinished { result: Result<String, String> },
+    /// Every clip was erased (`Ok(count)`), or erasing failed.
+    Erased { result: Result<usize, String> },
+    /// The library was (re)read: every clip name, any order.
+    LibraryScanned { clips: Vec<String> },
+    /// The keyword recognizer heard `word`; `command` is what the word map says it means.
+    Heard {
+        word: String,
+        confidence: f32,
+        command: Option<VoiceCommand>,
+    },
+    /// A device needs attention (`Some(title, detail)`) or is fine again (`None`).
+    Fault(Option<(String, String)>),
+}
+
+/// A sound the machine asks the player for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sound {
+    /// A recording, by file name inside the library.
+    Clip(String),
+    /// A built-in cue.
+    Cue(Cue),
+}
+
+/// The built-in cues (files in `sounds/`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cue {
+    /// Held 10 s: recording is about to start.
+    Burp,
+    /// Held 20 s: let go to erase everything.
+    EraseWarning,
+    /// Short press with no recordings.
+    Empty,
+}
+
+impl Cue {
+    /// The cue's file name in the sounds folder.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Cue::Burp => "burp.wav",
+            Cue::EraseWarning => "erase.wav",
+            Cue::Empty => "empty.wav",
+        }
+    }
+}
+
+/// What an LED should do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LedPattern {
+    Off,
+    On,
+    /// Blink `times` times (`None`: until told otherwise), then stay off.
+    Blink {
+        on: Duration,
+        off: Duration,
+        times: Option<u32>,
+    },
+}
+
+impl LedPattern {
+    /// One short flash: acknowledges a voice command.
+    pub const FLASH: LedPattern = LedPattern::Blink {
+        on: Duration::from_millis(150),
+        off: Duration::from_millis(0),
+        times: Some(1),
+    };
+    /// Three slow blinks: "nothing to play".
+    pub const EMPTY: LedPattern = LedPattern::Blink {
+        on: Duration::from_millis(200),
+        off: Duration::from_millis(200),
+        times: Some(3),
+    };
+    /// Fast blinking until cleared: something is wrong (disk full, no microphone).
+    pub const FAULT: LedPattern = LedPattern::Blink {
+        on: Duration::from_millis(100),
+        off: Duration::from_millis(100),
+        times: None,
+    };
+    /// Six fast blinks: an operation failed.
+    pub const FAILED: LedPattern = LedPattern::Blink {
+        on: Duration::from_millis(100),
+        off: Duration::from_millis(100),
+        times: Some(6),
+    };
+}
+
+/// What the machine asks the rest of the program to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Play `sound`; the player answers with [`Input::PlaybackFinished`] carrying `id`.
+    /// Starting a sound replaces whatever was playing.
+    Play {
+        id: u64,
+        sound: Sound,
+    },
+    /// Stop whatever is playing.
+    StopPlayback,
+    /// Record a clip of this length; the recorder answers [`Input::RecordingFinished`].
+    StartRecording {
+        length: Duration,
+    },
+    /// Erase every clip; the recorder answers [`Input::Erased`].
+    EraseAll,
+    /// Playback volume, 0..=10.
+    SetVolume(u8),
+    Led(Led, LedPattern),
+    Show(Screen),
+}
+
+/// How far the current press has got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hold {
+    /// Released before `record_hold`: a short press.
+    Short,
+    /// Past `record_hold`: a recording was asked for.
+    Record,
+    /// Past `erase_hold`: release erases.
+    Erase,
+    /// Past `erase_hold` but "no" was said: release does nothing.
+    EraseCancelled,
+    /// The press began while recording: ignored until release.
+    Ignored,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Button {
+    Up,
+    Down { since: Duration, hold: Hold },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Recording {
+    Idle,
+    /// The burp cue with this playback id is playing; recording starts when it ends.
+    AfterCue(u64),
+    /// The recorder is at work; it started at this time.
+    Running {
+        started: Duration,
+    },
+}
+
+/// The chatter-box state. See the module docs for the behaviour.
+#[derive(Debug)]
+pub struct Machine {
+    cfg: MachineConfig,
+    rng: StdRng,
+    /// Clip names, sorted; names start with a timestamp so this is recording order.
+    clips: Vec<String>,
+    /// Index in `clips` of the clip last asked for (for previous/next).
+    cursor: Option<usize>,
+    next_id: u64,
+    button: Button,
+    /// Playback id of what is playing, if anything.
+    playing: Option<u64>,
+    recording: Recording,
+    /// Erase asked for while a recording was running: done when it finishes.
+    erase_after_recording: bool,
+    volume: u8,
+    /// A transient screen is up until then; the idle screen returns after.
+    message_until: Option<Duration>,
+    /// Next whole-second update of the recording countdown.
+    countdown_at: Option<Duration>,
+    fault: Option<(String, String)>,
+}
+
+impl Machine {
+    /// A machine at rest with the given clips in the library.
+    pub fn new(cfg: MachineConfig, clips: Vec<String>) -> Self {
+        let mut m = Machine {
+            rng: StdRng::seed_from_u64(cfg.seed),
+            volume: cfg.initial_volume.min(10),
+            cfg,
+            clips: Vec::new(),
+            cursor: None,
+            next_id: 1,
+            button: Button::Up,
+            playing: None,
+            recording: Recording::Idle,
+            erase_after_recording: false,
+            message_until: None,
+            countdown_at: None,
+            fault: None,
+        };
+        m.set_clips(clips);
+        m
+    }
+
+    /// The actions to take at start-up: LEDs off, volume, the idle screen.
+    pub fn start(&self) -> Vec<Action> {
+        vec![
+            Action::Led(Led::Green, LedPattern::Off),
+            Action::Led(Led::Red, LedPattern::Off),
+            Action::SetVolume(self.volume),
+            Action::Show(self.idle_screen()),
+        ]
+    }
+
+    /// Clip names currently known, in recording order.
+    pub fn clips(&self) -> &[String] {
+        &self.clips
+    }
+
+    /// Current volume, 0..=10.
+    pub fn volume(&self) -> u8 {
+        self.volume
+    }
+
+    /// `true` when nothing is playing or recording and the button is up: a scripted
+    /// session may move on.
+    pub fn is_idle(&self) -> bool {
+        self.playing.is_none()
+            && self.recording == Recording::Idle
+            && self.button == Button::Up
+            && !self.erase_after_recording
+    }
+
+    /// `true` while a sound is playing (the keyword recognizer is muted then, so the toy
+    /// does not hear itself).
+    pub fn is_playing(&self) -> bool {
+        self.playing.is_some()
+    }
+
+    /// `true` while a recording is being made or about to start.
+    pub fn is_recording(&self) -> bool {
+        self.recording != Recording::Idle
+    }
+
+    /// When the machine next wants an [`Input::Tick`], if ever.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        let hold = match self.button {
+            Button::Down {
+                since,
+                hold: Hold::Short,
+            } => Some(since + self.cfg.record_hold),
+            Button::Down {
+                since,
+                hold: Hold::Record,
+            } => Some(since + self.cfg.erase_hold),
+            _ => None,
+        };
+        [hold, self.message_until, self.countdown_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Feeds one event; returns what to do, in order.
+    pub fn handle(&mut self, event: Event) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.advance(event.at, &mut out);
+        let at = event.at;
+        match event.input {
+            Input::Tick => {}
+            Input::ButtonDown => self.button_down(at, &mut out),
+            Input::ButtonUp => self.button_up(at, &mut out),
+            Input::PlaybackFinished { id } => self.playback_finished(id, at, &mut out),
+            Input::RecordingFinished { result } => self.recording_finished(result, at, &mut out),
+            Input::Erased { result } => self.erased(result, at, &mut out),
+            Input::LibraryScanned { clips } => {
+                self.set_clips(clips);
+                self.refresh_idle(&mut out);
+            }
+            Input::Heard {
+                word,
+                confidence,
+                command,
+            } => self.heard(word, confidence, command, at, &mut out),
+            Input::Fault(fault) => self.set_fault(fault, at, &mut out),
+        }
+        out
+    }
+
+    /// Fires every deadline at or before `now`, each at its own time, in order.
+    fn advance(&mut self, now: Duration, out: &mut Vec<Action>) {
+        // Every firing moves its deadline forward or clears it; the bound only guards
+        // against a future bug turning into a hung controller.
+        for _ in 0..1024 {
+            match self.next_deadline().filter(|d| *d <= now) {
+                Some(due) => self.fire(due, out),
+                None => return,
+            }
+        }
+        log::error!("state machine: deadlines did not settle at {now:?}");
+    }
+
+    fn fire(&mut self, due: Duration, out: &mut Vec<Action>) {
+        if let Button::Down { since, hold } = self.button {
+            if hold == Hold::Short && due == since + self.cfg.record_hold {
+                self.reached_record_hold(since, out);
+                return;
+            }
+            if hold == Hold::Record && due == since + self.cfg.erase_hold {
+                self.reached_erase_hold(since, out);
+                return;
+            }
+        }
+        if self.countdown_at == Some(due) {
+            self.countdown(due, out);
+            return;
+        }
+        if self.message_until == Some(due) {
+            self.message_until = None;
+            out.push(Action::Show(self.resting_screen(due)));
+        }
+    }
+
+    fn button_down(&mut self, at: Duration, out: &mut Vec<Action>) {
+        if self.button != Button::Up {
+            // Two downs in a row: the debouncer lost an up. Keep the first press.
+            log::debug!("button down while already down; ignored");
+            return;
+        }
+        let hold = if self.recording == Recording::Idle {
+            Hold::Short
+        } else {
+            log::info!("button pressed while recording: ignored until released");
+            Hold::Ignored
+        };
+        self.button = Button::Down { since: at, hold };
+        let _ = out;
+    }
+
+    fn button_up(&mut self, at: Duration, out: &mut Vec<Action>) {
+        let Button::Down { hold, .. } = self.button else {
+            log::debug!("button up while already up; ignored");
+            return;
+        };
+        self.button = Button::Up;
+        match hold {
+            Hold::Short => {
+                if self.playing.is_some() {
+                    self.stop(out);
+                } else {
+                    self.play_random(at, out);
+                }
+            }
+            Hold::Record | Hold::Ignored => {}
+            Hold::EraseCancelled => {
+                out.push(Action::Led(Led::Red, LedPattern::Off));
+                out.push(Action::Show(self.resting_screen(at)));
+            }
+            Hold::Erase => {
+                out.push(Action::Led(Led::Red, LedPattern::Off));
+                match self.recording {
+                    Recording::Running { .. } => self.erase_after_recording = true,
+                    Recording::AfterCue(_) => {
+                        // The burp is still playing: no clip exists yet, so don't make one.
+                        self.recording = Recording::Idle;
+                        out.push(Action::Led(Led::Green, LedPattern::Off));
+                        out.push(Action::EraseAll);
+                    }
+                    Recording::Idle => out.push(Action::EraseAll),
+                }
+            }
+        }
+    }
+
+    fn reached_record_hold(&mut self, since: Duration, out: &mut Vec<Action>) {
+        self.button = Button::Down {
+            since,
+            hold: Hold::Record,
+        };
+        let id = self.play(Sound::Cue(Cue::Burp), out);
+        self.recording = Recording::AfterCue(id);
+    }
+
+    fn reached_erase_hold(&mut self, since: Duration, out: &mut Vec<Action>) {
+        self.button = Button::Down {
+            since,
+            hold: Hold::Erase,
+        };
+        // Don't cut the burp short: the recording is waiting for it to end.
+        if !matches!(self.recording, Recording::AfterCue(_)) {
+            self.play(Sound::Cue(Cue::EraseWarning), out);
+        }
+        out.push(Action::Led(Led::Red, LedPattern::On));
+        self.message_until = None;
+        out.push(Action::Show(Screen::ReleaseToErase));
+    }
+
+    fn playback_finished(&mut self, id: u64, at: Duration, out: &mut Vec<Action>) {
+        if self.playing == Some(id) {
+            self.playing = None;
+        }
+        if self.recording == Recording::AfterCue(id) {
+            self.recording = Recording::Running { started: at };
+            out.push(Action::StartRecording {
+                length: self.cfg.record_length,
+            });
+            out.push(Action::Led(Led::Green, LedPattern::On));
+            self.countdown_at = Some(at);
+            self.countdown(at, out);
+        } else if self.playing.is_none() && self.message_until.is_none() {
+            out.push(Action::Show(self.resting_screen(at)));
+        }
+    }
+
+    fn countdown(&mut self, now: Duration, out: &mut Vec<Action>) {
+        let Recording::Running { started } = self.recording else {
+            self.countdown_at = None;
+            return;
+        };
+        let elapsed = now.saturating_sub(started);
+        let left = self.cfg.record_length.saturating_sub(elapsed);
+        let seconds_left = left.as_secs_f32().ceil() as u8;
+        if seconds_left == 0 {
+            // The recorder's own report ends the recording; until then show "0".
+            self.countdown_at = None;
+        } else {
+            self.countdown_at = Some(now + Duration::from_secs(1));
+        }
+        if !matches!(
+            self.button,
+            Button::Down {
+                hold: Hold::Erase,
+                ..
+            }
+        ) {
+            out.push(Action::Show(Screen::Recording { seconds_left }));
+        }
+    }
+
+    fn recording_finished(
+        &mut self,
+        result: Result<String, String>,
+        at: Duration,
+        out: &mut Vec<Action>,
+    ) {
+        if !matches!(self.recording, Recording::Running { .. }) {
+            log::warn!("recorder reported a recording nobody asked for: {result:?}");
+        }
+        self.recording = Recording::Idle;
+        self.countdown_at = None;
+        out.push(Action::Led(Led::Green, LedPattern::Off));
+        match result {
+            Ok(name) => {
+                if let Err(pos) = self.clips.binary_search(&name) {
+                    self.clips.insert(pos, name);
+                }
+            }
+            Err(why) => self.show_failure("Recording failed", why, at, out),
+        }
+        if std::mem::take(&mut self.erase_after_recording) {
+            out.push(Action::EraseAll);
+        } else if self.message_until.is_none() && !self.erase_pending_on_release() {
+            out.push(Action::Show(self.resting_screen(at)));
+        }
+    }
+
+    fn erased(&mut self, result: Result<usize, String>, at: Duration, out: &mut Vec<Action>) {
+        match result {
+            Ok(count) => {
+                self.clips.clear();
+                self.cursor = None;
+                self.message_until = Some(at + self.cfg.message_time);
+                out.push(Action::Show(Screen::Erased { count }));
+            }
+            Err(why) => self.show_failure("Erase failed", why, at, out),
+        }
+    }
+
+    fn heard(
+        &mut self,
+        word: String,
+        confidence: f32,
+        command: Option<VoiceCommand>,
+        at: Duration,
+        out: &mut Vec<Action>,
+    ) {
+        let recording = self.recording != Recording::Idle;
+        if !recording {
+            out.push(Action::Led(Led::Green, LedPattern::FLASH));
+            self.message_until = Some(at + self.cfg.message_time);
+            out.push(Action::Show(Screen::Heard { word, confidence }));
+        }
+        let Some(command) = command else { return };
+        if recording && command != VoiceCommand::Cancel {
+            log::info!("voice command {command} ignored while recording");
+            return;
+        }
+        match command {
+            VoiceCommand::PlayRandom => self.play_random(at, out),
+            VoiceCommand::Stop => self.stop(out),
+            VoiceCommand::VolumeUp => self.set_volume(self.volume.saturating_add(1), out),
+            VoiceCommand::VolumeDown => self.set_volume(self.volume.saturating_sub(1), out),
+            VoiceCommand::Previous => self.step(-1, at, out),
+            VoiceCommand::Next => self.step(1, at, out),
+            VoiceCommand::PlayNewest => match self.clips.len() {
+                0 => self.play_empty(out),
+                n => self.play_clip(n - 1, out),
+            },
+            VoiceCommand::Cancel => {
+                if let Button::Down {
+                    since,
+                    hold: Hold::Erase,
+                } = self.button
+                {
+                    self.button = Button::Down {
+                        since,
+                        hold: Hold::EraseCancelled,
+                    };
+                    out.push(Action::Led(Led::Red, LedPattern::Off));
+                }
+                self.erase_after_recording = false;
+                if !recording {
+                    self.stop(out);
+                }
+            }
+            VoiceCommand::Ignore => {}
+        }
+    }
+
+    fn set_fault(&mut self, fault: Option<(String, String)>, at: Duration, out: &mut Vec<Action>) {
+        if fault == self.fault {
+            return;
+        }
+        self.fault = fault;
+        match &self.fault {
+            Some(_) => out.push(Action::Led(Led::Red, LedPattern::FAULT)),
+            None => out.push(Action::Led(Led::Red, LedPattern::Off)),
+        }
+        if self.message_until.is_none() && self.recording == Recording::Idle {
+            out.push(Action::Show(self.resting_screen(at)));
+        }
+    }
+
+    fn show_failure(&mut self, title: &str, why: String, at: Duration, out: &mut Vec<Action>) {
+        out.push(Action::Led(Led::Red, LedPattern::FAILED));
+        self.message_until = Some(at + self.cfg.message_time * 2);
+        out.push(Action::Show(Screen::Error {
+            title: title.to_string(),
+            detail: why,
+        }));
+    }
+
+    fn play_random(&mut self, _at: Duration, out: &mut Vec<Action>) {
+        if self.clips.is_empty() {
+            self.play_empty(out);
+        } else {
+            let i = self.rng.random_range(0..self.clips.len());
+            self.play_clip(i, out);
+        }
+    }
+
+    fn step(&mut self, delta: isize, at: Duration, out: &mut Vec<Action>) {
+        let n = self.clips.len();
+        if n == 0 {
+            return self.play_empty(out);
+        }
+        let i = match self.cursor {
+            None if delta < 0 => n - 1,
+            None => 0,
+            Some(c) => (c as isize + delta).rem_euclid(n as isize) as usize,
+        };
+        let _ = at;
+        self.play_clip(i, out);
+    }
+
+    fn play_clip(&mut self, index: usize, out: &mut Vec<Action>) {
+        self.cursor = Some(index);
+        let name = self.clips[index].clone();
+        if self.message_until.is_none() {
+            out.push(Action::Show(Screen::Playing { name: name.clone() }));
+        }
+        self.play(Sound::Clip(name), out);
+    }
+
+    fn play_empty(&mut self, out: &mut Vec<Action>) {
+        self.play(Sound::Cue(Cue::Empty), out);
+        out.push(Action::Led(Led::Red, LedPattern::EMPTY));
+    }
+
+    fn play(&mut self, sound: Sound, out: &mut Vec<Action>) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.playing = Some(id);
+        out.push(Action::Play { id, sound });
+        id
+    }
+
+    fn stop(&mut self, out: &mut Vec<Action>) {
+        // A burp that leads into a recording is not the person's to stop.
+        if let Some(id) = self.playing {
+            if self.recording != Recording::AfterCue(id) {
+                out.push(Action::StopPlayback);
+            }
+        }
+    }
+
+    fn set_volume(&mut self, volume: u8, out: &mut Vec<Action>) {
+        self.volume = volume.min(10);
+        out.push(Action::SetVolume(self.volume));
+        if self.message_until.is_none() {
+            out.push(Action::Show(self.idle_screen()));
+        }
+    }
+
+    fn set_clips(&mut self, mut clips: Vec<String>) {
+        clips.sort();
+        clips.dedup();
+        self.clips = clips;
+        self.cursor = self.cursor.filter(|c| *c < self.clips.len());
+    }
+
+    fn refresh_idle(&mut self, out: &mut Vec<Action>) {
+        if self.is_idle() && self.message_until.is_none() {
+            out.push(Action::Show(self.idle_screen()));
+        }
+    }
+
+    fn erase_pending_on_release(&self) -> bool {
+        matches!(
+            self.button,
+            Button::Down {
+                hold: Hold::Erase,
+                ..
+            }
+        )
+    }
+
+    /// The screen to return to when no message is up.
+    fn resting_screen(&self, _at: Duration) -> Screen {
+        if self.erase_pending_on_release() {
+            return Screen::ReleaseToErase;
+        }
+        if let Some((title, detail)) = &self.fault {
+            return Screen::Error {
+                title: title.clone(),
+                detail: detail.clone(),
+            };
+        }
+        self.idle_screen()
+    }
+
+    fn idle_screen(&self) -> Screen {
+        Screen::Idle {
+            clips: self.clips.len(),
+            listening: self.cfg.listening,
+            volume: self.volume,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn secs(n: f64) -> Duration {
+        Duration::from_secs_f64(n)
+    }
+
+    /// A machine plus a fake clock and helpers to drive it.
+    struct Rig {
+        m: Machine,
+    }
+
+    impl Rig {
+        fn new(clips: &[&str]) -> Self {
+            let cfg = MachineConfig {
+                seed: 7,
+                ..MachineConfig::default()
+            };
+            Rig {
+                m: Machine::new(cfg, clips.iter().map(|s| s.to_string()).collect()),
+            }
+        }
+        fn at(&mut self, t: Duration, input: Input) -> Vec<Action> {
+            self.m.handle(Event::new(t, input))
+        }
+        fn press(&mut self, down: Duration, up: Duration) -> Vec<Action> {
+            let mut out = self.at(down, Input::ButtonDown);
+            out.extend(self.at(up, Input::ButtonUp));
+            out
+        }
+    }
+
+    fn plays(actions: &[Action]) -> Vec<(u64, Sound)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Play { id, sound } => Some((*id, sound.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn has(actions: &[Action], wanted: &Action) -> bool {
+        actions.iter().any(|a| a == wanted)
+    }
+
+    #[test]
+    fn short_press_plays_a_clip_from_the_library() {
+        let mut r = Rig::new(&["a.wav", "b.wav"]);
+        let out = r.press(secs(1.0), secs(1.2));
+        let p = plays(&out);
+        assert_eq!(p.len(), 1);
+        assert!(matches!(&p[0].1, Sound::Clip(n) if n == "a.wav" || n == "b.wav"));
+        assert!(r.m.is_playing());
+    }
+
+    #[test]
+    fn random_choice_reaches_every_clip() {
+        let mut r = Rig::new(&["a.wav", "b.wav", "c.wav"]);
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..60u64 {
+            let out = r.press(secs(i as f64 * 2.0), secs(i as f64 * 2.0 + 0.1));
+            if let Some((id, Sound::Clip(n))) = plays(&out).pop() {
+                seen.insert(n);
+                r.at(secs(i as f64 * 2.0 + 0.5), Input::PlaybackFinished { id });
+            }
+        }
+        assert_eq!(seen.len(), 3, "{seen:?}");
+    }
+
+    #[test]
+    fn release_at_9_999_s_is_a_short_press() {
+        let mut r = Rig::new(&["a.wav"]);
+        r.at(secs(0.0), Input::ButtonDown);
+        let tick = r.at(ms(9_999), Input::Tick);
+        assert!(plays(&tick).is_empty(), "nothing happens before 10 s");
+        let out = r.at(ms(9_999), Input::ButtonUp);
+        assert_eq!(plays(&out), vec![(1, Sound::Clip("a.wav".into()))]);
+        assert!(!r.m.is_recording());
+    }
+
+    #[test]
+    fn holding_exactly_10_s_plays_burp_then_records() {
+        let mut r = Rig::new(&["a.wav"]);
+        r.at(secs(0.0), Input::ButtonDown);
+        assert_eq!(r.m.next_deadline(), Some(secs(10.0)));
+        let out = r.at(secs(10.0), Input::Tick);
+        assert_eq!(plays(&out), vec![(1, Sound::Cue(Cue::Burp))]);
+        assert!(!out
+            .iter()
+            .any(|a| matches!(a, Action::StartRecording { .. })));
+        // The recording starts only once the burp has finished, so it is not recorded.
+        let out = r.at(secs(10.6), Input::PlaybackFinished { id: 1 });
+        assert!(has(&out, &Action::StartRecording { length: secs(5.0) }));
+        assert!(has(&out, &Action::Led(Led::Green, LedPattern::On)));
+        assert!(has(
+            &out,
+            &Action::Show(Screen::Recording { seconds_left: 5 })
+        ));
+    }
+
+    #[test]
+    fn release_stamped_at_10_s_without_a_tick_still_counts_as_hold() {
+        let mut r = Rig::new(&["a.wav"]);
+        r.at(secs(0.0), Input::ButtonDown);
+        let out = r.at(secs(10.0), Input::ButtonUp);
+        assert_eq!(plays(&out), vec![(1, Sound::Cue(Cue::Burp))]);
+        assert!(r.m.is_recording());
+    }
+
+    #[test]
+    fn recording_completes_after_release_and_joins_the_library() {
+        let mut r = Rig::new(&[]);
+        r.at(secs(0.0), Input::ButtonDown);
+        r.at(secs(10.0), Input::Tick);
+        r.at(secs(11.0), Input::ButtonUp); // let go during the burp
+        let out = r.at(secs(11.5), Input::PlaybackFinished { id: 1 });
+        assert!(out
+            .iter()
+            .any(|a| matches!(a, Action::StartRecording { .. })));
+        let out = r.at(
+            secs(16.5),
+            Input::RecordingFinished {
+                result: Ok("2026-11-23_10-00-11_voice.wav".into()),
+            },
+        );
+        assert!(has(&out, &Action::Led(Led::Green, LedPattern::Off)));
+        assert_eq!(r.m.clips(), ["2026-11-23_10-00-11_voice.wav"]);
+        assert!(r.m.is_idle());
+        let out = r.press(secs(20.0), secs(20.1));
+        assert_eq!(
+            plays(&out),
+            vec![(2, Sound::Clip("2026-11-23_10-00-11_voice.wav".into()))]
+        );
+    }
+
+    #[test]
+    fn recording_countdown_ticks_each_second() {
+        let mut r = Rig::new(&[]);
+        r.at(secs(0.0), Input::ButtonDown);
+        r.at(secs(10.0), Input::ButtonUp);
+        r.at(secs(10.5), Input::PlaybackFinished { id: 1 });
+        let mut shown = vec![];
+        for t in [11.5, 12.5, 13.5, 14.5, 15.5] {
+            for a in r.at(secs(t), Input::Tick) {
+                if let Action::Show(Screen::Recording { seconds_left }) = a {
+                    shown.push(seconds_left);
+                }
+            }
+        }
+        assert_eq!(shown, vec![4, 3, 2, 1, 0]);
+        assert_eq!(r.m.next_deadline(), None);
+    }
+
+    #[test]
+    fn held_19_999_s_then_released_does_not_erase() {
+        let mut r = Rig::new(&["a.wav"]);
+        r.at(secs(0.0), Input::ButtonDown);
+        r.at(secs(10.0), Input::Tick);
+        r.at(secs(10.5), Input::PlaybackFinished { id: 1 });
+        r.at(
+            secs(15.5),
+            Input::RecordingFinished {
+                result: Ok("b.wav".into()),
+            },
+        );
+        let out = r.at(ms(19_999), Input::Tick);
+        assert!(plays(&out).is_empty());
+        let out = r.at(ms(19_999), Input::ButtonUp);
+        assert!(!has(&out, &Action::EraseAll));
+        assert_eq!(r.m.clips().len(), 2);
+    }
+
+    #[test]
+    fn held_20_s_warns_then_erases_on_release_including_new_clip() {
+        let mut r = Rig::new(&["a.wav"]);
+        r.at(secs(0.0), Input::ButtonDown);
+        r.at(secs(10.0), Input::Tick);
+        r.at(secs(10.5), Input::PlaybackFinished { id: 1 });
+        r.at(
+            secs(15.5),
+            Input::RecordingFinished {
+                result: Ok("b.wav".into()),
+            },
+        );
+        let out = r.at(secs(20.0), Input::Tick);
+        assert_eq!(plays(&out), vec![(2, Sound::Cue(Cue::EraseWarning))]);
+        assert!(has(&out, &Action::Led(Led::Red, LedPattern::On)));
+        assert!(has(&out, &Action::Show(Screen::ReleaseToErase)));
+        let out = r.at(secs(25.0), Input::ButtonUp);
+        assert!(has(&out, &Action::EraseAll));
+        assert!(has(&out, &Action::Led(Led::Red, LedPattern::Off)));
+        let out = r.at(secs(25.1), Input::Erased { result: Ok(2) });
+        assert!(has(&out, &Action::Show(Screen::Erased { count: 2 })));
+        assert!(r.m.clips().is_empty());
+    }
+
+    #[test]
+    fn erase_waits_for_a_recording_still_running_at_release() {
+        let cfg = MachineConfig {
+            record_length: secs(15.0),
+            ..MachineConfig::default()
+        };
+        let mut m = Machine::new(cfg, vec![]);
+        m.handle(Event::new(secs(0.0), Input::ButtonDown));
+        m.handle(Event::new(secs(10.0), Input::Tick));
+        m.handle(Event::new(secs(10.5), Input::PlaybackFinished { id: 1 }));
+        m.handle(Event::new(secs(20.0), Input::Tick));
+        let out = m.handle(Event::new(secs(21.0), Input::ButtonUp));
+        assert!(!has(&out, &Action::EraseAll), "the clip is not written yet");
+        let out = m.handle(Event::new(
+            secs(25.5),
+            Input::RecordingFinished {
+                result: Ok("new.wav".into()),
+            },
+        ));
+        assert!(has(&out, &Action::EraseAll), "erase runs after the write");
+    }
+
+    #[test]
+    fn saying_no_abandons_a_pending_erase() {
+        let mut r = Rig::new(&["a.wav"]);
+        r.at(secs(0.0), Input::ButtonDown);
+        r.at(secs(10.0), Input::Tick);
+        r.at(secs(10.5), Input::PlaybackFinished { id: 1 });
+        r.at(
+            secs(15.5),
+            Input::RecordingFinished {
+                result: Ok("b.wav".into()),
+            },
+        );
+        r.at(secs(20.0), Input::Tick);
+        let out = r.at(
+            secs(21.0),
+            Input::Heard {
+                word: "no".into(),
+                confidence: 0.9,
+                command: Some(VoiceCommand::Cancel),
+            },
+        );
+        assert!(has(&out, &Action::Led(Led::Red, LedPattern::Off)));
+        let out = r.at(secs(22.0), Input::ButtonUp);
+        assert!(!has(&out, &Action::EraseAll));
+        assert_eq!(r.m.clips().len(), 2);
+    }
+
+    #[test]
+    fn release_during_the_burp_cue_still_records() {
+        let mut r = Rig::new(&[]);
+        r.at(secs(0.0), Input::ButtonDown);
+        r.at(secs(10.0), Input::Tick);
+        let out = r.at(secs(10.1), Input::ButtonUp);
+        assert!(
+            !has(&out, &Action::StopPlayback),
+            "release must not stop the burp"
+        );
+        let out = r.at(secs(10.4), Input::PlaybackFinished { id: 1 });
+        assert!(out
+            .iter()
+            .any(|a| matches!(a, Action::StartRecording { .. })));
+    }
+
+    #[test]
+    fn short_press_during_the_burp_does_not_cancel_the_recording() {
+        let mut r = Rig::new(&["a.wav"]);
+        r.at(secs(0.0), Input::ButtonDown);
+        r.at(secs(10.0), Input::ButtonUp);
+        let out = r.press(secs(10.1), secs(10.2));
+        assert!(out.is_empty(), "{out:?}");
+        let out = r.at(secs(10.5), Input::PlaybackFinished { id: 1 });
+        assert!(out
+            .iter()
+            .any(|a| matches!(a, Action::StartRecording { .. })));
+    }
+
+    #[test]
+    fn press_during_recording_is_ignored_even_when_held_long() {
+        let mut r = Rig::new(&["a.wav"]);
+        r.at(secs(0.0), Input::ButtonDown);
+        r.at(secs(10.0), Input::ButtonUp);
+        r.at(secs(10.5), Input::PlaybackFinished { id: 1 });
+        // A new press starts mid-recording and is held for 25 s.
+        r.at(secs(11.0), Input::ButtonDown);
+        assert_eq!(r.m.next_deadline(), Some(secs(11.5)), "only the countdown");
+        let out = r.at(
+            secs(15.5),
+            Input::RecordingFinished {
+                result: Ok("b.wav".into()),
+            },
+        );
+        assert!(plays(&out).is_empty());
+        let out = r.at(secs(36.0), Input::ButtonUp);
+        assert!(plays(&out).is_empty());
+        assert!(!has(&out, &Action::EraseAll));
+        assert_eq!(r.m.clips().len(), 2);
+    }
+
+    #[test]
+    fn short_press_during_playback_stops_it() {
+        let mut r = Rig::new(&["a.wav"]);
+        r.press(secs(1.0), secs(1.1));
+        let out = r.press(secs(2.0), secs(2.1));
+        assert_eq!(out, vec![Action::StopPlayback]);
+        // The player confirms; the next press plays again.
+        r.at(secs(2.12), Input::PlaybackFinished { id: 1 });
+        let out = r.press(secs(3.0), secs(3.1));
+        assert_eq!(plays(&out).len(), 1);
+    }
+
+    #[test]
+    fn stale_finish_reports_do_not_confuse_the_machine() {
+        let mut r = Rig::new(&["a.wav"]);
+        r.press(secs(1.0), secs(1.1)); // id 1
+        r.at(secs(1.5), Input::PlaybackFinished { id: 1 });
+        r.press(secs(2.0), secs(2.1)); // id 2
+        r.at(secs(2.2), Input::PlaybackFinished { id: 1 }); // late duplicate
+        assert!(r.m.is_playing(), "id 2 is still playing");
+    }
+
+    #[test]
+    fn press_with_empty_library_plays_empty_cue_and_blinks_red() {
+        let mut r = Rig::new(&[]);
+        let out = r.press(secs(1.0), secs(1.05));
+        assert_eq!(plays(&out), vec![(1, Sound::Cue(Cue::Empty))]);
+        assert!(has(&out, &Action::Led(Led::Red, LedPattern::EMPTY)));
+    }
+
+    #[test]
+    fn voice_commands_drive_the_same_actions() {
+        let mut r = Rig::new(&["1.wav", "2.wav", "3.wav"]);
+        let heard = |c: VoiceCommand| Input::Heard {
+            word: c.name().into(),
+            confidence: 0.8,
+            command: Some(c),
+        };
+        let out = r.at(secs(1.0), heard(VoiceCommand::PlayNewest));
+        assert_eq!(plays(&out), vec![(1, Sound::Clip("3.wav".into()))]);
+        assert!(has(&out, &Action::Led(Led::Green, LedPattern::FLASH)));
+        let out = r.at(secs(2.0), heard(VoiceCommand::Next));
+        assert_eq!(plays(&out), vec![(2, Sound::Clip("1.wav".into()))]);
+        let out = r.at(secs(3.0), heard(VoiceCommand::Previous));
+        assert_eq!(plays(&out), vec![(3, Sound::Clip("3.wav".into()))]);
+        let out = r.at(secs(4.0), heard(VoiceCommand::Stop));
+        assert!(has(&out, &Action::StopPlayback));
+        let out = r.at(secs(5.0), heard(VoiceCommand::VolumeUp));
+        assert!(has(&out, &Action::SetVolume(8)));
+        for i in 0..20 {
+            r.at(secs(6.0 + i as f64), heard(VoiceCommand::VolumeUp));
+        }
+        assert_eq!(r.m.volume(), 10, "volume is capped");
+        for i in 0..20 {
+            r.at(secs(30.0 + i as f64), heard(VoiceCommand::VolumeDown));
+        }
+        assert_eq!(r.m.volume(), 0);
+    }
+
+    #[test]
+    fn heard_word_shows_then_returns_to_idle() {
+        let mut r = Rig::new(&[]);
+        let out = r.at(
+            secs(1.0),
+            Input::Heard {
+                word: "left".into(),
+                confidence: 0.91,
+                command: None,
+            },
+        );
+        assert!(has(
+            &out,
+            &Action::Show(Screen::Heard {
+                word: "left".into(),
+                confidence: 0.91
+            })
+        ));
+        assert_eq!(r.m.next_deadline(), Some(secs(3.0)));
+        let out = r.at(secs(3.0), Input::Tick);
+        assert!(matches!(
+            out.as_slice(),
+            [Action::Show(Screen::Idle { .. })]
+        ));
+    }
+
+    #[test]
+    fn voice_commands_are_ignored_while_recording() {
+        let mut r = Rig::new(&["a.wav"]);
+        r.at(secs(0.0), Input::ButtonDown);
+        r.at(secs(10.0), Input::ButtonUp);
+        r.at(secs(10.5), Input::PlaybackFinished { id: 1 });
+        let out = r.at(
+            secs(12.0),
+            Input::Heard {
+                word: "go".into(),
+                confidence: 0.99,
+                command: Some(VoiceCommand::PlayRandom),
+            },
+        );
+        assert!(plays(&out).is_empty());
+    }
+
+    #[test]
+    fn failed_recording_reports_and_keeps_library() {
+        let mut r = Rig::new(&["a.wav"]);
+        r.at(secs(0.0), Input::ButtonDown);
+        r.at(secs(10.0), Input::ButtonUp);
+        r.at(secs(10.5), Input::PlaybackFinished { id: 1 });
+        let out = r.at(
+            secs(15.5),
+            Input::RecordingFinished {
+                result: Err("disk full".into()),
+            },
+        );
+        assert!(has(&out, &Action::Led(Led::Red, LedPattern::FAILED)));
+        assert!(out.iter().any(
+            |a| matches!(a, Action::Show(Screen::Error { detail, .. }) if detail == "disk full")
+        ));
+        assert_eq!(r.m.clips(), ["a.wav"]);
+        assert!(r.m.is_idle());
+    }
+
+    #[test]
+    fn double_down_and_double_up_are_harmless() {
+        let mut r = Rig::new(&["a.wav"]);
+        r.at(secs(0.0), Input::ButtonDown);
+        r.at(secs(0.5), Input::ButtonDown);
+        let out = r.at(secs(1.0), Input::ButtonUp);
+        assert_eq!(plays(&out).len(), 1);
+        let out = r.at(secs(1.1), Input::ButtonUp);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_long_silence_fires_every_deadline_in_order() {
+        // One event an hour later must replay 10 s, 20 s, and screens in order.
+        let mut r = Rig::new(&[]);
+        r.at(secs(0.0), Input::ButtonDown);
+        let out = r.at(secs(3600.0), Input::Tick);
+        assert_eq!(plays(&out), vec![(1, Sound::Cue(Cue::Burp))]);
+        assert!(has(&out, &Action::Show(Screen::ReleaseToErase)));
+        // The burp was not cut by the 20 s cue.
+        assert!(!plays(&out)
+            .iter()
+            .any(|(_, s)| *s == Sound::Cue(Cue::EraseWarning)));
+    }
+
+    #[test]
+    fn faults_show_until_cleared() {
+        let mut r = Rig::new(&[]);
+        let out = r.at(
+            secs(1.0),
+            Input::Fault(Some(("No microphone".into(), "hw:Zero missing".into()))),
+        );
+        assert!(has(&out, &Action::Led(Led::Red, LedPattern::FAULT)));
+        let again = r.at(
+            secs(2.0),
+            Input::Fault(Some(("No microphone".into(), "hw:Zero missing".into()))),
+        );
+        assert!(again.is_empty(), "same fault is not re-announced");
+        let out = r.at(secs(3.0), Input::Fault(None));
+        assert!(has(&out, &Action::Led(Led::Red, LedPattern::Off)));
+        assert!(out
+            .iter()
+            .any(|a| matches!(a, Action::Show(Screen::Idle { .. }))));
+    }
+}
