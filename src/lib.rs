@@ -14,6 +14,7 @@
 //! * [`runtime`] — the threads and channels that tie it together for `run`, `sim`, `listen`.
 pub mod audio;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod core;
 pub mod hw;
