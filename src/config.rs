@@ -1,1 +1,525 @@
-//! TODO
+//! The TOML config file. Every key has a default that fits the Codec Zero, so an empty
+//! file (or none) works; an unknown or mistyped key is an error naming it, because a
+//! silently ignored `recordings_dri = ...` is worse than a refusal to start.
+//!
+//! `config.example.toml` at the top of the repository lists every key with its default;
+//! a unit test keeps the two in step.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::audio::PcmFormat;
+use crate::core::{CommandMap, MachineConfig};
+
+/// The whole config.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub audio: AudioConfig,
+    pub library: LibraryConfig,
+    pub button: ButtonConfig,
+    pub leds: LedConfig,
+    pub display: DisplayConfig,
+    pub keywords: KeywordConfig,
+}
+
+/// Sound devices and formats.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudioConfig {
+    /// ALSA PCM used as the microphone (`chatterbox devices` lists them).
+    pub capture_device: String,
+    /// ALSA PCM used as the speaker.
+    pub playback_device: String,
+    /// Capture and recording rate in Hz (the Codec Zero does 48000).
+    pub rate: u32,
+    /// Capture and recording channels (the Codec Zero delivers 2).
+    pub channels: u16,
+    /// Size of each captured block handed to the recorder and the recognizer, in ms.
+    pub chunk_ms: u32,
+    /// Sleep so capture never runs ahead of real time. Needed only for devices that are
+    /// not paced by hardware (ALSA's `file` plugin); harmless on a real card.
+    pub pace_capture: bool,
+    /// Longest clip the player will load, in seconds (protects memory from huge files).
+    pub max_clip_seconds: f32,
+    /// Volume at start, 0..=10.
+    pub volume: u8,
+}
+
+impl Default for AudioConfig {
+    fn default() -> Self {
+        AudioConfig {
+            capture_device: "default".into(),
+            playback_device: "default".into(),
+            rate: 48000,
+            channels: 2,
+            chunk_ms: 20,
+            pace_capture: true,
+            max_clip_seconds: 120.0,
+            volume: 7,
+        }
+    }
+}
+
+/// Where clips and cues live.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LibraryConfig {
+    /// Folder of recordings. Relative paths are relative to the config file's folder
+    /// (or the current folder when there is no config file).
+    pub recordings_dir: PathBuf,
+    /// Folder holding burp.wav, erase.wav and empty.wav.
+    pub sounds_dir: PathBuf,
+}
+
+impl Default for LibraryConfig {
+    fn default() -> Self {
+        LibraryConfig {
+            recordings_dir: "recordings".into(),
+            sounds_dir: "sounds".into(),
+        }
+    }
+}
+
+/// The button and the chatter-box timings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ButtonConfig {
+    /// BCM GPIO of the button (active-low, internal pull-up). Codec Zero: 27.
+    pub pin: u8,
+    /// A level change counts once it has held this long, in ms.
+    pub debounce_ms: u32,
+    /// Pin poll interval in ms.
+    pub poll_ms: u32,
+    /// Hold this long (seconds) to record.
+    pub record_hold_s: f32,
+    /// Hold this long (seconds) to erase everything on release.
+    pub erase_hold_s: f32,
+    /// Length of a recording in seconds.
+    pub record_seconds: f32,
+}
+
+impl Default for ButtonConfig {
+    fn default() -> Self {
+        ButtonConfig {
+            pin: 27,
+            debounce_ms: 30,
+            poll_ms: 5,
+            record_hold_s: 10.0,
+            erase_hold_s: 20.0,
+            record_seconds: 5.0,
+        }
+    }
+}
+
+/// LED pins (BCM numbering).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedConfig {
+    pub green_pin: u8,
+    pub red_pin: u8,
+}
+
+impl Default for LedConfig {
+    fn default() -> Self {
+        LedConfig {
+            green_pin: 23,
+            red_pin: 24,
+        }
+    }
+}
+
+/// The SSD1306 OLED on I2C.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DisplayConfig {
+    /// Use the display if one answers; without one the toy works the same.
+    pub enabled: bool,
+    /// I2C bus (1 on the 40-pin header: SDA pin 3, SCL pin 5).
+    pub i2c_bus: u8,
+    /// 7-bit I2C address, usually 0x3C (60).
+    pub address: u16,
+    /// "128x64" or "128x32".
+    pub size: String,
+}
+
+impl Default for DisplayConfig {
+    fn default() -> Self {
+        DisplayConfig {
+            enabled: true,
+            i2c_bus: 1,
+            address: 0x3C,
+            size: "128x64".into(),
+        }
+    }
+}
+
+/// The keyword recognizer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeywordConfig {
+    /// Listen for voice commands.
+    pub enabled: bool,
+    /// The model's metadata file (it names the .tflite and labels beside it).
+    pub model: PathBuf,
+    /// Run the model every this many ms (at most 250 for snappy commands).
+    pub hop_ms: u32,
+    /// Average the model's scores over this many ms before deciding.
+    pub average_ms: u32,
+    /// Averaged score a word needs to count, 0..1.
+    pub threshold: f32,
+    /// After a word, the same word is not reported again for this many ms.
+    pub refractory_ms: u32,
+    /// Windows quieter than this (dBFS) skip the model entirely.
+    pub quiet_dbfs: f32,
+    /// Word → command (play-random, stop, volume-up, volume-down, previous, next,
+    /// play-newest, cancel, ignore).
+    pub commands: CommandMap,
+}
+
+impl Default for KeywordConfig {
+    fn default() -> Self {
+        KeywordConfig {
+            enabled: true,
+            model: "models/kws.toml".into(),
+            hop_ms: 250,
+            average_ms: 750,
+            threshold: 0.7,
+            refractory_ms: 1000,
+            quiet_dbfs: -55.0,
+            commands: CommandMap::default(),
+        }
+    }
+}
+
+/// A config that cannot be used, with the field and what it accepts.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path}: `{field}` = {value} is out of range; allowed: {allowed}")]
+    Invalid {
+        path: PathBuf,
+        field: &'static str,
+        value: String,
+        allowed: String,
+    },
+}
+
+impl Config {
+    /// Reads `path`; relative folders in it become relative to the file's folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse(&text, path, base)
+    }
+
+    /// Parses config text. `origin` names it in errors; `base` anchors relative paths.
+    pub fn parse(text: &str, origin: &Path, base: &Path) -> Result<Config, ConfigError> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        cfg.validate(origin)?;
+        for p in [
+            &mut cfg.library.recordings_dir,
+            &mut cfg.library.sounds_dir,
+            &mut cfg.keywords.model,
+        ] {
+            if p.is_relative() && !base.as_os_str().is_empty() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Checks ranges the types cannot express.
+    pub fn validate(&self, origin: &Path) -> Result<(), ConfigError> {
+        let bad = |field: &'static str, value: String, allowed: &str| ConfigError::Invalid {
+            path: origin.to_path_buf(),
+            field,
+            value,
+            allowed: allowed.to_string(),
+        };
+        let a = &self.audio;
+        if !(8000..=192_000).contains(&a.rate) {
+            return Err(bad(
+                "audio.rate",
+                a.rate.to_string(),
+                "8000 to 192000 Hz, e.g. 48000",
+            ));
+        }
+        if !(1..=2).contains(&a.channels) {
+            return Err(bad("audio.channels", a.channels.to_string(), "1 or 2"));
+        }
+        if !(5..=200).contains(&a.chunk_ms) {
+            return Err(bad("audio.chunk_ms", a.chunk_ms.to_string(), "5 to 200"));
+        }
+        if !(a.max_clip_seconds > 0.0 && a.max_clip_seconds <= 3600.0) {
+            return Err(bad(
+                "audio.max_clip_seconds",
+                a.max_clip_seconds.to_string(),
+                "more than 0, at most 3600",
+            ));
+        }
+        if a.volume > 10 {
+            return Err(bad("audio.volume", a.volume.to_string(), "0 to 10"));
+        }
+        for (field, dev) in [
+            ("audio.capture_device", &a.capture_device),
+            ("audio.playback_device", &a.playback_device),
+        ] {
+            if dev.trim().is_empty() {
+                return Err(bad(
+                    field,
+                    "\"\"".into(),
+                    "an ALSA PCM name such as \"default\" or \"hw:Zero\"",
+                ));
+            }
+        }
+        let b = &self.button;
+        if b.pin > 27 {
+            return Err(bad(
+                "button.pin",
+                b.pin.to_string(),
+                "a BCM GPIO number 0 to 27",
+            ));
+        }
+        if !(5..=500).contains(&b.debounce_ms) {
+            return Err(bad(
+                "button.debounce_ms",
+                b.debounce_ms.to_string(),
+                "5 to 500",
+            ));
+        }
+        if !(1..=50).contains(&b.poll_ms) {
+            return Err(bad("button.poll_ms", b.poll_ms.to_string(), "1 to 50"));
+        }
+        if !(b.record_hold_s >= 0.5 && b.record_hold_s <= 600.0) {
+            return Err(bad(
+                "button.record_hold_s",
+                b.record_hold_s.to_string(),
+                "0.5 to 600",
+            ));
+        }
+        if !(b.erase_hold_s > b.record_hold_s && b.erase_hold_s <= 600.0) {
+            return Err(bad(
+                "button.erase_hold_s",
+                b.erase_hold_s.to_string(),
+                "more than button.record_hold_s, at most 600",
+            ));
+        }
+        if !(b.record_seconds >= 0.5 && b.record_seconds <= 600.0) {
+            return Err(bad(
+                "button.record_seconds",
+                b.record_seconds.to_string(),
+                "0.5 to 600",
+            ));
+        }
+        for (field, pin) in [
+            ("leds.green_pin", self.leds.green_pin),
+            ("leds.red_pin", self.leds.red_pin),
+        ] {
+            if pin > 27 {
+                return Err(bad(field, pin.to_string(), "a BCM GPIO number 0 to 27"));
+            }
+        }
+        if !["128x64", "128x32"].contains(&self.display.size.as_str()) {
+            return Err(bad(
+                "display.size",
+                format!("{:?}", self.display.size),
+                "\"128x64\" or \"128x32\"",
+            ));
+        }
+        if self.display.address > 0x7F {
+            return Err(bad(
+                "display.address",
+                self.display.address.to_string(),
+                "a 7-bit I2C address, usually 0x3C (60)",
+            ));
+        }
+        let k = &self.keywords;
+        if !(20..=1000).contains(&k.hop_ms) {
+            return Err(bad(
+                "keywords.hop_ms",
+                k.hop_ms.to_string(),
+                "20 to 1000 (250 or less recommended)",
+            ));
+        }
+        if !(k.average_ms >= k.hop_ms && k.average_ms <= 5000) {
+            return Err(bad(
+                "keywords.average_ms",
+                k.average_ms.to_string(),
+                "at least keywords.hop_ms, at most 5000",
+            ));
+        }
+        if !(k.threshold > 0.0 && k.threshold < 1.0) {
+            return Err(bad(
+                "keywords.threshold",
+                k.threshold.to_string(),
+                "between 0 and 1, e.g. 0.7",
+            ));
+        }
+        if k.refractory_ms > 10_000 {
+            return Err(bad(
+                "keywords.refractory_ms",
+                k.refractory_ms.to_string(),
+                "0 to 10000",
+            ));
+        }
+        if !(-120.0..=0.0).contains(&k.quiet_dbfs) {
+            return Err(bad(
+                "keywords.quiet_dbfs",
+                k.quiet_dbfs.to_string(),
+                "-120 to 0",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The capture (and recording) format.
+    pub fn capture_format(&self) -> PcmFormat {
+        PcmFormat {
+            rate: self.audio.rate,
+            channels: self.audio.channels,
+        }
+    }
+
+    /// The state machine's settings.
+    pub fn machine(&self, listening: bool, seed: u64) -> MachineConfig {
+        MachineConfig {
+            record_hold: Duration::from_secs_f32(self.button.record_hold_s),
+            erase_hold: Duration::from_secs_f32(self.button.erase_hold_s),
+            record_length: Duration::from_secs_f32(self.button.record_seconds),
+            initial_volume: self.audio.volume,
+            listening,
+            seed,
+            ..MachineConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"), Path::new(""))
+    }
+
+    #[test]
+    fn empty_file_gives_codec_zero_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.button.pin, 27);
+        assert_eq!((c.leds.green_pin, c.leds.red_pin), (23, 24));
+        assert_eq!(
+            c.capture_format(),
+            PcmFormat {
+                rate: 48000,
+                channels: 2
+            }
+        );
+        assert_eq!(c.button.record_hold_s, 10.0);
+        assert_eq!(c.button.erase_hold_s, 20.0);
+        assert_eq!(c.button.record_seconds, 5.0);
+        assert_eq!(c.audio.capture_device, "default");
+    }
+
+    #[test]
+    fn the_example_file_lists_every_default() {
+        let text = include_str!("../config.example.toml");
+        let c = parse(text).expect("config.example.toml parses");
+        assert_eq!(c, Config::default(), "example and defaults disagree");
+        // and every key is present (the example documents them all)
+        let full = toml::to_string(&Config::default()).unwrap();
+        let example: toml::Table = toml::from_str(text).unwrap();
+        let defaults: toml::Table = toml::from_str(&full).unwrap();
+        for (section, table) in &defaults {
+            let ex = example[section].as_table().unwrap();
+            for key in table.as_table().unwrap().keys() {
+                assert!(
+                    ex.contains_key(key),
+                    "config.example.toml lacks [{section}] {key}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = parse("[library]\nrecordings_dri = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("recordings_dri"), "{err}");
+        assert!(err.contains("test.toml"), "{err}");
+        let err = parse("[audoi]\n").unwrap_err().to_string();
+        assert!(err.contains("audoi"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let err = parse("[audio]\nrate = \"fast\"\n").unwrap_err().to_string();
+        assert!(err.contains("rate"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_names_field_and_allowed_values() {
+        for (text, field) in [
+            ("[audio]\nrate = 7\n", "audio.rate"),
+            ("[audio]\nchannels = 6\n", "audio.channels"),
+            ("[audio]\nvolume = 11\n", "audio.volume"),
+            ("[button]\nerase_hold_s = 5.0\n", "button.erase_hold_s"),
+            ("[button]\npin = 40\n", "button.pin"),
+            ("[display]\nsize = \"64x48\"\n", "display.size"),
+            ("[keywords]\nthreshold = 1.5\n", "keywords.threshold"),
+            ("[keywords]\nhop_ms = 0\n", "keywords.hop_ms"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(
+                err.contains(field) && err.contains("allowed"),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_command_lists_the_allowed_ones() {
+        let err = parse("[keywords.commands]\ngo = \"dance\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("dance") && err.contains("play-random"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let c = Config::parse(
+            "[library]\nrecordings_dir = \"rec\"\nsounds_dir = \"/abs/sounds\"\n",
+            Path::new("/etc/chatterbox/config.toml"),
+            Path::new("/etc/chatterbox"),
+        )
+        .unwrap();
+        assert_eq!(c.library.recordings_dir, Path::new("/etc/chatterbox/rec"));
+        assert_eq!(c.library.sounds_dir, Path::new("/abs/sounds"));
+    }
+
+    #[test]
+    fn missing_file_error_names_it() {
+        let err = Config::load(Path::new("/nonexistent/chatterbox.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/chatterbox.toml"), "{err}");
+    }
+}

@@ -111,7 +111,9 @@ impl Library {
             if name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) {
                 match fs::remove_file(entry.path()) {
                     Ok(()) => removed += 1,
-                    Err(e) => log::warn!("could not remove leftover {}: {e}", entry.path().display()),
+                    Err(e) => {
+                        log::warn!("could not remove leftover {}: {e}", entry.path().display())
+                    }
                 }
             }
         }
@@ -142,7 +144,10 @@ impl Library {
             match entry.file_type() {
                 Ok(t) if t.is_file() => names.push(name),
                 Ok(t) if t.is_symlink() => {
-                    log::warn!("skipping {}: symlinks are not followed", entry.path().display())
+                    log::warn!(
+                        "skipping {}: symlinks are not followed",
+                        entry.path().display()
+                    )
                 }
                 _ => {}
             }
@@ -173,11 +178,12 @@ impl Library {
     /// Starts a new clip. Samples go to a hidden temp file until [`ClipWriter::commit`].
     pub fn begin_clip(&self, format: PcmFormat) -> Result<ClipWriter, LibraryError> {
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let temp = self
-            .dir
-            .join(format!("{TEMP_PREFIX}{}-{n}{TEMP_SUFFIX}", std::process::id()));
-        let file = create_private_file(&temp)
-            .map_err(|e| LibraryError::classify(&self.dir, &temp, e))?;
+        let temp = self.dir.join(format!(
+            "{TEMP_PREFIX}{}-{n}{TEMP_SUFFIX}",
+            std::process::id()
+        ));
+        let file =
+            create_private_file(&temp).map_err(|e| LibraryError::classify(&self.dir, &temp, e))?;
         let spec = hound::WavSpec {
             channels: format.channels,
             sample_rate: format.rate,
@@ -304,7 +310,10 @@ fn create_private_file(path: &Path) -> io::Result<File> {
 #[cfg(unix)]
 fn create_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new().recursive(true).mode(0o750).create(dir)
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(dir)
 }
 
 #[cfg(test)]
@@ -355,7 +364,11 @@ mod tests {
         let before = fs::read(dir.path().join("old.wav")).unwrap();
         let mut w = lib.begin_clip(FMT).unwrap();
         w.write(&[1; 4800]).unwrap();
-        assert_eq!(lib.list().unwrap(), vec!["old.wav"], "temp file is not a clip");
+        assert_eq!(
+            lib.list().unwrap(),
+            vec!["old.wav"],
+            "temp file is not a clip"
+        );
         drop(w);
         let files: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(files.len(), 1, "abandoned clip leaves no file");
@@ -374,7 +387,11 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
         let reopened = Library::open(dir.path()).unwrap();
         assert_eq!(reopened.list().unwrap(), vec!["old.wav"]);
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "leftover removed");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "leftover removed"
+        );
     }
 
     #[test]
@@ -430,6 +447,9 @@ mod tests {
         let f = dir.path().join("rec");
         fs::write(&f, "").unwrap();
         let err = Library::open(&f).unwrap_err().to_string();
-        assert!(err.contains("rec") && err.contains("recordings_dir"), "{err}");
+        assert!(
+            err.contains("rec") && err.contains("recordings_dir"),
+            "{err}"
+        );
     }
 }
