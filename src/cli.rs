@@ -1,3 +1,383 @@
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+//! The command line: `clap` definitions and one small function per subcommand.
+//! The library does the work; this file only parses, loads the config and dispatches.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use crossbeam_channel::{select, unbounded};
+
+use crate::audio::alsa_backend::AlsaBackend;
+use crate::audio::library::ClipWriter;
+use crate::audio::player::{spawn_player, PlayOutcome, PlayerCommand, PlayerConfig, PlayerReport};
+use crate::audio::{AudioBackend, PcmFormat};
+use crate::clock::{Clock, ManualClock, RealClock};
+use crate::config::Config;
+use crate::hw::button::{ButtonPin, SimPin};
+use crate::hw::display::{open_or_null, render_png_scaled, Display, NullDisplay};
+use crate::hw::gpio::{RppalButton, RppalLeds};
+use crate::hw::leds::PrintLeds;
+use crate::runtime::sim::{describe, parse_line, SimButton, SimCommand, SimDriver};
+use crate::runtime::{self, Hardware, Options};
+use crate::ui::{sample_screen, sample_screens, DisplaySize};
+
+/// Firmware for a Raspberry Pi + Codec Zero talking toy.
+#[derive(Debug, Parser)]
+#[command(name = "chatterbox", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file (TOML). Without it, built-in defaults for the Codec Zero are used.
+    #[arg(long, short = 'c', global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only warnings and errors.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The appliance: GPIO button and LEDs, OLED, microphone and speaker (on a Pi).
+    Run,
+    /// The same program driven from the keyboard or a script; LEDs and screens print.
+    Sim(SimArgs),
+    /// List sound devices with their rates, channels and formats.
+    Devices,
+    /// Record from the microphone into a WAV file (like `arecord`).
+    Record {
+        /// Length in seconds.
+        #[arg(long, short = 's', default_value_t = 5.0)]
+        seconds: f32,
+        /// Output WAV file (written atomically).
+        file: PathBuf,
+    },
+    /// Play a WAV file on the speaker (like `aplay`); any PCM WAV works.
+    Play {
+        file: PathBuf,
+    },
+    /// Render one of the OLED screens to a PNG.
+    Screenshot {
+        /// Screen name; `--screen list` prints them.
+        #[arg(long, default_value = "idle")]
+        screen: String,
+        /// Panel size: 128x64 or 128x32.
+        #[arg(long, default_value = "128x64")]
+        size: String,
+        /// Pixel scale (1 = the panel's own 128 pixels across).
+        #[arg(long, default_value_t = 1)]
+        scale: u32,
+        /// Output PNG.
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    /// Read commands from this file instead of the keyboard.
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
+    /// Let the script's clock jump instead of waiting (`hold 20` takes no time).
+    #[arg(long)]
+    pub virtual_time: bool,
+    /// Seed for the random clip choice, for repeatable sessions.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+        .format_timestamp_millis()
+        .format_target(false)
+        .try_init();
+}
+
+fn load_config(path: Option<&Path>) -> Result<Config> {
+    match path {
+        Some(p) => Ok(Config::load(p)?),
+        None => Ok(Config::default()),
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    let cfg = load_config(cli.config.as_deref())?;
+    match cli.command {
+        Command::Run => run(&cfg),
+        Command::Sim(args) => sim(&cfg, &args),
+        Command::Devices => {
+            print!("{}", crate::audio::devices::render_report(&crate::audio::devices::list_devices()));
+            Ok(())
+        }
+        Command::Record { seconds, file } => record(&cfg, seconds, &file),
+        Command::Play { file } => play(&cfg, &file),
+        Command::Screenshot {
+            screen,
+            size,
+            scale,
+            out,
+        } => screenshot(&screen, &size, scale, out.as_deref()),
+    }
+}
+
+fn run(cfg: &Config) -> Result<()> {
+    let button = RppalButton::new(cfg.button.pin)?;
+    let leds = RppalLeds::new(cfg.leds.green_pin, cfg.leds.red_pin)?;
+    let size = DisplaySize::parse(&cfg.display.size).unwrap_or(DisplaySize::W128H64);
+    let mut display: Box<dyn Display> = if cfg.display.enabled {
+        open_or_null(cfg.display.i2c_bus, cfg.display.address, size)
+    } else {
+        Box::new(NullDisplay::silent())
+    };
+    let mut display_failing = false;
+    let hw = Hardware {
+        audio: Arc::new(AlsaBackend),
+        button: Some(Box::new(button)),
+        leds: Box::new(leds),
+        display: Box::new(move |screen| match display.show(screen) {
+            Ok(()) => display_failing = false,
+            Err(e) if !display_failing => {
+                log::warn!("{e}");
+                display_failing = true;
+            }
+            Err(_) => {}
+        }),
+        clock: Arc::new(RealClock::new()),
+    };
+    let app = runtime::start(cfg, hw, Options::default())?;
+    let signals = signal_channel()?;
+    let _ = signals.recv();
+    app.shutdown();
+    Ok(())
+}
+
+fn screenshot(name: &str, size: &str, scale: u32, out: Option<&Path>) -> Result<()> {
+    let names: Vec<&str> = sample_screens().iter().map(|(n, _)| *n).collect();
+    if name == "list" {
+        println!("{}", names.join("\n"));
+        return Ok(());
+    }
+    let screen = sample_screen(name).with_context(|| {
+        format!("no screen named '{name}'; choose one of: {}", names.join(", "))
+    })?;
+    let size = DisplaySize::parse(size)
+        .with_context(|| format!("--size {size}: use 128x64 or 128x32"))?;
+    let Some(out) = out else {
+        bail!("give an output file, e.g. `chatterbox screenshot --screen {name} {name}.png`");
+    };
+    render_png_scaled(&screen, size, scale, out)?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// Reads lines on a thread so the main loop can also watch for Ctrl-C.
+fn spawn_line_reader(
+    script: Option<PathBuf>,
+) -> Result<crossbeam_channel::Receiver<std::io::Result<String>>> {
+    let (tx, rx) = unbounded();
+    let reader: Box<dyn BufRead + Send> = match script {
+        Some(p) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(&p).with_context(|| format!("cannot open script {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufReader::new(std::io::stdin())),
+    };
+    std::thread::Builder::new()
+        .name("input".into())
+        .spawn(move || {
+            for line in reader.lines() {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok(rx)
+}
+
+fn sim(cfg: &Config, args: &SimArgs) -> Result<()> {
+    // A script is checked whole before anything starts: a typo on line 9 should not
+    // surface after a 20 s hold.
+    if let Some(path) = &args.script {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read script {}", path.display()))?;
+        for (i, line) in text.lines().enumerate() {
+            parse_line(line, i + 1).with_context(|| format!("script {}", path.display()))?;
+        }
+    }
+    let (clock, button, pin): (Arc<dyn Clock>, SimButton, Option<Box<dyn ButtonPin>>) =
+        if args.virtual_time {
+            let c = ManualClock::new();
+            (Arc::new(c.clone()), SimButton::Virtual(c), None)
+        } else {
+            let pin = SimPin::new();
+            (
+                Arc::new(RealClock::new()),
+                SimButton::Real(pin.clone()),
+                Some(Box::new(pin)),
+            )
+        };
+    let hw = Hardware {
+        audio: Arc::new(AlsaBackend),
+        button: pin,
+        leds: Box::new(PrintLeds::new(std::io::stdout())),
+        display: Box::new(|s| println!("[screen] {}", describe(s))),
+        clock,
+    };
+    let app = runtime::start(cfg, hw, Options { seed: args.seed })?;
+    let signals = signal_channel()?;
+    let lines = spawn_line_reader(args.script.clone())?;
+    let interactive = args.script.is_none();
+    if interactive {
+        println!("chatterbox sim: type press, release, hold 12, wait 2, say go, status, quit");
+    }
+    let mut driver = SimDriver::new(app.control(), button);
+    let mut n = 0;
+    let outcome: Result<()> = loop {
+        let line = select! {
+            recv(lines) -> l => l,
+            recv(signals) -> _ => break Ok(()),
+        };
+        let Ok(line) = line else {
+            // End of input: let the last sound or recording finish.
+            break driver.settled().map(|_| ()).map_err(Into::into);
+        };
+        n += 1;
+        let line = line.context("reading commands")?;
+        let cmd = match parse_line(&line, n) {
+            Ok(Some(cmd)) => cmd,
+            Ok(None) => continue,
+            Err(e) => {
+                eprintln!("{e}");
+                continue;
+            }
+        };
+        if !interactive {
+            println!("> {}", line.trim());
+        }
+        match driver.run(&cmd) {
+            Ok(true) => {}
+            Ok(false) => break Ok(()),
+            Err(e) => break Err(e.into()),
+        }
+        if cmd == SimCommand::Quit {
+            break Ok(());
+        }
+    };
+    app.shutdown();
+    outcome
+}
+
+/// SIGINT/SIGTERM as a channel, so a main loop can select on it.
+pub fn signal_channel() -> Result<crossbeam_channel::Receiver<i32>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("installing the SIGINT/SIGTERM handler")?;
+    let (tx, rx) = unbounded();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for s in signals.forever() {
+                log::info!("signal {s}: shutting down");
+                if tx.send(s).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok(rx)
+}
+
+fn record(cfg: &Config, seconds: f32, file: &Path) -> Result<()> {
+    if !(seconds > 0.0 && seconds <= 3600.0) {
+        bail!("--seconds {seconds}: must be more than 0 and at most 3600");
+    }
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{}: not a file name", file.display()))?;
+    let format = cfg.capture_format();
+    let backend = AlsaBackend;
+    let device = &cfg.audio.capture_device;
+    let mut stream = backend.open_capture(device, format)?;
+    let got = stream.format();
+    let mut writer = ClipWriter::begin(&dir, got)?;
+    let total = (f64::from(seconds) * f64::from(got.rate)).round() as u64;
+    let mut buf = vec![0i16; (got.rate as usize / 50).max(1) * usize::from(got.channels)];
+    log::info!("recording {seconds} s from '{device}' ({got}) into {}", file.display());
+    while writer.frames() < total {
+        let frames = stream.read(&mut buf)?;
+        let take = (total - writer.frames()).min(frames as u64) as usize;
+        writer.write(&buf[..take * usize::from(got.channels)])?;
+    }
+    let path = writer.commit(name)?;
+    println!("wrote {} ({seconds} s, {got})", path.display());
+    Ok(())
+}
+
+fn play(cfg: &Config, file: &Path) -> Result<()> {
+    let (cmd_tx, cmd_rx) = unbounded();
+    let (rep_tx, rep_rx) = unbounded();
+    let handle = spawn_player(
+        Arc::new(AlsaBackend),
+        PlayerConfig {
+            device: cfg.audio.playback_device.clone(),
+            preferred: PcmFormat {
+                rate: cfg.audio.rate,
+                channels: cfg.audio.channels,
+            },
+            max_clip_seconds: cfg.audio.max_clip_seconds,
+        },
+        cmd_rx,
+        rep_tx,
+    )?;
+    cmd_tx.send(PlayerCommand::SetGain(crate::runtime::controller::volume_gain(10)))?;
+    cmd_tx.send(PlayerCommand::Play {
+        id: 1,
+        path: file.to_path_buf(),
+    })?;
+    let signals = signal_channel()?;
+    let result = loop {
+        select! {
+            recv(rep_rx) -> r => match r {
+                Ok(PlayerReport::Finished { outcome, .. }) => break outcome,
+                Ok(_) => {}
+                Err(_) => break PlayOutcome::Failed("the player stopped".into()),
+            },
+            recv(signals) -> _ => {
+                let _ = cmd_tx.send(PlayerCommand::Stop);
+            }
+        }
+    };
+    let _ = cmd_tx.send(PlayerCommand::Shutdown);
+    let _ = handle.join();
+    match result {
+        PlayOutcome::Completed | PlayOutcome::Stopped => Ok(()),
+        PlayOutcome::Failed(why) => bail!("{why}"),
+    }
 }

@@ -177,30 +177,7 @@ impl Library {
 
     /// Starts a new clip. Samples go to a hidden temp file until [`ClipWriter::commit`].
     pub fn begin_clip(&self, format: PcmFormat) -> Result<ClipWriter, LibraryError> {
-        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let temp = self.dir.join(format!(
-            "{TEMP_PREFIX}{}-{n}{TEMP_SUFFIX}",
-            std::process::id()
-        ));
-        let file =
-            create_private_file(&temp).map_err(|e| LibraryError::classify(&self.dir, &temp, e))?;
-        let spec = hound::WavSpec {
-            channels: format.channels,
-            sample_rate: format.rate,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let writer = hound::WavWriter::new(BufWriter::new(file), spec).map_err(|e| {
-            let _ = fs::remove_file(&temp);
-            LibraryError::classify(&self.dir, &temp, hound_to_io(e))
-        })?;
-        Ok(ClipWriter {
-            dir: self.dir.clone(),
-            temp,
-            writer: Some(writer),
-            frames: 0,
-            channels: format.channels,
-        })
+        ClipWriter::begin(&self.dir, format)
     }
 
     /// A file name for a clip recorded at `when`, e.g. `2026-11-23_14-05-09_voice.wav`,
@@ -241,6 +218,33 @@ pub struct ClipWriter {
 }
 
 impl ClipWriter {
+    /// Starts a WAV file that will appear in `dir` only when committed.
+    pub fn begin(dir: &Path, format: PcmFormat) -> Result<ClipWriter, LibraryError> {
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let temp = dir.join(format!(
+            "{TEMP_PREFIX}{}-{n}{TEMP_SUFFIX}",
+            std::process::id()
+        ));
+        let file = create_private_file(&temp).map_err(|e| LibraryError::classify(dir, &temp, e))?;
+        let spec = hound::WavSpec {
+            channels: format.channels,
+            sample_rate: format.rate,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let writer = hound::WavWriter::new(BufWriter::new(file), spec).map_err(|e| {
+            let _ = fs::remove_file(&temp);
+            LibraryError::classify(dir, &temp, hound_to_io(e))
+        })?;
+        Ok(ClipWriter {
+            dir: dir.to_path_buf(),
+            temp,
+            writer: Some(writer),
+            frames: 0,
+            channels: format.channels,
+        })
+    }
+
     /// Appends interleaved samples.
     pub fn write(&mut self, samples: &[i16]) -> Result<(), LibraryError> {
         let Some(w) = self.writer.as_mut() else {

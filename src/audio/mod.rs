@@ -11,6 +11,7 @@ pub mod library;
 pub mod memory;
 pub mod pcm;
 pub mod player;
+pub mod recorder;
 pub mod wav;
 
 pub use pcm::{AudioBackend, AudioError, PcmFormat};

@@ -1,0 +1,303 @@
+//! The controller thread: the one owner of state.
+//!
+//! It turns everything that happens (button edges, player and recorder reports, device
+//! status, heard words, timer deadlines) into [`Input`]s for the pure [`Machine`], then
+//! hands each resulting [`Action`] to the thread that performs it. It never blocks on
+//! those threads: every outgoing channel is unbounded or drained by a thread that does
+//! nothing else, so a slow SD card or display cannot stall the button.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{never, select, Receiver, Sender};
+
+use crate::audio::library::Library;
+use crate::audio::pcm::DeviceStatus;
+use crate::audio::player::{PlayOutcome, PlayerCommand, PlayerReport};
+use crate::audio::recorder::{RecorderCommand, RecorderReport};
+use crate::clock::Clock;
+use crate::core::{Action, CommandMap, Event, Input, LedPattern, Machine, Sound};
+use crate::hw::button::Edge;
+use crate::hw::leds::Led;
+use crate::ui::Screen;
+
+/// Messages for the controller from anything that is not one of its worker threads.
+#[derive(Debug)]
+pub enum ControlMsg {
+    /// A debounced button edge (the sim's virtual button sends these directly).
+    Button(Edge),
+    /// The keyword recognizer heard a word.
+    Heard { word: String, confidence: f32 },
+    /// The clock moved (virtual time): fire what is due.
+    Tick,
+    /// Reply with the current [`Status`] at once.
+    Status(Sender<Status>),
+    /// Reply with the [`Status`] once nothing is playing or recording.
+    WhenSettled(Sender<Status>),
+    /// Stop everything cleanly.
+    Shutdown,
+}
+
+/// A snapshot of the controller, for the sim driver and tests.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Status {
+    pub at: Duration,
+    /// Nothing playing or recording (the button may be held).
+    pub settled: bool,
+    pub next_deadline: Option<Duration>,
+    pub clips: Vec<String>,
+    pub volume: u8,
+}
+
+/// Where the controller sends the work.
+pub struct Outputs {
+    pub player: Sender<PlayerCommand>,
+    pub recorder: Sender<RecorderCommand>,
+    pub leds: Sender<(Led, LedPattern)>,
+    pub screens: Sender<Screen>,
+}
+
+/// Where the controller hears from.
+pub struct Inputs {
+    pub control: Receiver<ControlMsg>,
+    pub edges: Receiver<Edge>,
+    pub player: Receiver<PlayerReport>,
+    pub recorder: Receiver<RecorderReport>,
+    /// Capture device status (the microphone).
+    pub capture: Receiver<DeviceStatus>,
+}
+
+/// The controller's state and its connections.
+pub struct Controller {
+    machine: Machine,
+    clock: Arc<dyn Clock>,
+    library: Library,
+    sounds_dir: PathBuf,
+    commands: CommandMap,
+    out: Outputs,
+    /// Set while the toy plays a sound: the keyword recognizer ignores the microphone
+    /// then, so the toy does not answer its own speaker.
+    playing: Arc<AtomicBool>,
+    waiters: Vec<Sender<Status>>,
+    mic_fault: Option<String>,
+    speaker_fault: Option<String>,
+}
+
+impl Controller {
+    pub fn new(
+        machine: Machine,
+        clock: Arc<dyn Clock>,
+        library: Library,
+        sounds_dir: PathBuf,
+        commands: CommandMap,
+        out: Outputs,
+        playing: Arc<AtomicBool>,
+    ) -> Self {
+        Controller {
+            machine,
+            clock,
+            library,
+            sounds_dir,
+            commands,
+            out,
+            playing,
+            waiters: Vec::new(),
+            mic_fault: None,
+            speaker_fault: None,
+        }
+    }
+
+    /// Runs until [`ControlMsg::Shutdown`] or until every control sender is gone.
+    pub fn run(mut self, inputs: Inputs) {
+        let start = self.machine.start();
+        self.execute(start);
+        loop {
+            let timeout = match self.machine.next_deadline() {
+                Some(d) if !self.clock.is_manual() => crossbeam_channel::at(
+                    std::time::Instant::now() + d.saturating_sub(self.clock.now()),
+                ),
+                _ => never(),
+            };
+            let input = select! {
+                recv(inputs.control) -> m => match m {
+                    Ok(ControlMsg::Shutdown) | Err(_) => break,
+                    Ok(ControlMsg::Button(Edge::Down(at))) => Some((at, Input::ButtonDown)),
+                    Ok(ControlMsg::Button(Edge::Up(at))) => Some((at, Input::ButtonUp)),
+                    Ok(ControlMsg::Heard { word, confidence }) => {
+                        let command = self.commands.lookup(&word);
+                        log::info!("heard \"{word}\" ({:.0} %) -> {}", confidence * 100.0,
+                            command.map_or("nothing".to_string(), |c| c.to_string()));
+                        Some((self.clock.now(), Input::Heard { word, confidence, command }))
+                    }
+                    Ok(ControlMsg::Tick) => Some((self.clock.now(), Input::Tick)),
+                    Ok(ControlMsg::Status(reply)) => {
+                        let _ = reply.send(self.status());
+                        None
+                    }
+                    Ok(ControlMsg::WhenSettled(reply)) => {
+                        self.waiters.push(reply);
+                        None
+                    }
+                },
+                recv(inputs.edges) -> e => match e {
+                    Ok(Edge::Down(at)) => Some((at, Input::ButtonDown)),
+                    Ok(Edge::Up(at)) => Some((at, Input::ButtonUp)),
+                    Err(_) => None,
+                },
+                recv(inputs.player) -> r => r.ok().and_then(|r| self.player_report(r)),
+                recv(inputs.recorder) -> r => r.ok().map(|r| (self.clock.now(), match r {
+                    RecorderReport::Recorded(result) => Input::RecordingFinished { result },
+                    RecorderReport::Erased(result) => Input::Erased { result },
+                })),
+                recv(inputs.capture) -> s => s.ok().and_then(|s| {
+                    self.mic_fault = match s {
+                        DeviceStatus::Up { .. } => None,
+                        DeviceStatus::Down { error, .. } => Some(error),
+                    };
+                    Some((self.clock.now(), self.fault_input()))
+                }),
+                recv(timeout) -> _ => Some((self.clock.now(), Input::Tick)),
+            };
+            if let Some((at, input)) = input {
+                self.feed(at, input);
+            }
+            self.answer_waiters();
+        }
+        let _ = self.out.recorder.send(RecorderCommand::Shutdown);
+        let _ = self.out.player.send(PlayerCommand::Shutdown);
+    }
+
+    fn player_report(&mut self, report: PlayerReport) -> Option<(Duration, Input)> {
+        let now = self.clock.now();
+        match report {
+            PlayerReport::Started { .. } => None,
+            PlayerReport::Finished { id, outcome } => {
+                if let PlayOutcome::Failed(why) = &outcome {
+                    log::warn!("playback {id} failed: {why}");
+                }
+                Some((now, Input::PlaybackFinished { id }))
+            }
+            PlayerReport::Device(s) => {
+                self.speaker_fault = match s {
+                    DeviceStatus::Up { .. } => None,
+                    DeviceStatus::Down { error, .. } => Some(error),
+                };
+                Some((now, self.fault_input()))
+            }
+        }
+    }
+
+    fn fault_input(&self) -> Input {
+        let fault = match (&self.mic_fault, &self.speaker_fault) {
+            (Some(e), _) => Some(("No microphone".to_string(), e.clone())),
+            (None, Some(e)) => Some(("No speaker".to_string(), e.clone())),
+            (None, None) => None,
+        };
+        Input::Fault(fault)
+    }
+
+    /// Feeds one input, then whatever inputs its actions produce right away.
+    fn feed(&mut self, at: Duration, input: Input) {
+        let mut queue = VecDeque::from([input]);
+        while let Some(input) = queue.pop_front() {
+            let actions = self.machine.handle(Event::new(at, input));
+            queue.extend(self.execute(actions));
+        }
+        self.playing
+            .store(self.machine.is_playing(), Ordering::Relaxed);
+    }
+
+    /// Carries out actions; returns inputs that result immediately (e.g. a clip that
+    /// vanished from the folder counts as finished at once).
+    fn execute(&mut self, actions: Vec<Action>) -> Vec<Input> {
+        let mut follow_up = Vec::new();
+        for action in actions {
+            match action {
+                Action::Play { id, sound } => {
+                    let path = match &sound {
+                        Sound::Cue(cue) => Ok(self.sounds_dir.join(cue.file_name())),
+                        Sound::Clip(name) => self.library.path_of(name),
+                    };
+                    match path {
+                        Ok(path) => {
+                            log::info!("playing {}", path.display());
+                            let _ = self.out.player.send(PlayerCommand::Play { id, path });
+                        }
+                        Err(e) => {
+                            log::warn!("{e}; re-reading the recordings folder");
+                            follow_up.push(Input::PlaybackFinished { id });
+                            if let Ok(clips) = self.library.list() {
+                                follow_up.push(Input::LibraryScanned { clips });
+                            }
+                        }
+                    }
+                }
+                Action::StopPlayback => {
+                    let _ = self.out.player.send(PlayerCommand::Stop);
+                }
+                Action::StartRecording { length } => {
+                    log::info!("recording {:.1} s", length.as_secs_f32());
+                    let _ = self.out.recorder.send(RecorderCommand::Record { length });
+                }
+                Action::EraseAll => {
+                    let _ = self.out.recorder.send(RecorderCommand::EraseAll);
+                }
+                Action::SetVolume(v) => {
+                    let _ = self.out.player.send(PlayerCommand::SetGain(volume_gain(v)));
+                }
+                Action::Led(led, pattern) => {
+                    let _ = self.out.leds.send((led, pattern));
+                }
+                Action::Show(screen) => {
+                    let _ = self.out.screens.send(screen);
+                }
+            }
+        }
+        follow_up
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            at: self.clock.now(),
+            settled: !self.machine.is_playing() && !self.machine.is_recording(),
+            next_deadline: self.machine.next_deadline(),
+            clips: self.machine.clips().to_vec(),
+            volume: self.machine.volume(),
+        }
+    }
+
+    fn answer_waiters(&mut self) {
+        if self.waiters.is_empty() || self.machine.is_playing() || self.machine.is_recording() {
+            return;
+        }
+        let status = self.status();
+        for w in self.waiters.drain(..) {
+            let _ = w.send(status.clone());
+        }
+    }
+}
+
+/// Volume step (0..=10) to linear gain: square law, so each step sounds about as big
+/// as the last; 10 is full scale, 0 is silent.
+pub fn volume_gain(volume: u8) -> f32 {
+    let v = f32::from(volume.min(10)) / 10.0;
+    v * v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volume_gain_is_monotonic_from_silent_to_full() {
+        assert_eq!(volume_gain(0), 0.0);
+        assert_eq!(volume_gain(10), 1.0);
+        assert_eq!(volume_gain(200), 1.0);
+        for v in 0..10 {
+            assert!(volume_gain(v) < volume_gain(v + 1));
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Builds the threads and channels for `run` and `sim`, and takes them down again.
+//!
+//! ```text
+//!  button ──edges──┐                            ┌──> player ──> ALSA playback
+//!  capture ─┬──────┼──> controller (Machine) ───┼──> recorder ──> recordings/
+//!           │ hub  │                            ├──> leds
+//!           └──> keyword listener ──heard──┘    └──> display
+//! ```
+//! Every arrow is a crossbeam channel. Only the capture thread opens the microphone;
+//! the recorder and the keyword listener subscribe to its fan-out.
+
+pub mod controller;
+pub mod sim;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{unbounded, Sender};
+
+use crate::audio::capture::{spawn_capture, CaptureConfig, CaptureHub};
+use crate::audio::library::{Library, LibraryError};
+use crate::audio::player::{spawn_player, PlayerConfig};
+use crate::audio::recorder::spawn_recorder;
+use crate::audio::AudioBackend;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::core::Machine;
+use crate::hw::button::{spawn_button_thread, ButtonPin};
+use crate::hw::leds::{spawn_led_thread, LedPins};
+use crate::ui::Screen;
+
+pub use controller::{ControlMsg, Status};
+
+/// The hardware a running toy talks to: real on a Pi, simulated in `sim` and tests.
+pub struct Hardware {
+    pub audio: Arc<dyn AudioBackend>,
+    /// The button pin to poll; `None` when button edges arrive as
+    /// [`ControlMsg::Button`] (the sim's virtual-time driver).
+    pub button: Option<Box<dyn ButtonPin>>,
+    pub leds: Box<dyn LedPins>,
+    /// Shows a screen (OLED, terminal, or nothing).
+    pub display: Box<dyn FnMut(&Screen) + Send>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Start-up choices that are not in the config file.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Seed for random clip choice (`None`: from the OS).
+    pub seed: Option<u64>,
+}
+
+/// Why the toy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Library(#[from] LibraryError),
+    #[error("could not start the {thread} thread: {source}")]
+    Thread {
+        thread: &'static str,
+        source: std::io::Error,
+    },
+}
+
+/// A running toy.
+pub struct App {
+    control: Sender<ControlMsg>,
+    stop: Arc<AtomicBool>,
+    controller: JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
+    hub: CaptureHub,
+    playing: Arc<AtomicBool>,
+}
+
+fn thread_err(thread: &'static str) -> impl FnOnce(std::io::Error) -> StartError {
+    move |source| StartError::Thread { thread, source }
+}
+
+/// Starts every thread.
+pub fn start(cfg: &Config, hw: Hardware, opts: Options) -> Result<App, StartError> {
+    let library = Library::open(&cfg.library.recordings_dir)?;
+    let clips = library.list()?;
+    log::info!(
+        "{} recording(s) in {}",
+        clips.len(),
+        library.dir().display()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let hub = CaptureHub::new();
+    let playing = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+
+    let (capture_status_tx, capture_status_rx) = unbounded();
+    let format = cfg.capture_format();
+    workers.push(
+        spawn_capture(
+            hw.audio.clone(),
+            CaptureConfig {
+                device: cfg.audio.capture_device.clone(),
+                format,
+                chunk_frames: (format.rate * cfg.audio.chunk_ms / 1000).max(1) as usize,
+                pace_realtime: cfg.audio.pace_capture,
+            },
+            hub.clone(),
+            capture_status_tx,
+            stop.clone(),
+        )
+        .map_err(thread_err("capture"))?,
+    );
+
+    let (player_tx, player_rx) = unbounded();
+    let (player_report_tx, player_report_rx) = unbounded();
+    workers.push(
+        spawn_player(
+            hw.audio.clone(),
+            PlayerConfig {
+                device: cfg.audio.playback_device.clone(),
+                preferred: format,
+                max_clip_seconds: cfg.audio.max_clip_seconds,
+            },
+            player_rx,
+            player_report_tx,
+        )
+        .map_err(thread_err("player"))?,
+    );
+
+    let (recorder_tx, recorder_rx) = unbounded();
+    let (recorder_report_tx, recorder_report_rx) = unbounded();
+    let stall = Duration::from_secs_f32(cfg.button.record_seconds) + Duration::from_secs(5);
+    workers.push(
+        spawn_recorder(
+            library.clone(),
+            hub.clone(),
+            stall,
+            recorder_rx,
+            recorder_report_tx,
+        )
+        .map_err(thread_err("recorder"))?,
+    );
+
+    let (led_tx, led_rx) = unbounded();
+    workers.push(spawn_led_thread(hw.leds, led_rx).map_err(thread_err("leds"))?);
+
+    let (screen_tx, screen_rx) = unbounded::<Screen>();
+    let mut show = hw.display;
+    workers.push(
+        std::thread::Builder::new()
+            .name("display".into())
+            .spawn(move || {
+                // Only the newest screen matters: skip any that queued up behind a slow
+                // I2C write.
+                while let Ok(mut screen) = screen_rx.recv() {
+                    while let Ok(newer) = screen_rx.try_recv() {
+                        screen = newer;
+                    }
+                    show(&screen);
+                }
+            })
+            .map_err(thread_err("display"))?,
+    );
+
+    let (edge_tx, edge_rx) = unbounded();
+    if let Some(pin) = hw.button {
+        workers.push(
+            spawn_button_thread(
+                pin,
+                hw.clock.clone(),
+                Duration::from_millis(cfg.button.debounce_ms.into()),
+                Duration::from_millis(cfg.button.poll_ms.into()),
+                edge_tx,
+                stop.clone(),
+            )
+            .map_err(thread_err("button"))?,
+        );
+    } else {
+        drop(edge_tx);
+    }
+
+    let seed = opts.seed.unwrap_or_else(rand::random);
+    let listening = false;
+    let machine = Machine::new(cfg.machine(listening, seed), clips);
+    let (control_tx, control_rx) = unbounded();
+    let controller = controller::Controller::new(
+        machine,
+        hw.clock.clone(),
+        library,
+        cfg.library.sounds_dir.clone(),
+        cfg.keywords.commands.clone(),
+        controller::Outputs {
+            player: player_tx,
+            recorder: recorder_tx,
+            leds: led_tx,
+            screens: screen_tx,
+        },
+        playing.clone(),
+    );
+    let inputs = controller::Inputs {
+        control: control_rx,
+        edges: edge_rx,
+        player: player_report_rx,
+        recorder: recorder_report_rx,
+        capture: capture_status_rx,
+    };
+    let controller = std::thread::Builder::new()
+        .name("controller".into())
+        .spawn(move || controller.run(inputs))
+        .map_err(thread_err("controller"))?;
+
+    Ok(App {
+        control: control_tx,
+        stop,
+        controller,
+        workers,
+        hub,
+        playing,
+    })
+}
+
+impl App {
+    /// A sender for control messages (sim driver, signal handler, keyword listener).
+    pub fn control(&self) -> Sender<ControlMsg> {
+        self.control.clone()
+    }
+
+    /// The capture fan-out, for extra subscribers.
+    pub fn hub(&self) -> &CaptureHub {
+        &self.hub
+    }
+
+    /// Set while the toy is playing a sound.
+    pub fn playing(&self) -> Arc<AtomicBool> {
+        self.playing.clone()
+    }
+
+    /// Asks everything to stop and waits for it.
+    pub fn shutdown(self) {
+        let _ = self.control.send(ControlMsg::Shutdown);
+        self.wait();
+    }
+
+    /// Waits for the controller to stop (after [`ControlMsg::Shutdown`]), then stops and
+    /// joins every other thread.
+    pub fn wait(self) {
+        let App {
+            control,
+            stop,
+            controller,
+            workers,
+            ..
+        } = self;
+        drop(control);
+        if controller.join().is_err() {
+            log::error!("the controller thread panicked");
+        }
+        stop.store(true, Ordering::SeqCst);
+        for w in workers {
+            let name = w.thread().name().unwrap_or("worker").to_string();
+            if w.join().is_err() {
+                log::error!("the {name} thread panicked");
+            }
+        }
+    }
+}
