@@ -72,3 +72,28 @@ pub enum AudioError {
     #[error("audio device '{device}': {detail}")]
     Other { device: String, detail: String },
 }
+
+impl AudioError {
+    /// The device the error is about, for status reports and log lines.
+    pub fn device(&self) -> &str {
+        match self {
+            AudioError::NotFound { device, .. }
+            | AudioError::Busy { device, .. }
+            | AudioError::Unsupported { device, .. }
+            | AudioError::Disconnected { device, .. }
+            | AudioError::Other { device, .. } => device,
+        }
+    }
+}
+
+/// What the capture and player threads tell the rest of the program about their device.
+/// Sent once per change (not once per retry), so a listener can show "no microphone" on the
+/// screen without being flooded while the thread keeps retrying.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceStatus {
+    /// The device is open and delivering/accepting audio in `format`.
+    Up { device: String, format: PcmFormat },
+    /// The device could not be opened or was lost; `error` is the human-readable reason.
+    /// The owning thread keeps retrying (capture) or retries on the next clip (player).
+    Down { device: String, error: String },
+}
