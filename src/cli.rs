@@ -58,9 +58,7 @@ pub enum Command {
         file: PathBuf,
     },
     /// Play a WAV file on the speaker (like `aplay`); any PCM WAV works.
-    Play {
-        file: PathBuf,
-    },
+    Play { file: PathBuf },
     /// Render one of the OLED screens to a PNG.
     Screenshot {
         /// Screen name; `--screen list` prints them.
@@ -130,7 +128,10 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Run => run(&cfg),
         Command::Sim(args) => sim(&cfg, &args),
         Command::Devices => {
-            print!("{}", crate::audio::devices::render_report(&crate::audio::devices::list_devices()));
+            print!(
+                "{}",
+                crate::audio::devices::render_report(&crate::audio::devices::list_devices())
+            );
             Ok(())
         }
         Command::Record { seconds, file } => record(&cfg, seconds, &file),
@@ -182,10 +183,13 @@ fn screenshot(name: &str, size: &str, scale: u32, out: Option<&Path>) -> Result<
         return Ok(());
     }
     let screen = sample_screen(name).with_context(|| {
-        format!("no screen named '{name}'; choose one of: {}", names.join(", "))
+        format!(
+            "no screen named '{name}'; choose one of: {}",
+            names.join(", ")
+        )
     })?;
-    let size = DisplaySize::parse(size)
-        .with_context(|| format!("--size {size}: use 128x64 or 128x32"))?;
+    let size =
+        DisplaySize::parse(size).with_context(|| format!("--size {size}: use 128x64 or 128x32"))?;
     let Some(out) = out else {
         bail!("give an output file, e.g. `chatterbox screenshot --screen {name} {name}.png`");
     };
@@ -201,7 +205,8 @@ fn spawn_line_reader(
     let (tx, rx) = unbounded();
     let reader: Box<dyn BufRead + Send> = match script {
         Some(p) => Box::new(std::io::BufReader::new(
-            std::fs::File::open(&p).with_context(|| format!("cannot open script {}", p.display()))?,
+            std::fs::File::open(&p)
+                .with_context(|| format!("cannot open script {}", p.display()))?,
         )),
         None => Box::new(std::io::BufReader::new(std::io::stdin())),
     };
@@ -329,7 +334,10 @@ fn record(cfg: &Config, seconds: f32, file: &Path) -> Result<()> {
     let mut writer = ClipWriter::begin(&dir, got)?;
     let total = (f64::from(seconds) * f64::from(got.rate)).round() as u64;
     let mut buf = vec![0i16; (got.rate as usize / 50).max(1) * usize::from(got.channels)];
-    log::info!("recording {seconds} s from '{device}' ({got}) into {}", file.display());
+    log::info!(
+        "recording {seconds} s from '{device}' ({got}) into {}",
+        file.display()
+    );
     while writer.frames() < total {
         let frames = stream.read(&mut buf)?;
         let take = (total - writer.frames()).min(frames as u64) as usize;
@@ -356,7 +364,9 @@ fn play(cfg: &Config, file: &Path) -> Result<()> {
         cmd_rx,
         rep_tx,
     )?;
-    cmd_tx.send(PlayerCommand::SetGain(crate::runtime::controller::volume_gain(10)))?;
+    cmd_tx.send(PlayerCommand::SetGain(
+        crate::runtime::controller::volume_gain(10),
+    ))?;
     cmd_tx.send(PlayerCommand::Play {
         id: 1,
         path: file.to_path_buf(),

@@ -13,6 +13,7 @@
 //! * [`ui`] — what the screen shows, as a pure function of a small state value.
 //! * [`runtime`] — the threads and channels that tie it together for `run`, `sim`, `listen`.
 pub mod audio;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod core;

@@ -366,13 +366,15 @@ impl CaptureStream for AlsaCapture {
         loop {
             match self.pcm.wait(Some(timeout_ms)) {
                 Ok(true) => {}
-                Ok(false) => return Err(AudioError::Disconnected {
-                    device: self.device.clone(),
-                    detail: format!(
+                Ok(false) => {
+                    return Err(AudioError::Disconnected {
+                        device: self.device.clone(),
+                        detail: format!(
                         "no audio arrived for {} s (is the codec clocked? is the overlay loaded?)",
                         CAPTURE_IDLE_TIMEOUT.as_secs()
                     ),
-                }),
+                    })
+                }
                 Err(e) => {
                     self.recover(e)?;
                     continue;

@@ -152,12 +152,12 @@ impl Controller {
                     RecorderReport::Recorded(result) => Input::RecordingFinished { result },
                     RecorderReport::Erased(result) => Input::Erased { result },
                 })),
-                recv(inputs.capture) -> s => s.ok().and_then(|s| {
+                recv(inputs.capture) -> s => s.ok().map(|s| {
                     self.mic_fault = match s {
                         DeviceStatus::Up { .. } => None,
                         DeviceStatus::Down { error, .. } => Some(error),
                     };
-                    Some((self.clock.now(), self.fault_input()))
+                    (self.clock.now(), self.fault_input())
                 }),
                 recv(timeout) -> _ => Some((self.clock.now(), Input::Tick)),
             };
