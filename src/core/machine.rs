@@ -248,6 +248,8 @@ pub struct Machine {
     recording: Recording,
     /// Erase asked for while a recording was running: done when it finishes.
     erase_after_recording: bool,
+    /// An erase was sent to the recorder and has not been reported yet.
+    erasing: bool,
     volume: u8,
     /// A transient screen is up until then; the idle screen returns after.
     message_until: Option<Duration>,
@@ -270,6 +272,7 @@ impl Machine {
             playing: None,
             recording: Recording::Idle,
             erase_after_recording: false,
+            erasing: false,
             message_until: None,
             countdown_at: None,
             fault: None,
@@ -298,13 +301,18 @@ impl Machine {
         self.volume
     }
 
-    /// `true` when nothing is playing or recording and the button is up: a scripted
-    /// session may move on.
+    /// `true` when nothing is playing, recording or being erased and the button is up.
     pub fn is_idle(&self) -> bool {
+        self.is_settled() && self.button == Button::Up
+    }
+
+    /// `true` when nothing is playing, recording or being erased (the button may be
+    /// held): a scripted session may let time jump.
+    pub fn is_settled(&self) -> bool {
         self.playing.is_none()
             && self.recording == Recording::Idle
-            && self.button == Button::Up
             && !self.erase_after_recording
+            && !self.erasing
     }
 
     /// `true` while a sound is playing (the keyword recognizer is muted then, so the toy
@@ -440,9 +448,9 @@ impl Machine {
                         // The burp is still playing: no clip exists yet, so don't make one.
                         self.recording = Recording::Idle;
                         out.push(Action::Led(Led::Green, LedPattern::Off));
-                        out.push(Action::EraseAll);
+                        self.erase(out);
                     }
-                    Recording::Idle => out.push(Action::EraseAll),
+                    Recording::Idle => self.erase(out),
                 }
             }
         }
@@ -534,13 +542,19 @@ impl Machine {
             Err(why) => self.show_failure("Recording failed", why, at, out),
         }
         if std::mem::take(&mut self.erase_after_recording) {
-            out.push(Action::EraseAll);
+            self.erase(out);
         } else if self.message_until.is_none() && !self.erase_pending_on_release() {
             out.push(Action::Show(self.resting_screen(at)));
         }
     }
 
+    fn erase(&mut self, out: &mut Vec<Action>) {
+        self.erasing = true;
+        out.push(Action::EraseAll);
+    }
+
     fn erased(&mut self, result: Result<usize, String>, at: Duration, out: &mut Vec<Action>) {
+        self.erasing = false;
         match result {
             Ok(count) => {
                 self.clips.clear();
@@ -931,7 +945,9 @@ mod tests {
         let out = r.at(secs(25.0), Input::ButtonUp);
         assert!(has(&out, &Action::EraseAll));
         assert!(has(&out, &Action::Led(Led::Red, LedPattern::Off)));
+        assert!(!r.m.is_settled(), "busy until the recorder reports the erase");
         let out = r.at(secs(25.1), Input::Erased { result: Ok(2) });
+        assert!(r.m.is_idle());
         assert!(has(&out, &Action::Show(Screen::Erased { count: 2 })));
         assert!(r.m.clips().is_empty());
     }

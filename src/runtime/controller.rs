@@ -45,7 +45,7 @@ pub enum ControlMsg {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Status {
     pub at: Duration,
-    /// Nothing playing or recording (the button may be held).
+    /// Nothing playing, recording or being erased (the button may be held).
     pub settled: bool,
     pub next_deadline: Option<Duration>,
     pub clips: Vec<String>,
@@ -262,7 +262,7 @@ impl Controller {
     fn status(&self) -> Status {
         Status {
             at: self.clock.now(),
-            settled: !self.machine.is_playing() && !self.machine.is_recording(),
+            settled: self.machine.is_settled(),
             next_deadline: self.machine.next_deadline(),
             clips: self.machine.clips().to_vec(),
             volume: self.machine.volume(),
@@ -270,7 +270,7 @@ impl Controller {
     }
 
     fn answer_waiters(&mut self) {
-        if self.waiters.is_empty() || self.machine.is_playing() || self.machine.is_recording() {
+        if self.waiters.is_empty() || !self.machine.is_settled() {
             return;
         }
         let status = self.status();
