@@ -20,7 +20,7 @@ use crate::hw::button::{ButtonPin, SimPin};
 use crate::hw::display::{open_or_null, render_png_scaled, Display, NullDisplay};
 use crate::hw::gpio::{RppalButton, RppalLeds};
 use crate::hw::leds::PrintLeds;
-use crate::runtime::sim::{describe, parse_line, SimButton, SimCommand, SimDriver};
+use crate::runtime::sim::{describe, parse_line, SimButton, SimCommand, SimDriver, SimError};
 use crate::runtime::{self, Hardware, Options};
 use crate::ui::{sample_screen, sample_screens, DisplaySize};
 
@@ -258,7 +258,7 @@ fn sim(cfg: &Config, args: &SimArgs) -> Result<()> {
     if interactive {
         println!("chatterbox sim: type press, release, hold 12, wait 2, say go, status, quit");
     }
-    let mut driver = SimDriver::new(app.control(), button);
+    let mut driver = SimDriver::new(app.control(), button, signals.clone());
     let mut n = 0;
     let outcome: Result<()> = loop {
         let line = select! {
@@ -267,7 +267,10 @@ fn sim(cfg: &Config, args: &SimArgs) -> Result<()> {
         };
         let Ok(line) = line else {
             // End of input: let the last sound or recording finish.
-            break driver.settled().map(|_| ()).map_err(Into::into);
+            break match driver.settled() {
+                Ok(_) | Err(SimError::Interrupted) => Ok(()),
+                Err(e) => Err(e.into()),
+            };
         };
         n += 1;
         let line = line.context("reading commands")?;
@@ -284,7 +287,7 @@ fn sim(cfg: &Config, args: &SimArgs) -> Result<()> {
         }
         match driver.run(&cmd) {
             Ok(true) => {}
-            Ok(false) => break Ok(()),
+            Ok(false) | Err(SimError::Interrupted) => break Ok(()),
             Err(e) => break Err(e.into()),
         }
         if cmd == SimCommand::Quit {

@@ -21,7 +21,7 @@
 
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, Sender};
+use crossbeam_channel::{bounded, select, Receiver, Sender};
 
 use super::controller::{ControlMsg, Status};
 use crate::clock::{Clock, ManualClock};
@@ -127,21 +127,26 @@ pub enum SimError {
     Gone,
     #[error("timed out after {0:?} waiting for playback/recording to finish; is the audio device working? (`chatterbox devices`)")]
     Stuck(Duration),
+    #[error("interrupted")]
+    Interrupted,
 }
 
 /// Feeds [`SimCommand`]s to a running toy.
 pub struct SimDriver {
     control: Sender<ControlMsg>,
     button: SimButton,
+    /// Anything arriving here (a signal) abandons a wait.
+    interrupt: Receiver<i32>,
     /// Longest wait for the toy to settle.
     pub settle_timeout: Duration,
 }
 
 impl SimDriver {
-    pub fn new(control: Sender<ControlMsg>, button: SimButton) -> Self {
+    pub fn new(control: Sender<ControlMsg>, button: SimButton, interrupt: Receiver<i32>) -> Self {
         SimDriver {
             control,
             button,
+            interrupt,
             settle_timeout: Duration::from_secs(120),
         }
     }
@@ -205,8 +210,10 @@ impl SimDriver {
     fn pass(&mut self, d: Duration) -> Result<(), SimError> {
         let clock = match &self.button {
             SimButton::Real(_) => {
-                std::thread::sleep(d);
-                return Ok(());
+                return match self.interrupt.recv_timeout(d) {
+                    Ok(_) => Err(SimError::Interrupted),
+                    Err(_) => Ok(()),
+                };
             }
             SimButton::Virtual(clock) => clock.clone(),
         };
@@ -236,10 +243,11 @@ impl SimDriver {
     pub fn settled(&self) -> Result<Status, SimError> {
         let (tx, rx) = bounded(1);
         self.send(ControlMsg::WhenSettled(tx))?;
-        rx.recv_timeout(self.settle_timeout).map_err(|e| match e {
-            crossbeam_channel::RecvTimeoutError::Timeout => SimError::Stuck(self.settle_timeout),
-            crossbeam_channel::RecvTimeoutError::Disconnected => SimError::Gone,
-        })
+        select! {
+            recv(rx) -> s => s.map_err(|_| SimError::Gone),
+            recv(self.interrupt) -> _ => Err(SimError::Interrupted),
+            default(self.settle_timeout) => Err(SimError::Stuck(self.settle_timeout)),
+        }
     }
 }
 
