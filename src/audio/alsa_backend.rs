@@ -293,7 +293,10 @@ pub(crate) fn map_open_error(device: &str, e: alsa::Error) -> AudioError {
     let device = device.to_string();
     let detail = describe_alsa(e);
     match e.errno().abs() {
-        libc::ENOENT | libc::ENODEV | libc::ENXIO => AudioError::NotFound { device, detail },
+        libc::ENOENT | libc::ENODEV | libc::ENXIO => AudioError::NotFound {
+            device,
+            detail: format!("ALSA knows no PCM or card by this name, or a file it needs is missing [{detail}]"),
+        },
         libc::EBUSY | libc::EAGAIN => AudioError::Busy { device, detail },
         libc::EACCES | libc::EPERM => AudioError::Other {
             device,
@@ -366,13 +369,15 @@ impl CaptureStream for AlsaCapture {
         loop {
             match self.pcm.wait(Some(timeout_ms)) {
                 Ok(true) => {}
-                Ok(false) => return Err(AudioError::Disconnected {
-                    device: self.device.clone(),
-                    detail: format!(
+                Ok(false) => {
+                    return Err(AudioError::Disconnected {
+                        device: self.device.clone(),
+                        detail: format!(
                         "no audio arrived for {} s (is the codec clocked? is the overlay loaded?)",
                         CAPTURE_IDLE_TIMEOUT.as_secs()
                     ),
-                }),
+                    })
+                }
                 Err(e) => {
                     self.recover(e)?;
                     continue;
