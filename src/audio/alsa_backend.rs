@@ -293,7 +293,10 @@ pub(crate) fn map_open_error(device: &str, e: alsa::Error) -> AudioError {
     let device = device.to_string();
     let detail = describe_alsa(e);
     match e.errno().abs() {
-        libc::ENOENT | libc::ENODEV | libc::ENXIO => AudioError::NotFound { device, detail },
+        libc::ENOENT | libc::ENODEV | libc::ENXIO => AudioError::NotFound {
+            device,
+            detail: format!("ALSA knows no PCM or card by this name, or a file it needs is missing [{detail}]"),
+        },
         libc::EBUSY | libc::EAGAIN => AudioError::Busy { device, detail },
         libc::EACCES | libc::EPERM => AudioError::Other {
             device,

@@ -472,3 +472,382 @@ fn gcd(mut a: usize, mut b: usize) -> usize {
     }
     a.max(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write_wav(path: &Path, spec: hound::WavSpec, frames: usize, f: impl Fn(usize) -> f64) {
+        let mut w = hound::WavWriter::create(path, spec).unwrap();
+        for i in 0..frames {
+            let v = f(i);
+            for _ in 0..spec.channels {
+                match (spec.sample_format, spec.bits_per_sample) {
+                    (hound::SampleFormat::Float, _) => w.write_sample(v as f32).unwrap(),
+                    (_, 8) => w.write_sample((v * 127.0).round() as i8).unwrap(),
+                    (_, 16) => w.write_sample((v * 32767.0).round() as i16).unwrap(),
+                    (_, 24) => w.write_sample((v * 8_388_607.0).round() as i32).unwrap(),
+                    (_, 32) => w
+                        .write_sample((v * 2_147_483_647.0).round() as i32)
+                        .unwrap(),
+                    _ => unreachable!(),
+                }
+            }
+        }
+        w.finalize().unwrap();
+    }
+
+    fn spec(channels: u16, rate: u32, bits: u16, float: bool) -> hound::WavSpec {
+        hound::WavSpec {
+            channels,
+            sample_rate: rate,
+            bits_per_sample: bits,
+            sample_format: if float {
+                hound::SampleFormat::Float
+            } else {
+                hound::SampleFormat::Int
+            },
+        }
+    }
+
+    fn ramp(i: usize) -> f64 {
+        // -0.5 .. 0.5, distinct values, exact in every format down to 8 bits.
+        ((i % 100) as f64 - 50.0) / 100.0
+    }
+
+    #[test]
+    fn reads_every_sample_format_and_scales_to_unit_range() {
+        let dir = tempfile::tempdir().unwrap();
+        for (bits, float, tol) in [
+            (8, false, 1.0 / 127.0),
+            (16, false, 1e-4),
+            (24, false, 1e-6),
+            (32, false, 1e-6),
+            (32, true, 1e-7),
+        ] {
+            for channels in [1u16, 2] {
+                let path = dir.path().join(format!("b{bits}_{float}_{channels}.wav"));
+                write_wav(&path, spec(channels, 22050, bits, float), 500, ramp);
+                let clip = read_clip(&path, 10.0).unwrap();
+                assert_eq!((clip.rate, clip.channels), (22050, channels));
+                assert_eq!(clip.frames(), 500, "{bits}-bit");
+                for (i, frame) in clip.samples.chunks(channels as usize).enumerate() {
+                    for &s in frame {
+                        assert!(
+                            (f64::from(s) - ramp(i)).abs() <= tol,
+                            "{bits}-bit float={float} ch={channels} frame {i}: {s} vs {}",
+                            ramp(i)
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn more_than_two_channels_are_downmixed_to_mono() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("quad.wav");
+        let mut w = hound::WavWriter::create(&path, spec(4, 16000, 16, false)).unwrap();
+        for _ in 0..10 {
+            for s in [1000i16, 3000, -2000, 2000] {
+                w.write_sample(s).unwrap();
+            }
+        }
+        w.finalize().unwrap();
+        let clip = read_clip(&path, 10.0).unwrap();
+        assert_eq!(clip.channels, 1);
+        assert_eq!(clip.frames(), 10);
+        assert!((clip.samples[0] - 1000.0 / 32768.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn long_files_are_cut_at_max_seconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.wav");
+        write_wav(&path, spec(2, 8000, 16, false), 8000 * 3, ramp);
+        let clip = read_clip(&path, 1.5).unwrap();
+        assert_eq!(clip.frames(), 12000);
+    }
+
+    fn assert_refused(path: &Path, what: &str) -> WavError {
+        let err = read_clip(path, 10.0).expect_err(what);
+        let msg = err.to_string();
+        let name = path.file_name().unwrap().to_string_lossy();
+        assert!(
+            msg.contains(name.as_ref()),
+            "{what}: message must name the file: {msg}"
+        );
+        err
+    }
+
+    #[test]
+    fn hostile_files_are_refused_with_errors_naming_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+
+        let empty = d.join("empty.wav");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(matches!(
+            assert_refused(&empty, "zero bytes"),
+            WavError::Empty { .. }
+        ));
+
+        let text = d.join("notes.wav");
+        std::fs::write(&text, "this is not audio, just a text file\n".repeat(20)).unwrap();
+        assert!(matches!(
+            assert_refused(&text, "text"),
+            WavError::NotWav { .. }
+        ));
+
+        let missing = d.join("missing.wav");
+        assert!(matches!(
+            assert_refused(&missing, "missing"),
+            WavError::Open { .. }
+        ));
+
+        // A good file cut in the middle of its data.
+        let good = d.join("good.wav");
+        write_wav(&good, spec(1, 16000, 16, false), 16000, ramp);
+        let bytes = std::fs::read(&good).unwrap();
+        let cut = d.join("cut.wav");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        assert!(matches!(
+            assert_refused(&cut, "truncated data"),
+            WavError::Truncated { .. }
+        ));
+
+        // Cut inside the header.
+        let header_cut = d.join("header_cut.wav");
+        std::fs::write(&header_cut, &bytes[..30]).unwrap();
+        assert_refused(&header_cut, "truncated header");
+
+        // A header declaring ~4 GB of data in a tiny file: no huge allocation, an error.
+        let mut huge = bytes[..44].to_vec();
+        huge[40..44].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        huge.extend_from_slice(&[0u8; 64]);
+        let huge_path = d.join("huge.wav");
+        std::fs::write(&huge_path, &huge).unwrap();
+        // Even with a large max_seconds, the read is bounded by the real data.
+        let err = read_clip(&huge_path, 100_000.0).expect_err("huge declared length");
+        assert!(matches!(err, WavError::Truncated { .. }), "{err}");
+
+        // Absurd format fields.
+        for (name, offset, value) in [
+            ("zero_channels.wav", 22usize, 0u32),
+            ("rate_zero.wav", 24, 0),
+            ("rate_absurd.wav", 24, 50_000_000),
+            ("bits_12.wav", 34, 12),
+            ("format_mp3.wav", 20, 0x55),
+        ] {
+            let mut b = bytes.clone();
+            let width = if offset == 24 { 4 } else { 2 };
+            b[offset..offset + width].copy_from_slice(&value.to_le_bytes()[..width]);
+            let p = d.join(name);
+            std::fs::write(&p, &b).unwrap();
+            assert_refused(&p, name);
+        }
+
+        // Random garbage after a RIFF/WAVE header.
+        let mut garbage = b"RIFF\xff\xff\xff\xffWAVE".to_vec();
+        let mut x: u32 = 12345;
+        for _ in 0..2000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            garbage.push((x >> 16) as u8);
+        }
+        let gp = d.join("garbage.wav");
+        std::fs::File::create(&gp)
+            .unwrap()
+            .write_all(&garbage)
+            .unwrap();
+        assert_refused(&gp, "garbage");
+    }
+
+    fn dominant_freq(samples: &[f32], rate: u32) -> f32 {
+        // Zero crossings of a clean sine: 2 per period.
+        let crossings = samples
+            .windows(2)
+            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+            .count();
+        crossings as f32 / 2.0 / (samples.len() as f32 / rate as f32)
+    }
+
+    #[test]
+    fn convert_resamples_maps_channels_and_keeps_length_and_pitch() {
+        let rate = 16000;
+        let n = 8000; // 0.5 s
+        let sine: Vec<f32> = (0..n)
+            .map(|i| 0.5 * (2.0 * std::f32::consts::PI * 440.0 * i as f32 / rate as f32).sin())
+            .collect();
+        let clip = Clip {
+            rate,
+            channels: 1,
+            samples: sine,
+        };
+        let out = convert(
+            &clip,
+            PcmFormat {
+                rate: 48000,
+                channels: 2,
+            },
+            1.0,
+        )
+        .unwrap();
+        assert_eq!(out.len(), 24000 * 2, "0.5 s at 48 kHz stereo");
+        let left: Vec<f32> = out
+            .iter()
+            .step_by(2)
+            .map(|&s| f32::from(s) / 32768.0)
+            .collect();
+        let right: Vec<f32> = out
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .map(|&s| f32::from(s) / 32768.0)
+            .collect();
+        assert_eq!(left, right, "mono is copied to both channels");
+        let f = dominant_freq(&left[2400..21600], 48000);
+        assert!((f - 440.0).abs() < 5.0, "pitch preserved: {f} Hz");
+        let peak = left[2400..21600].iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!((peak - 0.5).abs() < 0.03, "level preserved: {peak}");
+        // The resampler delay was removed: the sine starts at the start, not later.
+        let early_peak = left[..480].iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(early_peak > 0.3, "no leading silence: {early_peak}");
+
+        // Down: 44.1 kHz stereo -> 16 kHz mono, with gain and clipping.
+        let stereo = Clip {
+            rate: 44100,
+            channels: 2,
+            samples: (0..44100)
+                .flat_map(|i| {
+                    let v = 0.8 * (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 44100.0).sin();
+                    [v, v]
+                })
+                .collect(),
+        };
+        let out = convert(
+            &stereo,
+            PcmFormat {
+                rate: 16000,
+                channels: 1,
+            },
+            2.0,
+        )
+        .unwrap();
+        assert_eq!(out.len(), 16000);
+        let mono: Vec<f32> = out.iter().map(|&s| f32::from(s) / 32768.0).collect();
+        let f = dominant_freq(&mono[1600..14400], 16000);
+        assert!((f - 1000.0).abs() < 10.0, "{f}");
+        assert!(out.contains(&i16::MAX), "gain 2 on 0.8 must clip");
+        assert!(out.iter().all(|&s| s >= -32768));
+    }
+
+    #[test]
+    fn odd_rates_use_the_sinc_resampler_and_keep_length() {
+        let clip = Clip {
+            rate: 44101,
+            channels: 1,
+            samples: vec![0.25; 44101 / 2],
+        };
+        let out = convert(
+            &clip,
+            PcmFormat {
+                rate: 48000,
+                channels: 1,
+            },
+            1.0,
+        )
+        .unwrap();
+        // 22050 frames * 48000 / 44101 = 23999.46 -> 23999
+        assert_eq!(out.len(), 23999);
+        let mid = out[12000];
+        assert!((i32::from(mid) - 8192).abs() < 100, "level kept: {mid}");
+    }
+
+    #[test]
+    fn same_rate_conversion_is_exact() {
+        let clip = Clip {
+            rate: 48000,
+            channels: 2,
+            samples: vec![0.5, -0.5, 0.25, -0.25],
+        };
+        let out = convert(
+            &clip,
+            PcmFormat {
+                rate: 48000,
+                channels: 2,
+            },
+            1.0,
+        )
+        .unwrap();
+        assert_eq!(out, vec![16384, -16384, 8192, -8192]);
+        let mono = convert(
+            &clip,
+            PcmFormat {
+                rate: 48000,
+                channels: 1,
+            },
+            1.0,
+        )
+        .unwrap();
+        assert_eq!(mono, vec![0, 0]);
+    }
+
+    #[test]
+    fn streaming_blocks_add_up_to_the_whole() {
+        let clip = Clip {
+            rate: 22050,
+            channels: 1,
+            samples: (0..22050)
+                .map(|i| ((i % 50) as f32 - 25.0) / 50.0)
+                .collect(),
+        };
+        let to = PcmFormat {
+            rate: 48000,
+            channels: 2,
+        };
+        let whole = convert(&clip, to, 1.0).unwrap();
+        let mut conv = Converter::new(&clip, to).unwrap();
+        let mut pieces = Vec::new();
+        while conv.next_block(960, 1.0, &mut pieces).unwrap() > 0 {}
+        assert_eq!(pieces, whole);
+        assert_eq!(conv.remaining_frames(), 0);
+    }
+
+    #[test]
+    fn empty_and_broken_clips_do_not_panic() {
+        let empty = Clip {
+            rate: 16000,
+            channels: 1,
+            samples: vec![],
+        };
+        assert!(convert(
+            &empty,
+            PcmFormat {
+                rate: 48000,
+                channels: 2
+            },
+            1.0
+        )
+        .unwrap()
+        .is_empty());
+        let broken = Clip {
+            rate: 0,
+            channels: 1,
+            samples: vec![0.1],
+        };
+        assert!(convert(
+            &broken,
+            PcmFormat {
+                rate: 48000,
+                channels: 2
+            },
+            1.0
+        )
+        .is_err());
+        assert_eq!(to_i16(f32::NAN, 1.0), 0);
+        assert_eq!(to_i16(10.0, 1.0), i16::MAX);
+        assert_eq!(to_i16(-10.0, 1.0), i16::MIN);
+    }
+}
