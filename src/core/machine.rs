@@ -946,7 +946,10 @@ mod tests {
         assert!(has(&out, &Action::EraseAll));
         assert!(has(&out, &Action::Led(Led::Red, LedPattern::Off)));
         r.at(secs(25.0), Input::PlaybackFinished { id: 2 });
-        assert!(!r.m.is_settled(), "busy until the recorder reports the erase");
+        assert!(
+            !r.m.is_settled(),
+            "busy until the recorder reports the erase"
+        );
         let out = r.at(secs(25.1), Input::Erased { result: Ok(2) });
         assert!(r.m.is_idle());
         assert!(has(&out, &Action::Show(Screen::Erased { count: 2 })));
