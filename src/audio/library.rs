@@ -26,34 +26,34 @@ const TEMP_SUFFIX: &str = ".wav.part";
 /// Errors of the recordings folder. Each names the folder or file and the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum LibraryError {
-    #[error("recordings folder {dir}: {source}. Create it, or set `library.recordings_dir` in the config to a folder this user can write (installed: /var/lib/chatterbox/recordings, owned by user chatterbox)")]
-    Folder { dir: PathBuf, source: io::Error },
+    #[error("recordings folder {dir}: {error}. Create it, or set `library.recordings_dir` in the config to a folder this user can write (installed: /var/lib/chatterbox/recordings, owned by user chatterbox)")]
+    Folder { dir: PathBuf, error: io::Error },
     #[error("recordings folder {dir} is full (no space left on the device); the clip was discarded and earlier clips are untouched. Free some space or erase recordings")]
     DiskFull { dir: PathBuf },
-    #[error("recordings folder {dir} is read-only: {source}. Remount it read-write or point `library.recordings_dir` at a writable folder")]
-    ReadOnly { dir: PathBuf, source: io::Error },
-    #[error("writing clip {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
+    #[error("recordings folder {dir} is read-only: {error}. Remount it read-write or point `library.recordings_dir` at a writable folder")]
+    ReadOnly { dir: PathBuf, error: io::Error },
+    #[error("writing clip {path}: {error}")]
+    Write { path: PathBuf, error: io::Error },
     #[error("'{name}' is not a clip in the recordings folder")]
     NoSuchClip { name: String },
 }
 
 impl LibraryError {
-    fn classify(dir: &Path, path: &Path, source: io::Error) -> Self {
+    fn classify(dir: &Path, path: &Path, error: io::Error) -> Self {
         const ENOSPC: i32 = 28;
         const EROFS: i32 = 30;
         const EDQUOT: i32 = 122;
-        match source.raw_os_error() {
+        match error.raw_os_error() {
             Some(ENOSPC | EDQUOT) => LibraryError::DiskFull {
                 dir: dir.to_path_buf(),
             },
             Some(EROFS) => LibraryError::ReadOnly {
                 dir: dir.to_path_buf(),
-                source,
+                error,
             },
             _ => LibraryError::Write {
                 path: path.to_path_buf(),
-                source,
+                error,
             },
         }
     }
@@ -78,9 +78,9 @@ impl Library {
     /// Opens (creating if needed) the folder and removes temp files left by a crash.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Library, LibraryError> {
         let dir = dir.into();
-        let folder_err = |source| LibraryError::Folder {
+        let folder_err = |error| LibraryError::Folder {
             dir: dir.clone(),
-            source,
+            error,
         };
         if !dir.exists() {
             create_private_dir(&dir).map_err(folder_err)?;
@@ -128,9 +128,9 @@ impl Library {
     /// Every clip's file name, sorted (names start with a timestamp: recording order).
     /// Unreadable entries and symlinks are skipped with a warning.
     pub fn list(&self) -> Result<Vec<String>, LibraryError> {
-        let entries = fs::read_dir(&self.dir).map_err(|source| LibraryError::Folder {
+        let entries = fs::read_dir(&self.dir).map_err(|error| LibraryError::Folder {
             dir: self.dir.clone(),
-            source,
+            error,
         })?;
         let mut names = Vec::new();
         for entry in entries.flatten() {
