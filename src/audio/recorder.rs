@@ -150,3 +150,163 @@ fn record(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::capture::{spawn_capture, CaptureConfig};
+    use crate::audio::memory::MemoryBackend;
+    use crate::audio::PcmFormat;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    const FMT: PcmFormat = PcmFormat {
+        rate: 8000,
+        channels: 2,
+    };
+
+    struct Rig {
+        _dir: tempfile::TempDir,
+        library: Library,
+        backend: MemoryBackend,
+        commands: Sender<RecorderCommand>,
+        reports: Receiver<RecorderReport>,
+        stop: Arc<AtomicBool>,
+        threads: Vec<JoinHandle<()>>,
+    }
+
+    impl Rig {
+        fn new(stall: Duration) -> Rig {
+            let dir = tempfile::tempdir().unwrap();
+            let library = Library::open(dir.path().join("rec")).unwrap();
+            let backend = MemoryBackend::new();
+            let hub = CaptureHub::new();
+            let stop = Arc::new(AtomicBool::new(false));
+            let (status_tx, _status_rx) = crossbeam_channel::unbounded();
+            let capture = spawn_capture(
+                Arc::new(backend.clone()),
+                CaptureConfig {
+                    device: "mem".into(),
+                    format: FMT,
+                    chunk_frames: 160,
+                    pace_realtime: false,
+                },
+                hub.clone(),
+                status_tx,
+                stop.clone(),
+            )
+            .unwrap();
+            let (commands, cmd_rx) = crossbeam_channel::unbounded();
+            let (rep_tx, reports) = crossbeam_channel::unbounded();
+            let recorder = spawn_recorder(library.clone(), hub, stall, cmd_rx, rep_tx).unwrap();
+            Rig {
+                _dir: dir,
+                library,
+                backend,
+                commands,
+                reports,
+                stop,
+                threads: vec![capture, recorder],
+            }
+        }
+
+        fn report(&self) -> RecorderReport {
+            self.reports.recv_timeout(Duration::from_secs(30)).unwrap()
+        }
+
+        /// Stops the threads; the folder lives as long as the returned guard.
+        fn finish(self) -> tempfile::TempDir {
+            let _ = self.commands.send(RecorderCommand::Shutdown);
+            self.stop.store(true, Ordering::SeqCst);
+            for t in self.threads {
+                t.join().unwrap();
+            }
+            self._dir
+        }
+    }
+
+    #[test]
+    fn records_exactly_the_asked_length_from_the_fan_out() {
+        let rig = Rig::new(Duration::from_secs(10));
+        // 2 s of a ramp; the clip is 0.5 s = 4000 frames.
+        let fed: Vec<i16> = (0..2 * 8000 * 2).map(|i| (i % 20000) as i16).collect();
+        rig.backend.feed_capture(&fed);
+        rig.commands
+            .send(RecorderCommand::Record {
+                length: Duration::from_millis(500),
+            })
+            .unwrap();
+        let RecorderReport::Recorded(Ok(name)) = rig.report() else {
+            panic!("recording failed");
+        };
+        let mut r = hound::WavReader::open(rig.library.dir().join(&name)).unwrap();
+        assert_eq!(r.spec().sample_rate, 8000);
+        let got: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+        assert_eq!(got.len(), 4000 * 2);
+        // Contiguous audio from the stream: consecutive ramp values, no gaps.
+        assert!(
+            got.windows(2).all(|w| w[1] == w[0] + 1 || w[1] == 0),
+            "gap in audio"
+        );
+        assert_eq!(rig.library.list().unwrap(), vec![name]);
+        let _ = rig.finish();
+    }
+
+    #[test]
+    fn a_silent_microphone_fails_the_recording_and_leaves_nothing() {
+        let rig = Rig::new(Duration::from_millis(300));
+        rig.backend.disconnect_capture();
+        rig.commands
+            .send(RecorderCommand::Record {
+                length: Duration::from_secs(5),
+            })
+            .unwrap();
+        match rig.report() {
+            RecorderReport::Recorded(Err(why)) => assert!(why.contains("microphone"), "{why}"),
+            other => panic!("expected a failure, got {other:?}"),
+        }
+        assert_eq!(std::fs::read_dir(rig.library.dir()).unwrap().count(), 0);
+        let _ = rig.finish();
+    }
+
+    #[test]
+    fn shutdown_mid_recording_discards_the_clip() {
+        let rig = Rig::new(Duration::from_secs(10));
+        rig.backend.feed_capture(&vec![7i16; 8000 * 2]); // 1 s, then silence forever
+        rig.commands
+            .send(RecorderCommand::Record {
+                length: Duration::from_secs(600),
+            })
+            .unwrap();
+        // Wait for the temp file to appear, then shut down.
+        let dir = rig.library.dir().to_path_buf();
+        for _ in 0..1000 {
+            if std::fs::read_dir(&dir).unwrap().count() > 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "temp file while recording"
+        );
+        rig.commands.send(RecorderCommand::Shutdown).unwrap();
+        let _keep = rig.finish();
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "nothing left");
+    }
+
+    #[test]
+    fn erase_reports_the_count() {
+        let rig = Rig::new(Duration::from_secs(10));
+        for name in ["a.wav", "b.wav"] {
+            let mut w = rig.library.begin_clip(FMT).unwrap();
+            w.write(&[1, 2]).unwrap();
+            w.commit(name).unwrap();
+        }
+        rig.commands.send(RecorderCommand::EraseAll).unwrap();
+        assert_eq!(rig.report(), RecorderReport::Erased(Ok(2)));
+        assert!(rig.library.list().unwrap().is_empty());
+        let _ = rig.finish();
+    }
+}
