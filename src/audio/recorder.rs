@@ -255,6 +255,9 @@ mod tests {
     #[test]
     fn a_silent_microphone_fails_the_recording_and_leaves_nothing() {
         let rig = Rig::new(Duration::from_millis(300));
+        // Unplugged, and every reopen fails: no audio can arrive however slow the machine.
+        rig.backend
+            .fail_capture_opens(1000, crate::audio::memory::FailKind::NotFound);
         rig.backend.disconnect_capture();
         rig.commands
             .send(RecorderCommand::Record {
