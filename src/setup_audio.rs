@@ -829,7 +829,10 @@ mod tests {
     fn alsa_lib_parses_the_generated_conf() {
         // `aplay -L` lists the PCMs alsa-lib found in ~/.asoundrc; a file it cannot parse
         // is dropped with an error and our PCMs are missing from the list.
-        let Ok(probe) = std::process::Command::new("aplay").arg("--version").output() else {
+        let Ok(probe) = std::process::Command::new("aplay")
+            .arg("--version")
+            .output()
+        else {
             eprintln!("skipped: aplay (alsa-utils) is not installed");
             return;
         };
@@ -972,6 +975,19 @@ mod tests {
         .unwrap();
         assert!(!backup.exists());
         assert_eq!(std::fs::read_to_string(&out).unwrap(), written);
+        // An unchanged file is not even rewritten (the installer's second run is a no-op).
+        let mtime = std::fs::metadata(&out).unwrap().modified().unwrap();
+        run_with(
+            &pi_cards(),
+            &SetupOptions {
+                skip_mixer: true,
+                ..Default::default()
+            },
+            Some(dir.path()),
+            &mut |_, _| unreachable!(),
+        )
+        .unwrap();
+        assert_eq!(std::fs::metadata(&out).unwrap().modified().unwrap(), mtime);
     }
 
     #[test]
