@@ -144,6 +144,11 @@ impl Sandbox {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, bytes).unwrap();
         }
+        // Prefer the project's real example config, so the test follows its keys.
+        let real_example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        if real_example.is_file() {
+            std::fs::copy(&real_example, src.join("config.example.toml")).unwrap();
+        }
         Sandbox {
             _dir: dir,
             root,
@@ -310,6 +315,19 @@ fn install_twice_changes_nothing_and_uninstall_keeps_only_recordings() {
     assert!(
         config.contains("volume = 7"),
         "the rest of the example is kept"
+    );
+    // The installed config must be one the program accepts (unknown keys are refused at
+    // start); every subcommand loads it first.
+    let check = Command::new(env!("CARGO_BIN_EXE_chatterbox"))
+        .arg("--config")
+        .arg(sb.file("etc/chatterbox/config.toml"))
+        .args(["screenshot", "--screen", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "chatterbox refused the installed config: {}",
+        String::from_utf8_lossy(&check.stderr)
     );
 
     // One @reboot line, the user's line kept.
