@@ -370,21 +370,28 @@ pub fn asound_conf(mic: &Endpoint, speaker: &Endpoint) -> Result<String, SetupEr
     ))
 }
 
-/// What `setup-audio` should do (the CLI fills this in).
-#[derive(Clone, Debug, Default, PartialEq)]
+/// What `setup-audio` should do. It is also the subcommand's clap arguments, so the CLI
+/// wires it as `SetupAudio(setup_audio::SetupOptions)` and the flags the installer uses
+/// (`--output`) are defined here, next to their meaning.
+#[derive(Clone, Debug, Default, PartialEq, clap::Args)]
 pub struct SetupOptions {
-    /// Say what would be done, change nothing.
+    /// Print what would be done; change nothing.
+    #[arg(long)]
     pub dry_run: bool,
-    /// The microphone card: an index, an id or part of a name, optionally `,DEVICE`
-    /// (e.g. `USB` or `2,0`). `None`: the Codec Zero's onboard mic.
+    /// Microphone card: index, id or part of its name, optionally ",DEVICE" (e.g. USB or
+    /// 2,0). Default: the Codec Zero's onboard mic.
+    #[arg(long, value_name = "CARD")]
     pub mic: Option<String>,
-    /// The speaker card, same forms (e.g. `Headphones` for the 3.5 mm jack).
-    /// `None`: the Codec Zero's speaker output.
+    /// Speaker card, same forms (e.g. Headphones for the 3.5 mm jack). Default: the Codec
+    /// Zero's speaker output.
+    #[arg(long, value_name = "CARD")]
     pub speaker: Option<String>,
-    /// Where to write the ALSA config. `None`: `$HOME/.asoundrc`. The installer, running as
-    /// root for a service user, passes `/etc/asound.conf`.
+    /// ALSA config file to write. Default: ~/.asoundrc (the installer, running as root for
+    /// the service user, writes /etc/asound.conf).
+    #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
-    /// Write the config only; leave the mixer as it is.
+    /// Only write the ALSA config; leave the mixer as it is.
+    #[arg(long)]
     pub skip_mixer: bool,
 }
 
@@ -713,6 +720,42 @@ mod tests {
             AlsaCard::new(2, "Zero", "Zero"),
             AlsaCard::new(3, "Device", "USB PnP Sound Device"),
         ]
+    }
+
+    #[test]
+    fn options_parse_from_the_command_line() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            opts: SetupOptions,
+        }
+        let cli = Cli::try_parse_from([
+            "setup-audio",
+            "--dry-run",
+            "--mic",
+            "USB,1",
+            "--speaker",
+            "Headphones",
+            "--output",
+            "/etc/asound.conf",
+            "--skip-mixer",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.opts,
+            SetupOptions {
+                dry_run: true,
+                mic: Some("USB,1".into()),
+                speaker: Some("Headphones".into()),
+                output: Some("/etc/asound.conf".into()),
+                skip_mixer: true,
+            }
+        );
+        assert_eq!(
+            Cli::try_parse_from(["setup-audio"]).unwrap().opts,
+            SetupOptions::default()
+        );
     }
 
     #[test]
