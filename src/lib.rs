@@ -20,4 +20,5 @@ pub mod core;
 pub mod hw;
 pub mod kws;
 pub mod runtime;
+pub mod setup_audio;
 pub mod ui;

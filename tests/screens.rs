@@ -19,6 +19,7 @@
 //!   page) and compared with the same golden images.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chatterbox::hw::display::{read_png, write_png, Display, Ssd1306Display};
@@ -105,10 +106,10 @@ impl embedded_hal::i2c::Error for Nack {
     }
 }
 
-/// Records writes; with `answer: false` it behaves like a bus with nothing attached.
+/// Records writes; while `silent` is set it behaves like a bus with nothing attached.
 struct FakeI2c {
     log: Log,
-    answer: bool,
+    silent: Arc<AtomicBool>,
 }
 
 impl ErrorType for FakeI2c {
@@ -121,7 +122,7 @@ impl I2c for FakeI2c {
         address: u8,
         operations: &mut [Operation<'_>],
     ) -> Result<(), Self::Error> {
-        if !self.answer {
+        if self.silent.load(Ordering::SeqCst) {
             return Err(Nack);
         }
         for op in operations {
@@ -277,7 +278,7 @@ fn fake_bus() -> (FakeI2c, Log) {
     (
         FakeI2c {
             log: log.clone(),
-            answer: true,
+            silent: Arc::default(),
         },
         log,
     )
@@ -319,32 +320,72 @@ fn ssd1306_bytes_decode_to_the_golden_images() {
     }
 }
 
-#[test]
-fn ssd1306_resends_nothing_for_the_same_screen() {
-    let (bus, log) = fake_bus();
-    let mut display = Ssd1306Display::new(bus, DisplaySize::W128H64).unwrap();
-    log.lock().unwrap().clear(); // the init sequence
-    let screen = Screen::Recording { seconds_left: 4 };
-    display.show(&screen).unwrap();
-    let first = std::mem::take(&mut *log.lock().unwrap());
-    let data_bytes: usize = first
+fn data_bytes(writes: &[(u8, Vec<u8>)]) -> usize {
+    writes
         .iter()
         .filter(|(_, b)| b[0] == 0x40)
         .map(|(_, b)| b.len() - 1)
-        .sum();
-    assert_eq!(
-        data_bytes, 1024,
-        "a new screen rewrites the whole 128x64 GDDRAM"
-    );
-    display.show(&screen.clone()).unwrap();
+        .sum()
+}
+
+#[test]
+fn ssd1306_sends_only_what_changed() {
+    let (bus, log) = fake_bus();
+    let mut display = Ssd1306Display::new(bus, DisplaySize::W128H64).unwrap();
+    let mut model = Ssd1306Model::new();
+    let init = std::mem::take(&mut *log.lock().unwrap());
+    assert_eq!(data_bytes(&init), 1024, "init clears the whole GDDRAM");
+    model.replay(&init, 0x3C);
+
+    let five = Screen::Recording { seconds_left: 5 };
+    display.show(&five).unwrap();
+    model.replay(&std::mem::take(&mut *log.lock().unwrap()), 0x3C);
+    assert_eq!(model.pixels(64), ui::render(&five, DisplaySize::W128H64));
+
+    display.show(&five.clone()).unwrap();
     assert!(
         log.lock().unwrap().is_empty(),
         "same screen, no bus traffic"
     );
-    display
-        .show(&Screen::Recording { seconds_left: 3 })
-        .unwrap();
-    assert!(!log.lock().unwrap().is_empty());
+
+    // A countdown tick changes one digit: a few pages of a few columns, not the frame.
+    let four = Screen::Recording { seconds_left: 4 };
+    display.show(&four).unwrap();
+    let tick = std::mem::take(&mut *log.lock().unwrap());
+    let sent = data_bytes(&tick);
+    eprintln!("countdown tick: {sent} data bytes (full frame: 1024)");
+    assert!(sent > 0 && sent <= 256, "{sent} bytes for one digit");
+    model.replay(&tick, 0x3C);
+    assert_eq!(model.pixels(64), ui::render(&four, DisplaySize::W128H64));
+}
+
+#[test]
+fn ssd1306_recovers_from_a_failed_transfer_with_a_full_frame() {
+    let (bus, log) = fake_bus();
+    let silent = bus.silent.clone();
+    let mut display = Ssd1306Display::new(bus, DisplaySize::W128H64).unwrap();
+    let mut model = Ssd1306Model::new();
+    model.replay(&std::mem::take(&mut *log.lock().unwrap()), 0x3C);
+
+    silent.store(true, Ordering::SeqCst);
+    let err = display
+        .show(&Screen::ReleaseToErase)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("0x3C") && err.contains("connections"), "{err}");
+
+    // Back on the bus: the panel's contents are unknown, so all of it is sent again.
+    silent.store(false, Ordering::SeqCst);
+    let idle = Screen::Idle {
+        clips: 3,
+        listening: true,
+        volume: 4,
+    };
+    display.show(&idle).unwrap();
+    let writes = std::mem::take(&mut *log.lock().unwrap());
+    assert_eq!(data_bytes(&writes), 1024);
+    model.replay(&writes, 0x3C);
+    assert_eq!(model.pixels(64), ui::render(&idle, DisplaySize::W128H64));
 }
 
 #[test]
@@ -361,7 +402,7 @@ fn ssd1306_uses_the_given_address() {
 fn ssd1306_without_a_panel_is_a_helpful_error() {
     let bus = FakeI2c {
         log: Arc::default(),
-        answer: false,
+        silent: Arc::new(AtomicBool::new(true)),
     };
     let err = match Ssd1306Display::new(bus, DisplaySize::W128H64) {
         Ok(_) => panic!("a bus with nothing on it must not give a display"),

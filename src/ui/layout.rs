@@ -397,15 +397,20 @@ where
         .draw(t)?;
     let icon_top = (height as i32 - 15) / 2;
     widgets::warning(t, Point::new(3, icon_top), OFF)?;
-    let title = widgets::fit(
-        &widgets::sanitize(title.trim()),
-        widgets::chars_in(LARGE, W as u32 - 24),
-    );
-    let text_top = (height as i32 - 20) / 2;
+    // A title too long for the 10x20 font gets the 7x13 one before it gets cut.
+    let title = widgets::sanitize(title.trim());
+    let room = W as u32 - 24;
+    let font = if title.chars().count() <= widgets::chars_in(LARGE, room) {
+        LARGE
+    } else {
+        MEDIUM
+    };
+    let title = widgets::fit(&title, widgets::chars_in(font, room));
+    let text_top = (height as i32 - font.character_size.height as i32) / 2;
     widgets::text(
         t,
         &title,
-        LARGE,
+        font,
         Point::new(24, text_top),
         Alignment::Left,
         OFF,

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Undo scripts/install.sh.
+#
+#   sudo scripts/uninstall.sh            # remove everything but the recordings
+#   sudo scripts/uninstall.sh --purge    # also the recordings and the chatterbox user
+#
+# Removes: the crontab line (only ours) or the systemd unit, $PREFIX/bin/chatterbox,
+# $SHARE_DIR, $LIB_DIR, $CONF_DIR (your config too: copy it first if you want it), and the
+# /etc/asound.conf written by `chatterbox setup-audio` (a file it had replaced comes back).
+# Keeps: $STATE_DIR/recordings and the user that owns them, unless --purge.
+# The mixer settings stay as they are; the Codec Zero keeps working for other programs.
+#
+# Takes the same environment overrides as install.sh (ROOT, PREFIX, CRONTAB, SYSTEMCTL, ...),
+# plus USERDEL.
+set -euo pipefail
+
+ROOT="${ROOT:-}"
+PREFIX="${PREFIX:-/usr/local}"
+SHARE_DIR="${SHARE_DIR:-$PREFIX/share/chatterbox}"
+LIB_DIR="${LIB_DIR:-$PREFIX/lib/chatterbox}"
+STATE_DIR="${STATE_DIR:-/var/lib/chatterbox}"
+CONF_DIR="${CONF_DIR:-/etc/chatterbox}"
+SYSTEMD_DIR="${SYSTEMD_DIR:-/etc/systemd/system}"
+ASOUND_CONF="${ASOUND_CONF:-/etc/asound.conf}"
+CHATTERBOX_USER="${CHATTERBOX_USER:-chatterbox}"
+
+ID="${ID:-id}"
+USERDEL="${USERDEL:-userdel}"
+CRONTAB="${CRONTAB:-crontab}"
+SYSTEMCTL="${SYSTEMCTL:-systemctl}"
+
+CRON_TAG="# chatterbox-autostart"
+ASOUND_MARKER="# Written by \`chatterbox setup-audio\`."
+UNIT="chatterbox.service"
+
+say() { printf 'uninstall: %s\n' "$*"; }
+die() {
+    printf 'uninstall: error: %s\n' "$*" >&2
+    exit 1
+}
+
+purge=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --purge)
+        purge=1
+        shift
+        ;;
+    -h | --help)
+        sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *) die "unknown option '$1' (see --help)" ;;
+    esac
+done
+
+if [ -z "$ROOT" ] && [ "$(id -u)" -ne 0 ]; then
+    die "run as root: sudo $0 $*"
+fi
+
+# remove_tree DIR: rm -rf $ROOT$DIR, but only for a folder of ours (DIR itself names
+# chatterbox), so a mistyped override can never remove /usr/local or /.
+remove_tree() {
+    local dir="$1"
+    case "$dir" in
+    */chatterbox | */chatterbox/*) ;;
+    *) die "refusing to remove '$dir': not a chatterbox folder" ;;
+    esac
+    if [ -e "$ROOT$dir" ]; then
+        rm -rf -- "$ROOT$dir"
+        say "removed $dir"
+    fi
+}
+
+# 1. Autostart: our crontab line (the user's other lines stay), the systemd unit.
+if "$ID" -u "$CHATTERBOX_USER" >/dev/null 2>&1; then
+    if old="$("$CRONTAB" -u "$CHATTERBOX_USER" -l 2>/dev/null)"; then
+        if printf '%s\n' "$old" | grep -q -F -- "$CRON_TAG"; then
+            rest="$(printf '%s\n' "$old" | grep -v -F -- "$CRON_TAG" | sed '/^$/d' || true)"
+            if [ -n "$rest" ]; then
+                printf '%s\n' "$rest" | "$CRONTAB" -u "$CHATTERBOX_USER" -
+            else
+                "$CRONTAB" -u "$CHATTERBOX_USER" -r
+            fi
+            say "removed the @reboot line from $CHATTERBOX_USER's crontab (a running chatterbox stops at the next reboot)"
+        fi
+    fi
+fi
+if [ -f "$ROOT$SYSTEMD_DIR/$UNIT" ]; then
+    "$SYSTEMCTL" disable --now "$UNIT" || true
+    rm -f -- "$ROOT$SYSTEMD_DIR/$UNIT"
+    "$SYSTEMCTL" daemon-reload
+    say "removed $UNIT"
+fi
+
+# 2. Program, data, config.
+if [ -e "$ROOT$PREFIX/bin/chatterbox" ]; then
+    rm -f -- "$ROOT$PREFIX/bin/chatterbox"
+    say "removed $PREFIX/bin/chatterbox"
+fi
+remove_tree "$SHARE_DIR"
+remove_tree "$LIB_DIR"
+remove_tree "$CONF_DIR"
+
+# 3. The ALSA config, if setup-audio wrote it; the file it replaced comes back.
+asound="$ROOT$ASOUND_CONF"
+if [ -f "$asound" ] && [ "$(head -c ${#ASOUND_MARKER} -- "$asound")" = "$ASOUND_MARKER" ]; then
+    rm -f -- "$asound"
+    say "removed $ASOUND_CONF"
+    if [ -f "$asound.chatterbox-backup" ]; then
+        mv -- "$asound.chatterbox-backup" "$asound"
+        say "restored the previous $ASOUND_CONF"
+    fi
+fi
+
+# 4. Recordings and the user: only with --purge.
+if [ "$purge" = 1 ]; then
+    remove_tree "$STATE_DIR"
+    if "$ID" -u "$CHATTERBOX_USER" >/dev/null 2>&1; then
+        "$USERDEL" "$CHATTERBOX_USER"
+        say "removed user $CHATTERBOX_USER"
+    fi
+else
+    # Everything in the state folder but the recordings.
+    if [ -d "$ROOT$STATE_DIR" ]; then
+        find "$ROOT$STATE_DIR" -mindepth 1 -maxdepth 1 ! -name recordings -exec rm -rf -- {} +
+    fi
+    say "kept $STATE_DIR/recordings and user $CHATTERBOX_USER (--purge removes them)"
+fi
+say "done"

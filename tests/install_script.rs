@@ -1,0 +1,514 @@
+//! scripts/install.sh and scripts/uninstall.sh, run for real in a throwaway root.
+//!
+//! Every system command the scripts use is replaced, through their environment overrides,
+//! by a small fake that logs its arguments (useradd, usermod, id, getent, chown, crontab,
+//! systemctl, alsactl, apt-get, apt-cache, userdel); the chatterbox binary is a fake that
+//! answers `setup-audio --output FILE` like the real one. Files all land under the temp root.
+//!
+//! What is checked: the first install puts every file where it belongs, a second run changes
+//! nothing (same tree: paths, modes, contents and modification times; same single crontab
+//! line; no second useradd), a user's config and other crontab lines survive, `--systemd`
+//! swaps the cron line for the unit and back, uninstall leaves only the recordings, and
+//! `--purge` leaves no file at all.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const FAKE_BINARY: &str = r#"#!/bin/sh
+# A stand-in for chatterbox: only `setup-audio --output FILE` does anything.
+echo "chatterbox $*" >> "$FAKE/calls.log"
+if [ "$1" = setup-audio ] && [ "$2" = --output ]; then
+    if [ -f "$3" ] && ! head -n 1 "$3" | grep -q '^# Written by `chatterbox setup-audio`.'; then
+        cp "$3" "$3.chatterbox-backup"
+    fi
+    # Like the real one: an unchanged file is not rewritten.
+    printf '%s\n' '# Written by `chatterbox setup-audio`. Run it again to regenerate.' 'pcm.!default { type asym }' > "$3.new"
+    if cmp -s "$3.new" "$3"; then rm "$3.new"; else mv "$3.new" "$3"; fi
+fi
+"#;
+
+/// (name, script) of every fake system command.
+fn fakes() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "id",
+            r#"#!/bin/sh
+echo "id $*" >> "$FAKE/calls.log"
+[ "$1" = -u ] && [ -f "$FAKE/users/$2" ]
+"#,
+        ),
+        (
+            "useradd",
+            r#"#!/bin/sh
+echo "useradd $*" >> "$FAKE/calls.log"
+for last in "$@"; do :; done
+mkdir -p "$FAKE/users" && touch "$FAKE/users/$last"
+"#,
+        ),
+        (
+            "userdel",
+            r#"#!/bin/sh
+echo "userdel $*" >> "$FAKE/calls.log"
+rm -f "$FAKE/users/$1"
+"#,
+        ),
+        (
+            "crontab",
+            r#"#!/bin/sh
+echo "crontab $*" >> "$FAKE/calls.log"
+[ "$1" = -u ] || exit 2
+f="$FAKE/crontab-$2"
+case "$3" in
+-l) [ -f "$f" ] || { echo "no crontab for $2" >&2; exit 1; }; cat "$f" ;;
+-) cat > "$f" ;;
+-r) rm -f "$f" ;;
+*) exit 2 ;;
+esac
+"#,
+        ),
+        (
+            "apt-cache",
+            "#!/bin/sh\necho \"apt-cache $*\" >> \"$FAKE/calls.log\"\nexit 100\n",
+        ),
+        (
+            "usermod",
+            "#!/bin/sh\necho \"usermod $*\" >> \"$FAKE/calls.log\"\n",
+        ),
+        (
+            "getent",
+            "#!/bin/sh\necho \"getent $*\" >> \"$FAKE/calls.log\"\n",
+        ),
+        (
+            "chown",
+            "#!/bin/sh\necho \"chown $*\" >> \"$FAKE/calls.log\"\n",
+        ),
+        (
+            "systemctl",
+            "#!/bin/sh\necho \"systemctl $*\" >> \"$FAKE/calls.log\"\n",
+        ),
+        (
+            "alsactl",
+            "#!/bin/sh\necho \"alsactl $*\" >> \"$FAKE/calls.log\"\n",
+        ),
+        (
+            "apt-get",
+            "#!/bin/sh\necho \"apt-get $*\" >> \"$FAKE/calls.log\"\n",
+        ),
+    ]
+}
+
+struct Sandbox {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    fake: PathBuf,
+    src: PathBuf,
+    binary: PathBuf,
+}
+
+fn write_exec(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let fake = dir.path().join("fake");
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(fake.join("bin")).unwrap();
+        for (name, script) in fakes() {
+            write_exec(&fake.join("bin").join(name), script);
+        }
+        let binary = dir.path().join("chatterbox-build");
+        write_exec(&binary, FAKE_BINARY);
+
+        // A source checkout: sounds, a model, the LiteRT library, the example config.
+        for (rel, bytes) in [
+            ("sounds/burp.wav", &b"RIFF burp"[..]),
+            ("sounds/erase.wav", b"RIFF erase"),
+            ("models/kws.toml", b"labels = \"kws.labels\"\n"),
+            ("models/kws.tflite", b"TFL3"),
+            ("third_party/litert/testarch/libLiteRt.so", b"\x7fELF"),
+            (
+                "config.example.toml",
+                b"[audio]\nvolume = 7\n\n[library]\nrecordings_dir = \"recordings\"\n\
+                  sounds_dir = \"sounds\"\n\n[keywords]\nmodel = \"models/kws.toml\"\n",
+            ),
+        ] {
+            let p = src.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, bytes).unwrap();
+        }
+        // Prefer the project's real example config, so the test follows its keys.
+        let real_example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        if real_example.is_file() {
+            std::fs::copy(&real_example, src.join("config.example.toml")).unwrap();
+        }
+        Sandbox {
+            _dir: dir,
+            root,
+            fake,
+            src,
+            binary,
+        }
+    }
+
+    fn script(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scripts")
+            .join(name)
+    }
+
+    fn run(&self, script: &str, args: &[&str]) -> String {
+        let bin = self.fake.join("bin");
+        let mut cmd = Command::new("bash");
+        cmd.arg(Self::script(script)).args(args);
+        cmd.env("ROOT", &self.root)
+            .env("SRC_DIR", &self.src)
+            .env("ARCH", "testarch")
+            .env("FAKE", &self.fake)
+            .env_remove("PREFIX")
+            .env_remove("CARGO_TARGET_DIR");
+        for (var, name) in [
+            ("ID", "id"),
+            ("GETENT", "getent"),
+            ("USERADD", "useradd"),
+            ("USERMOD", "usermod"),
+            ("USERDEL", "userdel"),
+            ("CHOWN", "chown"),
+            ("CRONTAB", "crontab"),
+            ("SYSTEMCTL", "systemctl"),
+            ("ALSACTL", "alsactl"),
+            ("APT_GET", "apt-get"),
+            ("APT_CACHE", "apt-cache"),
+        ] {
+            cmd.env(var, bin.join(name));
+        }
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{script} {args:?} failed:\n{text}");
+        text
+    }
+
+    fn install(&self, extra: &[&str]) -> String {
+        let binary = self.binary.to_str().unwrap().to_string();
+        let mut args = vec!["--binary", binary.as_str()];
+        args.extend_from_slice(extra);
+        self.run("install.sh", &args)
+    }
+
+    fn crontab(&self) -> String {
+        std::fs::read_to_string(self.fake.join("crontab-chatterbox")).unwrap_or_default()
+    }
+
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.fake.join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn file(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+}
+
+/// Everything about the tree that a careless re-run would change.
+fn snapshot(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            let mode = meta.permissions().mode() & 0o7777;
+            let desc = if meta.is_dir() {
+                stack.push(path.clone());
+                format!("dir {mode:o}")
+            } else if meta.is_file() {
+                let bytes = std::fs::read(&path).unwrap();
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                bytes.hash(&mut h);
+                format!(
+                    "file {mode:o} {} bytes hash {:x} mtime {:?}",
+                    bytes.len(),
+                    h.finish(),
+                    meta.modified().unwrap()
+                )
+            } else {
+                format!("other {mode:o}")
+            };
+            out.insert(rel, desc);
+        }
+    }
+    out
+}
+
+fn files_under(root: &Path) -> Vec<String> {
+    snapshot(root)
+        .into_iter()
+        .filter(|(_, d)| d.starts_with("file"))
+        .map(|(p, _)| p)
+        .collect()
+}
+
+const CRON_RUN: &str =
+    "LD_LIBRARY_PATH=/usr/local/lib/chatterbox /usr/local/bin/chatterbox --config /etc/chatterbox/config.toml run";
+
+#[test]
+fn install_twice_changes_nothing_and_uninstall_keeps_only_recordings() {
+    let sb = Sandbox::new();
+    // The user already has a crontab line of their own; it must survive everything.
+    std::fs::write(
+        sb.fake.join("crontab-chatterbox"),
+        "0 3 * * * /usr/bin/true\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(sb.fake.join("users")).unwrap();
+
+    sb.install(&[]);
+
+    // Files where they belong.
+    let bin = sb.file("usr/local/bin/chatterbox");
+    assert_eq!(std::fs::read(&bin).unwrap(), FAKE_BINARY.as_bytes());
+    assert_eq!(
+        std::fs::metadata(&bin).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+    for rel in [
+        "usr/local/share/chatterbox/sounds/burp.wav",
+        "usr/local/share/chatterbox/sounds/erase.wav",
+        "usr/local/share/chatterbox/models/kws.toml",
+        "usr/local/share/chatterbox/models/kws.tflite",
+        "usr/local/lib/chatterbox/libLiteRt.so",
+        "etc/chatterbox/config.toml",
+        "etc/asound.conf",
+    ] {
+        assert!(sb.file(rel).is_file(), "{rel} missing");
+    }
+    assert!(sb.file("var/lib/chatterbox/recordings").is_dir());
+    let config = std::fs::read_to_string(sb.file("etc/chatterbox/config.toml")).unwrap();
+    assert!(
+        config.contains("recordings_dir = \"/var/lib/chatterbox/recordings\"\n"),
+        "{config}"
+    );
+    assert!(
+        config.contains("sounds_dir = \"/usr/local/share/chatterbox/sounds\"\n"),
+        "{config}"
+    );
+    assert!(
+        config.contains("model = \"/usr/local/share/chatterbox/models/kws.toml\"\n"),
+        "{config}"
+    );
+    assert!(
+        config.contains("volume = 7"),
+        "the rest of the example is kept"
+    );
+    // The installed config must be one the program accepts (unknown keys are refused at
+    // start); every subcommand loads it first.
+    let check = Command::new(env!("CARGO_BIN_EXE_chatterbox"))
+        .arg("--config")
+        .arg(sb.file("etc/chatterbox/config.toml"))
+        .args(["screenshot", "--screen", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "chatterbox refused the installed config: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    // One @reboot line, the user's line kept.
+    let cron = sb.crontab();
+    assert_eq!(cron.matches("@reboot").count(), 1, "{cron}");
+    assert!(cron.contains(CRON_RUN), "{cron}");
+    assert!(cron.contains("0 3 * * * /usr/bin/true"), "{cron}");
+
+    // The system commands it ran.
+    let calls = sb.calls();
+    let count = |prefix: &str| calls.iter().filter(|c| c.starts_with(prefix)).count();
+    assert_eq!(count("useradd --system"), 1, "{calls:#?}");
+    assert!(
+        calls
+            .iter()
+            .any(|c| c == "usermod -a -G audio,gpio,i2c chatterbox"),
+        "{calls:#?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c == "apt-get install -y --no-install-recommends libasound2 alsa-utils"),
+        "{calls:#?}"
+    );
+    assert!(calls
+        .iter()
+        .any(|c| c.starts_with("chatterbox setup-audio --output")));
+    assert_eq!(count("alsactl store"), 1);
+    assert!(calls
+        .iter()
+        .any(|c| c.starts_with("chown chatterbox:chatterbox")));
+
+    // Second run: nothing changes.
+    let before = snapshot(&sb.root);
+    let cron_before = sb.crontab();
+    sb.install(&[]);
+    assert_eq!(snapshot(&sb.root), before, "a second install changed files");
+    assert_eq!(sb.crontab(), cron_before);
+    assert_eq!(count("useradd"), 1);
+    let calls = sb.calls();
+    assert_eq!(calls.iter().filter(|c| c.starts_with("useradd")).count(), 1);
+
+    // The owner's config edits are never overwritten.
+    std::fs::write(
+        sb.file("etc/chatterbox/config.toml"),
+        "[audio]\nvolume = 3\n",
+    )
+    .unwrap();
+    sb.install(&[]);
+    assert_eq!(
+        std::fs::read_to_string(sb.file("etc/chatterbox/config.toml")).unwrap(),
+        "[audio]\nvolume = 3\n"
+    );
+
+    // Uninstall: only the recordings stay, and the user's crontab line.
+    std::fs::write(sb.file("var/lib/chatterbox/recordings/clip.wav"), b"RIFF").unwrap();
+    sb.run("uninstall.sh", &[]);
+    assert_eq!(
+        files_under(&sb.root),
+        vec!["var/lib/chatterbox/recordings/clip.wav"]
+    );
+    let cron = sb.crontab();
+    assert!(!cron.contains("chatterbox"), "{cron}");
+    assert!(cron.contains("0 3 * * * /usr/bin/true"), "{cron}");
+    assert!(!sb.calls().iter().any(|c| c.starts_with("userdel")));
+}
+
+#[test]
+fn systemd_replaces_cron_and_back() {
+    let sb = Sandbox::new();
+    sb.install(&[]);
+    assert_eq!(sb.crontab().matches("@reboot").count(), 1);
+
+    sb.install(&["--systemd"]);
+    let unit = std::fs::read_to_string(sb.file("etc/systemd/system/chatterbox.service")).unwrap();
+    assert!(
+        unit.contains(
+            "\nExecStart=/usr/local/bin/chatterbox --config /etc/chatterbox/config.toml run\n"
+        ),
+        "{unit}"
+    );
+    assert!(unit.contains("\nRestart=always\n"), "{unit}");
+    assert!(unit.contains("\nUser=chatterbox\n"), "{unit}");
+    assert!(
+        unit.contains("\nEnvironment=LD_LIBRARY_PATH=/usr/local/lib/chatterbox\n"),
+        "{unit}"
+    );
+    assert!(!unit.contains('@'), "a placeholder was left: {unit}");
+    assert!(
+        !sb.crontab().contains("@reboot"),
+        "cron line left next to the unit"
+    );
+    let calls = sb.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c == "systemctl enable chatterbox.service"),
+        "{calls:#?}"
+    );
+
+    // Idempotent in this mode too.
+    let before = snapshot(&sb.root);
+    sb.install(&["--systemd"]);
+    assert_eq!(snapshot(&sb.root), before);
+
+    // Back to cron: the unit goes.
+    sb.install(&[]);
+    assert!(!sb.file("etc/systemd/system/chatterbox.service").exists());
+    assert_eq!(sb.crontab().matches("@reboot").count(), 1);
+    assert!(sb
+        .calls()
+        .iter()
+        .any(|c| c == "systemctl disable --now chatterbox.service"));
+}
+
+#[test]
+fn purge_leaves_no_file_and_restores_a_foreign_asound_conf() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.file("etc")).unwrap();
+    std::fs::write(sb.file("etc/asound.conf"), "defaults.pcm.card 1\n").unwrap();
+    sb.install(&["--systemd"]);
+    assert!(std::fs::read_to_string(sb.file("etc/asound.conf"))
+        .unwrap()
+        .starts_with("# Written by `chatterbox setup-audio`."));
+    std::fs::write(sb.file("var/lib/chatterbox/recordings/clip.wav"), b"RIFF").unwrap();
+
+    sb.run("uninstall.sh", &["--purge"]);
+    assert_eq!(files_under(&sb.root), vec!["etc/asound.conf"]);
+    assert_eq!(
+        std::fs::read_to_string(sb.file("etc/asound.conf")).unwrap(),
+        "defaults.pcm.card 1\n",
+        "the owner's ALSA config is back"
+    );
+    assert!(sb.calls().iter().any(|c| c == "userdel chatterbox"));
+    assert!(sb
+        .calls()
+        .iter()
+        .any(|c| c == "systemctl disable --now chatterbox.service"));
+}
+
+#[test]
+fn bad_input_is_refused_with_a_reason() {
+    let sb = Sandbox::new();
+    let out = Command::new("bash")
+        .arg(Sandbox::script("install.sh"))
+        .args(["--binary", "/nonexistent/chatterbox"])
+        .env("ROOT", &sb.root)
+        .env("SRC_DIR", &sb.src)
+        .env("SKIP_APT", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no binary at '/nonexistent/chatterbox'"),
+        "{err}"
+    );
+
+    let out = Command::new("bash")
+        .arg(Sandbox::script("install.sh"))
+        .args(["--binary", sb.binary.to_str().unwrap()])
+        .env("ROOT", &sb.root)
+        .env("PREFIX", "/usr/local/my dir")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not quote"), "{err}");
+    assert!(
+        files_under(&sb.root).is_empty(),
+        "nothing written after a refusal"
+    );
+
+    let out = Command::new("bash")
+        .arg(Sandbox::script("uninstall.sh"))
+        .env("ROOT", &sb.root)
+        .env("SHARE_DIR", "/usr/local/share")
+        .env("ID", "false")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refusing to remove"), "{err}");
+}
