@@ -59,6 +59,8 @@ pub enum Command {
     },
     /// Play a WAV file on the speaker (like `aplay`); any PCM WAV works.
     Play { file: PathBuf },
+    /// Find the Codec Zero, apply its mic + speaker mixer profile and make it ALSA's default.
+    SetupAudio(crate::setup_audio::SetupOptions),
     /// Render one of the OLED screens to a PNG.
     Screenshot {
         /// Screen name; `--screen list` prints them.
@@ -151,6 +153,10 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Record { seconds, file } => record(&cfg, seconds, &file),
         Command::Play { file } => play(&cfg, &file),
+        Command::SetupAudio(opts) => {
+            print!("{}", crate::setup_audio::run(opts)?);
+            Ok(())
+        }
         Command::Screenshot {
             screen,
             size,
