@@ -1,1 +1,424 @@
-//! TODO: being written (see kws/mod.rs).
+//! The feature contract shared with the Python trainer: `models/kws.toml`.
+//!
+//! The classifier only works if the firmware computes *exactly* the features it was trained
+//! on, so the trainer writes its STFT parameters, layout and normalisation next to the model
+//! and the firmware reads them instead of hard-coding them. Python reads the same file with
+//! `tomllib`. Unknown keys are errors on both sides: a typo must not silently fall back to a
+//! default and produce features the model has never seen.
+//!
+//! ```toml
+//! [features]
+//! sample_rate = 16000      # Hz
+//! clip_samples = 16000     # 1 s window
+//! nperseg = 255
+//! noverlap = 124           # hop = nperseg - noverlap = 131
+//! nfft = 256
+//! layout = "bins_frames"   # or "frames_bins"
+//! log_epsilon = 1e-6       # optional: x -> ln(x + log_epsilon); absent = no log
+//! mean = 0.0               # then (x - mean) / std; defaults 0 and 1
+//! std = 1.0
+//! [model]
+//! file = "kws.tflite"      # relative to the toml's folder
+//! labels = "labels.txt"    # one label per line, in output order
+//! output = "softmax"       # or "logits"
+//! ```
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Label the classifier uses for "nobody is talking". Never reported as a word.
+pub const SILENCE: &str = "silence";
+/// Label the classifier uses for "speech, but not one of the keywords". Never reported.
+pub const UNKNOWN: &str = "unknown";
+
+/// Everything that can be wrong with `models/kws.toml` or its labels file. Each message names
+/// the file (and the field) and says what is allowed.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    #[error("cannot read the keyword model description '{path}': {source}. Train the model (scripts/) or point the config at the folder holding kws.toml")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("'{path}' is not a valid keyword model description: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("'{path}': field `{field}` {problem}")]
+    Invalid {
+        path: PathBuf,
+        field: &'static str,
+        problem: String,
+    },
+    #[error("cannot read the labels file '{path}' (named by `model.labels`): {source}")]
+    LabelsRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("labels file '{path}': {problem}")]
+    Labels { path: PathBuf, problem: String },
+}
+
+/// How the 2-D feature array is laid out in the flat tensor the model takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// Element `[bin][frame]`: scipy's `Zxx` array as it comes (tensor `[1, bins, frames, 1]`).
+    BinsFrames,
+    /// Element `[frame][bin]`: the transpose (tensor `[1, frames, bins, 1]`).
+    FramesBins,
+}
+
+/// What the model's output tensor holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelOutput {
+    /// Probabilities that already sum to 1.
+    Softmax,
+    /// Raw scores; the runtime applies a softmax before detection.
+    Logits,
+}
+
+fn default_mean() -> f32 {
+    0.0
+}
+fn default_std() -> f32 {
+    1.0
+}
+
+/// The `[features]` table: how to turn 1 s of 16 kHz audio into the model's input.
+///
+/// The STFT is `scipy.signal.stft(x, fs=sample_rate, nperseg, noverlap, nfft)` with scipy's
+/// defaults (periodic Hann, `boundary='zeros'`, `padded=True`, `scaling='spectrum'`), of
+/// which only the magnitude is kept.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureSpec {
+    /// Sample rate of the audio the features are computed on, in Hz.
+    pub sample_rate: u32,
+    /// Length of one analysis window in samples (shorter input is zero-padded).
+    pub clip_samples: usize,
+    /// Segment length of the STFT (the Hann window's length).
+    pub nperseg: usize,
+    /// Overlap between segments; the hop is `nperseg - noverlap`.
+    pub noverlap: usize,
+    /// FFT length (each segment is zero-padded to it).
+    pub nfft: usize,
+    /// Element order of the flat feature tensor.
+    pub layout: Layout,
+    /// If present, magnitudes become `ln(x + log_epsilon)`.
+    #[serde(default)]
+    pub log_epsilon: Option<f32>,
+    /// Subtracted after the log (if any).
+    #[serde(default = "default_mean")]
+    pub mean: f32,
+    /// Divides after subtracting `mean`; must be > 0.
+    #[serde(default = "default_std")]
+    pub std: f32,
+}
+
+impl Default for FeatureSpec {
+    /// The values the project trains with: 1 s at 16 kHz, 255/124/256, scipy's layout.
+    fn default() -> Self {
+        FeatureSpec {
+            sample_rate: 16_000,
+            clip_samples: 16_000,
+            nperseg: 255,
+            noverlap: 124,
+            nfft: 256,
+            layout: Layout::BinsFrames,
+            log_epsilon: None,
+            mean: 0.0,
+            std: 1.0,
+        }
+    }
+}
+
+impl FeatureSpec {
+    /// Number of frequency bins of the one-sided spectrum: `nfft / 2 + 1`.
+    pub fn bins(&self) -> usize {
+        self.nfft / 2 + 1
+    }
+
+    /// Distance between segment starts, in samples.
+    pub fn hop(&self) -> usize {
+        self.nperseg.saturating_sub(self.noverlap).max(1)
+    }
+
+    /// Zeros scipy adds on each side with `boundary='zeros'`.
+    pub fn boundary_pad(&self) -> usize {
+        self.nperseg / 2
+    }
+
+    /// Number of STFT frames for one window, computed as scipy does with
+    /// `boundary='zeros', padded=True`: extend by `nperseg//2` zeros each side, then pad
+    /// with zeros to a whole number of hops, then count segments.
+    pub fn frames(&self) -> usize {
+        let extended = self.clip_samples + 2 * self.boundary_pad();
+        if extended < self.nperseg {
+            // Unreachable for a validated spec (clip_samples >= nperseg).
+            return 0;
+        }
+        let hop = self.hop();
+        // Python: nadd = (-(len - nperseg) % nstep) % nperseg, with a floor modulo.
+        let nadd = ((hop - (extended - self.nperseg) % hop) % hop) % self.nperseg;
+        (extended + nadd - self.nperseg) / hop + 1
+    }
+
+    /// Number of values in one feature tensor: `bins() * frames()`.
+    pub fn len(&self) -> usize {
+        self.bins() * self.frames()
+    }
+
+    /// True if the spec describes an empty tensor (never for a validated spec).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Checks the values scipy itself would refuse, and those that make no sense for us.
+    /// Returns the offending field and what is allowed.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.sample_rate == 0 {
+            return Err((
+                "features.sample_rate",
+                "must be > 0 (Hz), e.g. 16000".into(),
+            ));
+        }
+        if self.nperseg < 2 {
+            return Err((
+                "features.nperseg",
+                format!("is {}; it must be at least 2", self.nperseg),
+            ));
+        }
+        if self.clip_samples < self.nperseg {
+            // scipy silently shrinks nperseg for such short input; refuse instead.
+            return Err((
+                "features.clip_samples",
+                format!(
+                    "is {} but must be >= nperseg ({}), e.g. 16000 for 1 s at 16 kHz",
+                    self.clip_samples, self.nperseg
+                ),
+            ));
+        }
+        if self.nfft < self.nperseg {
+            return Err((
+                "features.nfft",
+                format!(
+                    "is {} but must be >= nperseg ({}), as scipy requires",
+                    self.nfft, self.nperseg
+                ),
+            ));
+        }
+        if self.noverlap >= self.nperseg {
+            return Err((
+                "features.noverlap",
+                format!(
+                    "is {} but must be < nperseg ({}), as scipy requires",
+                    self.noverlap, self.nperseg
+                ),
+            ));
+        }
+        if let Some(eps) = self.log_epsilon {
+            if !(eps.is_finite() && eps > 0.0) {
+                return Err((
+                    "features.log_epsilon",
+                    format!("is {eps}; it must be a finite number > 0 (e.g. 1e-6), or be left out for no log"),
+                ));
+            }
+        }
+        if !self.mean.is_finite() {
+            return Err(("features.mean", "must be a finite number".into()));
+        }
+        if !(self.std.is_finite() && self.std > 0.0) {
+            return Err((
+                "features.std",
+                format!("is {}; it must be a finite number > 0", self.std),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The `[model]` table: which files hold the network and its labels.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// The `.tflite` file, relative to the folder of `kws.toml` (see [`KwsMeta::model_path`]).
+    pub file: PathBuf,
+    /// The labels file, relative to the folder of `kws.toml`.
+    pub labels: PathBuf,
+    /// Whether the output tensor is already a softmax.
+    pub output: ModelOutput,
+}
+
+/// `models/kws.toml` once loaded and checked, with its labels.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KwsMeta {
+    pub features: FeatureSpec,
+    pub model: ModelSpec,
+    /// The labels, in the model's output order (from `model.labels`).
+    #[serde(skip)]
+    pub labels: Vec<String>,
+    /// The folder the toml was read from; `model.file` and `model.labels` are relative to it.
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+impl KwsMeta {
+    /// Reads `path`, checks every field, and reads the labels file it names.
+    pub fn load(path: impl AsRef<Path>) -> Result<KwsMeta, MetaError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| MetaError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let mut meta = Self::parse(&text, path)?;
+        meta.dir = dir;
+        let labels_path = meta.labels_path();
+        let labels_text =
+            std::fs::read_to_string(&labels_path).map_err(|source| MetaError::LabelsRead {
+                path: labels_path.clone(),
+                source,
+            })?;
+        meta.labels = parse_labels(&labels_text).map_err(|problem| MetaError::Labels {
+            path: labels_path,
+            problem,
+        })?;
+        Ok(meta)
+    }
+
+    /// Parses and checks the toml text alone (no labels are read; `labels` stays empty and
+    /// `dir` is empty). `origin` only names the text in error messages.
+    pub fn parse(text: &str, origin: &Path) -> Result<KwsMeta, MetaError> {
+        let meta: KwsMeta = toml::from_str(text).map_err(|source| MetaError::Parse {
+            path: origin.to_path_buf(),
+            source,
+        })?;
+        meta.features
+            .validate()
+            .map_err(|(field, problem)| MetaError::Invalid {
+                path: origin.to_path_buf(),
+                field,
+                problem,
+            })?;
+        if meta.model.file.as_os_str().is_empty() {
+            return Err(MetaError::Invalid {
+                path: origin.to_path_buf(),
+                field: "model.file",
+                problem: "is empty; name the .tflite file, e.g. \"kws.tflite\"".into(),
+            });
+        }
+        if meta.model.labels.as_os_str().is_empty() {
+            return Err(MetaError::Invalid {
+                path: origin.to_path_buf(),
+                field: "model.labels",
+                problem: "is empty; name the labels file, e.g. \"labels.txt\"".into(),
+            });
+        }
+        Ok(meta)
+    }
+
+    /// Where the `.tflite` file is: `model.file` resolved against the toml's folder.
+    pub fn model_path(&self) -> PathBuf {
+        self.dir.join(&self.model.file)
+    }
+
+    /// Where the labels file is: `model.labels` resolved against the toml's folder.
+    pub fn labels_path(&self) -> PathBuf {
+        self.dir.join(&self.model.labels)
+    }
+}
+
+/// One label per line, in output order. Trailing blank lines are ignored; a blank line in
+/// the middle is an error because it would shift every label after it.
+pub fn parse_labels(text: &str) -> Result<Vec<String>, String> {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let used = lines
+        .iter()
+        .rposition(|l| !l.is_empty())
+        .map_or(0, |last| last + 1);
+    let mut labels: Vec<String> = Vec::with_capacity(used);
+    for (i, line) in lines[..used].iter().enumerate() {
+        if line.is_empty() {
+            return Err(format!(
+                "line {} is blank; write one label per line with no gaps",
+                i + 1
+            ));
+        }
+        if labels.iter().any(|l| l == line) {
+            return Err(format!("label '{line}' appears twice (line {})", i + 1));
+        }
+        labels.push((*line).to_string());
+    }
+    for required in [SILENCE, UNKNOWN] {
+        if !labels.iter().any(|l| l == required) {
+            return Err(format!(
+                "has no '{required}' label; the model must have both '{SILENCE}' and '{UNKNOWN}' classes"
+            ));
+        }
+    }
+    if labels.len() < 3 {
+        return Err("has no keyword besides 'silence' and 'unknown'".into());
+    }
+    Ok(labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_geometry_matches_scipy() {
+        let spec = FeatureSpec::default();
+        assert_eq!(spec.bins(), 129);
+        // scipy.signal.stft(np.zeros(16000), nperseg=255, noverlap=124, nfft=256)[2].shape
+        assert_eq!(spec.frames(), 124);
+        assert_eq!(spec.hop(), 131);
+    }
+
+    #[test]
+    fn frames_follow_scipy_padding_for_other_lengths() {
+        // Printed by scipy 1.15.3: stft(np.zeros(len), nperseg=, noverlap=, nfft=)[2].shape[1]
+        let cases = [
+            (8000, 255, 124, 256, 63),
+            (255, 255, 124, 256, 3),
+            (16000, 256, 128, 256, 126),
+            (100, 16, 8, 16, 14),
+            (1000, 64, 0, 64, 17),
+            (999, 100, 99, 128, 1000),
+        ];
+        for (len, nperseg, noverlap, nfft, want) in cases {
+            let spec = FeatureSpec {
+                clip_samples: len,
+                nperseg,
+                noverlap,
+                nfft,
+                ..FeatureSpec::default()
+            };
+            assert_eq!(spec.frames(), want, "len {len} nperseg {nperseg}");
+        }
+    }
+
+    #[test]
+    fn labels_need_silence_unknown_and_no_gaps() {
+        assert!(parse_labels("silence\nunknown\ngo\n\n").is_ok());
+        assert!(parse_labels("silence\ngo\n")
+            .unwrap_err()
+            .contains("unknown"));
+        assert!(parse_labels("silence\n\nunknown\ngo")
+            .unwrap_err()
+            .contains("line 2"));
+        assert!(parse_labels("silence\nunknown\ngo\ngo")
+            .unwrap_err()
+            .contains("twice"));
+    }
+}
