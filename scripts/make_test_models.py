@@ -7,8 +7,8 @@ need models with the *real* input/output contract but small enough to commit, pl
 interpreter's outputs for fixed inputs.
 
 What it writes into tests/fixtures/models/ (or --out):
-  kws_tiny_float.tflite   float32 in/out, outputs logits (no softmax layer)
-  kws_tiny_int8.tflite    full-int8 (int8 in/out, int8 kernels), ends in softmax
+  kws_tiny_float.tflite   float32 in/out, dynamic batch dimension, outputs logits (no softmax)
+  kws_tiny_int8.tflite    full-int8 (int8 in/out, int8 kernels), batch fixed at 1, ends in softmax
   labels.txt              the 10 class labels in output order
   inputs.f32              N feature tensors [1,129,124,1], little-endian f32, concatenated
   float_logits.f32        Python interpreter output of the float model (N x 10)
@@ -66,14 +66,18 @@ def feature_batch(rng: np.random.Generator, kind: str) -> np.ndarray:
     return base
 
 
-def build_keras_model(tf):
-    """Same op mix as the tutorial-style KWS CNN the trainer uses, shrunk to a few thousand weights."""
+def build_keras_model(tf, batch_size: int | None):
+    """Same op mix as the tutorial-style KWS CNN the trainer uses, shrunk to a few thousand weights.
+
+    batch_size=None gives a dynamic batch dimension (shape_signature [-1,129,124,1]), which is
+    what Keras exports by default; the Rust loader must fix it to 1.
+    """
     keras = tf.keras
     layers = keras.layers
     keras.utils.set_random_seed(SEED)
     model = keras.Sequential(
         [
-            keras.Input(shape=INPUT_SHAPE[1:], batch_size=1),
+            keras.Input(shape=INPUT_SHAPE[1:], batch_size=batch_size),
             layers.Resizing(32, 32),
             layers.Rescaling(1.0 / 4.0, offset=1.5),
             layers.Conv2D(8, 3, activation="relu"),
@@ -157,12 +161,12 @@ def main() -> int:
     kinds = ["voiced", "quiet", "burst"][:N_FIXTURES]
     fixtures = [feature_batch(rng, kind) for kind in kinds]
 
-    model = build_keras_model(tf)
     float_path = out_dir / "kws_tiny_float.tflite"
     int8_path = out_dir / "kws_tiny_int8.tflite"
-    float_path.write_bytes(convert(tf, model, None))
-    # The int8 model ends in a softmax, as the trainer's deployable model does.
-    with_softmax = tf.keras.Sequential([model, tf.keras.layers.Softmax()])
+    # Float: dynamic batch, logits out. Int8: fixed batch of 1, ends in a softmax. Same weights.
+    float_path.write_bytes(convert(tf, build_keras_model(tf, None), None))
+    fixed = build_keras_model(tf, 1)
+    with_softmax = tf.keras.Sequential([fixed, tf.keras.layers.Softmax()])
     int8_path.write_bytes(convert(tf, with_softmax, representative))
     for p in (float_path, int8_path):
         size = p.stat().st_size
@@ -172,6 +176,7 @@ def main() -> int:
 
     float_outs, f_in, f_out = run_interpreter(float_path, fixtures)
     assert f_in["dtype"] == np.float32 and tuple(f_in["shape"]) == INPUT_SHAPE, f_in
+    assert f_in["shape_signature"][0] == -1, f_in  # dynamic batch, as Keras exports it
     assert f_out["dtype"] == np.float32 and tuple(f_out["shape"]) == (1, len(LABELS)), f_out
 
     # Read the int8 model's input quantization first, then feed it the quantized fixtures.
@@ -182,6 +187,7 @@ def main() -> int:
     q_inputs = [quantize_half_away(x, in_scale, in_zp) for x in fixtures]
     int8_outs, i_in, i_out = run_interpreter(int8_path, q_inputs)
     assert i_in["dtype"] == np.int8 and tuple(i_in["shape"]) == INPUT_SHAPE, i_in
+    assert tuple(i_in["shape_signature"]) == INPUT_SHAPE, i_in
     assert i_out["dtype"] == np.int8 and tuple(i_out["shape"]) == (1, len(LABELS)), i_out
     out_scale, out_zp = i_out["quantization"]
     int8_probs = [
@@ -213,12 +219,14 @@ inputs = "inputs.f32"
 
 [float]
 model = "{float_path.name}"
+dynamic_batch = true
 output_is_logits = true
 logits = "float_logits.f32"
 probs = "float_probs.f32"
 
 [int8]
 model = "{int8_path.name}"
+dynamic_batch = false
 output_is_logits = false
 input_scale = {float(in_scale)!r}
 input_zero_point = {int(in_zp)}

@@ -23,6 +23,7 @@ struct Manifest {
 #[derive(Deserialize)]
 struct FloatSection {
     model: String,
+    dynamic_batch: bool,
     logits: String,
     probs: String,
 }
@@ -120,6 +121,8 @@ fn float_model_matches_python_interpreter() {
     let path = f.path(&f.m.float.model);
 
     let mut raw = LiteRtClassifier::load(&path, f.labels.clone(), false).unwrap();
+    // The float model is exported the Keras way, with a dynamic batch: the loader fixes it to 1.
+    assert!(f.m.float.dynamic_batch);
     assert_eq!(raw.input_shape(), &f.m.input_shape[..]);
     assert_eq!(raw.labels(), &f.labels[..]);
     assert_eq!(raw.input_quantization(), None);

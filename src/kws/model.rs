@@ -31,9 +31,9 @@ mod tflite_check;
 ///
 /// One, on purpose: the Pi Zero 2 W has four small Cortex-A53 cores, and the capture, resampling
 /// and STFT threads, the player and the UI all need one at the moment a keyword arrives. The
-/// keyword model is small (a few ms per call on one core), so a thread pool would buy little
+/// keyword model is small and runs a few times a second, so a thread pool would buy little
 /// latency while adding wake-ups and contention with the audio threads, and would make timing
-/// less predictable.
+/// less predictable. (Measured: with 4 LiteRT starts 3 worker threads; with 1, none.)
 pub const NUM_THREADS: i32 = 1;
 
 /// Errors from loading or running a keyword model. Each names the model file and the fix.
@@ -107,7 +107,7 @@ pub struct Quantization {
 
 impl Quantization {
     /// Quantizes like TFLite's QUANTIZE kernel: round half away from zero, then saturate.
-    /// NaN maps to the zero point's neighbour 0 after saturation (`as` casts NaN to 0).
+    /// (A NaN feature becomes the int8 value 0.)
     #[inline]
     pub fn quantize(self, x: f32) -> i8 {
         let q = (x / self.scale).round() + self.zero_point as f32;
@@ -215,17 +215,30 @@ impl LiteRtClassifier {
             .tensor(ffi::Io::Output)
             .map_err(runtime("read its output tensor"))?;
 
-        let input_shape = dims_to_shape(&in_t.dims)
+        let (input_dims, dynamic_batch) = batch_of_one(&in_t.dims)
             .ok_or_else(|| unsupported(format!("input shape {:?} is not fixed", in_t.dims)))?;
-        let output_shape = dims_to_shape(&out_t.dims)
-            .ok_or_else(|| unsupported(format!("output shape {:?} is not fixed", out_t.dims)))?;
-        let input_len: usize = input_shape.iter().product();
-        let output_len: usize = output_shape.iter().product();
-        if input_len == 0 {
-            return Err(unsupported(format!("input shape {input_shape:?} is empty")));
-        }
         let input_encoding = encoding(&in_t).map_err(|w| unsupported(format!("input {w}")))?;
         let output_encoding = encoding(&out_t).map_err(|w| unsupported(format!("output {w}")))?;
+
+        let options = ffi::Options::cpu(NUM_THREADS).map_err(runtime("set its CPU options"))?;
+        let compiled = ffi::CompiledModel::new(&env, &model, &options)
+            .map_err(runtime("compile it for the CPU"))?;
+        if dynamic_batch {
+            // Keras exports a dynamic batch dimension by default; we always run one window.
+            compiled
+                .resize_input(&input_dims)
+                .map_err(runtime("fix its batch size to 1"))?;
+        }
+        // Ask the compiled model, not the file: after a resize the output shape follows.
+        let output_dims = compiled
+            .output_dims()
+            .map_err(runtime("read its output shape"))?;
+        let output_shape = dims_to_shape(&output_dims)
+            .ok_or_else(|| unsupported(format!("output shape {output_dims:?} is not fixed")))?;
+        let input_shape = dims_to_shape(&input_dims)
+            .ok_or_else(|| unsupported(format!("input shape {input_dims:?} is empty")))?;
+        let input_len: usize = input_shape.iter().product();
+        let output_len: usize = output_shape.iter().product();
         if labels.len() != output_len {
             return Err(ModelError::LabelMismatch {
                 path,
@@ -233,13 +246,9 @@ impl LiteRtClassifier {
                 outputs: output_len,
             });
         }
-
-        let options = ffi::Options::cpu(NUM_THREADS).map_err(runtime("set its CPU options"))?;
-        let compiled = ffi::CompiledModel::new(&env, &model, &options)
-            .map_err(runtime("compile it for the CPU"))?;
-        let input = ffi::TensorBuffer::managed(&env, &in_t, input_len)
+        let input = ffi::TensorBuffer::managed(&env, &in_t, &input_dims, input_len)
             .map_err(runtime("allocate its input buffer"))?;
-        let output = ffi::TensorBuffer::managed(&env, &out_t, output_len)
+        let output = ffi::TensorBuffer::managed(&env, &out_t, &output_dims, output_len)
             .map_err(runtime("allocate its output buffer"))?;
 
         Ok(Self {
@@ -400,6 +409,19 @@ fn read_checked_model(path: &Path) -> Result<ffi::ModelBytes, ModelError> {
         detail: format!("{} bytes, damaged or not a model: {why}", raw.len()),
     })?;
     Ok(ffi::ModelBytes::copy_from(&raw))
+}
+
+/// The input dims to run with, and whether the model's batch dimension is dynamic: a leading
+/// -1 becomes 1; any other non-positive dimension means the input is not usable.
+fn batch_of_one(dims: &[i32]) -> Option<(Vec<i32>, bool)> {
+    match dims.split_first() {
+        Some((&-1, rest)) if !rest.is_empty() && rest.iter().all(|&d| d > 0) => Some((
+            std::iter::once(1).chain(rest.iter().copied()).collect(),
+            true,
+        )),
+        _ if !dims.is_empty() && dims.iter().all(|&d| d > 0) => Some((dims.to_vec(), false)),
+        _ => None,
+    }
 }
 
 /// Positive dims as a shape; `None` if any is dynamic (-1) or zero.
@@ -721,6 +743,39 @@ mod ffi {
             Ok(Self(non_null(raw)?))
         }
 
+        /// Gives the (only) input of the default signature concrete dimensions.
+        pub fn resize_input(&self, dims: &[i32]) -> Result<(), Status> {
+            // Safety: compiled model live; dims valid for the call (LiteRT copies them).
+            check(unsafe {
+                sys::LiteRtCompiledModelResizeInputTensor(
+                    self.0.as_ptr(),
+                    0,
+                    0,
+                    dims.as_ptr(),
+                    dims.len(),
+                )
+            })
+        }
+
+        /// Dimensions of the (only) output of the default signature, as compiled (after any
+        /// resize), with allocations updated to match.
+        pub fn output_dims(&self) -> Result<Vec<i32>, Status> {
+            let mut layout = sys::LiteRtLayout::default();
+            // Safety: compiled model live; one layout slot for the single output (checked by
+            // the caller via io_counts).
+            check(unsafe {
+                sys::LiteRtGetCompiledModelOutputTensorLayouts(
+                    self.0.as_ptr(),
+                    0,
+                    1,
+                    &mut layout,
+                    true,
+                )
+            })?;
+            let rank = (layout.rank() as usize).min(layout.dimensions.len());
+            Ok(layout.dimensions[..rank].to_vec())
+        }
+
         /// Runs the default signature with one input and one output buffer, without
         /// allocating.
         pub fn run(&self, input: &TensorBuffer, output: &TensorBuffer) -> Result<(), Status> {
@@ -765,20 +820,32 @@ mod ffi {
     }
 
     impl TensorBuffer {
-        /// A host-memory buffer owned by LiteRT, typed like `tensor`, holding `len` elements.
-        pub fn managed(env: &Environment, tensor: &TensorInfo, len: usize) -> Result<Self, Status> {
+        /// A host-memory buffer owned by LiteRT, with `tensor`'s element type, the concrete
+        /// `dims`, holding `len` elements.
+        pub fn managed(
+            env: &Environment,
+            tensor: &TensorInfo,
+            dims: &[i32],
+            len: usize,
+        ) -> Result<Self, Status> {
             let elem_size = match tensor.element {
                 Element::Float32 => 4,
                 Element::Int8 => 1,
                 Element::Other(_) => return Err(sys::kLiteRtStatusErrorUnsupported),
             };
+            let mut ranked = tensor.ranked;
+            if dims.len() > ranked.layout.dimensions.len() {
+                return Err(sys::kLiteRtStatusErrorInvalidArgument);
+            }
+            ranked.layout.set_rank(dims.len() as u32);
+            ranked.layout.dimensions[..dims.len()].copy_from_slice(dims);
             let mut raw = ptr::null_mut();
             // Safety: env live; the tensor type is a plain value copied by LiteRT.
             check(unsafe {
                 sys::LiteRtCreateManagedTensorBuffer(
                     env.0.as_ptr(),
                     sys::kLiteRtTensorBufferTypeHostMemory,
-                    &tensor.ranked,
+                    &ranked,
                     len * elem_size,
                     &mut raw,
                 )
@@ -1002,6 +1069,21 @@ mod tests {
         assert_eq!(q.quantize(1000.0), 127);
         assert_eq!(q.quantize(-1000.0), -128);
         assert_eq!(q.dequantize(q.quantize(3.0)), 3.0);
+    }
+
+    #[test]
+    fn only_a_leading_batch_dimension_may_be_dynamic() {
+        assert_eq!(
+            batch_of_one(&[-1, 129, 124, 1]),
+            Some((vec![1, 129, 124, 1], true))
+        );
+        assert_eq!(
+            batch_of_one(&[1, 129, 124, 1]),
+            Some((vec![1, 129, 124, 1], false))
+        );
+        assert_eq!(batch_of_one(&[1, -1, 124, 1]), None);
+        assert_eq!(batch_of_one(&[-1]), None);
+        assert_eq!(batch_of_one(&[]), None);
     }
 
     #[test]
