@@ -16,9 +16,15 @@
 //! * a tensor's rank is at most 8 and constant data is at least as long as its shape says;
 //! * out-of-file ("large model") buffer offsets stay inside the file.
 //!
-//! Not checked: the insides of per-operator option tables (e.g. `ReshapeOptions.new_shape`),
-//! whose layout differs for each of ~150 operators; their table headers are checked. Sparse
-//! tensors are rejected rather than checked (our models never use them).
+//! Operator options: the table header of every operator's options is checked; the contents only
+//! for the operators a keyword CNN uses (Conv2D, DepthwiseConv2D, Pool2D strides/filters/
+//! padding, Reshape's new_shape), since LiteRT's kernels crash on zero strides. Other operators'
+//! options (their layout differs for each of ~150 operators) are not. Sparse tensors are
+//! rejected rather than checked (our models never use them).
+//!
+//! This is defence against damaged files, not a proof: a file that passes can still hold wrong
+//! weights (bit flips in tensor data are undetectable here), so the model's checksum should be
+//! pinned where the model is declared.
 
 use std::fmt;
 
@@ -159,8 +165,9 @@ fn check_subgraph(
         if op.ints(2, &what("output"))?.len == 0 {
             return bad(what("has no outputs"));
         }
-        op.scalar(3, 1)?;
-        op.table(4, "builtin_options")?;
+        let options_type = op.scalar(3, 1)?.unwrap_or(0);
+        let options = op.table(4, "builtin_options")?;
+        check_builtin_options(options_type, options, &what("options"))?;
         op.vector(5, 1, "custom_options")?;
         op.scalar(6, 1)?;
         op.vector(7, 1, "mutating_variable_inputs")?;
@@ -235,6 +242,52 @@ fn check_tensor(b: Buf<'_>, t: Table<'_>, si: usize, ti: usize, buffers: &Vector
                 "has {} bytes of data but its shape needs {bytes}",
                 data.len
             )));
+        }
+    }
+    Ok(())
+}
+
+/// Options of the operators a keyword CNN is built from, whose kernels crash (division by zero,
+/// out-of-range reads) on a zero stride or filter, or a bad padding enum. Field slots from
+/// `schema_py_generated.py`; `BuiltinOptions` union tags 1, 2, 5, 17.
+fn check_builtin_options(union_type: u64, options: Option<Table<'_>>, what: &str) -> R<()> {
+    // (padding slot, slots that must be >= 1 with their schema defaults)
+    let (positive, default_one): (&[usize], &[usize]) = match union_type {
+        1 => (&[1, 2], &[4, 5]), // Conv2D: stride_w, stride_h; dilation_w, dilation_h
+        2 => (&[1, 2], &[5, 6]), // DepthwiseConv2D: strides; dilations
+        5 => (&[1, 2, 3, 4], &[]), // Pool2D: strides, filter_width, filter_height
+        17 => {
+            // Reshape: new_shape is a vector LiteRT copies into a rank-limited shape.
+            if let Some(t) = options {
+                if t.ints(0, what)?.len > MAX_RANK {
+                    return bad(format!(
+                        "{what}: reshape to more than {MAX_RANK} dimensions"
+                    ));
+                }
+            }
+            return Ok(());
+        }
+        _ => return Ok(()),
+    };
+    let Some(t) = options else {
+        return bad(format!("{what} are missing"));
+    };
+    if t.scalar(0, 1)?.unwrap_or(0) > 1 {
+        return bad(format!("{what}: padding is neither SAME nor VALID"));
+    }
+    let int = |slot: usize, default: i32| -> R<i32> {
+        Ok(t.scalar(slot, 4)?.map_or(default, |v| v as u32 as i32))
+    };
+    for &slot in positive {
+        if int(slot, 0)? < 1 {
+            return bad(format!(
+                "{what}: stride or filter size (field {slot}) is not positive"
+            ));
+        }
+    }
+    for &slot in default_one {
+        if int(slot, 1)? < 1 {
+            return bad(format!("{what}: dilation (field {slot}) is not positive"));
         }
     }
     Ok(())
