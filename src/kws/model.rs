@@ -52,6 +52,13 @@ pub enum ModelError {
     #[error("keyword model {path}: not a TensorFlow Lite model ({detail}); point the config at the .tflite file the trainer exported")]
     NotTflite { path: PathBuf, detail: String },
 
+    #[error("keyword model {path}: its sha256 is {actual} but {expected} was expected; the file is damaged or is not the model the configuration was written for (reinstall it)")]
+    ChecksumMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+
     #[error("keyword model {path}: LiteRT could not {action} (status {status}: {meaning})")]
     Runtime {
         path: PathBuf,
@@ -177,8 +184,32 @@ impl LiteRtClassifier {
         labels: Vec<String>,
         output_is_logits: bool,
     ) -> Result<Self, ModelError> {
+        Self::load_inner(model_path, labels, output_is_logits, None)
+    }
+
+    /// Like [`Self::load`], but first checks the file's SHA-256 against `sha256` (hex, as
+    /// `sha256sum` prints it).
+    ///
+    /// Prefer this on the device: the structural check in `load` catches truncated and mangled
+    /// files, but only a pinned checksum catches every damaged byte (a flipped weight, or a
+    /// rewired graph that LiteRT would crash on) and a model swapped for another one.
+    pub fn load_pinned(
+        model_path: &Path,
+        labels: Vec<String>,
+        output_is_logits: bool,
+        sha256: &str,
+    ) -> Result<Self, ModelError> {
+        Self::load_inner(model_path, labels, output_is_logits, Some(sha256))
+    }
+
+    fn load_inner(
+        model_path: &Path,
+        labels: Vec<String>,
+        output_is_logits: bool,
+        sha256: Option<&str>,
+    ) -> Result<Self, ModelError> {
         let path = model_path.to_path_buf();
-        let bytes = read_checked_model(&path)?;
+        let bytes = read_checked_model(&path, sha256)?;
         let runtime = |action: &'static str| {
             let path = path.clone();
             move |status: u32| ModelError::Runtime {
@@ -387,7 +418,7 @@ pub fn softmax_in_place(v: &mut [f32]) {
 
 /// Reads the whole model file and checks its structure before LiteRT parses it: LiteRT 2.1.4
 /// does not verify the flatbuffer and crashes on damaged files (see [`tflite_check`]).
-fn read_checked_model(path: &Path) -> Result<ffi::ModelBytes, ModelError> {
+fn read_checked_model(path: &Path, sha256: Option<&str>) -> Result<ffi::ModelBytes, ModelError> {
     let io = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => ModelError::NotFound {
             path: path.to_path_buf(),
@@ -404,11 +435,32 @@ fn read_checked_model(path: &Path) -> Result<ffi::ModelBytes, ModelError> {
         });
     }
     let raw = std::fs::read(path).map_err(io)?;
+    if let Some(expected) = sha256 {
+        let actual = sha256_hex(&raw);
+        if !actual.eq_ignore_ascii_case(expected.trim()) {
+            return Err(ModelError::ChecksumMismatch {
+                path: path.to_path_buf(),
+                expected: expected.trim().to_owned(),
+                actual,
+            });
+        }
+    }
     tflite_check::check(&raw).map_err(|why| ModelError::NotTflite {
         path: path.to_path_buf(),
         detail: format!("{} bytes, damaged or not a model: {why}", raw.len()),
     })?;
     Ok(ffi::ModelBytes::copy_from(&raw))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write;
+    Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// The input dims to run with, and whether the model's batch dimension is dynamic: a leading
