@@ -7,7 +7,7 @@
 //! [`LiteRtClassifier`] runs a `.tflite` file through LiteRT 2.1.4, TensorFlow Lite's successor
 //! runtime, through its C API (`litert-sys`). The safe `litert` crate does not expose tensor
 //! quantization parameters nor CPU thread options, both of which we need, so this file keeps a
-//! thin, private RAII layer over the handful of C calls it uses (see [`ffi`]).
+//! thin, private RAII layer (`mod ffi`) over the handful of C calls it uses.
 //!
 //! What it supports, because that is what the trainer exports:
 //! * float32 models (float32 input and output);
@@ -417,7 +417,7 @@ pub fn softmax_in_place(v: &mut [f32]) {
 }
 
 /// Reads the whole model file and checks its structure before LiteRT parses it: LiteRT 2.1.4
-/// does not verify the flatbuffer and crashes on damaged files (see [`tflite_check`]).
+/// does not verify the flatbuffer and crashes on damaged files (see `model/tflite_check.rs`).
 fn read_checked_model(path: &Path, sha256: Option<&str>) -> Result<ffi::ModelBytes, ModelError> {
     let io = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => ModelError::NotFound {
