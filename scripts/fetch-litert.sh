@@ -10,6 +10,10 @@
 # headers; the 2.3.0 library is ABI-incompatible (fails with "Could not open ''" or segfaults).
 # Both the wheel and the extracted library are checked against the sha256 sums below.
 #
+# Runtime needs of the library (objdump -T): x86_64 glibc >= 2.27; aarch64 glibc >= 2.34 and
+# libstdc++ with GLIBCXX_3.4.30 (GCC 12), despite the wheel's manylinux_2_27 tag. So the Pi needs
+# 64-bit Raspberry Pi OS Bookworm (glibc 2.36, GCC 12) or newer; Bullseye is too old.
+#
 # Usage: scripts/fetch-litert.sh [--arch x86_64|aarch64] [--dest DIR] [--wheel FILE]
 #   --arch   which CPU the library is for (default: this machine's, from `uname -m`)
 #   --dest   where libLiteRt.so goes (default: third_party/litert/<arch> in the repo)
@@ -47,7 +51,8 @@ die() {
 say() { echo "fetch-litert: $*" >&2; }
 
 usage() {
-	sed -n '13,20p' "$0" | sed 's/^# \{0,1\}//' >&2
+	# The header comment from "Usage:" down to the first non-comment line.
+	sed -n '/^# Usage:/,/^[^#]/{/^[^#]/d;s/^# \{0,1\}//;p}' "$0" >&2
 	exit "${1:-0}"
 }
 
