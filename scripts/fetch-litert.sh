@@ -10,6 +10,10 @@
 # headers; the 2.3.0 library is ABI-incompatible (fails with "Could not open ''" or segfaults).
 # Both the wheel and the extracted library are checked against the sha256 sums below.
 #
+# Runtime needs of the library (objdump -T): x86_64 glibc >= 2.27; aarch64 glibc >= 2.34 and
+# libstdc++ with GLIBCXX_3.4.30 (GCC 12), despite the wheel's manylinux_2_27 tag. So the Pi needs
+# 64-bit Raspberry Pi OS Bookworm (glibc 2.36, GCC 12) or newer; Bullseye is too old.
+#
 # Usage: scripts/fetch-litert.sh [--arch x86_64|aarch64] [--dest DIR] [--wheel FILE]
 #   --arch   which CPU the library is for (default: this machine's, from `uname -m`)
 #   --dest   where libLiteRt.so goes (default: third_party/litert/<arch> in the repo)
@@ -22,14 +26,23 @@ set -euo pipefail
 
 readonly LITERT_VERSION="2.1.4"
 
-# Pinned artefacts, from PyPI's ai-edge-litert 2.1.4 (cp311 manylinux_2_27 wheels). The library
-# inside is the same for every Python version; cp311 is just the one we pin.
-readonly WHEEL_x86_64="ai_edge_litert-2.1.4-cp311-cp311-manylinux_2_27_x86_64.whl"
-readonly WHEEL_SHA256_x86_64="1bed8ccd8dfc4f2ec388bc79cb90920c261a244995ce378d396fb8967b7db640"
-readonly LIB_SHA256_x86_64="c590f1124053ce6d2ceaef6d1174af15f8103a76872059414d18ff2e9cfaf681"
-readonly WHEEL_aarch64="ai_edge_litert-2.1.4-cp311-cp311-manylinux_2_27_aarch64.whl"
-readonly WHEEL_SHA256_aarch64="f2f07d27211a6b64ed374733bcbdd78dcf0cdc70de5c5f7d0ce7f198d4890a23"
-readonly LIB_SHA256_aarch64="332b30e12a0708279c44e883639ac4caa435f18f6333fc4f35f8293a90ea9819"
+# Pinned artefacts, from PyPI's ai-edge-litert 2.1.4 (cp311 manylinux_2_27 wheels): the wheel
+# file name, its sha256, and the sha256 of the libLiteRt.so inside. The library is the same for
+# every Python version; cp311 is just the one we pin.
+pinned() {
+	case "$1" in
+	x86_64)
+		wheel_name="ai_edge_litert-2.1.4-cp311-cp311-manylinux_2_27_x86_64.whl"
+		wheel_sha="1bed8ccd8dfc4f2ec388bc79cb90920c261a244995ce378d396fb8967b7db640"
+		lib_sha="c590f1124053ce6d2ceaef6d1174af15f8103a76872059414d18ff2e9cfaf681"
+		;;
+	aarch64)
+		wheel_name="ai_edge_litert-2.1.4-cp311-cp311-manylinux_2_27_aarch64.whl"
+		wheel_sha="f2f07d27211a6b64ed374733bcbdd78dcf0cdc70de5c5f7d0ce7f198d4890a23"
+		lib_sha="332b30e12a0708279c44e883639ac4caa435f18f6333fc4f35f8293a90ea9819"
+		;;
+	esac
+}
 
 die() {
 	echo "fetch-litert: error: $*" >&2
@@ -38,7 +51,8 @@ die() {
 say() { echo "fetch-litert: $*" >&2; }
 
 usage() {
-	sed -n '13,20p' "$0" | sed 's/^# \{0,1\}//' >&2
+	# The header comment from "Usage:" down to the first non-comment line.
+	sed -n '/^# Usage:/,/^[^#]/{/^[^#]/d;s/^# \{0,1\}//;p}' "$0" >&2
 	exit "${1:-0}"
 }
 
@@ -84,12 +98,7 @@ aarch64 | arm64) arch="aarch64" ;;
 *) die "no LiteRT build for arch '$arch': only x86_64 and aarch64 (64-bit Raspberry Pi OS) exist. A 32-bit (armv7) Pi OS cannot run it; install the 64-bit OS." ;;
 esac
 
-wheel_name_var="WHEEL_${arch}"
-wheel_sha_var="WHEEL_SHA256_${arch}"
-lib_sha_var="LIB_SHA256_${arch}"
-wheel_name="${!wheel_name_var}"
-wheel_sha="${!wheel_sha_var}"
-lib_sha="${!lib_sha_var}"
+pinned "$arch"
 
 dest="${dest:-$repo_root/third_party/litert/$arch}"
 lib="$dest/libLiteRt.so"
@@ -126,7 +135,7 @@ else
 	fi
 fi
 
-[[ -f "$work/$wheel_name" ]] || die "pip did not produce $wheel_name (got: $(ls "$work" | tr '\n' ' '))"
+[[ -f "$work/$wheel_name" ]] || die "pip did not produce $wheel_name; PyPI may serve a different build for $arch"
 got="$(sha256_of "$work/$wheel_name")"
 [[ "$got" == "$wheel_sha" ]] ||
 	die "$wheel_name has sha256 $got, expected $wheel_sha. Refusing to use it (corrupt download or a changed upload)."

@@ -30,6 +30,7 @@ TFLite's own QUANTIZE kernel); src/kws/model.rs uses the same rule, so int8 pari
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -219,6 +220,7 @@ inputs = "inputs.f32"
 
 [float]
 model = "{float_path.name}"
+sha256 = "{hashlib.sha256(float_path.read_bytes()).hexdigest()}"
 dynamic_batch = true
 output_is_logits = true
 logits = "float_logits.f32"
@@ -226,6 +228,7 @@ probs = "float_probs.f32"
 
 [int8]
 model = "{int8_path.name}"
+sha256 = "{hashlib.sha256(int8_path.read_bytes()).hexdigest()}"
 dynamic_batch = false
 output_is_logits = false
 input_scale = {float(in_scale)!r}

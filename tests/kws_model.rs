@@ -23,6 +23,7 @@ struct Manifest {
 #[derive(Deserialize)]
 struct FloatSection {
     model: String,
+    sha256: String,
     dynamic_batch: bool,
     logits: String,
     probs: String,
@@ -31,6 +32,7 @@ struct FloatSection {
 #[derive(Deserialize)]
 struct Int8Section {
     model: String,
+    sha256: String,
     input_scale: f32,
     input_zero_point: i32,
     output_scale: f32,
@@ -291,6 +293,45 @@ fn garbage_files_are_not_models() {
 
     let e = load_err(dir.path(), f.labels.clone());
     assert!(matches!(e, ModelError::NotTflite { .. }), "{e:?}");
+}
+
+#[test]
+fn pinned_checksum_accepts_the_model_and_rejects_any_other_file() {
+    let f = Fixtures::load();
+    for (model, sha) in [
+        (&f.m.float.model, &f.m.float.sha256),
+        (&f.m.int8.model, &f.m.int8.sha256),
+    ] {
+        let path = f.path(model);
+        LiteRtClassifier::load_pinned(&path, f.labels.clone(), false, sha).unwrap();
+        LiteRtClassifier::load_pinned(&path, f.labels.clone(), false, &sha.to_uppercase()).unwrap();
+    }
+    // The int8 model is a valid model, but not the one the float checksum pins.
+    let e = LiteRtClassifier::load_pinned(
+        &f.path(&f.m.int8.model),
+        f.labels.clone(),
+        false,
+        &f.m.float.sha256,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, ModelError::ChecksumMismatch { expected, actual, .. }
+            if *expected == f.m.float.sha256 && *actual == f.m.int8.sha256),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("kws_tiny_int8.tflite"), "{e}");
+
+    // One flipped bit in the weights: structurally fine, so only the checksum can tell.
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(f.path(&f.m.float.model)).unwrap();
+    let at = bytes.len() / 3; // inside the dense layer's weights
+    bytes[at] ^= 0x10;
+    let flipped = dir.path().join("flipped.tflite");
+    std::fs::write(&flipped, &bytes).unwrap();
+    LiteRtClassifier::load(&flipped, f.labels.clone(), false).unwrap();
+    let e = LiteRtClassifier::load_pinned(&flipped, f.labels.clone(), false, &f.m.float.sha256)
+        .unwrap_err();
+    assert!(matches!(e, ModelError::ChecksumMismatch { .. }), "{e:?}");
 }
 
 #[test]

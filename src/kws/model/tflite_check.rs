@@ -16,9 +16,15 @@
 //! * a tensor's rank is at most 8 and constant data is at least as long as its shape says;
 //! * out-of-file ("large model") buffer offsets stay inside the file.
 //!
-//! Not checked: the insides of per-operator option tables (e.g. `ReshapeOptions.new_shape`),
-//! whose layout differs for each of ~150 operators; their table headers are checked. Sparse
-//! tensors are rejected rather than checked (our models never use them).
+//! Operator options: the table header of every operator's options is checked; the contents only
+//! for the operators a keyword CNN uses (Conv2D, DepthwiseConv2D, Pool2D strides/filters/
+//! padding, Reshape's new_shape), since LiteRT's kernels crash on zero strides. Other operators'
+//! options (their layout differs for each of ~150 operators) are not. Sparse tensors are
+//! rejected rather than checked (our models never use them).
+//!
+//! This is defence against damaged files, not a proof: a file that passes can still hold wrong
+//! weights (bit flips in tensor data are undetectable here), so the model's checksum should be
+//! pinned where the model is declared.
 
 use std::fmt;
 
@@ -159,8 +165,9 @@ fn check_subgraph(
         if op.ints(2, &what("output"))?.len == 0 {
             return bad(what("has no outputs"));
         }
-        op.scalar(3, 1)?;
-        op.table(4, "builtin_options")?;
+        let options_type = op.scalar(3, 1)?.unwrap_or(0);
+        let options = op.table(4, "builtin_options")?;
+        check_builtin_options(options_type, options, &what("options"))?;
         op.vector(5, 1, "custom_options")?;
         op.scalar(6, 1)?;
         op.vector(7, 1, "mutating_variable_inputs")?;
@@ -235,6 +242,52 @@ fn check_tensor(b: Buf<'_>, t: Table<'_>, si: usize, ti: usize, buffers: &Vector
                 "has {} bytes of data but its shape needs {bytes}",
                 data.len
             )));
+        }
+    }
+    Ok(())
+}
+
+/// Options of the operators a keyword CNN is built from, whose kernels crash (division by zero,
+/// out-of-range reads) on a zero stride or filter, or a bad padding enum. Field slots from
+/// `schema_py_generated.py`; `BuiltinOptions` union tags 1, 2, 5, 17.
+fn check_builtin_options(union_type: u64, options: Option<Table<'_>>, what: &str) -> R<()> {
+    // (padding slot, slots that must be >= 1 with their schema defaults)
+    let (positive, default_one): (&[usize], &[usize]) = match union_type {
+        1 => (&[1, 2], &[4, 5]), // Conv2D: stride_w, stride_h; dilation_w, dilation_h
+        2 => (&[1, 2], &[5, 6]), // DepthwiseConv2D: strides; dilations
+        5 => (&[1, 2, 3, 4], &[]), // Pool2D: strides, filter_width, filter_height
+        17 => {
+            // Reshape: new_shape is a vector LiteRT copies into a rank-limited shape.
+            if let Some(t) = options {
+                if t.ints(0, what)?.len > MAX_RANK {
+                    return bad(format!(
+                        "{what}: reshape to more than {MAX_RANK} dimensions"
+                    ));
+                }
+            }
+            return Ok(());
+        }
+        _ => return Ok(()),
+    };
+    let Some(t) = options else {
+        return bad(format!("{what} are missing"));
+    };
+    if t.scalar(0, 1)?.unwrap_or(0) > 1 {
+        return bad(format!("{what}: padding is neither SAME nor VALID"));
+    }
+    let int = |slot: usize, default: i32| -> R<i32> {
+        Ok(t.scalar(slot, 4)?.map_or(default, |v| v as u32 as i32))
+    };
+    for &slot in positive {
+        if int(slot, 0)? < 1 {
+            return bad(format!(
+                "{what}: stride or filter size (field {slot}) is not positive"
+            ));
+        }
+    }
+    for &slot in default_one {
+        if int(slot, 1)? < 1 {
+            return bad(format!("{what}: dilation (field {slot}) is not positive"));
         }
     }
     Ok(())
@@ -501,5 +554,300 @@ impl<'a> Vector<'a> {
             Some(b) => self.table(b, i),
             None => bad("empty vector"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each check is exercised on a hand-built model: one CONV_2D from a [1,4,4,1] input through
+    //! a [1,1,1,1] constant filter to a [1,4,4,1] output. The builder lays objects out front to
+    //! back (uoffsets must point forward), patching offsets once their targets exist.
+    use super::check;
+
+    #[derive(Clone, Copy)]
+    enum F {
+        U8(u8),
+        I32(i32),
+        Off, // patched later
+    }
+
+    #[derive(Default)]
+    struct Builder {
+        buf: Vec<u8>,
+    }
+
+    impl Builder {
+        fn pad(&mut self, align: usize) {
+            while self.buf.len() % align != 0 {
+                self.buf.push(0);
+            }
+        }
+
+        /// Writes a vtable and a table whose fields each take 4 bytes; returns the table
+        /// position and the position of each `F::Off` field, in order.
+        fn table(&mut self, fields: &[(usize, F)]) -> (usize, Vec<usize>) {
+            let slots = fields.iter().map(|f| f.0 + 1).max().unwrap_or(0);
+            self.pad(4);
+            let vt = self.buf.len();
+            let vt_len = 4 + 2 * slots;
+            let inline = 4 + 4 * fields.len();
+            self.buf.extend((vt_len as u16).to_le_bytes());
+            self.buf.extend((inline as u16).to_le_bytes());
+            let mut offs = vec![0u16; slots];
+            for (i, (slot, _)) in fields.iter().enumerate() {
+                offs[*slot] = (4 + 4 * i) as u16;
+            }
+            for o in offs {
+                self.buf.extend(o.to_le_bytes());
+            }
+            self.pad(4);
+            let t = self.buf.len();
+            self.buf.extend(((t - vt) as i32).to_le_bytes());
+            let mut patches = Vec::new();
+            for (_, f) in fields {
+                let pos = self.buf.len();
+                match *f {
+                    F::U8(v) => self.buf.extend([v, 0, 0, 0]),
+                    F::I32(v) => self.buf.extend(v.to_le_bytes()),
+                    F::Off => {
+                        patches.push(pos);
+                        self.buf.extend([0; 4]);
+                    }
+                }
+            }
+            (t, patches)
+        }
+
+        fn ints(&mut self, v: &[i32]) -> usize {
+            self.pad(4);
+            let p = self.buf.len();
+            self.buf.extend((v.len() as u32).to_le_bytes());
+            for x in v {
+                self.buf.extend(x.to_le_bytes());
+            }
+            p
+        }
+
+        fn bytes(&mut self, v: &[u8]) -> usize {
+            self.pad(4);
+            let p = self.buf.len();
+            self.buf.extend((v.len() as u32).to_le_bytes());
+            self.buf.extend(v);
+            p
+        }
+
+        /// A vector of `n` table offsets; returns its position and the element positions.
+        fn offsets(&mut self, n: usize) -> (usize, Vec<usize>) {
+            self.pad(4);
+            let p = self.buf.len();
+            self.buf.extend((n as u32).to_le_bytes());
+            let elems = (0..n).map(|i| p + 4 + 4 * i).collect();
+            self.buf.extend(vec![0; 4 * n]);
+            (p, elems)
+        }
+
+        fn patch(&mut self, at: usize, target: usize) {
+            assert!(target > at, "uoffsets point forward");
+            self.buf[at..at + 4].copy_from_slice(&((target - at) as u32).to_le_bytes());
+        }
+    }
+
+    /// The knobs the tests turn; `Default` is a valid model.
+    struct Spec {
+        input_shape: Vec<i32>,
+        filter_buffer: i32,
+        filter_data: usize,
+        op_inputs: Vec<i32>,
+        op_outputs: Vec<i32>,
+        opcode_index: i32,
+        stride: i32,
+        padding: u8,
+        subgraphs: usize,
+    }
+
+    impl Default for Spec {
+        fn default() -> Self {
+            Self {
+                input_shape: vec![1, 4, 4, 1],
+                filter_buffer: 1,
+                filter_data: 4,
+                op_inputs: vec![0, 1, -1],
+                op_outputs: vec![2],
+                opcode_index: 0,
+                stride: 1,
+                padding: 1,
+                subgraphs: 1,
+            }
+        }
+    }
+
+    fn build(s: &Spec) -> Vec<u8> {
+        let mut b = Builder::default();
+        b.buf.extend([0, 0, 0, 0]);
+        b.buf.extend(b"TFL3");
+        // Model { version, operator_codes, subgraphs, buffers }
+        let (model, mp) = b.table(&[(0, F::I32(3)), (1, F::Off), (2, F::Off), (4, F::Off)]);
+        b.buf[0..4].copy_from_slice(&(model as u32).to_le_bytes());
+
+        let (codes, ce) = b.offsets(1);
+        b.patch(mp[0], codes);
+        let (code, _) = b.table(&[(0, F::U8(3)), (2, F::I32(1)), (3, F::I32(3))]);
+        b.patch(ce[0], code);
+
+        let (sgs, se) = b.offsets(s.subgraphs);
+        b.patch(mp[1], sgs);
+        if s.subgraphs == 1 {
+            // SubGraph { tensors, inputs, outputs, operators }
+            let (sg, sp) = b.table(&[(0, F::Off), (1, F::Off), (2, F::Off), (3, F::Off)]);
+            b.patch(se[0], sg);
+            let (tensors, te) = b.offsets(3);
+            b.patch(sp[0], tensors);
+            let shapes = [s.input_shape.clone(), vec![1, 1, 1, 1], vec![1, 4, 4, 1]];
+            let bufs = [0, s.filter_buffer, 0];
+            for i in 0..3 {
+                // Tensor { shape, type FLOAT32, buffer }
+                let (t, tp) = b.table(&[(0, F::Off), (1, F::U8(0)), (2, F::I32(bufs[i]))]);
+                b.patch(te[i], t);
+                let shape = b.ints(&shapes[i]);
+                b.patch(tp[0], shape);
+            }
+            let inputs = b.ints(&[0]);
+            b.patch(sp[1], inputs);
+            let outputs = b.ints(&[2]);
+            b.patch(sp[2], outputs);
+            let (ops, oe) = b.offsets(1);
+            b.patch(sp[3], ops);
+            // Operator { opcode_index, inputs, outputs, builtin_options_type Conv2D, options }
+            let (op, opp) = b.table(&[
+                (0, F::I32(s.opcode_index)),
+                (1, F::Off),
+                (2, F::Off),
+                (3, F::U8(1)),
+                (4, F::Off),
+            ]);
+            b.patch(oe[0], op);
+            let ins = b.ints(&s.op_inputs);
+            b.patch(opp[0], ins);
+            let outs = b.ints(&s.op_outputs);
+            b.patch(opp[1], outs);
+            let (opts, _) = b.table(&[
+                (0, F::U8(s.padding)),
+                (1, F::I32(s.stride)),
+                (2, F::I32(s.stride)),
+            ]);
+            b.patch(opp[2], opts);
+        }
+        let (bufs, be) = b.offsets(2);
+        b.patch(mp[2], bufs);
+        let (empty, _) = b.table(&[]);
+        b.patch(be[0], empty);
+        let (filter, fp) = b.table(&[(0, F::Off)]);
+        b.patch(be[1], filter);
+        let data = b.bytes(&vec![0; s.filter_data]);
+        b.patch(fp[0], data);
+        b.buf
+    }
+
+    fn error_of(s: Spec) -> String {
+        match check(&build(&s)) {
+            Ok(()) => panic!("the damaged model passed"),
+            Err(e) => e.0,
+        }
+    }
+
+    #[test]
+    fn a_well_formed_model_passes() {
+        assert_eq!(check(&build(&Spec::default())), Ok(()));
+    }
+
+    #[test]
+    fn every_cut_of_a_model_is_rejected() {
+        let full = build(&Spec::default());
+        for len in 0..full.len() {
+            assert!(check(&full[..len]).is_err(), "cut at {len} passed");
+        }
+    }
+
+    #[test]
+    fn rank_above_eight_is_rejected() {
+        let e = error_of(Spec {
+            input_shape: vec![1; 9],
+            ..Spec::default()
+        });
+        assert!(e.contains("rank 9"), "{e}");
+    }
+
+    #[test]
+    fn dangling_indices_are_rejected() {
+        let e = error_of(Spec {
+            filter_buffer: 7,
+            ..Spec::default()
+        });
+        assert!(e.contains("buffer 7 is out of range"), "{e}");
+        let e = error_of(Spec {
+            op_inputs: vec![0, 3, -1],
+            ..Spec::default()
+        });
+        assert!(e.contains("input 3 is out of range"), "{e}");
+        let e = error_of(Spec {
+            op_inputs: vec![0, -2, -1],
+            ..Spec::default()
+        });
+        assert!(e.contains("input -2 is out of range"), "{e}");
+        let e = error_of(Spec {
+            opcode_index: 1,
+            ..Spec::default()
+        });
+        assert!(e.contains("opcode_index 1 is out of range"), "{e}");
+    }
+
+    #[test]
+    fn short_constant_data_is_rejected() {
+        let e = error_of(Spec {
+            filter_data: 3,
+            ..Spec::default()
+        });
+        assert!(e.contains("3 bytes of data but its shape needs 4"), "{e}");
+    }
+
+    #[test]
+    fn huge_tensors_are_rejected() {
+        let e = error_of(Spec {
+            input_shape: vec![1, 1 << 14, 1 << 14, 1],
+            ..Spec::default()
+        });
+        assert!(e.contains("more than the"), "{e}");
+    }
+
+    #[test]
+    fn operators_without_outputs_are_rejected() {
+        let e = error_of(Spec {
+            op_outputs: vec![],
+            ..Spec::default()
+        });
+        assert!(e.contains("has no outputs"), "{e}");
+    }
+
+    #[test]
+    fn conv_options_that_crash_kernels_are_rejected() {
+        let e = error_of(Spec {
+            stride: 0,
+            ..Spec::default()
+        });
+        assert!(e.contains("not positive"), "{e}");
+        let e = error_of(Spec {
+            padding: 2,
+            ..Spec::default()
+        });
+        assert!(e.contains("padding"), "{e}");
+    }
+
+    #[test]
+    fn a_model_without_subgraphs_is_rejected() {
+        let e = error_of(Spec {
+            subgraphs: 0,
+            ..Spec::default()
+        });
+        assert!(e.contains("no subgraphs"), "{e}");
     }
 }
