@@ -13,6 +13,7 @@ use crossbeam_channel::{select, unbounded};
 use crate::audio::alsa_backend::AlsaBackend;
 use crate::audio::library::ClipWriter;
 use crate::audio::player::{spawn_player, PlayOutcome, PlayerCommand, PlayerConfig, PlayerReport};
+use crate::audio::wav::{convert, read_clip};
 use crate::audio::{AudioBackend, PcmFormat};
 use crate::clock::{Clock, ManualClock, RealClock};
 use crate::config::Config;
@@ -20,6 +21,7 @@ use crate::hw::button::{ButtonPin, SimPin};
 use crate::hw::display::{open_or_null, render_png_scaled, Display, NullDisplay};
 use crate::hw::gpio::{RppalButton, RppalLeds};
 use crate::hw::leds::PrintLeds;
+use crate::kws::listener::{Hop, Recognizer, RecognizerConfig};
 use crate::runtime::sim::{describe, parse_line, SimButton, SimCommand, SimDriver, SimError};
 use crate::runtime::{self, Hardware, Options};
 use crate::ui::{sample_screen, sample_screens, DisplaySize};
@@ -59,6 +61,17 @@ pub enum Command {
     },
     /// Play a WAV file on the speaker (like `aplay`); any PCM WAV works.
     Play { file: PathBuf },
+    /// Print the voice commands heard in a WAV file (any rate/channels) or the microphone.
+    Listen {
+        /// WAV file to stream through the recognizer; without it, the microphone.
+        file: Option<PathBuf>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Print every hop's top scores, not only detections.
+        #[arg(long)]
+        all: bool,
+    },
     /// Find the Codec Zero, apply its mic + speaker mixer profile and make it ALSA's default.
     SetupAudio(crate::setup_audio::SetupOptions),
     /// Render one of the OLED screens to a PNG.
@@ -153,6 +166,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Record { seconds, file } => record(&cfg, seconds, &file),
         Command::Play { file } => play(&cfg, &file),
+        Command::Listen { file, json, all } => listen(&cfg, file.as_deref(), json, all),
         Command::SetupAudio(opts) => {
             print!("{}", crate::setup_audio::run(opts)?);
             Ok(())
@@ -317,6 +331,94 @@ fn sim(cfg: &Config, args: &SimArgs) -> Result<()> {
     };
     app.shutdown();
     outcome
+}
+
+/// Prints one hop or detection, as text or JSON.
+fn print_hop(hop: &Hop<'_>, labels: &[String], json: bool, all: bool) {
+    let t = hop.end.as_secs_f64();
+    if let Some(d) = hop.detection {
+        if json {
+            println!(
+                "{{\"time\":{t:.3},\"word\":\"{}\",\"confidence\":{:.3}}}",
+                d.word, d.confidence
+            );
+        } else {
+            println!("{t:8.3} s  {:<8} {:.2}", d.word, d.confidence);
+        }
+        return;
+    }
+    if !all {
+        return;
+    }
+    let mut top: Vec<(usize, f32)> = hop
+        .scores
+        .map(|s| s.iter().copied().enumerate().collect())
+        .unwrap_or_default();
+    top.sort_by(|a, b| b.1.total_cmp(&a.1));
+    top.truncate(3);
+    if json {
+        let scores: Vec<String> = top
+            .iter()
+            .map(|(i, p)| format!("\"{}\":{p:.3}", labels[*i]))
+            .collect();
+        println!(
+            "{{\"time\":{t:.3},\"dbfs\":{:.1},\"scores\":{{{}}}}}",
+            hop.rms_dbfs,
+            scores.join(",")
+        );
+    } else if top.is_empty() {
+        println!(
+            "{t:8.3} s  (quiet, {:.0} dBFS: model skipped)",
+            hop.rms_dbfs
+        );
+    } else {
+        let scores: Vec<String> = top
+            .iter()
+            .map(|(i, p)| format!("{} {p:.2}", labels[*i]))
+            .collect();
+        println!("{t:8.3} s  {}", scores.join("  "));
+    }
+}
+
+fn listen(cfg: &Config, file: Option<&Path>, json: bool, all: bool) -> Result<()> {
+    let mut recognizer = Recognizer::load(
+        &cfg.keywords.model,
+        &RecognizerConfig::from_config(&cfg.keywords),
+    )?;
+    let labels = recognizer.labels().to_vec();
+    let mut on_hop = |hop: Hop<'_>| print_hop(&hop, &labels, json, all);
+    if let Some(path) = file {
+        let clip = read_clip(path, 24.0 * 3600.0)?;
+        let format = PcmFormat {
+            rate: clip.rate,
+            channels: clip.channels,
+        };
+        let samples = convert(&clip, format, 1.0)?;
+        // 20 ms chunks, as the microphone delivers them.
+        let chunk = (clip.rate as usize / 50).max(1) * usize::from(clip.channels);
+        for block in samples.chunks(chunk) {
+            recognizer.push_with(block, format, &mut on_hop)?;
+        }
+        recognizer.finish(&mut on_hop)?;
+        return Ok(());
+    }
+    let signals = signal_channel()?;
+    let mut stream = AlsaBackend.open_capture(&cfg.audio.capture_device, cfg.capture_format())?;
+    let format = stream.format();
+    log::info!(
+        "listening on '{}' ({format}); Ctrl-C to stop",
+        cfg.audio.capture_device
+    );
+    let mut buf = vec![0i16; (format.rate as usize / 50).max(1) * usize::from(format.channels)];
+    while signals.try_recv().is_err() {
+        let frames = stream.read(&mut buf)?;
+        recognizer.push_with(
+            &buf[..frames * usize::from(format.channels)],
+            format,
+            &mut on_hop,
+        )?;
+    }
+    Ok(())
 }
 
 /// SIGINT/SIGTERM as a channel, so a main loop can select on it.

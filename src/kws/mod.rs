@@ -5,8 +5,10 @@
 //! * [`frontend`] — downmix + resample the capture to 16 kHz mono, keep a 1 s window, hop.
 //! * [`detector`] — posterior smoothing, threshold, refractory period (pure).
 //! * [`model`] — the classifier trait and its LiteRT backend.
+//! * [`listener`] — all of the above on one thread, fed by the capture fan-out.
 pub mod detector;
 pub mod features;
 pub mod frontend;
+pub mod listener;
 pub mod meta;
 pub mod model;

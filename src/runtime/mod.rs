@@ -29,6 +29,7 @@ use crate::config::Config;
 use crate::core::Machine;
 use crate::hw::button::{spawn_button_thread, ButtonPin};
 use crate::hw::leds::{spawn_led_thread, LedPins};
+use crate::kws::listener::{spawn_listener, Recognizer, RecognizerConfig};
 use crate::ui::Screen;
 
 pub use controller::{ControlMsg, Status};
@@ -178,10 +179,14 @@ pub fn start(cfg: &Config, hw: Hardware, opts: Options) -> Result<App, StartErro
         drop(edge_tx);
     }
 
-    let seed = opts.seed.unwrap_or_else(rand::random);
-    let listening = false;
-    let machine = Machine::new(cfg.machine(listening, seed), clips);
     let (control_tx, control_rx) = unbounded();
+    let listening = if cfg.keywords.enabled {
+        start_listener(cfg, &hub, &playing, &stop, &control_tx, &mut workers)?
+    } else {
+        false
+    };
+    let seed = opts.seed.unwrap_or_else(rand::random);
+    let machine = Machine::new(cfg.machine(listening, seed), clips);
     let controller = controller::Controller::new(
         machine,
         hw.clock.clone(),
@@ -216,6 +221,59 @@ pub fn start(cfg: &Config, hw: Hardware, opts: Options) -> Result<App, StartErro
         hub,
         playing,
     })
+}
+
+/// Loads the keyword model and starts the listener. A model that cannot be loaded is
+/// logged and the toy runs without voice commands: the button must always work.
+fn start_listener(
+    cfg: &Config,
+    hub: &CaptureHub,
+    playing: &Arc<AtomicBool>,
+    stop: &Arc<AtomicBool>,
+    control: &Sender<ControlMsg>,
+    workers: &mut Vec<JoinHandle<()>>,
+) -> Result<bool, StartError> {
+    let recognizer = match Recognizer::load(
+        &cfg.keywords.model,
+        &RecognizerConfig::from_config(&cfg.keywords),
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            log::warn!(
+                "voice commands are off: {e} (set keywords.enabled = false to silence this)"
+            );
+            return Ok(false);
+        }
+    };
+    log::info!(
+        "listening for {}",
+        recognizer
+            .labels()
+            .iter()
+            .filter(|l| cfg.keywords.commands.lookup(l).is_some())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    // 2 s of buffering: inference hiccups must not cost words.
+    let subscription = hub.subscribe("keywords", 100);
+    let control = control.clone();
+    workers.push(
+        spawn_listener(
+            recognizer,
+            subscription,
+            playing.clone(),
+            stop.clone(),
+            move |d| {
+                let _ = control.send(ControlMsg::Heard {
+                    word: d.word,
+                    confidence: d.confidence,
+                });
+            },
+        )
+        .map_err(thread_err("keywords"))?,
+    );
+    Ok(true)
 }
 
 impl App {

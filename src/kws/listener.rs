@@ -1,0 +1,430 @@
+//! The keyword recognizer end to end: [`Recognizer`] chains frontend → STFT → model →
+//! detector on one thread with no clock, and [`spawn_listener`] runs it on the capture
+//! fan-out.
+//!
+//! Cost control: a window quieter than `quiet_dbfs` skips the STFT and the model (it
+//! counts as silence for the detector), so a quiet room costs little more than the
+//! resampler. Buffers are allocated once; the steady state allocates nothing per hop.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::RecvTimeoutError;
+
+use super::detector::{Detection, Detector, DetectorConfig, DetectorError};
+use super::features::{FeatureError, Stft};
+use super::frontend::{Frontend, FrontendConfig, FrontendError};
+use super::meta::{KwsMeta, MetaError, ModelOutput};
+use super::model::{Classifier, LiteRtClassifier, ModelError};
+use crate::audio::capture::Subscription;
+use crate::audio::PcmFormat;
+use crate::config::KeywordConfig;
+
+/// Anything that stops the recognizer from starting or running.
+#[derive(Debug, thiserror::Error)]
+pub enum KwsError {
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Features(#[from] FeatureError),
+    #[error(transparent)]
+    Frontend(#[from] FrontendError),
+    #[error(transparent)]
+    Detector(#[from] DetectorError),
+    #[error("keyword model {model}: its labels ({labels:?}) differ from the labels file ({file:?}); retrain or fix models/labels.txt")]
+    Labels {
+        model: String,
+        labels: Vec<String>,
+        file: Vec<String>,
+    },
+}
+
+/// Tuning, from the `[keywords]` config section.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecognizerConfig {
+    pub hop: Duration,
+    pub quiet_dbfs: f32,
+    pub detector: DetectorConfig,
+}
+
+impl RecognizerConfig {
+    pub fn from_config(k: &KeywordConfig) -> Self {
+        RecognizerConfig {
+            hop: Duration::from_millis(k.hop_ms.into()),
+            quiet_dbfs: k.quiet_dbfs,
+            detector: DetectorConfig {
+                average_window: Duration::from_millis(k.average_ms.into()),
+                threshold: k.threshold,
+                refractory: Duration::from_millis(k.refractory_ms.into()),
+                ..DetectorConfig::default()
+            },
+        }
+    }
+}
+
+impl Default for RecognizerConfig {
+    fn default() -> Self {
+        RecognizerConfig::from_config(&KeywordConfig::default())
+    }
+}
+
+/// What happened at one hop (for `listen --all`).
+#[derive(Debug)]
+pub struct Hop<'a> {
+    /// Stream time of the window's end.
+    pub end: Duration,
+    pub rms_dbfs: f32,
+    /// The model's probabilities, or `None` if the energy gate skipped the model.
+    pub scores: Option<&'a [f32]>,
+    pub detection: Option<&'a Detection>,
+}
+
+/// Counters, for benches and logs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub hops: u64,
+    pub inferences: u64,
+    pub detections: u64,
+}
+
+/// Audio in, detections out. Single-threaded and clock-free: times are stream times.
+pub struct Recognizer {
+    frontend: Frontend,
+    stft: Stft,
+    features: Vec<f32>,
+    scores: Vec<f32>,
+    classifier: Box<dyn Classifier>,
+    detector: Detector,
+    quiet_dbfs: f32,
+    stats: Stats,
+}
+
+impl Recognizer {
+    /// Loads `models/kws.toml`, the model and labels it names, and sets everything up.
+    pub fn load(meta_path: &Path, cfg: &RecognizerConfig) -> Result<Recognizer, KwsError> {
+        let meta = KwsMeta::load(meta_path)?;
+        let classifier = LiteRtClassifier::load(
+            &meta.model_path(),
+            meta.labels.clone(),
+            meta.model.output == ModelOutput::Logits,
+        )?;
+        Recognizer::new(&meta, Box::new(classifier), cfg)
+    }
+
+    /// Builds a recognizer around any classifier (tests use a scripted one).
+    pub fn new(
+        meta: &KwsMeta,
+        classifier: Box<dyn Classifier>,
+        cfg: &RecognizerConfig,
+    ) -> Result<Recognizer, KwsError> {
+        if classifier.labels() != meta.labels.as_slice() {
+            return Err(KwsError::Labels {
+                model: meta.model_path().display().to_string(),
+                labels: classifier.labels().to_vec(),
+                file: meta.labels.clone(),
+            });
+        }
+        let stft = Stft::new(&meta.features)?;
+        let frontend = Frontend::new(FrontendConfig {
+            hop: cfg.hop,
+            ..FrontendConfig::from_features(&meta.features)
+        })?;
+        let detector = Detector::new(cfg.detector.clone(), &meta.labels)?;
+        Ok(Recognizer {
+            frontend,
+            features: vec![0.0; stft.len()],
+            scores: vec![0.0; meta.labels.len()],
+            stft,
+            classifier,
+            detector,
+            quiet_dbfs: cfg.quiet_dbfs,
+            stats: Stats::default(),
+        })
+    }
+
+    /// The labels, in score order.
+    pub fn labels(&self) -> &[String] {
+        self.detector.labels()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Feeds interleaved samples; calls `on_hop` for every hop evaluated.
+    pub fn push_with(
+        &mut self,
+        samples: &[i16],
+        format: PcmFormat,
+        on_hop: &mut dyn FnMut(Hop<'_>),
+    ) -> Result<(), KwsError> {
+        self.frontend.push(samples, format)?;
+        self.drain(on_hop)
+    }
+
+    /// Feeds interleaved samples; returns what was detected.
+    pub fn push(&mut self, samples: &[i16], format: PcmFormat) -> Result<Vec<Detection>, KwsError> {
+        let mut found = Vec::new();
+        self.push_with(samples, format, &mut |hop| {
+            if let Some(d) = hop.detection {
+                found.push(d.clone());
+            }
+        })?;
+        Ok(found)
+    }
+
+    /// Ends a finite stream (a file): evaluates the last partial hop too.
+    pub fn finish(&mut self, on_hop: &mut dyn FnMut(Hop<'_>)) -> Result<(), KwsError> {
+        self.frontend.flush()?;
+        self.drain(on_hop)
+    }
+
+    /// Forgets buffered audio and detector history (while the toy plays, it must not hear
+    /// itself; afterwards it starts from fresh audio).
+    pub fn reset(&mut self) {
+        self.frontend.reset();
+        self.detector.reset();
+    }
+
+    fn drain(&mut self, on_hop: &mut dyn FnMut(Hop<'_>)) -> Result<(), KwsError> {
+        while let Some(window) = self.frontend.next_window() {
+            let (end, rms) = (window.end, window.rms_dbfs);
+            self.stats.hops += 1;
+            let detection = if window.is_quiet(self.quiet_dbfs) {
+                let d = self.detector.push_silence(end)?;
+                on_hop(Hop {
+                    end,
+                    rms_dbfs: rms,
+                    scores: None,
+                    detection: d.as_ref(),
+                });
+                d
+            } else {
+                self.stft.features(window.samples, &mut self.features)?;
+                self.classifier.classify(&self.features, &mut self.scores)?;
+                self.stats.inferences += 1;
+                let d = self.detector.push(end, &self.scores)?;
+                on_hop(Hop {
+                    end,
+                    rms_dbfs: rms,
+                    scores: Some(&self.scores),
+                    detection: d.as_ref(),
+                });
+                d
+            };
+            if detection.is_some() {
+                self.stats.detections += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How long after the toy stops playing the microphone is still ignored: the speaker's
+/// tail and the room's echo must not count as speech.
+pub const ECHO_TAIL: Duration = Duration::from_millis(300);
+
+/// Runs `recognizer` on the capture fan-out until `stop` is set or capture ends. Every
+/// detection goes to `on_detection`. While `playing` is set the audio is dropped and the
+/// recognizer reset, and for [`ECHO_TAIL`] after.
+pub fn spawn_listener(
+    mut recognizer: Recognizer,
+    subscription: Subscription,
+    playing: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    mut on_detection: impl FnMut(Detection) + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("keywords".into())
+        .spawn(move || {
+            let mut muted_frames: u64 = 0;
+            let mut reported_error = false;
+            let mut last_dropped = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let chunk = match subscription
+                    .receiver()
+                    .recv_timeout(Duration::from_millis(200))
+                {
+                    Ok(c) => c,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                };
+                if subscription.dropped() != last_dropped {
+                    last_dropped = subscription.dropped();
+                    log::debug!(
+                        "keyword listener fell behind; {last_dropped} chunk(s) dropped so far"
+                    );
+                }
+                let rate = u64::from(chunk.format.rate);
+                if playing.load(Ordering::Relaxed) {
+                    if muted_frames == 0 {
+                        recognizer.reset();
+                    }
+                    muted_frames = ECHO_TAIL.as_millis() as u64 * rate / 1000;
+                    continue;
+                }
+                if muted_frames > 0 {
+                    muted_frames = muted_frames.saturating_sub(chunk.frames() as u64);
+                    if muted_frames > 0 {
+                        continue;
+                    }
+                    recognizer.reset();
+                }
+                match recognizer.push(&chunk.samples, chunk.format) {
+                    Ok(found) => {
+                        reported_error = false;
+                        found.into_iter().for_each(&mut on_detection);
+                    }
+                    Err(e) if !reported_error => {
+                        log::error!("keyword recognizer: {e}");
+                        reported_error = true;
+                        recognizer.reset();
+                    }
+                    Err(_) => recognizer.reset(),
+                }
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kws::model::testing::ScriptedClassifier;
+
+    const MIC: PcmFormat = PcmFormat {
+        rate: 48_000,
+        channels: 2,
+    };
+
+    fn meta() -> KwsMeta {
+        KwsMeta::load(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/kws_example.toml"
+        ))
+        .unwrap()
+    }
+
+    /// A recognizer whose model answers `script` in order, then silence.
+    fn rig(script: Vec<Vec<f32>>) -> Recognizer {
+        let meta = meta();
+        let shape = vec![1, meta.features.bins(), meta.features.frames(), 1];
+        let idle = ScriptedClassifier::peaked(&meta.labels, "silence", 0.97);
+        let c = ScriptedClassifier::new(meta.labels.clone(), shape, script).with_idle(idle);
+        Recognizer::new(&meta, Box::new(c), &RecognizerConfig::default()).unwrap()
+    }
+
+    fn tone(seconds: f32, amp: f32) -> Vec<i16> {
+        let n = (seconds * 48_000.0) as usize;
+        (0..n)
+            .flat_map(|i| {
+                let v = (amp
+                    * 32767.0
+                    * (i as f32 * 2.0 * std::f32::consts::PI * 300.0 / 48_000.0).sin())
+                    as i16;
+                [v, v]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_confident_word_is_reported_once_with_its_time() {
+        let labels = meta().labels;
+        let go = ScriptedClassifier::peaked(&labels, "go", 0.95);
+        let mut r = rig(vec![go.clone(), go.clone(), go]);
+        let found = r.push(&tone(3.0, 0.3), MIC).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].word, "go");
+        // Hops every 250 ms from the first full window at 1 s; the 2nd "go" hop decides.
+        assert_eq!(found[0].at, Duration::from_millis(1250));
+        // Windows end at 1.0, 1.25 ... 2.75 s; the one ending at 3.0 s waits for the
+        // resampler's last few samples (a file would call `finish`).
+        assert_eq!(r.stats().hops, 8);
+        assert_eq!(r.stats().inferences, 8);
+        r.finish(&mut |_| {}).unwrap();
+        assert_eq!(r.stats().hops, 9);
+    }
+
+    #[test]
+    fn quiet_audio_never_reaches_the_model() {
+        let labels = meta().labels;
+        let go = ScriptedClassifier::peaked(&labels, "go", 0.99);
+        let mut r = rig(vec![go; 20]);
+        let found = r.push(&vec![0i16; 48_000 * 2 * 3], MIC).unwrap();
+        assert!(found.is_empty());
+        assert_eq!(r.stats().inferences, 0, "energy gate skips the model");
+        assert!(r.stats().hops > 0);
+    }
+
+    #[test]
+    fn reset_forgets_half_heard_words() {
+        let labels = meta().labels;
+        let go = ScriptedClassifier::peaked(&labels, "go", 0.95);
+        let mut r = rig(vec![go.clone(), go]);
+        // One "go" hop, then the toy starts playing (reset), then silence from the model.
+        r.push(&tone(1.2, 0.3), MIC).unwrap();
+        assert_eq!(r.stats().inferences, 1);
+        r.reset();
+        let found = r.push(&tone(2.0, 0.3), MIC).unwrap();
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn labels_that_do_not_match_the_model_are_refused() {
+        let meta = meta();
+        let shape = vec![1, 129, 124, 1];
+        let mut other = meta.labels.clone();
+        other.reverse();
+        let c = ScriptedClassifier::new(other, shape, vec![]);
+        let err = Recognizer::new(&meta, Box::new(c), &RecognizerConfig::default())
+            .err()
+            .expect("mismatch refused")
+            .to_string();
+        assert!(err.contains("labels"), "{err}");
+    }
+
+    #[test]
+    fn listener_thread_mutes_while_playing_and_reports_after() {
+        use crate::audio::capture::CaptureHub;
+        use crate::audio::AudioChunk;
+        let labels = meta().labels;
+        let go = ScriptedClassifier::peaked(&labels, "go", 0.95);
+        let r = rig(vec![go; 40]);
+        let hub = CaptureHub::new();
+        let sub = hub.subscribe("keywords", 1000);
+        let playing = Arc::new(AtomicBool::new(true));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let h = spawn_listener(r, sub, playing.clone(), stop.clone(), move |d| {
+            let _ = tx.send(d);
+        })
+        .unwrap();
+        let audio = tone(0.02, 0.3);
+        let mut frame = 0u64;
+        let mut send = |n: usize| {
+            for _ in 0..n {
+                hub.publish(AudioChunk {
+                    format: MIC,
+                    first_frame: frame,
+                    samples: audio.clone().into(),
+                });
+                frame += 960;
+            }
+        };
+        send(150); // 3 s while the toy plays: nothing may be heard
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(rx.try_recv().is_err(), "heard its own speaker");
+        playing.store(false, Ordering::SeqCst);
+        send(150);
+        let d = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a word after playback");
+        assert_eq!(d.word, "go");
+        stop.store(true, Ordering::SeqCst);
+        h.join().unwrap();
+    }
+}
