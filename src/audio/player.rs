@@ -10,9 +10,12 @@
 //! the device's queue is then dropped at once (`PlaybackStream::stop`).
 //!
 //! # Latency from `Play` to the first frame
-//! The per-play work is: read and decode the file, set up a streaming [`Converter`] and
-//! convert the *first slice only*, write it. Conversion of the rest happens slice by slice
-//! while earlier audio plays, so clip length does not delay the start.
+//! The per-play work before the first write is: open the file and check its header (format,
+//! and that the file really holds the data it promises), set up a streaming [`Converter`],
+//! decode and convert the *first slice only*, write it. Decoding and conversion of the rest
+//! happen slice by slice while earlier audio plays, so clip length does not delay the start.
+//! (Decoding a whole 5 s 48 kHz stereo clip up front cost 14-27 ms median here, over the
+//! 20 ms budget; streaming brings it under 1 ms.)
 //!
 //! The playback device is opened on the first `Play` and **kept open between clips**
 //! (drained at the end of a clip, prepared again before the next). Measured with
@@ -29,7 +32,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use super::pcm::{AudioBackend, AudioError, DeviceStatus, PcmFormat, PlaybackStream};
-use super::wav::{read_clip, Converter};
+use super::wav::{open_clip, Converter};
 
 /// Where and how to play.
 #[derive(Clone, Debug)]
@@ -207,7 +210,7 @@ impl Player {
     }
 
     fn play(&mut self, id: u64, path: PathBuf, commands: &Receiver<PlayerCommand>) -> Next {
-        let clip = match read_clip(&path, self.cfg.max_clip_seconds) {
+        let clip = match open_clip(&path, self.cfg.max_clip_seconds) {
             Ok(c) => c,
             Err(e) => {
                 log::warn!("cannot play clip: {e}");
@@ -222,7 +225,7 @@ impl Player {
         let Some(format) = self.stream.as_ref().map(|s| s.format()) else {
             return Next::Idle;
         };
-        let mut conv = match Converter::new(&clip, format) {
+        let mut conv = match Converter::from_source(Box::new(clip), format) {
             Ok(c) => c,
             Err(e) => {
                 let msg = format!("{e} (file '{}')", path.display());
