@@ -14,17 +14,21 @@
 //! and that the file really holds the data it promises), set up a streaming [`Converter`],
 //! decode and convert the *first slice only*, write it. Decoding and conversion of the rest
 //! happen slice by slice while earlier audio plays, so clip length does not delay the start.
-//! (Decoding a whole 5 s 48 kHz stereo clip up front cost 14-27 ms median here, over the
-//! 20 ms budget; streaming brings it under 1 ms.)
+//!
+//! Measured with `cargo bench --bench player_latency` (release build, busy 2-core VM):
+//! Play → first write median 0.08-0.19 ms, p90 ≤ 6 ms, for 5 s clips at 48 kHz stereo S16,
+//! 16 kHz mono float (resampled ×3) and 44.1 kHz stereo (resampled 147:160). Decoding the
+//! whole clip up front, as a first version did, cost 14-27 ms median — over the 20 ms
+//! budget — hence the streaming.
 //!
 //! The playback device is opened on the first `Play` and **kept open between clips**
-//! (drained at the end of a clip, prepared again before the next). Measured with
-//! `cargo bench --bench player_latency` on the development machine: reopening costs little
-//! through ALSA's file plugin, but on real hardware `snd_pcm_open` + hw params takes
-//! milliseconds and can race another program grabbing the card between clips; keeping it
-//! open removes both. The cost is that the sound card stays claimed while chatterbox runs,
-//! which is what a toy that owns its sound card wants. After a device error the stream is
-//! closed and the next `Play` reopens it (logged).
+//! (drained at the end of a clip, prepared again before the next). Through ALSA's file
+//! plugin a reopen costs only ~0.02 ms (same bench), so this machine cannot decide the
+//! question; on the Pi, opening `hw:`/`plughw:` goes through the kernel driver, where an
+//! ASoC codec may power its path up on open, and another program could grab the card
+//! between clips. Keeping it open avoids both, at the price of holding the sound card while
+//! chatterbox runs — which is what a toy that owns its sound card wants. After a device
+//! error the stream is closed and the next `Play` reopens it (logged).
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;

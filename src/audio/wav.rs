@@ -4,9 +4,10 @@
 //! failure is an error naming the file, never a panic, and nothing is allocated from a length
 //! the header merely *claims* (reads are capped by `max_seconds`).
 //!
-//! Conversion ([`Converter`]) is streaming — it produces the output a slice at a time — so
-//! the player can hand the first 20 ms to the device without converting the whole clip
-//! first. Resampling uses rubato: its FFT resampler for the usual rate pairs (44.1/48/16 kHz
+//! Reading ([`open_clip`] → [`WavStream`]) and conversion ([`Converter`]) are streaming —
+//! the header is checked up front, then samples are decoded and converted a slice at a
+//! time — so the player hands the first 20 ms to the device without decoding the whole clip
+//! first. [`read_clip`] and [`convert`] do the whole thing at once for everyone else. Resampling uses rubato: its FFT resampler for the usual rate pairs (44.1/48/16 kHz
 //! share large common divisors), its sinc resampler for odd ones.
 use std::fmt;
 use std::fs::File;
@@ -985,6 +986,24 @@ mod tests {
         while conv.next_block(960, 1.0, &mut pieces).unwrap() > 0 {}
         assert_eq!(pieces, whole);
         assert_eq!(conv.remaining_frames(), 0);
+    }
+
+    #[test]
+    fn streamed_file_converts_exactly_like_the_decoded_clip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.wav");
+        write_wav(&path, spec(2, 44100, 24, false), 30000, ramp);
+        let to = PcmFormat {
+            rate: 16000,
+            channels: 1,
+        };
+        let whole = convert(&read_clip(&path, 10.0).unwrap(), to, 0.7).unwrap();
+        let stream = open_clip(&path, 10.0).unwrap();
+        assert_eq!(stream.total_frames(), 30000);
+        let mut conv = Converter::from_source(Box::new(stream), to).unwrap();
+        let mut streamed = Vec::new();
+        while conv.next_block(320, 0.7, &mut streamed).unwrap() > 0 {}
+        assert_eq!(streamed, whole);
     }
 
     #[test]
