@@ -25,7 +25,9 @@
 //! * `infile` never signals end of file (reads past the end return stale data), and nothing
 //!   is paced in real time: bound every capture by frame count;
 //! * the file plugin writes playback data out as it goes and at close; read the speaker file
-//!   after the stream is closed (e.g. after the player thread was shut down and joined).
+//!   after the stream is closed (e.g. after the player thread was shut down and joined);
+//! * a `type file` PCM opened for *capture* writes what it captures to its `file`: probing
+//!   or listing devices (`chatterbox devices`) therefore truncates `cb_speaker`'s file.
 //!
 //! In-process tests: `HOME` is process-wide, so every test in one binary must use the one
 //! [`AlsaSandbox::shared`] instance (it sets `HOME` once) with distinct PCM names. For a child
