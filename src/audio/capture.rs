@@ -250,8 +250,14 @@ fn run_capture(
                     },
                 );
                 down = false;
-                backoff = BACKOFF_START;
-                match pump(stream.as_mut(), cfg, hub, stop, &mut next_frame) {
+                let before = next_frame;
+                let result = pump(stream.as_mut(), cfg, hub, stop, &mut next_frame);
+                // Only a stream that worked for a while resets the backoff: a device that
+                // opens and then fails at once must not be reopened twice a second forever.
+                if next_frame - before >= u64::from(format.rate) {
+                    backoff = BACKOFF_START;
+                }
+                match result {
                     Ok(()) => return,
                     Err(e) => e,
                 }
