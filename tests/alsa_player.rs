@@ -389,3 +389,33 @@ fn every_play_gets_exactly_one_finished_and_gain_applies() {
         "gain 0.5 on a 0.5 sine: peak {peak}"
     );
 }
+
+#[test]
+fn clips_are_converted_to_whatever_the_device_can_do() {
+    let mem = MemoryBackend::new();
+    mem.set_playback_format(PcmFormat {
+        rate: 16000,
+        channels: 1,
+    });
+    let dir = temp_dir();
+    let wav = dir.path().join("clip.wav");
+    sine_wav(&wav, 44100, 440.0, 0.5, 0.5);
+    let p = Player::start(Arc::new(mem.clone()), "mem", vec![]);
+    p.play(1, &wav);
+    match p.reports.recv_timeout(GUARD).unwrap() {
+        PlayerReport::Device(DeviceStatus::Up { format, .. }) => {
+            assert_eq!(format.rate, 16000)
+        }
+        other => panic!("expected Device(Up), got {other:?}"),
+    }
+    assert_eq!(p.expect_finished(1), PlayOutcome::Completed);
+    p.shutdown();
+    let played: Vec<f32> = mem
+        .played()
+        .iter()
+        .map(|&s| f32::from(s) / 32768.0)
+        .collect();
+    assert_eq!(played.len(), 8000, "0.5 s at 16 kHz mono");
+    let f = zero_crossing_freq(&played[800..7200], 16000);
+    assert!((f - 440.0).abs() < 5.0, "{f} Hz");
+}
