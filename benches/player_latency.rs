@@ -148,10 +148,10 @@ fn measure<B: AudioBackend + 'static>(label: &str, backend: B, device: &str, cli
             }
         }
         let t1 = first_write.lock().unwrap().expect("no write");
-        // Run 0 opens the device; report it apart.
+        // Run 0 is the first play after the thread started (cold caches); report it apart.
         if run == 0 {
             println!(
-                "{label:58} first play incl. device open: {:.2} ms",
+                "{label:58} first play after spawn: {:.2} ms",
                 (t1 - t0).as_secs_f64() * 1000.0
             );
         } else {

@@ -328,17 +328,34 @@ fn device_lost_mid_clip_fails_it_and_the_next_play_reopens() {
 #[test]
 fn busy_speaker_fails_the_clip_and_keeps_the_device_open_between_clips() {
     let mem = MemoryBackend::new();
-    mem.fail_playback_opens(1, FailKind::Busy);
+    // The open at start-up and the retry at the first Play both find it busy.
+    mem.fail_playback_opens(2, FailKind::Busy);
     let dir = temp_dir();
     let wav = dir.path().join("clip.wav");
     sine_wav(&wav, 48000, 440.0, 0.05, 0.3);
     let p = Player::start(Arc::new(mem.clone()), "mem", vec![]);
-    p.play(1, &wav);
-    match p.expect_finished(1) {
-        PlayOutcome::Failed(msg) => assert!(msg.contains("busy"), "{msg}"),
-        other => panic!("{other:?}"),
+    // Reported at start-up, before any clip is asked for.
+    match p.reports.recv_timeout(GUARD).unwrap() {
+        PlayerReport::Device(DeviceStatus::Down { error, .. }) => {
+            assert!(error.contains("busy"), "{error}")
+        }
+        other => panic!("expected Device(Down) at start-up, got {other:?}"),
     }
-    for id in 2..5 {
+    p.play(1, &wav);
+    match p.reports.recv_timeout(GUARD).unwrap() {
+        PlayerReport::Finished {
+            id: 1,
+            outcome: PlayOutcome::Failed(msg),
+        } => assert!(msg.contains("busy"), "{msg}"),
+        other => panic!("expected Failed (and no second Down), got {other:?}"),
+    }
+    p.play(2, &wav);
+    assert!(matches!(
+        p.reports.recv_timeout(GUARD).unwrap(),
+        PlayerReport::Device(DeviceStatus::Up { .. })
+    ));
+    assert_eq!(p.expect_finished(2), PlayOutcome::Completed);
+    for id in 3..6 {
         p.play(id, &wav);
         assert_eq!(p.expect_finished(id), PlayOutcome::Completed);
     }

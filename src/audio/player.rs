@@ -21,7 +21,8 @@
 //! whole clip up front, as a first version did, cost 14-27 ms median — over the 20 ms
 //! budget — hence the streaming.
 //!
-//! The playback device is opened on the first `Play` and **kept open between clips**
+//! The playback device is opened when the thread starts (so a missing speaker shows up at
+//! boot, not at the first button press) and **kept open between clips**
 //! (drained at the end of a clip, prepared again before the next). Through ALSA's file
 //! plugin a reopen costs only ~0.02 ms (same bench), so this machine cannot decide the
 //! question; on the Pi, opening `hw:`/`plughw:` goes through the kernel driver, where an
@@ -107,6 +108,10 @@ pub fn spawn_player(
                 gain: 1.0,
                 device_up: None,
             };
+            // Open the speaker right away: a missing speaker is reported at start-up rather
+            // than at the first button press, and the first clip starts without the open.
+            // A failure here is only reported; the next Play retries.
+            let _ = player.ensure_stream();
             player.run(&commands);
         })
 }
