@@ -16,7 +16,8 @@
 //! happen slice by slice while earlier audio plays, so clip length does not delay the start.
 //!
 //! Measured with `cargo bench --bench player_latency` (release build, busy 2-core VM):
-//! Play → first write median 0.08-0.19 ms, p90 ≤ 6 ms, for 5 s clips at 48 kHz stereo S16,
+//! Play → first write median 0.1-0.2 ms (up to ~2 ms in a noisy run), p90 ≤ 6 ms, max ≤ 8 ms
+//! over several runs, for 5 s clips at 48 kHz stereo S16,
 //! 16 kHz mono float (resampled ×3) and 44.1 kHz stereo (resampled 147:160). Decoding the
 //! whole clip up front, as a first version did, cost 14-27 ms median — over the 20 ms
 //! budget — hence the streaming.
