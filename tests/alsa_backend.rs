@@ -177,3 +177,27 @@ fn device_list_shows_the_sandbox_pcms_with_roles() {
     assert!(report.contains("Can serve as speaker:"), "{report}");
     println!("{report}");
 }
+
+#[test]
+fn a_child_process_uses_its_own_sandbox_even_beside_the_shared_one() {
+    // What the end-to-end tests do: a fresh sandbox per child, while this test process has
+    // the shared sandbox (and its ALSA_CONFIG_PATH) active. Uses arecord from alsa-utils.
+    let shared = AlsaSandbox::shared();
+    shared.write_mic(&vec![7i16; 800]).unwrap();
+    let child_box = AlsaSandbox::new().unwrap();
+    let data = ramp_i16(800);
+    child_box.write_mic(&data).unwrap();
+    let out = child_box.home().join("arecord.raw");
+    let mut cmd = std::process::Command::new("arecord");
+    cmd.args([
+        "-q", "-D", "cb_mic", "-f", "S16_LE", "-r", "16000", "-c", "1",
+    ])
+    .args(["-s", "800", "-t", "raw"])
+    .arg(&out);
+    let status = child_box
+        .configure(&mut cmd)
+        .status()
+        .expect("arecord (apt-get install alsa-utils) is needed for this test");
+    assert!(status.success());
+    assert_eq!(child_box.read_raw(&out).unwrap(), data);
+}

@@ -116,7 +116,6 @@ fn alsa_capture_fans_out_identical_data_and_a_stalled_subscriber_blocks_nobody()
     assert_eq!(got_b, data, "subscriber B must get the same samples");
     // Never read: it kept one chunk and lost the rest, counted.
     assert!(stalled.dropped() >= 49, "dropped {}", stalled.dropped());
-    assert_eq!(a.dropped(), b.dropped());
     drop(run); // joins: the thread honours the stop flag
 }
 

@@ -227,8 +227,9 @@ pub fn supported_modes(device: &str, dir: Direction) -> Result<Vec<PcmFormat>, A
     Ok(modes)
 }
 
-/// Human-readable summary of supported modes, grouped by rate:
-/// `"16000 Hz (1 or 2 ch), 48000 Hz (2 ch)"`. Empty list → a sentence saying so.
+/// Human-readable summary of supported modes: rates sharing the same channel counts are
+/// grouped, e.g. `"8000, 16000 Hz (1 or 2 ch); 48000 Hz (2 ch)"`. Empty list → a sentence
+/// saying so.
 pub fn describe_modes(modes: &[PcmFormat]) -> String {
     if modes.is_empty() {
         return "no S16_LE mode among the common rates (8000-96000 Hz, 1-2 channels)".into();
@@ -236,21 +237,30 @@ pub fn describe_modes(modes: &[PcmFormat]) -> String {
     let mut rates: Vec<u32> = modes.iter().map(|m| m.rate).collect();
     rates.sort_unstable();
     rates.dedup();
-    rates
+    // (channel counts, rates having exactly those), in order of first rate.
+    let mut groups: Vec<(Vec<u16>, Vec<u32>)> = Vec::new();
+    for rate in rates {
+        let mut chans: Vec<u16> = modes
+            .iter()
+            .filter(|m| m.rate == rate)
+            .map(|m| m.channels)
+            .collect();
+        chans.sort_unstable();
+        chans.dedup();
+        match groups.iter_mut().find(|(c, _)| *c == chans) {
+            Some((_, rs)) => rs.push(rate),
+            None => groups.push((chans, vec![rate])),
+        }
+    }
+    groups
         .iter()
-        .map(|&rate| {
-            let mut chans: Vec<u16> = modes
-                .iter()
-                .filter(|m| m.rate == rate)
-                .map(|m| m.channels)
-                .collect();
-            chans.sort_unstable();
-            chans.dedup();
-            let list: Vec<String> = chans.iter().map(|c| c.to_string()).collect();
-            format!("{rate} Hz ({} ch)", list.join(" or "))
+        .map(|(chans, rates)| {
+            let rates: Vec<String> = rates.iter().map(|r| r.to_string()).collect();
+            let chans: Vec<String> = chans.iter().map(|c| c.to_string()).collect();
+            format!("{} Hz ({} ch)", rates.join(", "), chans.join(" or "))
         })
         .collect::<Vec<_>>()
-        .join(", ")
+        .join("; ")
 }
 
 /// Picks the playback format closest to `preferred` among `modes`: same rate if possible
@@ -495,11 +505,18 @@ mod tests {
 
     #[test]
     fn describe_groups_channels_by_rate() {
-        let modes = [f(48000, 2), f(16000, 1), f(16000, 2)];
+        let modes = [
+            f(48000, 2),
+            f(16000, 1),
+            f(16000, 2),
+            f(8000, 2),
+            f(8000, 1),
+        ];
         assert_eq!(
             describe_modes(&modes),
-            "16000 Hz (1 or 2 ch), 48000 Hz (2 ch)"
+            "8000, 16000 Hz (1 or 2 ch); 48000 Hz (2 ch)"
         );
+        assert_eq!(describe_modes(&[f(16000, 1)]), "16000 Hz (1 ch)");
         assert!(describe_modes(&[]).contains("no S16_LE mode"));
     }
 

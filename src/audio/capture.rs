@@ -190,6 +190,13 @@ pub fn next_backoff(current: Duration) -> Duration {
     (current * 2).min(BACKOFF_MAX)
 }
 
+/// How long to wait so that `frames` frames at `rate` are not delivered before their time,
+/// `elapsed` after the stream opened; None when the wall clock is already past it.
+pub fn pace_delay(frames: u64, rate: u32, elapsed: Duration) -> Option<Duration> {
+    let due = Duration::from_secs_f64(frames as f64 / f64::from(rate.max(1)));
+    due.checked_sub(elapsed).filter(|d| !d.is_zero())
+}
+
 fn report(status: &Sender<DeviceStatus>, s: DeviceStatus) {
     if let Err(e) = status.try_send(s) {
         if matches!(e, TrySendError::Full(_)) {
@@ -243,8 +250,14 @@ fn run_capture(
                     },
                 );
                 down = false;
-                backoff = BACKOFF_START;
-                match pump(stream.as_mut(), cfg, hub, stop, &mut next_frame) {
+                let before = next_frame;
+                let result = pump(stream.as_mut(), cfg, hub, stop, &mut next_frame);
+                // Only a stream that worked for a while resets the backoff: a device that
+                // opens and then fails at once must not be reopened twice a second forever.
+                if next_frame - before >= u64::from(format.rate) {
+                    backoff = BACKOFF_START;
+                }
+                match result {
                     Ok(()) => return,
                     Err(e) => e,
                 }
@@ -298,10 +311,10 @@ fn pump(
         *next_frame += n as u64;
         frames_this_open += n as u64;
         if cfg.pace_realtime {
-            let due = Duration::from_secs_f64(frames_this_open as f64 / f64::from(format.rate));
-            let elapsed = started.elapsed();
-            if due > elapsed && sleep_unless_stopped(due - elapsed, stop) {
-                return Ok(());
+            if let Some(wait) = pace_delay(frames_this_open, format.rate, started.elapsed()) {
+                if sleep_unless_stopped(wait, stop) {
+                    return Ok(());
+                }
             }
         }
     }
@@ -350,6 +363,18 @@ mod tests {
         assert_eq!(hub.subscriber_count(), 1);
         hub.publish(chunk(0, 1));
         assert_eq!(a.receiver().len(), 1);
+    }
+
+    #[test]
+    fn pacing_never_runs_ahead_of_the_wall_clock() {
+        // 1 s of audio read after 0.25 s: wait the remaining 0.75 s.
+        assert_eq!(
+            pace_delay(16000, 16000, Duration::from_millis(250)),
+            Some(Duration::from_millis(750))
+        );
+        // Behind the clock (a real device): no waiting.
+        assert_eq!(pace_delay(16000, 16000, Duration::from_millis(1200)), None);
+        assert_eq!(pace_delay(16000, 16000, Duration::from_secs(1)), None);
     }
 
     #[test]

@@ -215,7 +215,7 @@ pub fn render_report(devices: &[DeviceInfo]) -> String {
                     Ok(c) => {
                         let _ = writeln!(
                             s,
-                            "      {label:8}: {}; formats {}; {}-{} ch; {}-{} Hz",
+                            "      {label:8}: {}; formats {}; {}; {}",
                             if c.usable() {
                                 format!("S16_LE at {}", describe_modes(&c.modes))
                             } else {
@@ -226,10 +226,8 @@ pub fn render_report(devices: &[DeviceInfo]) -> String {
                             } else {
                                 c.formats.join(",")
                             },
-                            c.channels_min,
-                            c.channels_max,
-                            c.rate_min,
-                            c.rate_max
+                            range(c.channels_min, c.channels_max, 1024, "ch"),
+                            range(c.rate_min, c.rate_max, 10_000_000, "Hz"),
                         );
                     }
                     Err(e) => {
@@ -268,6 +266,17 @@ pub fn render_report(devices: &[DeviceInfo]) -> String {
         }
     );
     s
+}
+
+/// "1-2 ch", or "any ch" when a plugin advertises an absurd range (it converts anything).
+fn range(min: u32, max: u32, absurd: u32, unit: &str) -> String {
+    if max >= absurd {
+        format!("any {unit}")
+    } else if min == max {
+        format!("{min} {unit}")
+    } else {
+        format!("{min}-{max} {unit}")
+    }
 }
 
 #[cfg(test)]
@@ -311,7 +320,10 @@ mod tests {
         assert!(r.contains("hw:CARD=Zero,DEV=0  [microphone]"), "{r}");
         assert!(r.contains("spk  [speaker]"), "{r}");
         assert!(r.contains("unavailable (audio device busy)"), "{r}");
-        assert!(r.contains("S16_LE at 16000 Hz (1 ch)"), "{r}");
+        assert!(
+            r.contains("S16_LE at 16000 Hz (1 ch); formats S16_LE; 1-2 ch; 8000-48000 Hz"),
+            "{r}"
+        );
         assert!(
             r.contains("Can serve as microphone: hw:CARD=Zero,DEV=0\n"),
             "{r}"

@@ -10,18 +10,27 @@
 //! the device's queue is then dropped at once (`PlaybackStream::stop`).
 //!
 //! # Latency from `Play` to the first frame
-//! The per-play work is: read and decode the file, set up a streaming [`Converter`] and
-//! convert the *first slice only*, write it. Conversion of the rest happens slice by slice
-//! while earlier audio plays, so clip length does not delay the start.
+//! The per-play work before the first write is: open the file and check its header (format,
+//! and that the file really holds the data it promises), set up a streaming [`Converter`],
+//! decode and convert the *first slice only*, write it. Decoding and conversion of the rest
+//! happen slice by slice while earlier audio plays, so clip length does not delay the start.
 //!
-//! The playback device is opened on the first `Play` and **kept open between clips**
-//! (drained at the end of a clip, prepared again before the next). Measured with
-//! `cargo bench --bench player_latency` on the development machine: reopening costs little
-//! through ALSA's file plugin, but on real hardware `snd_pcm_open` + hw params takes
-//! milliseconds and can race another program grabbing the card between clips; keeping it
-//! open removes both. The cost is that the sound card stays claimed while chatterbox runs,
-//! which is what a toy that owns its sound card wants. After a device error the stream is
-//! closed and the next `Play` reopens it (logged).
+//! Measured with `cargo bench --bench player_latency` (release build, busy 2-core VM):
+//! Play → first write median 0.1-0.2 ms (up to ~2 ms in a noisy run), p90 ≤ 6 ms, max ≤ 8 ms
+//! over several runs, for 5 s clips at 48 kHz stereo S16,
+//! 16 kHz mono float (resampled ×3) and 44.1 kHz stereo (resampled 147:160). Decoding the
+//! whole clip up front, as a first version did, cost 14-27 ms median — over the 20 ms
+//! budget — hence the streaming.
+//!
+//! The playback device is opened when the thread starts (so a missing speaker shows up at
+//! boot, not at the first button press) and **kept open between clips**
+//! (drained at the end of a clip, prepared again before the next). Through ALSA's file
+//! plugin a reopen costs only ~0.02 ms (same bench), so this machine cannot decide the
+//! question; on the Pi, opening `hw:`/`plughw:` goes through the kernel driver, where an
+//! ASoC codec may power its path up on open, and another program could grab the card
+//! between clips. Keeping it open avoids both, at the price of holding the sound card while
+//! chatterbox runs — which is what a toy that owns its sound card wants. After a device
+//! error the stream is closed and the next `Play` reopens it (logged).
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -29,7 +38,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use super::pcm::{AudioBackend, AudioError, DeviceStatus, PcmFormat, PlaybackStream};
-use super::wav::{read_clip, Converter};
+use super::wav::{open_clip, Converter};
 
 /// Where and how to play.
 #[derive(Clone, Debug)]
@@ -100,6 +109,10 @@ pub fn spawn_player(
                 gain: 1.0,
                 device_up: None,
             };
+            // Open the speaker right away: a missing speaker is reported at start-up rather
+            // than at the first button press, and the first clip starts without the open.
+            // A failure here is only reported; the next Play retries.
+            let _ = player.ensure_stream();
             player.run(&commands);
         })
 }
@@ -207,7 +220,7 @@ impl Player {
     }
 
     fn play(&mut self, id: u64, path: PathBuf, commands: &Receiver<PlayerCommand>) -> Next {
-        let clip = match read_clip(&path, self.cfg.max_clip_seconds) {
+        let clip = match open_clip(&path, self.cfg.max_clip_seconds) {
             Ok(c) => c,
             Err(e) => {
                 log::warn!("cannot play clip: {e}");
@@ -222,7 +235,7 @@ impl Player {
         let Some(format) = self.stream.as_ref().map(|s| s.format()) else {
             return Next::Idle;
         };
-        let mut conv = match Converter::new(&clip, format) {
+        let mut conv = match Converter::from_source(Box::new(clip), format) {
             Ok(c) => c,
             Err(e) => {
                 let msg = format!("{e} (file '{}')", path.display());

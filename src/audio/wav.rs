@@ -4,12 +4,17 @@
 //! failure is an error naming the file, never a panic, and nothing is allocated from a length
 //! the header merely *claims* (reads are capped by `max_seconds`).
 //!
-//! Conversion ([`Converter`]) is streaming — it produces the output a slice at a time — so
-//! the player can hand the first 20 ms to the device without converting the whole clip
-//! first. Resampling uses rubato: its FFT resampler for the usual rate pairs (44.1/48/16 kHz
+//! Reading ([`open_clip`] → [`WavStream`]) and conversion ([`Converter`]) are streaming —
+//! the header is checked up front, then samples are decoded and converted a slice at a
+//! time — so the player hands the first 20 ms to the device without decoding the whole clip
+//! first. [`read_clip`] and [`convert`] do the whole thing at once for everyone else. Resampling uses rubato: its FFT resampler for the usual rate pairs (44.1/48/16 kHz
 //! share large common divisors), its sinc resampler for odd ones.
 use std::fmt;
+use std::fs::File;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use rubato::{
     FftFixedIn, SincFixedIn, SincInterpolationParameters, SincInterpolationType, VecResampler,
@@ -76,6 +81,21 @@ pub enum WavError {
 /// keeping at most `max_seconds` of audio. Files with more than two channels are downmixed
 /// to mono. Refuses empty, non-WAV, truncated and absurd files with an error naming `path`.
 pub fn read_clip(path: &Path, max_seconds: f32) -> Result<Clip, WavError> {
+    let mut stream = open_clip(path, max_seconds)?;
+    let mut samples = Vec::with_capacity(stream.total_frames() * usize::from(stream.channels()));
+    while stream.read_frames(8192, &mut samples)? > 0 {}
+    Ok(Clip {
+        rate: stream.rate(),
+        channels: stream.channels(),
+        samples,
+    })
+}
+
+/// Opens a WAV for reading a piece at a time (what the player does, so a long clip does not
+/// delay the first sound). The header is checked here — format, rate, channels, and that the
+/// file really holds the data the header promises — so a broken file is refused before it
+/// starts playing.
+pub fn open_clip(path: &Path, max_seconds: f32) -> Result<WavStream, WavError> {
     let meta = std::fs::metadata(path).map_err(|source| WavError::Open {
         path: path.to_path_buf(),
         source,
@@ -85,120 +105,216 @@ pub fn read_clip(path: &Path, max_seconds: f32) -> Result<Clip, WavError> {
             path: path.to_path_buf(),
         });
     }
-    // hound is well behaved on the inputs we tested, but a malformed file must never take
-    // the player thread down; turn any panic inside the decoder into an error.
-    let owned = path.to_path_buf();
     let max_seconds = if max_seconds.is_finite() {
         max_seconds.max(0.0)
     } else {
         0.0
     };
-    std::panic::catch_unwind(move || decode(&owned, max_seconds)).unwrap_or_else(|_| {
-        Err(WavError::NotWav {
-            path: path.to_path_buf(),
-            detail: "the decoder failed on this file".into(),
-        })
-    })
+    // hound is well behaved on the inputs we tested, but a malformed file must never take
+    // the player thread down; turn any panic inside the decoder into an error.
+    let owned = path.to_path_buf();
+    let file_len = meta.len();
+    std::panic::catch_unwind(move || WavStream::open(owned, file_len, max_seconds))
+        .unwrap_or_else(|_| Err(decoder_panicked(path)))
 }
 
-fn decode(path: &Path, max_seconds: f32) -> Result<Clip, WavError> {
-    let not_wav = |detail: String| WavError::NotWav {
+fn decoder_panicked(path: &Path) -> WavError {
+    WavError::NotWav {
         path: path.to_path_buf(),
-        detail,
-    };
-    let unsupported = |detail: String| WavError::Unsupported {
-        path: path.to_path_buf(),
-        detail,
-    };
-    let mut reader = match hound::WavReader::open(path) {
-        Ok(r) => r,
-        Err(hound::Error::IoError(source))
-            if source.kind() != std::io::ErrorKind::UnexpectedEof =>
-        {
-            return Err(WavError::Open {
-                path: path.to_path_buf(),
-                source,
-            })
+        detail: "the decoder failed on this file".into(),
+    }
+}
+
+/// Counts the bytes hound consumes, to learn where the sample data starts.
+struct CountingReader {
+    inner: BufReader<File>,
+    count: Arc<AtomicU64>,
+}
+
+impl Read for CountingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// A WAV being read piece by piece; see [`open_clip`].
+pub struct WavStream {
+    path: PathBuf,
+    reader: hound::WavReader<CountingReader>,
+    spec: hound::WavSpec,
+    /// Samples (over all file channels) still to read, capped by `max_seconds`.
+    remaining: usize,
+    total_frames: usize,
+    /// Decoded file samples, reused between reads.
+    scratch: Vec<f32>,
+}
+
+impl fmt::Debug for WavStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WavStream")
+            .field("path", &self.path)
+            .field("spec", &self.spec)
+            .field("remaining", &self.remaining)
+            .finish()
+    }
+}
+
+impl WavStream {
+    fn open(path: PathBuf, file_len: u64, max_seconds: f32) -> Result<Self, WavError> {
+        let not_wav = |detail: String| WavError::NotWav {
+            path: path.clone(),
+            detail,
+        };
+        let unsupported = |detail: String| WavError::Unsupported {
+            path: path.clone(),
+            detail,
+        };
+        let file = File::open(&path).map_err(|source| WavError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        let count = Arc::new(AtomicU64::new(0));
+        let counting = CountingReader {
+            inner: BufReader::new(file),
+            count: count.clone(),
+        };
+        let reader = match hound::WavReader::new(counting) {
+            Ok(r) => r,
+            Err(hound::Error::IoError(source))
+                if source.kind() != std::io::ErrorKind::UnexpectedEof =>
+            {
+                return Err(WavError::Open { path, source })
+            }
+            Err(hound::Error::Unsupported) => {
+                return Err(unsupported("compressed or unknown sample encoding".into()))
+            }
+            Err(e) => return Err(not_wav(e.to_string())),
+        };
+        let spec = reader.spec();
+        if spec.channels == 0 || spec.channels > MAX_CHANNELS {
+            return Err(not_wav(format!(
+                "header says {} channels (expected 1-{MAX_CHANNELS})",
+                spec.channels
+            )));
         }
-        Err(hound::Error::Unsupported) => {
-            return Err(unsupported("compressed or unknown sample encoding".into()))
+        if !(MIN_RATE..=MAX_RATE).contains(&spec.sample_rate) {
+            return Err(not_wav(format!(
+                "header says {} Hz (expected {MIN_RATE}-{MAX_RATE})",
+                spec.sample_rate
+            )));
         }
-        Err(e) => return Err(not_wav(e.to_string())),
-    };
-    let spec = reader.spec();
-    if spec.channels == 0 || spec.channels > MAX_CHANNELS {
-        return Err(not_wav(format!(
-            "header says {} channels (expected 1-{MAX_CHANNELS})",
-            spec.channels
-        )));
+        match (spec.sample_format, spec.bits_per_sample) {
+            (hound::SampleFormat::Float, 32) | (hound::SampleFormat::Int, 8 | 16 | 24 | 32) => {}
+            (fmt, bits) => {
+                return Err(unsupported(format!(
+                    "{bits}-bit {}",
+                    match fmt {
+                        hound::SampleFormat::Float => "float",
+                        hound::SampleFormat::Int => "integer",
+                    }
+                )))
+            }
+        }
+        let ch = usize::from(spec.channels);
+        let declared = reader.len() as usize;
+        let cap_frames = (f64::from(max_seconds) * f64::from(spec.sample_rate)).floor() as usize;
+        let wanted = declared.min(cap_frames.saturating_mul(ch));
+        let wanted = wanted - wanted % ch;
+        if declared > wanted + ch {
+            log::info!(
+                "'{}' is longer than {max_seconds} s; playing only the first {max_seconds} s",
+                path.display()
+            );
+        }
+        // Does the file hold what we are about to read? (Checked against the file size, so
+        // a copy cut short is refused before it starts playing.)
+        let data_start = count.load(Ordering::Relaxed);
+        let bytes_needed = wanted as u64 * u64::from(spec.bits_per_sample.div_ceil(8));
+        let bytes_present = file_len.saturating_sub(data_start);
+        if bytes_present < bytes_needed {
+            return Err(WavError::Truncated {
+                path,
+                detail: format!(
+                    "the header promises {declared} samples but the file holds only about {}",
+                    bytes_present / u64::from(spec.bits_per_sample.div_ceil(8))
+                ),
+            });
+        }
+        Ok(Self {
+            path,
+            reader,
+            spec,
+            remaining: wanted,
+            total_frames: wanted / ch,
+            scratch: Vec::new(),
+        })
     }
-    if !(MIN_RATE..=MAX_RATE).contains(&spec.sample_rate) {
-        return Err(not_wav(format!(
-            "header says {} Hz (expected {MIN_RATE}-{MAX_RATE})",
-            spec.sample_rate
-        )));
+
+    /// Sample rate of the file.
+    pub fn rate(&self) -> u32 {
+        self.spec.sample_rate
     }
-    let ch = usize::from(spec.channels);
-    let declared = reader.len() as usize;
-    let cap_frames = (f64::from(max_seconds) * f64::from(spec.sample_rate)).floor() as usize;
-    let cap = cap_frames.saturating_mul(ch);
-    let wanted = declared.min(cap);
-    if declared > cap {
-        log::info!(
-            "'{}' is longer than {max_seconds} s; playing only the first {max_seconds} s",
-            path.display()
-        );
+
+    /// Channels delivered: the file's, or 1 when a file with more than two is downmixed.
+    pub fn channels(&self) -> u16 {
+        if self.spec.channels > 2 {
+            1
+        } else {
+            self.spec.channels
+        }
     }
-    let mut samples: Vec<f32> = Vec::with_capacity(wanted);
-    let truncated = |got: usize| WavError::Truncated {
-        path: path.to_path_buf(),
-        detail: format!("the header promises {declared} samples but only {got} could be read"),
-    };
-    match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Float, 32) => {
-            for s in reader.samples::<f32>().take(wanted) {
-                let v = s.map_err(|_| truncated(samples.len()))?;
-                samples.push(if v.is_finite() {
+
+    /// Frames this stream delivers in total (after the `max_seconds` cap).
+    pub fn total_frames(&self) -> usize {
+        self.total_frames
+    }
+
+    /// Appends up to `max_frames` frames (interleaved, -1..1) to `out`; 0 at the end.
+    pub fn read_frames(
+        &mut self,
+        max_frames: usize,
+        out: &mut Vec<f32>,
+    ) -> Result<usize, WavError> {
+        let ch = usize::from(self.spec.channels);
+        let n = (max_frames.saturating_mul(ch)).min(self.remaining);
+        if n == 0 {
+            return Ok(0);
+        }
+        self.scratch.clear();
+        let path = &self.path;
+        let truncated = || WavError::Truncated {
+            path: path.clone(),
+            detail: "the sample data ends early or cannot be read".into(),
+        };
+        if self.spec.sample_format == hound::SampleFormat::Float {
+            for s in self.reader.samples::<f32>().take(n) {
+                let v = s.map_err(|_| truncated())?;
+                self.scratch.push(if v.is_finite() {
                     v.clamp(-1.0, 1.0)
                 } else {
                     0.0
                 });
             }
-        }
-        (hound::SampleFormat::Int, bits @ (8 | 16 | 24 | 32)) => {
-            let scale = 1.0 / (1u64 << (bits - 1)) as f64;
-            for s in reader.samples::<i32>().take(wanted) {
-                let v = s.map_err(|_| truncated(samples.len()))?;
-                samples.push((f64::from(v) * scale) as f32);
+        } else {
+            let scale = 1.0 / (1u64 << (self.spec.bits_per_sample - 1)) as f64;
+            for s in self.reader.samples::<i32>().take(n) {
+                let v = s.map_err(|_| truncated())?;
+                self.scratch.push((f64::from(v) * scale) as f32);
             }
         }
-        (fmt, bits) => {
-            return Err(unsupported(format!(
-                "{bits}-bit {}",
-                match fmt {
-                    hound::SampleFormat::Float => "float",
-                    hound::SampleFormat::Int => "integer",
-                }
-            )))
+        if self.scratch.len() < n {
+            return Err(truncated());
         }
+        self.remaining -= n;
+        if ch > 2 {
+            out.extend(to_mono_f32(&self.scratch, self.spec.channels));
+        } else {
+            out.extend_from_slice(&self.scratch);
+        }
+        Ok(n / ch)
     }
-    if samples.len() < wanted {
-        return Err(truncated(samples.len()));
-    }
-    samples.truncate(samples.len() - samples.len() % ch);
-    let mut clip = Clip {
-        rate: spec.sample_rate,
-        channels: spec.channels,
-        samples,
-    };
-    if clip.channels > 2 {
-        clip = Clip {
-            rate: clip.rate,
-            channels: 1,
-            samples: to_mono_f32(&clip.samples, clip.channels),
-        };
-    }
-    Ok(clip)
 }
 
 /// Averages interleaved `channels`-channel samples down to mono.
@@ -242,14 +358,71 @@ pub fn convert(clip: &Clip, to: PcmFormat, gain: f32) -> Result<Vec<i16>, WavErr
     Ok(out)
 }
 
-/// Streaming clip → device-format conversion; see the module docs.
-pub struct Converter {
-    /// Source audio, planar, already reduced to `work_channels`.
-    planar: Vec<Vec<f32>>,
-    /// Next source frame to feed the resampler (or to emit, without resampling).
+/// Where a [`Converter`] pulls audio from: a decoded [`Clip`] or a [`WavStream`].
+pub trait FrameSource: Send {
+    fn rate(&self) -> u32;
+    fn channels(&self) -> u16;
+    /// Frames the source delivers in total.
+    fn total_frames(&self) -> usize;
+    /// Appends up to `max_frames` interleaved frames to `out`; 0 at the end.
+    fn read_frames(&mut self, max_frames: usize, out: &mut Vec<f32>) -> Result<usize, WavError>;
+}
+
+impl FrameSource for WavStream {
+    fn rate(&self) -> u32 {
+        WavStream::rate(self)
+    }
+    fn channels(&self) -> u16 {
+        WavStream::channels(self)
+    }
+    fn total_frames(&self) -> usize {
+        WavStream::total_frames(self)
+    }
+    fn read_frames(&mut self, max_frames: usize, out: &mut Vec<f32>) -> Result<usize, WavError> {
+        WavStream::read_frames(self, max_frames, out)
+    }
+}
+
+/// A decoded clip as a [`FrameSource`].
+pub struct ClipSource {
+    clip: Clip,
     pos: usize,
+}
+
+impl ClipSource {
+    pub fn new(clip: Clip) -> Self {
+        Self { clip, pos: 0 }
+    }
+}
+
+impl FrameSource for ClipSource {
+    fn rate(&self) -> u32 {
+        self.clip.rate
+    }
+    fn channels(&self) -> u16 {
+        self.clip.channels
+    }
+    fn total_frames(&self) -> usize {
+        self.clip.frames()
+    }
+    fn read_frames(&mut self, max_frames: usize, out: &mut Vec<f32>) -> Result<usize, WavError> {
+        let ch = usize::from(self.clip.channels.max(1));
+        let n = max_frames.min(self.clip.frames() - self.pos);
+        out.extend_from_slice(&self.clip.samples[self.pos * ch..(self.pos + n) * ch]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Streaming source → device-format conversion; see the module docs.
+pub struct Converter {
+    source: Box<dyn FrameSource>,
+    src_channels: usize,
+    /// Channels carried through the resampler: the source's, reduced first when the device
+    /// has fewer (mono device: average), expanded only at output.
+    work_channels: usize,
     resampler: Option<Box<dyn VecResampler<f32>>>,
-    /// Resampled output not yet emitted, planar, from `pending_pos`.
+    /// Converted output not yet emitted, planar, from `pending_pos`.
     pending: Vec<Vec<f32>>,
     pending_pos: usize,
     /// Resampler delay (output frames) still to discard from the front.
@@ -258,6 +431,8 @@ pub struct Converter {
     remaining: usize,
     total: usize,
     to: PcmFormat,
+    /// Interleaved frames pulled from the source, reused.
+    scratch: Vec<f32>,
 }
 
 impl fmt::Debug for Converter {
@@ -278,64 +453,47 @@ fn convert_error(detail: impl Into<String>) -> WavError {
 }
 
 impl Converter {
+    /// Converts a decoded clip (copied).
     pub fn new(clip: &Clip, to: PcmFormat) -> Result<Self, WavError> {
-        if clip.channels == 0 || clip.rate == 0 {
+        Self::from_source(Box::new(ClipSource::new(clip.clone())), to)
+    }
+
+    /// Converts whatever `source` delivers, pulling from it only as output is requested.
+    pub fn from_source(source: Box<dyn FrameSource>, to: PcmFormat) -> Result<Self, WavError> {
+        let (rate, channels) = (source.rate(), source.channels());
+        if channels == 0 || rate == 0 {
             return Err(convert_error(format!(
-                "the clip claims {} Hz and {} channels",
-                clip.rate, clip.channels
+                "the clip claims {rate} Hz and {channels} channels"
             )));
         }
         if to.channels == 0 || to.rate == 0 {
             return Err(convert_error(format!("the device format {to} is empty")));
         }
-        let src_ch = usize::from(clip.channels);
-        let dst_ch = usize::from(to.channels);
-        let frames = clip.frames();
-        // Reduce channels before resampling (less work); expand after.
-        let planar: Vec<Vec<f32>> = if dst_ch == 1 && src_ch > 1 {
-            vec![to_mono_f32(&clip.samples[..frames * src_ch], clip.channels)]
-        } else {
-            let work = src_ch.min(dst_ch.max(1));
-            (0..work)
-                .map(|c| {
-                    clip.samples
-                        .chunks_exact(src_ch)
-                        .map(|frame| frame[c])
-                        .collect()
-                })
-                .collect()
-        };
-        let work_ch = planar.len();
+        let src_channels = usize::from(channels);
+        let dst_channels = usize::from(to.channels);
+        let work_channels = src_channels.min(dst_channels);
+        let frames = source.total_frames() as u64;
         let total =
-            (frames as u64 * u64::from(to.rate) + u64::from(clip.rate) / 2) / u64::from(clip.rate);
-        let total = total as usize;
-        let (resampler, skip) = if clip.rate == to.rate {
+            ((frames * u64::from(to.rate) + u64::from(rate) / 2) / u64::from(rate)) as usize;
+        let (resampler, skip) = if rate == to.rate {
             (None, 0)
         } else {
-            let r = make_resampler(clip.rate, to.rate, work_ch)?;
+            let r = make_resampler(rate, to.rate, work_channels)?;
             let delay = r.output_delay();
             (Some(r), delay)
         };
-        let (pending, pending_pos) = if resampler.is_none() {
-            // No resampling: the source itself is the pending output.
-            (planar.clone(), 0)
-        } else {
-            (vec![Vec::new(); work_ch], 0)
-        };
         Ok(Self {
-            planar: if resampler.is_none() {
-                Vec::new()
-            } else {
-                planar
-            },
-            pos: 0,
+            source,
+            src_channels,
+            work_channels,
             resampler,
-            pending,
-            pending_pos,
+            pending: vec![Vec::new(); work_channels],
+            pending_pos: 0,
             skip,
             remaining: total,
             total,
             to,
+            scratch: Vec::new(),
         })
     }
 
@@ -362,65 +520,80 @@ impl Converter {
             return Ok(0);
         }
         while self.pending_len() < want {
-            if !self.refill()? {
+            if !self.refill(want)? {
                 break;
             }
         }
         let n = want.min(self.pending_len());
         let dst_ch = usize::from(self.to.channels);
-        let work_ch = self.pending.len();
-        out.reserve(n * dst_ch);
+        let work_ch = self.work_channels;
+        out.reserve(want * dst_ch);
         for i in self.pending_pos..self.pending_pos + n {
             for c in 0..dst_ch {
-                let v = if work_ch == 1 {
-                    self.pending[0][i]
-                } else {
-                    self.pending[c % work_ch][i]
-                };
-                out.push(to_i16(v, gain));
+                out.push(to_i16(self.pending[c % work_ch][i], gain));
             }
         }
         self.pending_pos += n;
         self.remaining -= n;
         if n < want {
-            // The resampler produced less than promised (rounding): pad with silence so the
-            // output length is exactly `total`, which callers and tests rely on.
+            // The source or resampler delivered less than the rounded length: pad with
+            // silence so the output length is exactly `total`, which callers rely on.
             let pad = want - n;
             out.extend(std::iter::repeat_n(0i16, pad * dst_ch));
             self.remaining -= pad;
-            return Ok(want);
         }
-        Ok(n)
+        Ok(want)
     }
 
     fn pending_len(&self) -> usize {
         self.pending.first().map_or(0, |p| p.len()) - self.pending_pos
     }
 
-    /// Runs the resampler once; false when there is nothing more to get.
-    fn refill(&mut self) -> Result<bool, WavError> {
-        let Some(r) = self.resampler.as_mut() else {
-            return Ok(false);
-        };
-        let need = r.input_frames_next();
-        let len = self.planar.first().map_or(0, |p| p.len());
-        let end = (self.pos + need).min(len);
-        let input: Vec<Vec<f32>> = self
-            .planar
-            .iter()
-            .map(|p| p[self.pos..end].to_vec())
-            .collect();
-        let produced = if end - self.pos == need {
-            r.process(&input, None)
-        } else if end > self.pos {
-            // The tail, zero-padded to a whole chunk.
-            r.process_partial(Some(&input), None)
-        } else {
-            // Past the end: zeros that flush the filter's delay.
-            r.process_partial(None, None)
+    /// Pulls up to `frames` source frames, reduced to the working channels, planar.
+    fn pull(&mut self, frames: usize) -> Result<Vec<Vec<f32>>, WavError> {
+        self.scratch.clear();
+        let n = self.source.read_frames(frames, &mut self.scratch)?;
+        let src = self.src_channels;
+        let work = self.work_channels;
+        let mut planar = vec![Vec::with_capacity(n); work];
+        for frame in self.scratch.chunks_exact(src).take(n) {
+            if work == 1 && src > 1 {
+                planar[0].push(frame.iter().sum::<f32>() / src as f32);
+            } else {
+                for (c, p) in planar.iter_mut().enumerate() {
+                    p.push(frame[c]);
+                }
+            }
         }
-        .map_err(|e| convert_error(format!("resampler: {e}")))?;
-        self.pos = end;
+        Ok(planar)
+    }
+
+    /// Converts one more piece into `pending`; false when there is nothing more to get.
+    fn refill(&mut self, want: usize) -> Result<bool, WavError> {
+        let produced = if self.resampler.is_none() {
+            let input = self.pull(want.max(RESAMPLE_CHUNK))?;
+            if input.first().is_none_or(|p| p.is_empty()) {
+                return Ok(false);
+            }
+            input
+        } else {
+            let need = self.resampler.as_ref().map_or(0, |r| r.input_frames_next());
+            let input = self.pull(need)?;
+            let got = input.first().map_or(0, |p| p.len());
+            let Some(r) = self.resampler.as_mut() else {
+                return Ok(false);
+            };
+            if got == need {
+                r.process(&input, None)
+            } else if got > 0 {
+                // The tail, zero-padded to a whole chunk.
+                r.process_partial(Some(&input), None)
+            } else {
+                // Past the end: zeros that flush the filter's delay.
+                r.process_partial(None, None)
+            }
+            .map_err(|e| convert_error(format!("resampler: {e}")))?
+        };
         // Drop what was already emitted, then append the new output minus the delay.
         let skip = self.skip.min(produced.first().map_or(0, |p| p.len()));
         for (p, new) in self.pending.iter_mut().zip(produced) {
@@ -813,6 +986,24 @@ mod tests {
         while conv.next_block(960, 1.0, &mut pieces).unwrap() > 0 {}
         assert_eq!(pieces, whole);
         assert_eq!(conv.remaining_frames(), 0);
+    }
+
+    #[test]
+    fn streamed_file_converts_exactly_like_the_decoded_clip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.wav");
+        write_wav(&path, spec(2, 44100, 24, false), 30000, ramp);
+        let to = PcmFormat {
+            rate: 16000,
+            channels: 1,
+        };
+        let whole = convert(&read_clip(&path, 10.0).unwrap(), to, 0.7).unwrap();
+        let stream = open_clip(&path, 10.0).unwrap();
+        assert_eq!(stream.total_frames(), 30000);
+        let mut conv = Converter::from_source(Box::new(stream), to).unwrap();
+        let mut streamed = Vec::new();
+        while conv.next_block(320, 0.7, &mut streamed).unwrap() > 0 {}
+        assert_eq!(streamed, whole);
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //! `alsa.conf:<sandbox>/.asoundrc`, making the sandbox file a watched top-level file (loading
 //! it twice — also through the hook — is harmless), and the sandbox rewrites it atomically
 //! (temp file + rename = new inode, noticed even within the same second). A child process
-//! reads the configuration when it starts, so `HOME` alone is enough for it.
+//! reads the configuration when it starts; [`AlsaSandbox::configure`] sets its `HOME` and
+//! `ALSA_CONFIG_PATH` (the latter so a value inherited from a test process that used
+//! [`AlsaSandbox::shared`] cannot mix that sandbox's PCMs in).
 //!
 //! Facts about the plugins (measured with alsa-lib 1.2.8):
 //! * `infile` takes **raw** samples only, in exactly the format the program opens: a `plug`
@@ -25,11 +27,14 @@
 //! * `infile` never signals end of file (reads past the end return stale data), and nothing
 //!   is paced in real time: bound every capture by frame count;
 //! * the file plugin writes playback data out as it goes and at close; read the speaker file
-//!   after the stream is closed (e.g. after the player thread was shut down and joined).
+//!   after the stream is closed (e.g. after the player thread was shut down and joined);
+//! * a `type file` PCM opened for *capture* writes what it captures to its `file`: probing
+//!   or listing devices (`chatterbox devices`) therefore truncates `cb_speaker`'s file.
 //!
 //! In-process tests: `HOME` is process-wide, so every test in one binary must use the one
-//! [`AlsaSandbox::shared`] instance (it sets `HOME` once) with distinct PCM names. For a child
-//! process, use [`AlsaSandbox::new`] and [`AlsaSandbox::configure`] on its `Command`.
+//! [`AlsaSandbox::shared`] instance (it sets `HOME` and `ALSA_CONFIG_PATH` once) with distinct
+//! PCM names. For a child process, use [`AlsaSandbox::new`] (one per test is fine) and
+//! [`AlsaSandbox::configure`] on its `Command`, which sets both variables for the child.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::collections::BTreeMap;
@@ -73,16 +78,9 @@ impl AlsaSandbox {
         SHARED.get_or_init(|| {
             let sb = AlsaSandbox::new().expect("cannot create the ALSA sandbox in the temp dir");
             // Set before any ALSA call in this process; all tests go through here first.
+            let watched = sb.config_path();
             std::env::set_var("HOME", sb.home());
-            let base = std::env::var("ALSA_CONFIG_PATH")
-                .ok()
-                .filter(|p| !p.is_empty())
-                .or_else(|| {
-                    let default = Path::new("/usr/share/alsa/alsa.conf");
-                    default.exists().then(|| default.display().to_string())
-                });
-            if let Some(base) = base {
-                let watched = format!("{base}:{}", sb.home().join(".asoundrc").display());
+            if let Some(watched) = watched {
                 std::env::set_var("ALSA_CONFIG_PATH", watched);
             }
             sb
@@ -94,9 +92,32 @@ impl AlsaSandbox {
         self.dir.path()
     }
 
-    /// Points a child process's ALSA at this sandbox.
+    /// Points a child process's ALSA at this sandbox (`HOME`, and `ALSA_CONFIG_PATH` so an
+    /// inherited value from [`shared`](Self::shared) cannot mix another sandbox in).
     pub fn configure<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
-        cmd.env("HOME", self.home())
+        cmd.env("HOME", self.home());
+        match self.config_path() {
+            Some(p) => cmd.env("ALSA_CONFIG_PATH", p),
+            None => cmd.env_remove("ALSA_CONFIG_PATH"),
+        }
+    }
+
+    /// `ALSA_CONFIG_PATH` value that loads the system configuration plus this sandbox's
+    /// `.asoundrc` as a watched top-level file (None if the system file cannot be found).
+    pub fn config_path(&self) -> Option<String> {
+        // The process's original value, captured before `shared` changes it.
+        static BASE: OnceLock<Option<String>> = OnceLock::new();
+        let base = BASE.get_or_init(|| {
+            std::env::var("ALSA_CONFIG_PATH")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .or_else(|| {
+                    let default = Path::new("/usr/share/alsa/alsa.conf");
+                    default.exists().then(|| default.display().to_string())
+                })
+        });
+        base.as_ref()
+            .map(|b| format!("{b}:{}", self.home().join(".asoundrc").display()))
     }
 
     /// Raw S16_LE file behind `cb_mic`.
