@@ -59,7 +59,8 @@ pub struct Stft {
     /// `ceil(frames / 2)` packed frame pairs of `nfft` values each, transformed in place.
     batch: Vec<Complex<f32>>,
     scratch: Vec<Complex<f32>>,
-    /// Magnitudes of the two frames of one pair.
+    /// The two windowed frames of one pair, then their magnitudes.
+    seg: [Vec<f32>; 2],
     mags: [Vec<f32>; 2],
 }
 
@@ -78,6 +79,29 @@ pub fn periodic_hann(n: usize) -> Vec<f64> {
     (0..n)
         .map(|k| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * k as f64 / n as f64).cos())
         .collect()
+}
+
+/// Writes segment `frame` of `signal`, windowed, into `dst` (`window.len()` values).
+/// Samples in scipy's zero boundary and zero padding read as zeros.
+fn window_segment(window: &[f32], start: isize, signal: &[f32], dst: &mut [f32]) {
+    let nperseg = window.len();
+    if start >= 0 && start as usize + nperseg <= signal.len() {
+        // Interior segment: a straight multiply the compiler vectorises.
+        let seg = &signal[start as usize..start as usize + nperseg];
+        for ((d, x), w) in dst.iter_mut().zip(seg).zip(window) {
+            *d = x * w;
+        }
+    } else {
+        for (k, (d, w)) in dst.iter_mut().zip(window).enumerate() {
+            let i = start + k as isize;
+            let x = if i >= 0 && (i as usize) < signal.len() {
+                signal[i as usize]
+            } else {
+                0.0
+            };
+            *d = x * w;
+        }
+    }
 }
 
 impl Stft {
@@ -102,32 +126,9 @@ impl Stft {
             fft,
             batch,
             scratch,
+            seg: [vec![0.0; spec.nperseg], vec![0.0; spec.nperseg]],
             mags: [vec![0.0; spec.bins()], vec![0.0; spec.bins()]],
         })
-    }
-
-    /// Copies frame `frame` of `signal`, windowed, into `dst` (the zero boundary and the
-    /// zero padding of scipy read as zeros).
-    fn windowed(&self, signal: &[f32], frame: usize, mut put: impl FnMut(usize, f32)) {
-        let nperseg = self.spec.nperseg;
-        // Segment start in the boundary-extended signal; signal index = that - pad.
-        let start = (frame * self.hop) as isize - self.pad as isize;
-        if start >= 0 && start as usize + nperseg <= signal.len() {
-            let seg = &signal[start as usize..start as usize + nperseg];
-            for (k, (x, w)) in seg.iter().zip(&self.window).enumerate() {
-                put(k, x * w);
-            }
-        } else {
-            for (k, w) in self.window.iter().enumerate() {
-                let i = start + k as isize;
-                let x = if i >= 0 && (i as usize) < signal.len() {
-                    signal[i as usize]
-                } else {
-                    0.0
-                };
-                put(k, x * w);
-            }
-        }
     }
 
     /// The spec this STFT was planned for.
@@ -165,44 +166,74 @@ impl Stft {
         let n = self.spec.nfft;
         let nperseg = self.spec.nperseg;
         // Pack: frame 2p in the real part, frame 2p+1 in the imaginary part of pair p.
-        let mut batch = std::mem::take(&mut self.batch);
-        for (p, pair) in batch.chunks_exact_mut(n).enumerate() {
-            pair[nperseg..].fill(Complex::default()); // nfft zero-padding
-            self.windowed(signal, 2 * p, |k, v| pair[k] = Complex::new(v, 0.0));
-            if 2 * p + 1 < self.frames {
-                self.windowed(signal, 2 * p + 1, |k, v| pair[k].im = v);
+        // Segment starts are in the boundary-extended signal; signal index = that - pad.
+        for (p, pair) in self.batch.chunks_exact_mut(n).enumerate() {
+            for (i, seg) in self.seg.iter_mut().enumerate() {
+                let frame = 2 * p + i;
+                if frame < self.frames {
+                    let start = (frame * self.hop) as isize - self.pad as isize;
+                    window_segment(&self.window, start, signal, seg);
+                } else {
+                    seg.fill(0.0);
+                }
             }
+            let [a, b] = &self.seg;
+            for ((z, &re), &im) in pair.iter_mut().zip(a).zip(b) {
+                *z = Complex::new(re, im);
+            }
+            pair[nperseg..].fill(Complex::default()); // nfft zero-padding
         }
-        self.fft.process_with_scratch(&mut batch, &mut self.scratch);
-        for (p, z) in batch.chunks_exact(n).enumerate() {
+        self.fft
+            .process_with_scratch(&mut self.batch, &mut self.scratch);
+        let bins = self.bins;
+        for (p, z) in self.batch.chunks_exact(n).enumerate() {
             let [ma, mb] = &mut self.mags;
-            for (k, (a, b)) in ma.iter_mut().zip(mb.iter_mut()).enumerate() {
-                let (zk, w) = (z[k], z[(n - k) % n]);
-                // |A|^2 and |B|^2 (times 4; the 1/2 is in the window).
-                *a = (zk.re + w.re) * (zk.re + w.re) + (zk.im - w.im) * (zk.im - w.im);
-                *b = (zk.re - w.re) * (zk.re - w.re) + (zk.im + w.im) * (zk.im + w.im);
+            // Separate A[k] = (Z[k] + conj Z[N-k]) / 2 and B[k] = (Z[k] - conj Z[N-k]) / 2i;
+            // store |A|^2 and |B|^2 times 4 (the 1/2 is folded into the window).
+            let sep = |zk: Complex<f32>, w: Complex<f32>| {
+                (
+                    (zk.re + w.re) * (zk.re + w.re) + (zk.im - w.im) * (zk.im - w.im),
+                    (zk.re - w.re) * (zk.re - w.re) + (zk.im + w.im) * (zk.im + w.im),
+                )
+            };
+            (ma[0], mb[0]) = sep(z[0], z[0]);
+            let forward = z[1..bins].iter();
+            let mirrored = z[n + 1 - bins..].iter().rev(); // Z[N-1], Z[N-2], ..., Z[N-bins+1]
+            for (((a, b), &zk), &w) in ma[1..]
+                .iter_mut()
+                .zip(&mut mb[1..])
+                .zip(forward)
+                .zip(mirrored)
+            {
+                (*a, *b) = sep(zk, w);
             }
             // Square roots over contiguous memory so they vectorise.
             ma.iter_mut().for_each(|m| *m = m.sqrt());
             mb.iter_mut().for_each(|m| *m = m.sqrt());
-            for (i, mags) in self.mags.iter().enumerate() {
-                let frame = 2 * p + i;
-                if frame >= self.frames {
-                    break;
-                }
-                match self.spec.layout {
-                    Layout::BinsFrames => {
-                        for (bin, &m) in mags.iter().enumerate() {
-                            out[bin * self.frames + frame] = m;
-                        }
+            let frame = 2 * p;
+            let both = frame + 1 < self.frames;
+            let [ma, mb] = &self.mags;
+            match self.spec.layout {
+                Layout::BinsFrames if both => {
+                    // The pair's frames are neighbours in every bin row: one 8-byte store.
+                    for (bin, (&a, &b)) in ma.iter().zip(mb).enumerate() {
+                        let at = bin * self.frames + frame;
+                        out[at..at + 2].copy_from_slice(&[a, b]);
                     }
-                    Layout::FramesBins => {
-                        out[frame * self.bins..(frame + 1) * self.bins].copy_from_slice(mags);
+                }
+                Layout::BinsFrames => {
+                    for (bin, &a) in ma.iter().enumerate() {
+                        out[bin * self.frames + frame] = a;
+                    }
+                }
+                Layout::FramesBins => {
+                    out[frame * bins..(frame + 1) * bins].copy_from_slice(ma);
+                    if both {
+                        out[(frame + 1) * bins..(frame + 2) * bins].copy_from_slice(mb);
                     }
                 }
             }
         }
-        self.batch = batch;
         Ok(())
     }
 
@@ -362,6 +393,20 @@ mod tests {
             let mut stft = Stft::new(&spec).unwrap();
             let mut got = vec![0.0; stft.len()];
             stft.compute(&x, &mut got).unwrap();
+            let fb_spec = FeatureSpec {
+                layout: Layout::FramesBins,
+                ..spec.clone()
+            };
+            let mut fb = vec![0.0; stft.len()];
+            Stft::new(&fb_spec).unwrap().compute(&x, &mut fb).unwrap();
+            for bin in 0..spec.bins() {
+                for frame in 0..spec.frames() {
+                    assert_eq!(
+                        got[bin * spec.frames() + frame],
+                        fb[frame * spec.bins() + bin]
+                    );
+                }
+            }
             let peak = want.iter().flatten().fold(0.0f64, |m, &v| m.max(v));
             for (bin, row) in want.iter().enumerate() {
                 for (frame, &w) in row.iter().enumerate() {
