@@ -79,8 +79,9 @@ def spoken(word: str) -> np.ndarray | None:
         raw = Path(tmp) / "raw.wav"
         out = Path(tmp) / "16k.wav"
         subprocess.run(["espeak-ng", "-w", str(raw), word], check=True)
+        # -D: no dither, so regenerated files are byte-identical.
         subprocess.run(
-            ["sox", str(raw), "-r", str(FS), "-c", "1", "-b", "16", str(out)], check=True
+            ["sox", "-D", str(raw), "-r", str(FS), "-c", "1", "-b", "16", str(out)], check=True
         )
         with wave.open(str(out), "rb") as w:
             pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")

@@ -1,7 +1,7 @@
 //! The streaming detector, driven by synthetic posterior streams at a 250 ms hop.
 use std::time::Duration;
 
-use chatterbox::kws::detector::{Detection, Detector, DetectorConfig, DetectorError};
+use chatterbox::kws::detector::{softmax, Detection, Detector, DetectorConfig, DetectorError};
 
 const HOP: Duration = Duration::from_millis(250);
 const SILENCE: usize = 0;
@@ -284,4 +284,18 @@ fn bad_input_is_an_error_not_a_panic() {
         let err = Detector::new(cfg, &labels()).unwrap_err();
         assert!(matches!(err, DetectorError::Config { .. }), "{err}");
     }
+}
+
+#[test]
+fn softmax_turns_logits_into_probabilities() {
+    // exp(1000) overflows f32: this only works if the maximum is subtracted first.
+    let mut v = [1000.0f32, 1000.0 + 2f32.ln(), 0.0, -1000.0];
+    softmax(&mut v);
+    assert!((v.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    // 1000 + ln 2 is only representable to ~6e-5 in f32, hence the tolerance.
+    assert!(
+        (v[0] - 1.0 / 3.0).abs() < 1e-4 && (v[1] - 2.0 / 3.0).abs() < 1e-4,
+        "{v:?}"
+    );
+    assert_eq!((v[2], v[3]), (0.0, 0.0));
 }

@@ -207,6 +207,10 @@ fn bad_files_give_errors_that_name_the_field() {
         (&GOOD.replace("\"bins_frames\"", "\"rows\""), "frames_bins"),
         (&GOOD.replace("nfft = 256", "nfft = 128"), "features.nfft"),
         (
+            &GOOD.replace("nfft = 256", "nfft = 1000000000"),
+            "features.nfft",
+        ),
+        (
             &GOOD.replace("noverlap = 124", "noverlap = 255"),
             "features.noverlap",
         ),

@@ -78,6 +78,22 @@ pub enum DetectorError {
     TimeWentBack { previous: Duration, at: Duration },
 }
 
+/// Turns logits into probabilities in place (for models whose `kws.toml` says
+/// `output = "logits"`): the detector's threshold is a probability. Shifts by the maximum
+/// first so large logits cannot overflow.
+pub fn softmax(scores: &mut [f32]) {
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if !max.is_finite() {
+        return;
+    }
+    let mut sum = 0.0;
+    for s in scores.iter_mut() {
+        *s = (*s - max).exp();
+        sum += *s;
+    }
+    scores.iter_mut().for_each(|s| *s /= sum);
+}
+
 /// Streaming smoother/thresholder over classifier posteriors.
 #[derive(Debug)]
 pub struct Detector {

@@ -15,10 +15,17 @@
 //!
 //! The FFT is planned once in [`Stft::new`] and all scratch is allocated there, so
 //! [`Stft::compute`] allocates nothing: it runs every hop on a Raspberry Pi.
+//!
+//! Speed: rather than one real FFT per frame, two windowed frames `a` and `b` are packed
+//! into one complex signal `a + i b` and all pairs go through a single batched complex FFT
+//! (rustfft's SIMD kernels are much faster batched than `realfft`'s per-call unpacking,
+//! which profiling showed to be the largest cost). The two spectra are separated with
+//! `A[k] = (Z[k] + conj Z[N-k]) / 2` and `B[k] = (Z[k] - conj Z[N-k]) / 2i`. The result is
+//! the same STFT (fixtures agree with scipy to ~1e-7 of the peak).
 use std::sync::Arc;
 
-use realfft::num_complex::Complex;
-use realfft::{RealFftPlanner, RealToComplex};
+use rustfft::num_complex::Complex;
+use rustfft::{Fft, FftPlanner};
 
 use super::meta::{FeatureSpec, Layout};
 
@@ -45,12 +52,16 @@ pub struct Stft {
     frames: usize,
     hop: usize,
     pad: usize,
-    /// Periodic Hann already divided by its sum (`scaling='spectrum'` folded in).
+    /// Periodic Hann divided by twice its sum: `scaling='spectrum'` and the 1/2 of the
+    /// pair separation folded in.
     window: Vec<f32>,
-    fft: Arc<dyn RealToComplex<f32>>,
-    segment: Vec<f32>,
-    spectrum: Vec<Complex<f32>>,
+    fft: Arc<dyn Fft<f32>>,
+    /// `ceil(frames / 2)` packed frame pairs of `nfft` values each, transformed in place.
+    batch: Vec<Complex<f32>>,
     scratch: Vec<Complex<f32>>,
+    /// The two windowed frames of one pair, then their magnitudes.
+    seg: [Vec<f32>; 2],
+    mags: [Vec<f32>; 2],
 }
 
 impl std::fmt::Debug for Stft {
@@ -70,11 +81,27 @@ pub fn periodic_hann(n: usize) -> Vec<f64> {
         .collect()
 }
 
-/// `|c|` as `sqrt(re^2 + im^2)`: several times faster than `Complex::norm` (`hypot`),
-/// and exact enough here (no overflow risk for audio-scale values).
-#[inline]
-fn magnitude(c: &Complex<f32>) -> f32 {
-    (c.re * c.re + c.im * c.im).sqrt()
+/// Writes segment `frame` of `signal`, windowed, into `dst` (`window.len()` values).
+/// Samples in scipy's zero boundary and zero padding read as zeros.
+fn window_segment(window: &[f32], start: isize, signal: &[f32], dst: &mut [f32]) {
+    let nperseg = window.len();
+    if start >= 0 && start as usize + nperseg <= signal.len() {
+        // Interior segment: a straight multiply the compiler vectorises.
+        let seg = &signal[start as usize..start as usize + nperseg];
+        for ((d, x), w) in dst.iter_mut().zip(seg).zip(window) {
+            *d = x * w;
+        }
+    } else {
+        for (k, (d, w)) in dst.iter_mut().zip(window).enumerate() {
+            let i = start + k as isize;
+            let x = if i >= 0 && (i as usize) < signal.len() {
+                signal[i as usize]
+            } else {
+                0.0
+            };
+            *d = x * w;
+        }
+    }
 }
 
 impl Stft {
@@ -84,11 +111,11 @@ impl Stft {
             .map_err(|(field, problem)| FeatureError::InvalidSpec { field, problem })?;
         let hann = periodic_hann(spec.nperseg);
         let sum: f64 = hann.iter().sum();
-        let window = hann.iter().map(|w| (w / sum) as f32).collect();
-        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(spec.nfft);
-        let segment = fft.make_input_vec();
-        let spectrum = fft.make_output_vec();
-        let scratch = fft.make_scratch_vec();
+        let window = hann.iter().map(|w| (0.5 * w / sum) as f32).collect();
+        let fft = FftPlanner::<f32>::new().plan_fft_forward(spec.nfft);
+        let pairs = spec.frames().div_ceil(2);
+        let batch = vec![Complex::default(); pairs * spec.nfft];
+        let scratch = vec![Complex::default(); fft.get_inplace_scratch_len()];
         Ok(Stft {
             bins: spec.bins(),
             frames: spec.frames(),
@@ -97,9 +124,10 @@ impl Stft {
             spec: spec.clone(),
             window,
             fft,
-            segment,
-            spectrum,
+            batch,
             scratch,
+            seg: [vec![0.0; spec.nperseg], vec![0.0; spec.nperseg]],
+            mags: [vec![0.0; spec.bins()], vec![0.0; spec.bins()]],
         })
     }
 
@@ -135,42 +163,73 @@ impl Stft {
                 want: self.len(),
             });
         }
+        let n = self.spec.nfft;
         let nperseg = self.spec.nperseg;
-        for frame in 0..self.frames {
-            // Segment start in the boundary-extended signal; signal index = that - pad.
-            let start = (frame * self.hop) as isize - self.pad as isize;
-            let (head, tail) = self.segment.split_at_mut(nperseg);
-            tail.fill(0.0); // nfft zero-padding (the FFT uses the buffer as scratch)
-            if start >= 0 && start as usize + nperseg <= signal.len() {
-                // Interior segment: a straight multiply the compiler vectorises.
-                let seg = &signal[start as usize..start as usize + nperseg];
-                for ((dst, x), w) in head.iter_mut().zip(seg).zip(&self.window) {
-                    *dst = x * w;
-                }
-            } else {
-                // Segment overlapping the zero boundary or the zero padding.
-                for (k, (dst, w)) in head.iter_mut().zip(&self.window).enumerate() {
-                    let i = start + k as isize;
-                    *dst = if i >= 0 && (i as usize) < signal.len() {
-                        signal[i as usize] * w
-                    } else {
-                        0.0
-                    };
+        // Pack: frame 2p in the real part, frame 2p+1 in the imaginary part of pair p.
+        // Segment starts are in the boundary-extended signal; signal index = that - pad.
+        for (p, pair) in self.batch.chunks_exact_mut(n).enumerate() {
+            for (i, seg) in self.seg.iter_mut().enumerate() {
+                let frame = 2 * p + i;
+                if frame < self.frames {
+                    let start = (frame * self.hop) as isize - self.pad as isize;
+                    window_segment(&self.window, start, signal, seg);
+                } else {
+                    seg.fill(0.0);
                 }
             }
-            self.fft
-                .process_with_scratch(&mut self.segment, &mut self.spectrum, &mut self.scratch)
-                .map_err(|e| FeatureError::Fft(e.to_string()))?;
+            let [a, b] = &self.seg;
+            for ((z, &re), &im) in pair.iter_mut().zip(a).zip(b) {
+                *z = Complex::new(re, im);
+            }
+            pair[nperseg..].fill(Complex::default()); // nfft zero-padding
+        }
+        self.fft
+            .process_with_scratch(&mut self.batch, &mut self.scratch);
+        let bins = self.bins;
+        for (p, z) in self.batch.chunks_exact(n).enumerate() {
+            let [ma, mb] = &mut self.mags;
+            // Separate A[k] = (Z[k] + conj Z[N-k]) / 2 and B[k] = (Z[k] - conj Z[N-k]) / 2i;
+            // store |A|^2 and |B|^2 times 4 (the 1/2 is folded into the window).
+            let sep = |zk: Complex<f32>, w: Complex<f32>| {
+                (
+                    (zk.re + w.re) * (zk.re + w.re) + (zk.im - w.im) * (zk.im - w.im),
+                    (zk.re - w.re) * (zk.re - w.re) + (zk.im + w.im) * (zk.im + w.im),
+                )
+            };
+            (ma[0], mb[0]) = sep(z[0], z[0]);
+            let forward = z[1..bins].iter();
+            let mirrored = z[n + 1 - bins..].iter().rev(); // Z[N-1], Z[N-2], ..., Z[N-bins+1]
+            for (((a, b), &zk), &w) in ma[1..]
+                .iter_mut()
+                .zip(&mut mb[1..])
+                .zip(forward)
+                .zip(mirrored)
+            {
+                (*a, *b) = sep(zk, w);
+            }
+            // Square roots over contiguous memory so they vectorise.
+            ma.iter_mut().for_each(|m| *m = m.sqrt());
+            mb.iter_mut().for_each(|m| *m = m.sqrt());
+            let frame = 2 * p;
+            let both = frame + 1 < self.frames;
+            let [ma, mb] = &self.mags;
             match self.spec.layout {
+                Layout::BinsFrames if both => {
+                    // The pair's frames are neighbours in every bin row: one 8-byte store.
+                    for (bin, (&a, &b)) in ma.iter().zip(mb).enumerate() {
+                        let at = bin * self.frames + frame;
+                        out[at..at + 2].copy_from_slice(&[a, b]);
+                    }
+                }
                 Layout::BinsFrames => {
-                    for (bin, c) in self.spectrum.iter().enumerate() {
-                        out[bin * self.frames + frame] = magnitude(c);
+                    for (bin, &a) in ma.iter().enumerate() {
+                        out[bin * self.frames + frame] = a;
                     }
                 }
                 Layout::FramesBins => {
-                    let row = &mut out[frame * self.bins..(frame + 1) * self.bins];
-                    for (dst, c) in row.iter_mut().zip(&self.spectrum) {
-                        *dst = magnitude(c);
+                    out[frame * bins..(frame + 1) * bins].copy_from_slice(ma);
+                    if both {
+                        out[(frame + 1) * bins..(frame + 2) * bins].copy_from_slice(mb);
                     }
                 }
             }
@@ -277,6 +336,87 @@ mod tests {
         let want = [((1e-6f32).ln() + 2.0) / 4.0, 0.5, 0.75];
         for (got, want) in v.iter().zip(want) {
             assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        }
+    }
+
+    /// scipy's STFT written out from its definition with a direct DFT in f64: an
+    /// independent check of geometries the fixtures do not cover (odd frame count, odd
+    /// nfft, no overlap).
+    fn naive_stft(spec: &FeatureSpec, x: &[f32]) -> Vec<Vec<f64>> {
+        let w = periodic_hann(spec.nperseg);
+        let sum: f64 = w.iter().sum();
+        let pad = spec.nperseg / 2;
+        let mut ext = vec![0.0f64; pad];
+        ext.extend(x.iter().map(|&v| f64::from(v)));
+        ext.resize(pad + spec.clip_samples + pad, 0.0);
+        let hop = spec.nperseg - spec.noverlap;
+        let nadd = (hop - (ext.len() - spec.nperseg) % hop) % hop % spec.nperseg;
+        ext.resize(ext.len() + nadd, 0.0);
+        let frames = (ext.len() - spec.nperseg) / hop + 1;
+        (0..spec.nfft / 2 + 1)
+            .map(|k| {
+                (0..frames)
+                    .map(|f| {
+                        let (mut re, mut im) = (0.0, 0.0);
+                        for (n, wn) in w.iter().enumerate() {
+                            let v = ext[f * hop + n] * wn / sum;
+                            let ph =
+                                -2.0 * std::f64::consts::PI * (k * n) as f64 / spec.nfft as f64;
+                            re += v * ph.cos();
+                            im += v * ph.sin();
+                        }
+                        (re * re + im * im).sqrt()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matches_the_definition_for_odd_geometries() {
+        for (clip, nperseg, noverlap, nfft) in
+            [(1000, 64, 0, 65), (777, 50, 13, 64), (300, 31, 30, 31)]
+        {
+            let spec = FeatureSpec {
+                clip_samples: clip,
+                nperseg,
+                noverlap,
+                nfft,
+                ..FeatureSpec::default()
+            };
+            let x: Vec<f32> = (0..clip - 7)
+                .map(|i| ((i as f32 * 0.37).sin() + ((i * 31) % 17) as f32 / 17.0 - 0.5) * 0.5)
+                .collect();
+            let want = naive_stft(&spec, &x);
+            assert_eq!(want.len(), spec.bins());
+            assert_eq!(want[0].len(), spec.frames(), "frame count for {spec:?}");
+            let mut stft = Stft::new(&spec).unwrap();
+            let mut got = vec![0.0; stft.len()];
+            stft.compute(&x, &mut got).unwrap();
+            let fb_spec = FeatureSpec {
+                layout: Layout::FramesBins,
+                ..spec.clone()
+            };
+            let mut fb = vec![0.0; stft.len()];
+            Stft::new(&fb_spec).unwrap().compute(&x, &mut fb).unwrap();
+            for bin in 0..spec.bins() {
+                for frame in 0..spec.frames() {
+                    assert_eq!(
+                        got[bin * spec.frames() + frame],
+                        fb[frame * spec.bins() + bin]
+                    );
+                }
+            }
+            let peak = want.iter().flatten().fold(0.0f64, |m, &v| m.max(v));
+            for (bin, row) in want.iter().enumerate() {
+                for (frame, &w) in row.iter().enumerate() {
+                    let g = f64::from(got[bin * spec.frames() + frame]);
+                    assert!(
+                        (g - w).abs() <= 1e-5 * peak,
+                        "{spec:?} bin {bin} frame {frame}: {g} vs {w}"
+                    );
+                }
+            }
         }
     }
 

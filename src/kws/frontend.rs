@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use rubato::{FftFixedInOut, Resampler};
 
-use crate::audio::PcmFormat;
+use crate::audio::{AudioChunk, PcmFormat};
 
 use super::meta::FeatureSpec;
 
@@ -314,6 +314,9 @@ pub struct Frontend {
     emitted_any: bool,
     window: Vec<f32>,
     dropped: u64,
+    /// Capture frame index expected at the start of the next [`AudioChunk`].
+    next_capture_frame: Option<u64>,
+    gap_frames: u64,
 }
 
 impl Frontend {
@@ -355,6 +358,8 @@ impl Frontend {
             emitted_any: false,
             window: vec![0.0; cfg.clip_samples],
             dropped: 0,
+            next_capture_frame: None,
+            gap_frames: 0,
             cfg,
         })
     }
@@ -398,6 +403,33 @@ impl Frontend {
         Ok(())
     }
 
+    /// Adds a capture chunk. If frames were lost before it (its `first_frame` is past the
+    /// end of the previous chunk: a slow subscriber lost some), the gap is filled with
+    /// silence so that window times stay equal to capture stream times.
+    pub fn push_chunk(&mut self, chunk: &AudioChunk) -> Result<(), FrontendError> {
+        if let Some(expected) = self.next_capture_frame {
+            if chunk.first_frame > expected
+                && self.stage.as_ref().map(|s| s.format) == Some(chunk.format)
+            {
+                let gap = chunk.first_frame - expected;
+                if let Some(stage) = self.stage.as_mut() {
+                    for _ in 0..gap {
+                        stage.accept(0.0, &mut self.ring)?;
+                    }
+                }
+                self.gap_frames += gap;
+            }
+        }
+        self.push(&chunk.samples, chunk.format)?;
+        self.next_capture_frame = Some(chunk.first_frame + chunk.frames() as u64);
+        Ok(())
+    }
+
+    /// Capture frames lost upstream and replaced by silence (see [`Frontend::push_chunk`]).
+    pub fn gap_frames_filled(&self) -> u64 {
+        self.gap_frames
+    }
+
     /// Ends a finite stream: pushes out what the resampler still holds (exactly as many
     /// samples as the input amounts to), then pads with silence up to the next window end
     /// if some audio is not yet in any window. Pushing again afterwards starts a new
@@ -433,6 +465,8 @@ impl Frontend {
         self.ring.buf.fill(0.0);
         self.next_end = self.ring.produced + self.clip;
         self.emitted_any = false;
+        // Audio skipped on purpose (while muted) is not a gap to fill with silence.
+        self.next_capture_frame = None;
     }
 
     /// The next window, if enough audio has arrived. Windows end every `hop`; if the
@@ -691,6 +725,29 @@ mod tests {
             fe.push(&[1], none),
             Err(FrontendError::Format { .. })
         ));
+    }
+
+    #[test]
+    fn lost_capture_frames_become_silence_and_keep_time() {
+        let fmt = PcmFormat {
+            rate: 16_000,
+            channels: 1,
+        };
+        let chunk = |first_frame: u64, n: usize| AudioChunk {
+            format: fmt,
+            first_frame,
+            samples: vec![1000i16; n].into(),
+        };
+        let mut fe = Frontend::new(FrontendConfig::default()).unwrap();
+        fe.push_chunk(&chunk(0, 4000)).unwrap();
+        // Frames 4000..8000 were lost upstream.
+        fe.push_chunk(&chunk(8000, 8000)).unwrap();
+        assert_eq!(fe.gap_frames_filled(), 4000);
+        let w = fe.next_window().expect("16000 frames of stream time");
+        assert_eq!(w.end, Duration::from_secs(1));
+        assert!(w.samples[..4000].iter().all(|&s| s > 0.0));
+        assert!(w.samples[4000..8000].iter().all(|&s| s == 0.0));
+        assert!(w.samples[8000..].iter().all(|&s| s > 0.0));
     }
 
     #[test]

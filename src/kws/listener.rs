@@ -20,7 +20,7 @@ use super::frontend::{Frontend, FrontendConfig, FrontendError};
 use super::meta::{KwsMeta, MetaError, ModelOutput};
 use super::model::{Classifier, LiteRtClassifier, ModelError};
 use crate::audio::capture::Subscription;
-use crate::audio::PcmFormat;
+use crate::audio::{AudioChunk, PcmFormat};
 use crate::config::KeywordConfig;
 
 /// Anything that stops the recognizer from starting or running.
@@ -169,8 +169,20 @@ impl Recognizer {
 
     /// Feeds interleaved samples; returns what was detected.
     pub fn push(&mut self, samples: &[i16], format: PcmFormat) -> Result<Vec<Detection>, KwsError> {
+        self.frontend.push(samples, format)?;
+        self.detections()
+    }
+
+    /// Feeds a captured chunk; frames the fan-out dropped before it count as silence, so
+    /// stream times stay equal to capture times.
+    pub fn push_chunk(&mut self, chunk: &AudioChunk) -> Result<Vec<Detection>, KwsError> {
+        self.frontend.push_chunk(chunk)?;
+        self.detections()
+    }
+
+    fn detections(&mut self) -> Result<Vec<Detection>, KwsError> {
         let mut found = Vec::new();
-        self.push_with(samples, format, &mut |hop| {
+        self.drain(&mut |hop| {
             if let Some(d) = hop.detection {
                 found.push(d.clone());
             }
@@ -242,6 +254,8 @@ pub fn spawn_listener(
     std::thread::Builder::new()
         .name("keywords".into())
         .spawn(move || {
+            // Chunks skipped while muted leave a gap in `first_frame`; after a reset the
+            // frontend starts afresh, so the gap is not filled with silence.
             let mut muted_frames: u64 = 0;
             let mut reported_error = false;
             let mut last_dropped = 0;
@@ -275,7 +289,7 @@ pub fn spawn_listener(
                     }
                     recognizer.reset();
                 }
-                match recognizer.push(&chunk.samples, chunk.format) {
+                match recognizer.push_chunk(&chunk) {
                     Ok(found) => {
                         reported_error = false;
                         found.into_iter().for_each(&mut on_detection);

@@ -31,6 +31,11 @@ pub const SILENCE: &str = "silence";
 /// Label the classifier uses for "speech, but not one of the keywords". Never reported.
 pub const UNKNOWN: &str = "unknown";
 
+/// Largest FFT length accepted in `kws.toml`.
+pub const MAX_NFFT: usize = 1 << 16;
+/// Largest window accepted in `kws.toml` (a minute at 16 kHz).
+pub const MAX_CLIP_SAMPLES: usize = 960_000;
+
 /// Everything that can be wrong with `models/kws.toml` or its labels file. Each message names
 /// the file (and the field) and says what is allowed.
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +206,22 @@ impl FeatureSpec {
                 format!(
                     "is {} but must be >= nperseg ({}), e.g. 16000 for 1 s at 16 kHz",
                     self.clip_samples, self.nperseg
+                ),
+            ));
+        }
+        // Upper bounds only guard against absurd files allocating gigabytes.
+        if self.nfft > MAX_NFFT {
+            return Err((
+                "features.nfft",
+                format!("is {}; at most {MAX_NFFT} is supported", self.nfft),
+            ));
+        }
+        if self.clip_samples > MAX_CLIP_SAMPLES {
+            return Err((
+                "features.clip_samples",
+                format!(
+                    "is {}; at most {MAX_CLIP_SAMPLES} is supported",
+                    self.clip_samples
                 ),
             ));
         }
