@@ -53,6 +53,11 @@ OTHER_WORDS = [
     "I like it", "let me see", "that is fun", "one more time", "very good",
 ]
 UNKNOWN_WORDS = NEAR_MISSES + OTHER_WORDS
+# Synthesized (the word lists above fix the seeded sampling) but never used as `unknown`:
+# homophones of a keyword ("write" is "right") and words that begin or end with a whole
+# keyword ("going", "ago", "gopher", "lefty", "downy"). Labelling them unknown would teach
+# the model to reject the keyword itself.
+NOT_UNKNOWN = {"write", "going", "ago", "gopher", "lefty", "downy"}
 
 
 def default_cache() -> Path:

@@ -86,12 +86,12 @@ def _speech_commands(root: Path, log=print):
 
 
 def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,
-          unknown_keep: float = 0.45, eval_unknown_keep: float = 0.25, silence_ratio: float = 1.5, workers: int = 2,
+          unknown_keep: float = 0.7, eval_unknown_keep: float = 0.25, silence_ratio: float = 1.5, workers: int = 2,
           speech_commands: Path | None = None, log=print):
     """Returns {split: (X float16 [N,129,124], y int64 [N], fam list[str])} and cache path."""
     key = json.dumps({"seed": seed, "aug": aug_copies, "uk": unknown_keep, "euk": eval_unknown_keep,
                       "sil": silence_ratio, "ids": [s.id for s in settings],
-                      "sc": str(speech_commands), "v": 3}, sort_keys=True)
+                      "sc": str(speech_commands), "v": 4}, sort_keys=True)
     h = hashlib.sha1(key.encode()).hexdigest()[:12]
     dst = cache / f"dataset-{h}.npz"
     if dst.exists():
@@ -104,7 +104,8 @@ def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,
     by_split: dict[str, list[tuple[Setting, str, np.ndarray]]] = {"train": [], "val": [],
                                                                    "test": []}
     for s, w, clip in load_clips(cache, settings):
-        by_split[s.split].append((s, w, clip))
+        if w not in C.NOT_UNKNOWN:
+            by_split[s.split].append((s, w, clip))
     bg_train, bg_test = sounds.split_backgrounds(sounds.load_backgrounds(cache, log))
     rirs = sounds.load_rirs(cache, seed, log)
     rir_test = rirs[::4]  # a quarter of the rooms are only ever used for evaluation

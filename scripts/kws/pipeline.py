@@ -165,7 +165,7 @@ def _streaming(args, settings, model, mean, std, log):
     for s, w, clip in synth.load_clips(args.cache, test):
         if w in C.KEYWORDS:
             kw.append((C.KEYWORDS.index(w), clip))
-        else:
+        elif w not in C.NOT_UNKNOWN:
             unk.append((len(C.KEYWORDS), clip))
     rng.shuffle(kw)
     rng.shuffle(unk)

@@ -85,7 +85,10 @@ def model_card(m: dict) -> str:
           f"Voice settings: {n_set['train']} train, {n_set['val']} validation, "
           f"{n_set['test']} test. Each setting says all 8 keywords and 14 of "
           f"{len(C.UNKNOWN_WORDS)} non-keywords ({len(C.NEAR_MISSES)} near-misses such as "
-          "goat, nope, top, dawn, write, lift, bright, snow, and everyday words/phrases).", "",
+          "goat, nope, top, dawn, lift, bright, snow, and everyday words/phrases). "
+          "Homophones of a keyword and words that contain a whole keyword ("
+          + ", ".join(sorted(C.NOT_UNKNOWN)) + ") are synthesized but never used as "
+          "`unknown`.", "",
           "Examples per class (" + ", ".join(C.LABELS) + "):", ""]
     for s, c in m["counts"].items():
         L.append(f"- {s}: {sum(c)} — {c}")
