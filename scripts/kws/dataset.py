@@ -1,0 +1,161 @@
+"""Building the train/val/test example arrays from synthesized clips (and, optionally, a
+real Speech Commands folder).
+
+Each example is (log-magnitude features float16 [129,124], label index, family name).
+Example i of a split draws all its randomness from default_rng([seed, split_no, i]), so the
+arrays are identical across runs and across worker counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from . import augment as A
+from . import config as C
+from . import features as F
+from . import sounds
+from .synth import Setting, load_clips, to_16k
+
+LABEL_INDEX = {l: i for i, l in enumerate(C.LABELS)}
+SPLIT_NO = {"train": 0, "val": 1, "test": 2, "test_clean": 3}
+
+
+@dataclass
+class Job:
+    kind: str  # "word" | "silence"
+    label: int
+    family: str
+    clip: np.ndarray | None
+    strength: float
+
+
+_POOLS: dict[str, A.Pools] = {}
+
+
+def _run_job(args):
+    seed, split, i, job = args
+    rng = np.random.default_rng([seed, SPLIT_NO[split], i])
+    pools = _POOLS[split]
+    if job.kind == "silence":
+        audio = A.make_silence(rng, pools)
+    else:
+        audio = A.augment_word(rng, job.clip, pools, job.strength)
+    return audio
+
+
+def _render(jobs: list[Job], split: str, seed: int, workers: int) -> np.ndarray:
+    args = [(seed, split, i, j) for i, j in enumerate(jobs)]
+    if workers > 1:
+        with mp.get_context("fork").Pool(workers) as pool:
+            audio = pool.map(_run_job, args, chunksize=64)
+    else:
+        audio = [_run_job(a) for a in args]
+    return np.stack(audio) if audio else np.zeros((0, C.CLIP_SAMPLES), np.int16)
+
+
+def _speech_commands(root: Path, log=print):
+    """Official layout: <root>/<word>/<speaker>_nohash_<n>.wav, validation_list.txt,
+    testing_list.txt, _background_noise_/. Yields (split, label, wav int16) and backgrounds."""
+    val = set((root / "validation_list.txt").read_text().split()) \
+        if (root / "validation_list.txt").exists() else set()
+    test = set((root / "testing_list.txt").read_text().split()) \
+        if (root / "testing_list.txt").exists() else set()
+    items, bgs = [], []
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        for f in sorted(d.glob("*.wav")):
+            x, sr = sf.read(f, dtype="float32", always_2d=True)
+            y = to_16k(x[:, 0], sr)
+            a = np.round(np.clip(y, -1, 1) * 32767).astype(np.int16)
+            if d.name == "_background_noise_":
+                bgs.append(a)
+                continue
+            rel = f"{d.name}/{f.name}"
+            split = "test" if rel in test else "val" if rel in val else "train"
+            label = d.name if d.name in C.KEYWORDS else C.UNKNOWN
+            items.append((split, label, a))
+    log(f"speech-commands: {len(items)} clips, {len(bgs)} background files from {root}")
+    return items, bgs
+
+
+def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,
+          unknown_keep: float = 0.7, eval_unknown_keep: float = 0.25, silence_ratio: float = 1.5, workers: int = 2,
+          speech_commands: Path | None = None, log=print):
+    """Returns {split: (X float16 [N,129,124], y int64 [N], fam list[str])} and cache path."""
+    key = json.dumps({"seed": seed, "aug": aug_copies, "uk": unknown_keep, "euk": eval_unknown_keep,
+                      "sil": silence_ratio, "ids": [s.id for s in settings],
+                      "sc": str(speech_commands), "v": 4}, sort_keys=True)
+    h = hashlib.sha1(key.encode()).hexdigest()[:12]
+    dst = cache / f"dataset-{h}.npz"
+    if dst.exists():
+        log(f"dataset: cached {dst}")
+        z = np.load(dst, allow_pickle=False)
+        return {s: (z[f"{s}_X"], z[f"{s}_y"], list(z[f"{s}_fam"])) for s in SPLIT_NO}, dst
+
+    t0 = time.time()
+    rng = np.random.default_rng([seed, 99])
+    by_split: dict[str, list[tuple[Setting, str, np.ndarray]]] = {"train": [], "val": [],
+                                                                   "test": []}
+    for s, w, clip in load_clips(cache, settings):
+        if w not in C.NOT_UNKNOWN:
+            by_split[s.split].append((s, w, clip))
+    bg_train, bg_test = sounds.split_backgrounds(sounds.load_backgrounds(cache, log))
+    rirs = sounds.load_rirs(cache, seed, log)
+    rir_test = rirs[::4]  # a quarter of the rooms are only ever used for evaluation
+    rir_train = [r for i, r in enumerate(rirs) if i % 4]
+
+    sc_items, sc_bgs = ([], [])
+    if speech_commands is not None:
+        sc_items, sc_bgs = _speech_commands(speech_commands, log)
+
+    def babble(split):
+        return [c for (s, w, c) in by_split[split] if w not in C.KEYWORDS]
+
+    _POOLS["train"] = A.Pools(rir_train, list(bg_train.values()) + sc_bgs, babble("train"))
+    for sp in ("val", "test", "test_clean"):
+        src = "test" if sp != "val" else "val"
+        _POOLS[sp] = A.Pools(rir_test, list(bg_test.values()), babble(src))
+
+    out = {}
+    for split in ("train", "val", "test", "test_clean"):
+        src = "test" if split == "test_clean" else split
+        copies = aug_copies if split == "train" else 1
+        strength = 0.0 if split == "test_clean" else 1.0
+        jobs: list[Job] = []
+        for s, w, clip in by_split[src]:
+            if w in C.KEYWORDS:
+                for _ in range(copies):
+                    jobs.append(Job("word", LABEL_INDEX[w], s.family, clip, strength))
+            elif rng.random() < (unknown_keep if split == "train" else eval_unknown_keep):
+                jobs.append(Job("word", LABEL_INDEX[C.UNKNOWN], s.family, clip, strength))
+        for sp, label, a in sc_items:
+            if sp == src and split != "test_clean":
+                jobs.append(Job("word", LABEL_INDEX[label], "speech-commands", a,
+                                1.0 if split == "train" else 0.3))
+        n_kw = sum(1 for j in jobs if j.label < len(C.KEYWORDS))
+        n_sil = int(silence_ratio * n_kw / len(C.KEYWORDS)) if n_kw else 8
+        jobs += [Job("silence", LABEL_INDEX[C.SILENCE], "noise", None, 1.0)
+                 for _ in range(n_sil)]
+        audio = _render(jobs, split, seed, workers)
+        X = F.batch_log_features(audio)
+        y = np.array([j.label for j in jobs], np.int64)
+        fam = [j.family for j in jobs]
+        out[split] = (X, y, fam)
+        log(f"dataset: {split}: {len(y)} examples "
+            f"({np.bincount(y, minlength=len(C.LABELS)).tolist()}) "
+            f"{time.time() - t0:.0f}s")
+        if split == "test_clean":
+            np.save(cache / f"test-clean-audio-{h}.npy", audio)
+    tmp = dst.with_suffix(".tmp.npz")
+    np.savez(tmp, **{f"{s}_X": v[0] for s, v in out.items()},
+             **{f"{s}_y": v[1] for s, v in out.items()},
+             **{f"{s}_fam": np.array(v[2]) for s, v in out.items()})
+    tmp.replace(dst)
+    return out, dst

@@ -1,0 +1,84 @@
+"""DS-CNN (depthwise-separable CNN, Zhang et al. 2017, "Hello Edge: Keyword Spotting on
+Microcontrollers"), adapted to a 129x124 linear-frequency spectrogram.
+
+The first convolution strides 4 in frequency and 2 in time: 129 linear bins carry far more
+frequency detail than keyword spotting needs (the paper's input is 10 MFCCs), and this is
+what keeps the whole network near 15 M multiply-accumulates, a few milliseconds on a Pi
+Zero 2 W core. Widths are the paper's DS-CNN-S (64 channels, 4 separable blocks).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from . import config as C
+
+
+def ds_cnn(n_classes: int = len(C.LABELS), width: int = 64, blocks: int = 4,
+           dropout: float = 0.25, l2: float = 1e-4) -> keras.Model:
+    reg = keras.regularizers.L2(l2) if l2 else None
+    inp = keras.Input((C.N_BINS, C.N_FRAMES, 1), name="features")
+    x = layers.Conv2D(width, (10, 4), strides=(4, 4), padding="same", use_bias=False,
+                      kernel_regularizer=reg)(inp)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    for b in range(blocks):
+        stride = (2, 2) if b == 0 else (1, 1)
+        x = layers.DepthwiseConv2D((3, 3), strides=stride, padding="same", use_bias=False,
+                                   depthwise_regularizer=reg)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.Conv2D(width, (1, 1), use_bias=False, kernel_regularizer=reg)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(dropout)(x)
+    x = layers.Dense(n_classes, kernel_regularizer=reg)(x)
+    out = layers.Softmax(name="probabilities")(x)
+    return keras.Model(inp, out, name="ds_cnn")
+
+
+class SpecAugment(layers.Layer):
+    """Random frequency and time masks (Park et al. 2019), active only while training."""
+
+    def __init__(self, freq_mask=16, time_mask=16, n_masks=2, seed=0, **kw):
+        super().__init__(**kw)
+        self.freq_mask, self.time_mask, self.n_masks = freq_mask, time_mask, n_masks
+        self.seed_gen = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=None):
+        if not training:
+            return x
+        from keras import ops  # noqa: PLC0415
+
+        b = ops.shape(x)[0]
+        fi = ops.reshape(ops.arange(C.N_BINS), (1, C.N_BINS, 1, 1))
+        ti = ops.reshape(ops.arange(C.N_FRAMES), (1, 1, C.N_FRAMES, 1))
+        keep = ops.ones_like(x)
+        for _ in range(self.n_masks):
+            w = keras.random.randint((b, 1, 1, 1), 0, self.freq_mask, seed=self.seed_gen)
+            s = keras.random.randint((b, 1, 1, 1), 0, C.N_BINS - self.freq_mask,
+                                     seed=self.seed_gen)
+            keep = keep * ops.cast(ops.logical_or(fi < s, fi >= s + w), x.dtype)
+            w = keras.random.randint((b, 1, 1, 1), 0, self.time_mask, seed=self.seed_gen)
+            s = keras.random.randint((b, 1, 1, 1), 0, C.N_FRAMES - self.time_mask,
+                                     seed=self.seed_gen)
+            keep = keep * ops.cast(ops.logical_or(ti < s, ti >= s + w), x.dtype)
+        return x * keep
+
+
+def count_macs(model: keras.Model) -> int:
+    """Multiply-accumulates of one inference (conv, depthwise and dense layers)."""
+    total = 0
+    for l in model.layers:
+        if isinstance(l, layers.DepthwiseConv2D):
+            _, h, w, c = l.output.shape
+            total += h * w * c * l.kernel_size[0] * l.kernel_size[1]
+        elif isinstance(l, layers.Conv2D):
+            _, h, w, c = l.output.shape
+            cin = l.input.shape[-1]
+            total += h * w * c * cin * l.kernel_size[0] * l.kernel_size[1]
+        elif isinstance(l, layers.Dense):
+            total += l.input.shape[-1] * l.units
+    return int(total)

