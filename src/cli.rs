@@ -71,6 +71,9 @@ pub enum Command {
         /// Print every hop's top scores, not only detections.
         #[arg(long)]
         all: bool,
+        /// Stop after this many seconds of microphone audio (default: until Ctrl-C).
+        #[arg(long)]
+        seconds: Option<f32>,
     },
     /// Find the Codec Zero, apply its mic + speaker mixer profile and make it ALSA's default.
     SetupAudio(crate::setup_audio::SetupOptions),
@@ -166,7 +169,12 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Record { seconds, file } => record(&cfg, seconds, &file),
         Command::Play { file } => play(&cfg, &file),
-        Command::Listen { file, json, all } => listen(&cfg, file.as_deref(), json, all),
+        Command::Listen {
+            file,
+            json,
+            all,
+            seconds,
+        } => listen(&cfg, file.as_deref(), json, all, seconds),
         Command::SetupAudio(opts) => {
             print!("{}", crate::setup_audio::run(opts)?);
             Ok(())
@@ -380,7 +388,21 @@ fn print_hop(hop: &Hop<'_>, labels: &[String], json: bool, all: bool) {
     }
 }
 
-fn listen(cfg: &Config, file: Option<&Path>, json: bool, all: bool) -> Result<()> {
+fn listen(
+    cfg: &Config,
+    file: Option<&Path>,
+    json: bool,
+    all: bool,
+    seconds: Option<f32>,
+) -> Result<()> {
+    if let Some(s) = seconds {
+        if !(s > 0.0 && s <= 86_400.0) {
+            bail!("--seconds {s}: must be more than 0 and at most 86400");
+        }
+        if file.is_some() {
+            bail!("--seconds bounds the microphone; a file is listened to whole");
+        }
+    }
     let mut recognizer = Recognizer::load(
         &cfg.keywords.model,
         &RecognizerConfig::from_config(&cfg.keywords),
@@ -410,8 +432,11 @@ fn listen(cfg: &Config, file: Option<&Path>, json: bool, all: bool) -> Result<()
         cfg.audio.capture_device
     );
     let mut buf = vec![0i16; (format.rate as usize / 50).max(1) * usize::from(format.channels)];
-    while signals.try_recv().is_err() {
+    let limit = seconds.map(|s| (f64::from(s) * f64::from(format.rate)) as u64);
+    let mut frames_read = 0u64;
+    while signals.try_recv().is_err() && limit.is_none_or(|l| frames_read < l) {
         let frames = stream.read(&mut buf)?;
+        frames_read += frames as u64;
         recognizer.push_with(
             &buf[..frames * usize::from(format.channels)],
             format,
