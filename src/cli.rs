@@ -75,6 +75,18 @@ pub enum Command {
         #[arg(long)]
         seconds: Option<f32>,
     },
+    /// Record the owner saying each keyword, for fine-tuning the model on their voice.
+    Enroll {
+        /// Folder for the takes (`scripts/train_kws.py --owner DIR` reads it).
+        #[arg(long, default_value = "enroll")]
+        dir: PathBuf,
+        /// Takes per word.
+        #[arg(long, default_value_t = 3)]
+        takes: usize,
+        /// Words to record (default: every keyword the model knows).
+        #[arg(long, value_delimiter = ',')]
+        words: Vec<String>,
+    },
     /// Find the Codec Zero, apply its mic + speaker mixer profile and make it ALSA's default.
     SetupAudio(crate::setup_audio::SetupOptions),
     /// Render one of the OLED screens to a PNG.
@@ -175,6 +187,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             all,
             seconds,
         } => listen(&cfg, file.as_deref(), json, all, seconds),
+        Command::Enroll { dir, takes, words } => enroll(&cfg, &dir, takes, words),
         Command::SetupAudio(opts) => {
             print!("{}", crate::setup_audio::run(opts)?);
             Ok(())
@@ -443,6 +456,76 @@ fn listen(
             &mut on_hop,
         )?;
     }
+    Ok(())
+}
+
+fn enroll(cfg: &Config, dir: &Path, takes: usize, words: Vec<String>) -> Result<()> {
+    use crate::enroll::{make_take, save_take, EnrollError};
+    use crate::kws::meta::{KwsMeta, SILENCE, UNKNOWN};
+    if !(1..=50).contains(&takes) {
+        bail!("--takes {takes}: choose 1 to 50");
+    }
+    let meta = KwsMeta::load(&cfg.keywords.model)?;
+    let known: Vec<String> = meta
+        .labels
+        .iter()
+        .filter(|l| *l != SILENCE && *l != UNKNOWN)
+        .cloned()
+        .collect();
+    let words = if words.is_empty() {
+        known.clone()
+    } else {
+        words
+    };
+    for w in &words {
+        if !known.contains(w) {
+            return Err(EnrollError::UnknownWord {
+                word: w.clone(),
+                known: known.join(", "),
+            }
+            .into());
+        }
+    }
+    let mut stream = AlsaBackend.open_capture(&cfg.audio.capture_device, cfg.capture_format())?;
+    let format = stream.format();
+    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
+    let ch = usize::from(format.channels);
+    let per_take = (format.rate as usize) * 2 * ch; // 2 s to say one word
+                                                    // Read in 20 ms periods, as the device delivers them.
+    let mut period = vec![0i16; (format.rate as usize / 50).max(1) * ch];
+    let mut buf = Vec::with_capacity(per_take);
+    let mut saved = 0;
+    for word in &words {
+        let (mut n, mut silent) = (1, 0);
+        while n <= takes {
+            println!("Say \"{word}\" now ({n}/{takes})…");
+            buf.clear();
+            while buf.len() < per_take {
+                let frames = stream.read(&mut period)?;
+                buf.extend_from_slice(&period[..frames * ch]);
+            }
+            buf.truncate(per_take);
+            match make_take(&buf, format) {
+                Ok(take) => {
+                    let path = save_take(dir, word, &stamp, n, &take)?;
+                    println!("  saved {}", path.display());
+                    saved += 1;
+                    n += 1;
+                }
+                Err(e @ EnrollError::Silent { .. }) if silent >= 4 => return Err(e.into()),
+                Err(EnrollError::Silent { peak_dbfs }) => {
+                    silent += 1;
+                    println!("  heard nothing ({peak_dbfs:.0} dBFS): again, a little louder");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    println!(
+        "{saved} takes in {}. Fine-tune and evaluate with: scripts/train_kws.py --owner {}",
+        dir.display(),
+        dir.display()
+    );
     Ok(())
 }
 

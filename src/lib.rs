@@ -17,6 +17,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod core;
+pub mod enroll;
 pub mod hw;
 pub mod kws;
 pub mod runtime;

@@ -34,12 +34,18 @@ fn shipped_model_has_the_declared_labels_and_shape() {
         ["down", "go", "left", "no", "right", "silence", "stop", "unknown", "up", "yes"]
     );
     let f = &meta.features;
-    assert_eq!((f.sample_rate, f.clip_samples, f.nperseg, f.noverlap, f.nfft), (16000, 16000, 255, 124, 256));
+    assert_eq!(
+        (f.sample_rate, f.clip_samples, f.nperseg, f.noverlap, f.nfft),
+        (16000, 16000, 255, 124, 256)
+    );
     assert_eq!(f.bins() * f.frames(), 129 * 124);
     let elements: usize = model.input_shape().iter().product();
     assert_eq!(elements, 129 * 124, "input shape {:?}", model.input_shape());
     let size = std::fs::metadata(meta.model_path()).unwrap().len();
-    assert!(size <= 200 * 1024, "int8 model is {size} bytes; the goal is <= 200 KB");
+    assert!(
+        size <= 200 * 1024,
+        "int8 model is {size} bytes; the goal is <= 200 KB"
+    );
 }
 
 /// Label of a fixture clip: the part of its file name before `__`.
@@ -62,13 +68,20 @@ fn shipped_model_classifies_held_out_clips() {
         .filter(|p| p.extension().is_some_and(|e| e == "wav"))
         .collect();
     clips.sort();
-    assert!(clips.len() >= 10, "expected a handful of clips in {}", dir.display());
+    assert!(
+        clips.len() >= 10,
+        "expected a handful of clips in {}",
+        dir.display()
+    );
     let mut wrong = Vec::new();
     for path in &clips {
         let clip = read_clip(path, 2.0).unwrap();
         assert_eq!((clip.rate, clip.channels), (16000, 1), "{}", path.display());
-        stft.features(&clip.samples[..clip.samples.len().min(16000)], &mut features)
-            .unwrap();
+        stft.features(
+            &clip.samples[..clip.samples.len().min(16000)],
+            &mut features,
+        )
+        .unwrap();
         model.classify(&features, &mut scores).unwrap();
         let (best, p) = scores
             .iter()

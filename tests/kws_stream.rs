@@ -104,7 +104,13 @@ fn listen(sb: &AlsaSandbox, samples16k: Vec<f32>, seconds: f32) -> Vec<Heard> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| {
-            let word = l.split("\"word\":\"").nth(1).unwrap().split('"').next().unwrap();
+            let word = l
+                .split("\"word\":\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
             let time: f32 = l
                 .split("\"time\":")
                 .nth(1)
