@@ -87,6 +87,11 @@ pub enum Command {
         #[arg(long, value_delimiter = ',')]
         words: Vec<String>,
     },
+    /// Clip accuracy of the keyword model on a folder of `<word>__*.wav` clips.
+    Evaluate {
+        /// Folder of labelled clips, e.g. the one `enroll` filled.
+        dir: PathBuf,
+    },
     /// Find the Codec Zero, apply its mic + speaker mixer profile and make it ALSA's default.
     SetupAudio(crate::setup_audio::SetupOptions),
     /// Render one of the OLED screens to a PNG.
@@ -188,6 +193,17 @@ fn dispatch(cli: Cli) -> Result<()> {
             seconds,
         } => listen(&cfg, file.as_deref(), json, all, seconds),
         Command::Enroll { dir, takes, words } => enroll(&cfg, &dir, takes, words),
+        Command::Evaluate { dir } => {
+            let meta = crate::kws::meta::KwsMeta::load(&cfg.keywords.model)?;
+            let mut model = crate::kws::model::LiteRtClassifier::load(
+                &meta.model_path(),
+                meta.labels.clone(),
+                meta.model.output == crate::kws::meta::ModelOutput::Logits,
+            )?;
+            let eval = crate::kws::evaluate::evaluate_dir(&meta, &mut model, &dir)?;
+            print!("{}", eval.render());
+            Ok(())
+        }
         Command::SetupAudio(opts) => {
             print!("{}", crate::setup_audio::run(opts)?);
             Ok(())

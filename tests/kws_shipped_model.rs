@@ -2,10 +2,9 @@
 //! the same code as the toy, declares the labels and input shape the runtime expects, and
 //! classifies held-out clips (voices the model never heard in training) correctly.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use chatterbox::audio::wav::read_clip;
-use chatterbox::kws::features::Stft;
+use chatterbox::kws::evaluate::evaluate_dir;
 use chatterbox::kws::meta::KwsMeta;
 use chatterbox::kws::model::{Classifier, LiteRtClassifier};
 
@@ -48,54 +47,16 @@ fn shipped_model_has_the_declared_labels_and_shape() {
     );
 }
 
-/// Label of a fixture clip: the part of its file name before `__`.
-fn label_of(path: &Path) -> String {
-    let name = path.file_name().unwrap().to_string_lossy();
-    name.split("__").next().unwrap().to_string()
-}
-
 #[test]
 fn shipped_model_classifies_held_out_clips() {
     let (meta, mut model) = load();
-    let mut stft = Stft::new(&meta.features).unwrap();
-    let mut features = vec![0.0f32; stft.len()];
-    let mut scores = vec![0.0f32; meta.labels.len()];
     let dir = repo().join("tests/fixtures/kws_clips");
-    let mut clips: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "wav"))
-        .collect();
-    clips.sort();
+    let eval = evaluate_dir(&meta, &mut model, &dir).unwrap();
     assert!(
-        clips.len() >= 10,
-        "expected a handful of clips in {}",
+        eval.results.len() >= 10,
+        "a handful of clips in {}",
         dir.display()
     );
-    let mut wrong = Vec::new();
-    for path in &clips {
-        let clip = read_clip(path, 2.0).unwrap();
-        assert_eq!((clip.rate, clip.channels), (16000, 1), "{}", path.display());
-        stft.features(
-            &clip.samples[..clip.samples.len().min(16000)],
-            &mut features,
-        )
-        .unwrap();
-        model.classify(&features, &mut scores).unwrap();
-        let (best, p) = scores
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .unwrap();
-        let want = label_of(path);
-        if meta.labels[best] != want {
-            wrong.push(format!(
-                "{}: got {} ({p:.2}), want {want}",
-                path.file_name().unwrap().to_string_lossy(),
-                meta.labels[best]
-            ));
-        }
-    }
-    assert!(wrong.is_empty(), "misclassified: {wrong:#?}");
+    assert!(eval.skipped.is_empty(), "{:?}", eval.skipped);
+    assert_eq!(eval.correct(), eval.results.len(), "\n{}", eval.render());
 }

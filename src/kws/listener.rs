@@ -36,6 +36,10 @@ pub enum KwsError {
     Frontend(#[from] FrontendError),
     #[error(transparent)]
     Detector(#[from] DetectorError),
+    #[error(transparent)]
+    Wav(#[from] crate::audio::wav::WavError),
+    #[error("{0}")]
+    Folder(String),
     #[error("keyword model {model}: its labels ({labels:?}) differ from the labels file ({file:?}); retrain or fix models/labels.txt")]
     Labels {
         model: String,

@@ -7,6 +7,7 @@
 //! * [`model`] — the classifier trait and its LiteRT backend.
 //! * [`listener`] — all of the above on one thread, fed by the capture fan-out.
 pub mod detector;
+pub mod evaluate;
 pub mod features;
 pub mod frontend;
 pub mod listener;

@@ -1,0 +1,148 @@
+//! Clip accuracy of a model on a folder of labelled 1 s clips (`<label>__<anything>.wav`):
+//! the owner's `enroll` takes, or the held-out fixtures CI checks.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::features::Stft;
+use super::listener::KwsError;
+use super::meta::KwsMeta;
+use super::model::Classifier;
+use crate::audio::wav::{convert, read_clip};
+use crate::audio::PcmFormat;
+
+/// One clip's verdict.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClipResult {
+    pub file: String,
+    pub want: String,
+    pub got: String,
+    pub confidence: f32,
+}
+
+/// Every clip's verdict, in file-name order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Evaluation {
+    pub results: Vec<ClipResult>,
+    /// Files that could not be read or are not named `<label>__…`, with why.
+    pub skipped: Vec<(String, String)>,
+}
+
+impl Evaluation {
+    pub fn correct(&self) -> usize {
+        self.results.iter().filter(|r| r.want == r.got).count()
+    }
+
+    pub fn accuracy(&self) -> f32 {
+        if self.results.is_empty() {
+            0.0
+        } else {
+            self.correct() as f32 / self.results.len() as f32
+        }
+    }
+
+    /// A plain-text report: per-word accuracy, then every mistake.
+    pub fn render(&self) -> String {
+        let mut per: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+        for r in &self.results {
+            let e = per.entry(&r.want).or_default();
+            e.1 += 1;
+            if r.want == r.got {
+                e.0 += 1;
+            }
+        }
+        let mut out = String::new();
+        for (word, (ok, n)) in &per {
+            let _ = writeln!(
+                out,
+                "{word:<8} {ok:>3}/{n:<3} {:5.1} %",
+                100.0 * *ok as f32 / *n as f32
+            );
+        }
+        let _ = writeln!(
+            out,
+            "all      {:>3}/{:<3} {:5.1} %",
+            self.correct(),
+            self.results.len(),
+            100.0 * self.accuracy()
+        );
+        for r in self.results.iter().filter(|r| r.want != r.got) {
+            let _ = writeln!(
+                out,
+                "  {}: heard {} ({:.2}), said {}",
+                r.file, r.got, r.confidence, r.want
+            );
+        }
+        for (file, why) in &self.skipped {
+            let _ = writeln!(out, "  skipped {file}: {why}");
+        }
+        out
+    }
+}
+
+/// Classifies the first second of every `<label>__*.wav` in `dir` (any rate/channels).
+pub fn evaluate_dir(
+    meta: &KwsMeta,
+    classifier: &mut dyn Classifier,
+    dir: &Path,
+) -> Result<Evaluation, KwsError> {
+    let mut stft = Stft::new(&meta.features)?;
+    let mut features = vec![0.0f32; stft.len()];
+    let mut scores = vec![0.0f32; meta.labels.len()];
+    let mut eval = Evaluation::default();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| KwsError::Folder(format!("cannot read clip folder {}: {e}", dir.display())))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav")))
+        .collect();
+    files.sort();
+    let mono16k = PcmFormat {
+        rate: meta.features.sample_rate,
+        channels: 1,
+    };
+    for path in files {
+        let file = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let Some(want) = file.split_once("__").map(|(l, _)| l.to_string()) else {
+            eval.skipped
+                .push((file, "not named <label>__<anything>.wav".into()));
+            continue;
+        };
+        if !meta.labels.contains(&want) {
+            eval.skipped
+                .push((file, format!("'{want}' is not one of the model's labels")));
+            continue;
+        }
+        let clip = match read_clip(&path, 60.0) {
+            Ok(c) => c,
+            Err(e) => {
+                eval.skipped.push((file, e.to_string()));
+                continue;
+            }
+        };
+        let samples: Vec<f32> = convert(&clip, mono16k, 1.0)?
+            .iter()
+            .take(meta.features.clip_samples)
+            .map(|&s| f32::from(s) / 32768.0)
+            .collect();
+        stft.features(&samples, &mut features)?;
+        classifier.classify(&features, &mut scores)?;
+        let (best, &confidence) = scores
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap_or((0, &0.0));
+        eval.results.push(ClipResult {
+            file,
+            want,
+            got: meta.labels[best].clone(),
+            confidence,
+        });
+    }
+    Ok(eval)
+}
