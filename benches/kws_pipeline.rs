@@ -23,6 +23,9 @@
 //! 5. **Daemon RSS**: `target/release/chatterbox sim` with keywords on, its microphone an
 //!    ALSA `file` plugin paced in real time; VmRSS and VmHWM from /proc after 10 s.
 //!
+//! Other knobs: `KWS_BENCH_ITERS` (windows per timing, default 300), `KWS_BENCH_SKIP_RSS`
+//! (set: do not start `chatterbox sim`).
+//!
 //! With `KWS_BENCH_PYTHON` naming the TOML scripts/bench_kws_python.py wrote, one table
 //! with every figure, its goal and pass/fail is printed at the end.
 
