@@ -213,5 +213,11 @@ def model_card(m: dict) -> str:
               f"{k} {v / 60:.1f} min" for k, v in m.get("stage_seconds", {}).items()) +
           "). Synthesized clips and augmented arrays are cached in "
           "~/.cache/chatterbox/kws-data and reused by later runs with the same settings; "
-          "a stage that took ~0 min was served from that cache.", ""]
+          "a stage that took ~0 min was served from that cache."
+          + (f" Measured {m['note_first_run']}." if m.get("note_first_run") else ""),
+          "", "Determinism: the voice settings, the data split, every augmentation and the "
+          "batch order are functions of the seed. Two sources are not: piper's generator "
+          "noise (onnxruntime's unseeded random op) and TensorFlow's multi-threaded float "
+          "reductions, so a rerun gives a model of the same quality, not the same bytes.",
+          ""]
     return "\n".join(l for l in L if l is not None) + "\n"
