@@ -136,9 +136,9 @@ def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,
             elif rng.random() < (unknown_keep if split == "train" else eval_unknown_keep):
                 jobs.append(Job("word", LABEL_INDEX[C.UNKNOWN], s.family, clip, strength))
         for sp, label, a in sc_items:
-            if sp == src and split != "test_clean":
+            if sp == src:
                 jobs.append(Job("word", LABEL_INDEX[label], "speech-commands", a,
-                                1.0 if split == "train" else 0.3))
+                                {"train": 1.0, "test_clean": 0.0}.get(split, 0.3)))
         n_kw = sum(1 for j in jobs if j.label < len(C.KEYWORDS))
         n_sil = int(silence_ratio * n_kw / len(C.KEYWORDS)) if n_kw else 8
         jobs += [Job("silence", LABEL_INDEX[C.SILENCE], "noise", None, 1.0)

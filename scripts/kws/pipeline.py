@@ -44,6 +44,8 @@ def parse_args(argv=None):
     p.add_argument("--speech-commands", type=Path, default=None,
                    help="a Google Speech Commands folder to add (official layout with "
                         "validation_list.txt/testing_list.txt)")
+    p.add_argument("--speech-commands-only", action="store_true",
+                   help="train on --speech-commands alone, without synthesized voices")
     p.add_argument("--engines", default="",
                    help="comma list to restrict engines (espeak,flite,pico,festival,piper,hibari)")
     p.add_argument("--stream-keywords", type=int, default=800,
@@ -66,11 +68,26 @@ def main(argv=None) -> int:
 
     log(f"pipeline: {' '.join(sys.argv)}")
     engines = set(args.engines.split(",")) if args.engines else None
+    if args.speech_commands_only:
+        if args.speech_commands is None:
+            log("--speech-commands-only needs --speech-commands DIR")
+            return 2
+        engines = set()
+    stages: dict[str, float] = {}
+    t_stage = time.time()
+
+    def stage(name):
+        nonlocal t_stage
+        stages[name] = time.time() - t_stage
+        t_stage = time.time()
+
     settings = synth.synthesize(args.cache, args.seed, jobs=args.jobs, scale=args.scale,
                                 engines=engines, log=log)
+    stage("synthesis")
     data, ds_path = dataset.build(args.cache, settings, args.seed, aug_copies=args.aug_copies,
                                   workers=args.jobs, speech_commands=args.speech_commands,
                                   log=log)
+    stage("augmentation+features")
     counts = {s: np.bincount(y, minlength=len(C.LABELS)).tolist() for s, (_, y, _) in
               data.items()}
     mean, std = _norm(data, args.seed)
@@ -80,6 +97,7 @@ def main(argv=None) -> int:
 
     core, tinfo = T.train(data, mean, std, args.epochs, args.seed, args.threads,
                           max_steps=args.max_steps or None, log=log)
+    stage("training")
     rng = np.random.default_rng(args.seed)
     Xtr = data["train"][0]
     rep = Xtr[rng.choice(len(Xtr), size=min(400, len(Xtr)), replace=False)]
@@ -103,9 +121,12 @@ def main(argv=None) -> int:
         chosen = "float"  # int8 must not cost more than 1.5 points
     metrics["shipped"] = chosen
     metrics["sizes"] = {k: p.stat().st_size for k, p in paths.items()}
+    stage("export+clip checks")
 
     if not args.no_stream:
         metrics["streaming"] = _streaming(args, settings, models[chosen], mean, std, log)
+        stage("streaming")
+    metrics["stage_seconds"] = stages
 
     # --- write models/ ---------------------------------------------------------------
     args.out.mkdir(parents=True, exist_ok=True)
@@ -140,6 +161,8 @@ def _command(args) -> str:
              f"--aug-copies {args.aug_copies}", f"--epochs {args.epochs}"]
     if args.speech_commands:
         parts.append(f"--speech-commands {args.speech_commands}")
+    if args.speech_commands_only:
+        parts.append("--speech-commands-only")
     return " ".join(parts)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import config as C
 
 
@@ -173,17 +175,49 @@ def model_card(m: dict) -> str:
             L.append("- Streaming ≤ 1 FA/h: no threshold in the sweep reaches it — NOT met.")
     L.append(f"- int8 model ≤ 200 KB: {m['sizes']['int8'] / 1024:.1f} KiB — "
              f"{'met' if m['sizes']['int8'] <= 200 * 1024 else 'NOT met'}.")
-    L += ["", "## Limits", "",
-          "The voices are synthetic: formant, diphone, HMM/clustergen and two small neural "
+    pf = {f: v for f, v in t["per_family"].items() if f != "noise"}
+    worst = sorted(pf, key=lambda f: pf[f][0])[:3]
+    cm = np.array(t["confusion"])
+    off = [(cm[i, j], C.LABELS[i], C.LABELS[j]) for i in range(len(C.LABELS))
+           for j in range(len(C.LABELS)) if i != j]
+    top = sorted(off, reverse=True)[:4]
+    L += ["", "## Limits and what would help", "",
+          "- Weakest held-out families: " + ", ".join(
+              f"{f} ({_pct(pf[f][0])})" for f in worst) + ". Each is a speaker/engine "
+          "unlike anything in training; more distinct speakers (not more settings of the "
+          "same ones) is the lever: every neural voice added to training (only piper-joe "
+          "is there now) should help the neural held-out voice most.",
+          "- Most frequent confusions (true -> predicted): " + ", ".join(
+              f"{a} -> {b} ({n})" for n, a, b in top) + ". Non-keywords that share a "
+          "keyword's vowel and coda (bright/night/light vs right, cup/pup vs up, nope/snow vs "
+          "no) dominate the false accepts.",
+          "- The voices are synthetic: formant, diphone, HMM/clustergen and two small neural "
           "voices. Real children, far-field rooms and the Codec Zero microphone are not in "
           "the data; expect lower accuracy on real speech than on held-out synthetic voices. "
-          "`--speech-commands DIR` adds the real Speech Commands data when a user has it.",
+          "`--speech-commands DIR` adds the real Speech Commands data when a user has it, "
+          "and recordings from the toy's own microphone would help more than anything else.",
+          "- Training was limited to the CPU time of a shared 2-core machine (see the wall "
+          "time below); " + (
+              "the best validation epoch was the last one, so longer training (`--epochs`) "
+              if m["train"]["best_epoch"] >= m["train"]["epochs"] - 1 else
+              "validation accuracy had levelled off, so more voices rather than more epochs, "
+          ) + "and a wider DS-CNN (the int8 model is far under the 200 KB budget) are the "
+          "cheap next steps.",
           "", "## Reproduce", "",
           "```sh", m["command"], "```", "",
           f"Seed {m['seed']}; training {m['train']['epochs']} epochs x "
           f"{m['train']['steps_per_epoch']} steps, best validation epoch "
           f"{m['train']['best_epoch']} ({_pct(m['train']['best_val_accuracy'])}). Pipeline "
-          f"wall time on this 2-core shared machine: {m['wall_seconds'] / 60:.0f} min "
-          "(synthesized clips and augmented arrays are cached in "
-          "~/.cache/chatterbox/kws-data and reused).", ""]
+          f"wall time of this run on this 2-core machine shared with other jobs: "
+          f"{m['wall_seconds'] / 60:.0f} min (" + ", ".join(
+              f"{k} {v / 60:.1f} min" for k, v in m.get("stage_seconds", {}).items()) +
+          "). Synthesized clips and augmented arrays are cached in "
+          "~/.cache/chatterbox/kws-data and reused by later runs with the same settings; "
+          "a stage that took ~0 min was served from that cache."
+          + (f" Measured {m['note_first_run']}." if m.get("note_first_run") else ""),
+          "", "Determinism: the voice settings, the data split, every augmentation and the "
+          "batch order are functions of the seed. Two sources are not: piper's generator "
+          "noise (onnxruntime's unseeded random op) and TensorFlow's multi-threaded float "
+          "reductions, so a rerun gives a model of the same quality, not the same bytes.",
+          ""]
     return "\n".join(l for l in L if l is not None) + "\n"
