@@ -77,7 +77,8 @@ pub enum Command {
     },
     /// Record the owner saying each keyword, for fine-tuning the model on their voice.
     Enroll {
-        /// Folder for the takes (`scripts/train_kws.py --owner DIR` reads it).
+        /// Folder for the takes, in the Speech Commands layout
+        /// (`scripts/train_kws.py --speech-commands DIR` trains on it).
         #[arg(long, default_value = "enroll")]
         dir: PathBuf,
         /// Takes per word.
@@ -538,7 +539,9 @@ fn enroll(cfg: &Config, dir: &Path, takes: usize, words: Vec<String>) -> Result<
         }
     }
     println!(
-        "{saved} takes in {}. Fine-tune and evaluate with: scripts/train_kws.py --owner {}",
+        "{saved} takes in {}. How well the model knows them: chatterbox evaluate {}\n\
+         Retrain with them (on a PC): scripts/train_kws.py --speech-commands {}",
+        dir.display(),
         dir.display(),
         dir.display()
     );

@@ -1,10 +1,12 @@
 //! `chatterbox enroll`: the owner records each keyword a few times, so the model can be
 //! fine-tuned on, and evaluated against, the one voice it must understand.
 //!
-//! Takes are saved as 1 s, 16 kHz mono WAVs — the model's own input — named
-//! `<word>__owner-<timestamp>-<take>.wav` in one folder, the layout
-//! `scripts/train_kws.py --owner DIR` reads. Each take is cut to the loudest second of a
-//! longer recording, so the person need not speak on an exact beat.
+//! Takes are saved as 1 s, 16 kHz mono WAVs — the model's own input — in the layout of
+//! Google's Speech Commands data set, `DIR/<word>/owner_nohash_<timestamp>-<take>.wav`,
+//! so the training script takes the folder as it is (`--speech-commands DIR`). Every third
+//! take is listed in `DIR/testing_list.txt`: the trainer keeps those out of training, and
+//! they measure how well the retrained model knows the owner's voice. Each take is cut to
+//! the loudest second of a longer recording, so the person need not speak on an exact beat.
 
 use std::path::{Path, PathBuf};
 
@@ -92,7 +94,8 @@ pub fn make_take(samples: &[i16], format: PcmFormat) -> Result<Vec<i16>, EnrollE
     Ok(take)
 }
 
-/// Saves a take atomically as `<dir>/<word>__owner-<stamp>-<n>.wav`.
+/// Saves a take atomically as `<dir>/<word>/owner_nohash_<stamp>-<n>.wav`; every third
+/// take is also listed in `<dir>/testing_list.txt` (held out from training).
 pub fn save_take(
     dir: &Path,
     word: &str,
@@ -100,19 +103,35 @@ pub fn save_take(
     n: usize,
     take: &[i16],
 ) -> Result<PathBuf, EnrollError> {
-    std::fs::create_dir_all(dir).map_err(|error| LibraryError::Folder {
-        dir: dir.to_path_buf(),
+    let folder = dir.join(word);
+    let folder_err = |error| LibraryError::Folder {
+        dir: folder.clone(),
         error,
-    })?;
+    };
+    std::fs::create_dir_all(&folder).map_err(folder_err)?;
     let mut w = ClipWriter::begin(
-        dir,
+        &folder,
         PcmFormat {
             rate: RATE,
             channels: 1,
         },
     )?;
     w.write(take)?;
-    Ok(w.commit(&format!("{word}__owner-{stamp}-{n}.wav"))?)
+    let name = format!("owner_nohash_{stamp}-{n}.wav");
+    let path = w.commit(&name)?;
+    if n % 3 == 0 {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("testing_list.txt"))
+            .and_then(|mut f| writeln!(f, "{word}/{name}"))
+            .map_err(|error| LibraryError::Folder {
+                dir: dir.to_path_buf(),
+                error,
+            })?;
+    }
+    Ok(path)
 }
 
 #[cfg(test)]
@@ -168,14 +187,18 @@ mod tests {
     }
 
     #[test]
-    fn takes_are_saved_where_the_trainer_looks() {
+    fn takes_are_saved_in_the_speech_commands_layout() {
         let dir = tempfile::tempdir().unwrap();
-        let p = save_take(dir.path(), "go", "20261123-1100", 2, &[5i16; TAKE_SAMPLES]).unwrap();
-        assert_eq!(p.file_name().unwrap(), "go__owner-20261123-1100-2.wav");
+        for n in 1..=3 {
+            save_take(dir.path(), "go", "20261123-1100", n, &[5i16; TAKE_SAMPLES]).unwrap();
+        }
+        let p = dir.path().join("go/owner_nohash_20261123-1100-2.wav");
         let r = hound::WavReader::open(&p).unwrap();
         assert_eq!(
             (r.spec().sample_rate, r.spec().channels, r.len()),
             (16_000, 1, 16_000)
         );
+        let held_out = std::fs::read_to_string(dir.path().join("testing_list.txt")).unwrap();
+        assert_eq!(held_out, "go/owner_nohash_20261123-1100-3.wav\n");
     }
 }

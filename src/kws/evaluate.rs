@@ -1,5 +1,6 @@
-//! Clip accuracy of a model on a folder of labelled 1 s clips (`<label>__<anything>.wav`):
-//! the owner's `enroll` takes, or the held-out fixtures CI checks.
+//! Clip accuracy of a model on a folder of labelled 1 s clips: either flat
+//! (`<label>__<anything>.wav`, the held-out fixtures CI checks) or in the Speech Commands
+//! layout (`<label>/<anything>.wav`, what `chatterbox enroll` writes).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -91,24 +92,43 @@ pub fn evaluate_dir(
     let mut features = vec![0.0f32; stft.len()];
     let mut scores = vec![0.0f32; meta.labels.len()];
     let mut eval = Evaluation::default();
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| KwsError::Folder(format!("cannot read clip folder {}: {e}", dir.display())))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav")))
-        .collect();
+    let read = |d: &Path| {
+        std::fs::read_dir(d)
+            .map_err(|e| KwsError::Folder(format!("cannot read clip folder {}: {e}", d.display())))
+    };
+    // (label from the folder, if any; path)
+    let mut files: Vec<(Option<String>, std::path::PathBuf)> = Vec::new();
+    for entry in read(dir)?.flatten() {
+        let path = entry.path();
+        let is_wav = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav"));
+        if path.is_dir() {
+            let label = entry.file_name().to_string_lossy().into_owned();
+            if meta.labels.contains(&label) {
+                for f in read(&path)?
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| is_wav(p))
+                {
+                    files.push((Some(label.clone()), f));
+                }
+            }
+        } else if is_wav(&path) {
+            files.push((None, path));
+        }
+    }
     files.sort();
     let mono16k = PcmFormat {
         rate: meta.features.sample_rate,
         channels: 1,
     };
-    for path in files {
+    for (folder_label, path) in files {
         let file = path
-            .file_name()
-            .unwrap_or_default()
+            .strip_prefix(dir)
+            .unwrap_or(&path)
             .to_string_lossy()
             .into_owned();
-        let Some(want) = file.split_once("__").map(|(l, _)| l.to_string()) else {
+        let from_name = || file.split_once("__").map(|(l, _)| l.to_string());
+        let Some(want) = folder_label.or_else(from_name) else {
             eval.skipped
                 .push((file, "not named <label>__<anything>.wav".into()));
             continue;
