@@ -5,6 +5,9 @@
 //! * the keyword recognizer keeps its one subscription across reopens, and the recorder
 //!   records again after each episode — no restart.
 //!
+//! * a missing speaker is one error too, however many presses fail, and the first press
+//!   after it is back plays.
+//!
 //! (Device-level reopening, busy/missing/lost, is in tests/alsa_capture.rs and
 //! tests/alsa_player.rs; this file checks what the rest of the program sees.)
 
@@ -36,6 +39,15 @@ impl log::Log for Capture {
 
 static LOG: Capture = Capture(Mutex::new(Vec::new()));
 
+/// Installs the capturing logger once for every test in this binary.
+fn init_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        log::set_logger(&LOG).unwrap();
+        log::set_max_level(log::LevelFilter::Debug);
+    });
+}
+
 fn count(level: log::Level, needle: &str) -> usize {
     LOG.0
         .lock()
@@ -60,8 +72,7 @@ fn wait_logged(level: log::Level, needle: &str, n: usize) {
 
 #[test]
 fn each_mic_episode_is_logged_once_and_everything_resubscribes_without_a_restart() {
-    log::set_logger(&LOG).unwrap();
-    log::set_max_level(log::LevelFilter::Debug);
+    init_log();
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut cfg = Config::default();
@@ -154,5 +165,68 @@ fn each_mic_episode_is_logged_once_and_everything_resubscribes_without_a_restart
         "audio faults: 3 mic episodes (missing at start, unplugged, gone for 3 retries): {} error lines, {} debug retries, 3 recordings after recovery",
         count(log::Level::Error, "microphone unavailable"),
         count(log::Level::Debug, "microphone still unavailable"),
+    );
+}
+
+#[test]
+fn a_missing_speaker_is_one_error_however_many_presses_fail() {
+    init_log();
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cfg = Config::default();
+    // Device names of their own: the other test counts "microphone 'mem' open".
+    cfg.audio.capture_device = "mem2".into();
+    cfg.audio.playback_device = "spk2".into();
+    cfg.audio.rate = 16_000;
+    cfg.audio.channels = 1;
+    cfg.keywords.enabled = false;
+    cfg.library.recordings_dir = dir.path().join("rec");
+    cfg.library.sounds_dir = root.join("sounds");
+    let mem = MemoryBackend::new();
+    // The open at start and the opens of the next three presses fail.
+    mem.fail_playback_opens(4, FailKind::NotFound);
+    let clock = ManualClock::new();
+    let app = runtime::start(
+        &cfg,
+        Hardware {
+            audio: Arc::new(mem.clone()),
+            button: None,
+            leds: Box::new(RecordedLeds::default()),
+            display: Box::new(|_| {}),
+            clock: Arc::new(clock.clone()),
+        },
+        Options { seed: Some(1) },
+    )
+    .unwrap();
+    let (_tx, interrupt) = crossbeam_channel::unbounded();
+    let mut driver = SimDriver::new(app.control(), SimButton::Virtual(clock.clone()), interrupt);
+    for _ in 0..4 {
+        for cmd in [SimCommand::Press, SimCommand::Release, SimCommand::Settle] {
+            driver.run(&cmd).unwrap();
+        }
+        driver
+            .run(&SimCommand::Wait(Duration::from_secs(5)))
+            .unwrap();
+    }
+    assert_eq!(
+        mem.playback_opens(),
+        1,
+        "the fourth press opened the speaker"
+    );
+    assert!(mem.played_len() > 0, "and played the empty-folder cue");
+    app.shutdown();
+    let needle = "speaker unavailable: audio device 'spk2'";
+    assert_eq!(
+        count(log::Level::Error, needle),
+        1,
+        "{:#?}",
+        LOG.0.lock().unwrap()
+    );
+    assert_eq!(
+        count(
+            log::Level::Debug,
+            "speaker still unavailable: audio device 'spk2'"
+        ),
+        3
     );
 }
