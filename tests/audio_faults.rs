@@ -130,12 +130,16 @@ fn each_mic_episode_is_logged_once_and_everything_resubscribes_without_a_restart
     assert_eq!(count(log::Level::Error, "microphone unavailable"), 1);
     assert!(count(log::Level::Debug, "microphone still unavailable") >= 1);
     record(&mut driver);
+    // The capture backoff starts again from 0.5 s only after a second of good audio
+    // (a device that fails right after opening is not hammered); give it that second.
+    std::thread::sleep(Duration::from_millis(1200));
 
     // Episode 2: unplugged mid-run, back at the first retry.
     mem.disconnect_capture();
     wait_logged(log::Level::Info, "microphone 'mem' open", 2);
     assert_eq!(count(log::Level::Error, "microphone unavailable"), 2);
     record(&mut driver);
+    std::thread::sleep(Duration::from_millis(1200));
 
     // Episode 3: unplugged and gone for three retries (0.5 + 1 + 2 s).
     mem.fail_capture_opens(3, FailKind::Busy);
