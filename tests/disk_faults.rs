@@ -2,7 +2,8 @@
 //!
 //! The full and read-only cases put the folder on a small tmpfs (`mount -t tmpfs`), which
 //! needs root (or CAP_SYS_ADMIN); where mounting is not permitted those tests say so and
-//! pass without checking anything. The "cannot be created" case runs everywhere.
+//! pass without checking anything; so does the wrong-owner case, which runs the toy as
+//! `nobody` and so needs root to start it. The "cannot be created" case runs everywhere.
 
 mod common;
 
@@ -266,18 +267,7 @@ fn a_read_only_folder_still_plays_and_recording_says_why_it_fails() {
     let Some(fs) = Tmpfs::mount(&toy.rec(), "1m") else {
         return;
     };
-    let tone = sine_i16(1000.0, RATE, 1, RATE as usize / 2, 0.5);
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(toy.rec().join("old.wav"), spec).unwrap();
-    for s in &tone {
-        w.write_sample(*s).unwrap();
-    }
-    w.finalize().unwrap();
+    let tone = write_tone(&toy.rec().join("old.wav"));
     fs.remount_read_only();
 
     let out = toy.script("press\nrelease\nsettle\nhold 10\nsettle\n");
@@ -298,6 +288,86 @@ fn a_read_only_folder_still_plays_and_recording_says_why_it_fails() {
     assert!(
         played.windows(64).any(|w| w == &tone[..64]),
         "the clip on the read-only folder was played"
+    );
+    assert_eq!(toy.names(), vec!["old.wav"]);
+}
+
+/// Writes a 0.5 s 1 kHz clip; returns its samples.
+fn write_tone(path: &Path) -> Vec<i16> {
+    let tone = sine_i16(1000.0, RATE, 1, RATE as usize / 2, 0.5);
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for s in &tone {
+        w.write_sample(*s).unwrap();
+    }
+    w.finalize().unwrap();
+    tone
+}
+
+#[test]
+fn a_folder_this_user_cannot_write_still_plays_and_says_how_to_fix_it() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: needs root to run the toy as another user (nobody)");
+        return;
+    }
+    let toy = Toy::new("rec");
+    let home = toy.sb.home();
+    // The toy runs as nobody: it may read its sandbox and write the speaker file, but the
+    // recordings folder stays root's, mode 0755.
+    std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(toy.sb.speaker_file(), b"").unwrap();
+    std::fs::set_permissions(
+        toy.sb.speaker_file(),
+        std::fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
+    std::fs::create_dir(toy.rec()).unwrap();
+    std::fs::set_permissions(toy.rec(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tone = write_tone(&toy.rec().join("old.wav"));
+    std::fs::set_permissions(
+        toy.rec().join("old.wav"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let script = home.join("s.sim");
+    std::fs::write(&script, "press\nrelease\nsettle\nhold 10\nsettle\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = toy
+        .command()
+        .arg("--script")
+        .arg(&script)
+        .uid(65534)
+        .gid(65534)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let dir = toy.rec().display().to_string();
+    assert!(
+        stderr.contains(&format!(
+            "recordings folder {dir} is not writable by this user"
+        )) && stderr.contains("chown"),
+        "warned at start with the fix:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("[screen] Recording failed: recordings folder")
+            && stdout.contains("not writable"),
+        "{stdout}"
+    );
+    let played = toy.sb.read_speaker().unwrap();
+    assert!(
+        played.windows(64).any(|w| w == &tone[..64]),
+        "the clip was played"
     );
     assert_eq!(toy.names(), vec!["old.wav"]);
 }
