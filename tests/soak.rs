@@ -221,6 +221,7 @@ fn hours_of_random_use_leave_every_thread_working_and_memory_flat() {
     let warm_up = secs(600.0);
     let mut rss_start = None;
     let mut rss_peak = 0;
+    let mut rss_hourly = Vec::new();
     let (mut events, mut records, mut erases, mut unplugs) = (0u64, 0u64, 0u64, 0u64);
     let t0 = Instant::now();
     while clock.now() < end {
@@ -258,6 +259,9 @@ fn hours_of_random_use_leave_every_thread_working_and_memory_flat() {
             rss_start = Some(rss_kib());
         }
         rss_peak = rss_peak.max(rss_kib());
+        if clock.now() >= secs(3600.0 * (rss_hourly.len() + 1) as f64) {
+            rss_hourly.push(rss_kib());
+        }
     }
     let rss_end = rss_kib();
     let rss_start = rss_start.unwrap_or(rss_end);
@@ -303,7 +307,8 @@ fn hours_of_random_use_leave_every_thread_working_and_memory_flat() {
         "soak: {hours} simulated h (seed {seed}) in {:.0} s real: {events} events \
          ({records} record holds, {erases} erase holds, {unplugs} mic unplugs), \
          {} capture reads, {} samples played, {} screens, {} LED changes, {} clips at the end; \
-         RSS after 10 min warm-up {rss_start} KiB, end {rss_end} KiB, peak {rss_peak} KiB; 0 panics",
+         RSS after 10 min warm-up {rss_start} KiB, end {rss_end} KiB, peak {rss_peak} KiB, \
+         at each simulated hour {rss_hourly:?}; 0 panics",
         real.as_secs_f64(),
         c.capture_reads.load(Ordering::Relaxed),
         c.played_samples.load(Ordering::Relaxed),
