@@ -195,7 +195,7 @@ fn idle_cpu_of_sim(sb: &alsa::AlsaSandbox, seconds: u64) {
     let mut child = cmd
         .args(["-q", "--config"])
         .arg(&cfg)
-        .arg("sim")
+        .args(["sim", "--allow-root"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -418,7 +418,7 @@ fn daemon_rss(mic: &[i16], seconds: u64) -> Result<Rss, String> {
     let mut child = cmd
         .args(["-q", "--config"])
         .arg(&cfg)
-        .arg("sim")
+        .args(["sim", "--allow-root"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -32,7 +32,7 @@ sounds_dir = "$repo/sounds"
 model = "$repo/models/kws.toml"
 CONFIG
 echo "== chatterbox sim --virtual-time --script scripts/demo.sim"
-HOME="$work" "$bin" --config "$work/chatterbox.toml" sim --virtual-time --seed 7 \
+HOME="$work" "$bin" --config "$work/chatterbox.toml" sim --allow-root --virtual-time --seed 7 \
   --script scripts/demo.sim 2> >(grep --line-buffered -v -e '^INFO: ' -e '^WARNING: All log' >&2)
 sox -t raw -r 48000 -c 2 -b 16 -e signed-integer "$work/speaker.raw" "$work/speaker.wav"
 echo

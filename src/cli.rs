@@ -46,7 +46,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The appliance: GPIO button and LEDs, OLED, microphone and speaker (on a Pi).
-    Run,
+    Run {
+        /// Run even as root (normally refused: the toy runs as its own user).
+        #[arg(long)]
+        allow_root: bool,
+    },
     /// The same program driven from the keyboard or a script; LEDs and screens print.
     Sim(SimArgs),
     /// List sound devices with their rates, channels and formats.
@@ -122,6 +126,30 @@ pub struct SimArgs {
     /// Seed for the random clip choice, for repeatable sessions.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Run even as root (normally refused: the toy runs as its own user).
+    #[arg(long)]
+    pub allow_root: bool,
+}
+
+/// Why the daemon will not start as root.
+#[derive(Debug, thiserror::Error)]
+#[error("chatterbox will not run as root: it records a microphone and reads files copied onto the SD card, so it runs as its own user (scripts/install.sh creates `chatterbox`; `sudo -u chatterbox chatterbox ...`). Pass --allow-root to run as root anyway")]
+pub struct RootRefused;
+
+/// The root check for `run` and `sim`, pure so it can be tested as any user.
+pub fn refuse_root(euid: u32, allowed: bool) -> Result<(), RootRefused> {
+    if euid == 0 && !allowed {
+        return Err(RootRefused);
+    }
+    if euid == 0 {
+        log::warn!("running as root (--allow-root)");
+    }
+    Ok(())
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 /// Entry point of the binary.
@@ -176,8 +204,14 @@ fn load_config(path: Option<&Path>) -> Result<Config> {
 fn dispatch(cli: Cli) -> Result<()> {
     let cfg = load_config(cli.config.as_deref())?;
     match cli.command {
-        Command::Run => run(&cfg),
-        Command::Sim(args) => sim(&cfg, &args),
+        Command::Run { allow_root } => {
+            refuse_root(effective_uid(), allow_root)?;
+            run(&cfg)
+        }
+        Command::Sim(args) => {
+            refuse_root(effective_uid(), args.allow_root)?;
+            sim(&cfg, &args)
+        }
         Command::Devices => {
             print!(
                 "{}",
@@ -657,6 +691,31 @@ mod tests {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
         let e = anyhow::Error::new(io).context("cannot read x.toml");
         assert_eq!(render_error(&e), "cannot read x.toml: no such file");
+    }
+
+    #[test]
+    fn root_is_refused_unless_allowed() {
+        let e = refuse_root(0, false).unwrap_err().to_string();
+        assert!(e.contains("root") && e.contains("--allow-root"), "{e}");
+        assert!(refuse_root(0, true).is_ok());
+        assert!(refuse_root(1000, false).is_ok());
+        assert!(refuse_root(1000, true).is_ok());
+    }
+
+    #[test]
+    fn run_and_sim_take_allow_root() {
+        let cli = Cli::try_parse_from(["chatterbox", "run", "--allow-root"]).unwrap();
+        assert!(matches!(cli.command, Command::Run { allow_root: true }));
+        let cli = Cli::try_parse_from(["chatterbox", "sim", "--allow-root"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Sim(SimArgs {
+                allow_root: true,
+                ..
+            })
+        ));
+        let cli = Cli::try_parse_from(["chatterbox", "run"]).unwrap();
+        assert!(matches!(cli.command, Command::Run { allow_root: false }));
     }
 
     #[test]

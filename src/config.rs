@@ -226,9 +226,17 @@ impl Config {
 
     /// Parses config text. `origin` names it in errors; `base` anchors relative paths.
     pub fn parse(text: &str, origin: &Path, base: &Path) -> Result<Config, ConfigError> {
-        let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: origin.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
+            let mut message = e.to_string().trim_end().to_string();
+            // toml names the type ("expected u8"); a person needs the field and its range.
+            let field = e.span().and_then(|s| field_at(text, s.start));
+            if let Some((field, allowed)) = field.and_then(|f| allowed(&f).map(|a| (f, a))) {
+                message.push_str(&format!("\n`{field}` accepts: {allowed}"));
+            }
+            ConfigError::Parse {
+                path: origin.to_path_buf(),
+                message,
+            }
         })?;
         cfg.validate(origin)?;
         for p in [
@@ -280,10 +288,19 @@ impl Config {
             ("audio.playback_device", &a.playback_device),
         ] {
             if dev.trim().is_empty() {
+                return Err(bad(field, format!("{dev:?}"), allowed(field).unwrap_or("")));
+            }
+        }
+        for (field, path) in [
+            ("library.recordings_dir", &self.library.recordings_dir),
+            ("library.sounds_dir", &self.library.sounds_dir),
+            ("keywords.model", &self.keywords.model),
+        ] {
+            if path.as_os_str().is_empty() {
                 return Err(bad(
                     field,
                     "\"\"".into(),
-                    "an ALSA PCM name such as \"default\" or \"hw:Zero\"",
+                    allowed(field).unwrap_or("a path"),
                 ));
             }
         }
@@ -407,6 +424,67 @@ impl Config {
             ..MachineConfig::default()
         }
     }
+}
+
+/// What each config key accepts, for messages about values toml itself refuses (wrong
+/// type, out of the integer's range). `validate` states the same ranges.
+pub fn allowed(field: &str) -> Option<&'static str> {
+    const DEVICE: &str = "an ALSA PCM name in quotes, such as \"default\" or \"hw:Zero\" (`chatterbox devices` lists them)";
+    const GPIO: &str = "a BCM GPIO number 0 to 27";
+    const BOOL: &str = "true or false";
+    if field.starts_with("keywords.commands.") {
+        return Some("a command in quotes: play-random, stop, volume-up, volume-down, previous, next, play-newest, cancel, ignore");
+    }
+    Some(match field {
+        "audio.capture_device" | "audio.playback_device" => DEVICE,
+        "audio.rate" => "8000 to 192000 Hz, e.g. 48000",
+        "audio.channels" => "1 or 2",
+        "audio.chunk_ms" => "5 to 200",
+        "audio.pace_capture" | "display.enabled" | "keywords.enabled" => BOOL,
+        "audio.max_clip_seconds" => "more than 0, at most 3600",
+        "audio.volume" => "0 to 10",
+        "library.recordings_dir" => "a folder path in quotes, e.g. \"recordings\"",
+        "library.sounds_dir" => "a folder path in quotes, e.g. \"sounds\"",
+        "button.pin" | "leds.green_pin" | "leds.red_pin" => GPIO,
+        "button.debounce_ms" => "5 to 500",
+        "button.poll_ms" => "1 to 50",
+        "button.record_hold_s" => "0.5 to 600",
+        "button.erase_hold_s" => "more than button.record_hold_s, at most 600",
+        "button.record_seconds" => "0.5 to 600",
+        "display.i2c_bus" => "an I2C bus number 0 to 255, usually 1",
+        "display.address" => "a 7-bit I2C address, usually 0x3C (60)",
+        "display.size" => "\"128x64\" or \"128x32\"",
+        "keywords.model" => "the model's .toml file in quotes, e.g. \"models/kws.toml\"",
+        "keywords.hop_ms" => "20 to 1000 (250 or less recommended)",
+        "keywords.average_ms" => "at least keywords.hop_ms, at most 5000",
+        "keywords.threshold" => "between 0 and 1, e.g. 0.7",
+        "keywords.refractory_ms" => "0 to 10000",
+        "keywords.quiet_dbfs" => "-120 to 0",
+        _ => return None,
+    })
+}
+
+/// The dotted key (`audio.volume`) whose line holds byte `offset` of `text`, from the
+/// `key = value` line and the nearest `[section]` above it.
+fn field_at(text: &str, offset: usize) -> Option<String> {
+    let head = text.get(..offset)?;
+    let line_start = head.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    if key.is_empty() || key.starts_with('[') {
+        return None;
+    }
+    let section = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    Some(match section {
+        Some(s) if !s.is_empty() => format!("{s}.{key}"),
+        _ => key.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -61,7 +61,14 @@ impl Toy {
         self.sb.configure(&mut cmd);
         cmd.arg("--config")
             .arg(&self.config)
-            .args(["sim", "--virtual-time", "--seed", "1", "--script"])
+            .args([
+                "sim",
+                "--allow-root",
+                "--virtual-time",
+                "--seed",
+                "1",
+                "--script",
+            ])
             .arg(&path)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null());

@@ -32,6 +32,8 @@ pub enum LibraryError {
     DiskFull { dir: PathBuf },
     #[error("recordings folder {dir} is read-only: {error}. Remount it read-write or point `library.recordings_dir` at a writable folder")]
     ReadOnly { dir: PathBuf, error: io::Error },
+    #[error("recordings folder {dir} is not writable by this user: {error}. Give the toy's user the folder (installed: `sudo chown -R chatterbox: {dir}`) or point `library.recordings_dir` at a folder it owns; playing still works")]
+    NotWritable { dir: PathBuf, error: io::Error },
     #[error("writing clip {path}: {error}")]
     Write { path: PathBuf, error: io::Error },
     #[error("'{name}' is not a clip in the recordings folder")]
@@ -40,6 +42,8 @@ pub enum LibraryError {
 
 impl LibraryError {
     fn classify(dir: &Path, path: &Path, error: io::Error) -> Self {
+        const EPERM: i32 = 1;
+        const EACCES: i32 = 13;
         const ENOSPC: i32 = 28;
         const EROFS: i32 = 30;
         const EDQUOT: i32 = 122;
@@ -48,6 +52,10 @@ impl LibraryError {
                 dir: dir.to_path_buf(),
             },
             Some(EROFS) => LibraryError::ReadOnly {
+                dir: dir.to_path_buf(),
+                error,
+            },
+            Some(EPERM | EACCES) => LibraryError::NotWritable {
                 dir: dir.to_path_buf(),
                 error,
             },
@@ -98,6 +106,22 @@ impl Library {
     /// The folder.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether new clips can be written here (asked of the kernel, so a read-only mount
+    /// counts even for root). Checked at start so the log says at once why recording will
+    /// fail, while playing the clips already there keeps working.
+    pub fn check_writable(&self) -> Result<(), LibraryError> {
+        use std::os::unix::ffi::OsStrExt;
+        let Ok(c) = std::ffi::CString::new(self.dir.as_os_str().as_bytes()) else {
+            return Ok(());
+        };
+        // SAFETY: `c` is a valid NUL-terminated path; access only reads it.
+        if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0 {
+            return Ok(());
+        }
+        let error = io::Error::last_os_error();
+        Err(LibraryError::classify(&self.dir, &self.dir, error))
     }
 
     fn remove_leftovers(&self) {
@@ -443,6 +467,34 @@ mod tests {
         // erase_all leaves the link's target alone
         lib.erase_all().unwrap();
         assert!(outside.path().join("secret.wav").exists());
+    }
+
+    #[test]
+    fn permission_errors_name_the_folder_and_the_fix() {
+        let dir = Path::new("/srv/rec");
+        for errno in [1, 13] {
+            let e =
+                LibraryError::classify(dir, &dir.join("x"), io::Error::from_raw_os_error(errno));
+            let text = e.to_string();
+            assert!(matches!(e, LibraryError::NotWritable { .. }), "{text}");
+            assert!(
+                text.contains("/srv/rec")
+                    && text.contains("chown")
+                    && text.contains("recordings_dir"),
+                "{text}"
+            );
+        }
+        let e = LibraryError::classify(dir, dir, io::Error::from_raw_os_error(30)).to_string();
+        assert!(e.contains("read-only") && e.contains("/srv/rec"), "{e}");
+        let e = LibraryError::classify(dir, dir, io::Error::from_raw_os_error(28)).to_string();
+        assert!(e.contains("is full") && e.contains("/srv/rec"), "{e}");
+    }
+
+    #[test]
+    fn a_writable_folder_passes_the_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = Library::open(dir.path()).unwrap();
+        assert!(lib.check_writable().is_ok());
     }
 
     #[test]

@@ -209,8 +209,11 @@ impl Player {
 
     fn device_down(&mut self, e: &AudioError) {
         self.stream = None;
-        log::error!("speaker unavailable: {e}. Will retry on the next clip");
-        if self.device_up != Some(false) {
+        // One error per episode, like the microphone; each failed retry is only debug.
+        if self.device_up == Some(false) {
+            log::debug!("speaker still unavailable: {e}");
+        } else {
+            log::error!("speaker unavailable: {e}. Will retry on the next clip");
             self.device_up = Some(false);
             self.report(PlayerReport::Device(DeviceStatus::Down {
                 device: self.cfg.device.clone(),

@@ -88,6 +88,9 @@ pub fn start(cfg: &Config, hw: Hardware, opts: Options) -> Result<App, StartErro
         clips.len(),
         library.dir().display()
     );
+    if let Err(e) = library.check_writable() {
+        log::warn!("{e}");
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let hub = CaptureHub::new();
     let playing = Arc::new(AtomicBool::new(false));
