@@ -430,46 +430,33 @@ pub fn plan(
         })
     };
     let mut mixer_card = None;
-    let mic = match &opts.mic {
-        None => {
-            let c = need_codec()?;
-            mixer_card = Some(c.clone());
-            Endpoint {
-                card_id: c.id.clone(),
-                device: 0,
-                label: format!("Codec Zero onboard MEMS mic, {c}"),
+    // No selector: the Codec Zero itself (whose mixer then needs setting up); otherwise
+    // the card the person named, as `CARD` or `CARD,DEVICE`.
+    let mut endpoint =
+        |selector: &Option<String>, codec_role: &str| -> Result<Endpoint, SetupError> {
+            match selector {
+                None => {
+                    let c = need_codec()?;
+                    mixer_card = Some(c.clone());
+                    Ok(Endpoint {
+                        card_id: c.id.clone(),
+                        device: 0,
+                        label: format!("{codec_role}, {c}"),
+                    })
+                }
+                Some(sel) => {
+                    let (card, device) = split_device(sel);
+                    let c = select_card(cards, card)?;
+                    Ok(Endpoint {
+                        card_id: c.id.clone(),
+                        device,
+                        label: format!("{c}, device {device}"),
+                    })
+                }
             }
-        }
-        Some(sel) => {
-            let (card, device) = split_device(sel);
-            let c = select_card(cards, card)?;
-            Endpoint {
-                card_id: c.id.clone(),
-                device,
-                label: format!("{c}, device {device}"),
-            }
-        }
-    };
-    let speaker = match &opts.speaker {
-        None => {
-            let c = need_codec()?;
-            mixer_card = Some(c.clone());
-            Endpoint {
-                card_id: c.id.clone(),
-                device: 0,
-                label: format!("Codec Zero mono speaker output, {c}"),
-            }
-        }
-        Some(sel) => {
-            let (card, device) = split_device(sel);
-            let c = select_card(cards, card)?;
-            Endpoint {
-                card_id: c.id.clone(),
-                device,
-                label: format!("{c}, device {device}"),
-            }
-        }
-    };
+        };
+    let mic = endpoint(&opts.mic, "Codec Zero onboard MEMS mic")?;
+    let speaker = endpoint(&opts.speaker, "Codec Zero mono speaker output")?;
     if opts.skip_mixer {
         mixer_card = None;
     }
