@@ -3,15 +3,13 @@
 # Debian/Ubuntu PC, and run the tests for that build under qemu. CI runs it (.ci/run); a maker
 # can run it once to set up the cross build, then use the two cargo commands below directly.
 #
-# Usage: scripts/ci-aarch64.sh [--build-only] [--all-tests]
+# Usage: scripts/ci-aarch64.sh [--build-only]
 #   --build-only  install, fetch and build the release binary; run no tests
-#   --all-tests   also run the integration tests that need ALSA plugins or host tools under
-#                 qemu (slow; see TESTS below for what runs by default)
 #
 # What it does (running it again skips whatever is already in place, so it is idempotent):
 #   1. rustup target add aarch64-unknown-linux-gnu            (needs static.rust-lang.org)
 #   2. dpkg --add-architecture arm64, then apt-get install      (needs the Debian mirror)
-#        gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user pkg-config
+#        gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user pkg-config alsa-utils
 #        libasound2-dev:arm64 libstdc++6:arm64
 #      The system's apt sources are never edited. On Debian the arm64 packages come from the
 #      same mirror; Ubuntu serves arm64 only from ports.ubuntu.com, which you would have to add
@@ -21,8 +19,9 @@
 #      with LITERT_LIB_DIR=third_party/litert/aarch64, then checks the binary is aarch64 and
 #      has the `$ORIGIN` run path.
 #   5. cargo test --target aarch64-unknown-linux-gnu --lib --test kws_model ... under qemu
-#      (.cargo/config.toml: runner = "qemu-aarch64 -cpu cortex-a72 -L /"), including real
-#      LiteRT inference with the aarch64 library.
+#      (.cargo/config.toml: runner = "qemu-aarch64 -cpu cortex-a72 -L /"): the unit tests, real
+#      LiteRT inference with the aarch64 library, and the in-process ALSA tests through the
+#      file/null plugins (the arm64 alsa-lib reads the same /usr/share/alsa config under -L /).
 # It prints how long each step took and how many tests passed. When a server cannot be
 # reached it stops with a message naming it.
 #
@@ -63,15 +62,14 @@
 set -euo pipefail
 
 readonly TARGET="aarch64-unknown-linux-gnu"
-# Integration tests run under qemu by default: the inference test (LiteRT, aarch64 kernels) and
-# the others that need neither ALSA devices nor spawning the chatterbox binary.
-TESTS=(kws_model kws_features kws_detector screens)
-# With --all-tests, also these: in-process ALSA through the file/null plugins.
-MORE_TESTS=(alsa_capture alsa_player alsa_backend)
-# tests/sim_session.rs and tests/install_script.rs start the chatterbox binary as a child
-# process; an aarch64 binary started directly (not through the cargo runner) only runs where
-# binfmt_misc hands it to qemu, which containers usually lack, so they are not run here.
-readonly APT_PKGS=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user pkg-config
+# Integration tests run under qemu besides the unit tests (--lib). Left out: tests/sim_session.rs
+# and tests/install_script.rs start the chatterbox binary as a child process, and an aarch64
+# binary started that way (not through the cargo runner) only runs where binfmt_misc hands it
+# to qemu, which containers usually lack (they fail with an empty "sim failed:" message).
+readonly TESTS=(kws_model kws_features kws_detector screens alsa_capture alsa_player alsa_backend)
+# alsa-utils: tests/alsa_backend.rs runs the host's arecord against its sandbox config.
+# libstdc++6:arm64: libLiteRt.so is C++; under qemu it is loaded from /usr/lib/aarch64-linux-gnu.
+readonly APT_PKGS=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user pkg-config alsa-utils
 	libasound2-dev:arm64 libstdc++6:arm64)
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -86,11 +84,9 @@ die() {
 }
 
 build_only=0
-all_tests=0
 while [[ $# -gt 0 ]]; do
 	case "$1" in
 	--build-only) build_only=1 ;;
-	--all-tests) all_tests=1 ;;
 	-h | --help)
 		sed -n '/^# Usage:/,/^# What it does/{/^# What it does/d;s/^# \{0,1\}//;p}' "$0"
 		exit 0
@@ -99,7 +95,6 @@ while [[ $# -gt 0 ]]; do
 	esac
 	shift
 done
-if [[ $all_tests == 1 ]]; then TESTS+=("${MORE_TESTS[@]}"); fi
 
 # Per-step wall times, printed at the end.
 timings=()
