@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build chatterbox for the Raspberry Pi (aarch64, 64-bit Raspberry Pi OS) on an x86_64
 # Debian/Ubuntu PC, and run the tests for that build under qemu. CI runs it (.ci/run); a maker
-# can run it once to set up the cross build, then use the two cargo commands below directly.
+# can run it once to set up the cross build, then rebuild with the cargo command below.
 #
 # Usage: scripts/ci-aarch64.sh [--build-only]
 #   --build-only  install, fetch and build the release binary; run no tests
@@ -53,9 +53,9 @@
 # Then copy the checkout (with third_party/litert/aarch64/libLiteRt.so) and the binary to the Pi
 # and install from there, which puts libLiteRt.so where the service finds it:
 #
-#   rsync -a --exclude target ./ pi@raspberrypi.local:chatterbox/
-#   scp target/aarch64-unknown-linux-gnu/release/chatterbox pi@raspberrypi.local:chatterbox/
-#   ssh pi@raspberrypi.local 'cd chatterbox && sudo scripts/install.sh --binary ./chatterbox'
+#   rsync -a --exclude target ./ you@raspberrypi.local:chatterbox/
+#   scp target/aarch64-unknown-linux-gnu/release/chatterbox you@raspberrypi.local:chatterbox/
+#   ssh you@raspberrypi.local 'cd chatterbox && sudo scripts/install.sh --binary ./chatterbox'
 #
 # To run the binary by hand on the Pi instead, put libLiteRt.so beside it: the binary's run path
 # starts with `$ORIGIN` (its own directory).
@@ -165,7 +165,12 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 				say "removed the arm64 architecture again"
 		fi
 		hint="Is the mirror in /etc/apt/sources.list(.d) reachable (network, proxy)?"
-		[[ $update_ok == 1 ]] || hint="apt-get update failed: $hint"
+		[[ $update_ok == 1 ]] || hint="apt-get update failed. $hint"
+		# apt-get update exits 0 when fetches fail (it warns and keeps the old lists), so name
+		# the servers from its messages.
+		unreachable="$(grep -oE '(Failed to fetch|Could not resolve|Err:[0-9]+) +[a-z]+://[^/ ]+' "$log" |
+			grep -oE '[a-z]+://[^/ ]+' | sort -u | tr '\n' ' ' || true)"
+		[[ -z "$unreachable" ]] || hint="apt could not reach ${unreachable% }. $hint"
 		if grep -qi '^ID=ubuntu' /etc/os-release 2>/dev/null; then
 			hint="$hint Ubuntu serves arm64 packages only from ports.ubuntu.com: add an arm64 source for it yourself (Architectures: arm64, and amd64 on the existing ones), then rerun. This script does not edit apt sources."
 		else
