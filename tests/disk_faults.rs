@@ -14,6 +14,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::alsa::{sine_i16, AlsaSandbox};
+use common::toy::{sim, write_config, ToyConfig};
 
 const RATE: u32 = 16_000;
 
@@ -76,19 +77,15 @@ impl Toy {
         let sb = AlsaSandbox::new().expect("sandbox");
         sb.write_mic(&sine_i16(440.0, RATE, 1, RATE as usize * 10, 0.3))
             .unwrap();
-        let config = sb.home().join("chatterbox.toml");
-        let sounds = Path::new(env!("CARGO_MANIFEST_DIR")).join("sounds");
-        std::fs::write(
-            &config,
-            format!(
-                "[audio]\ncapture_device = \"cb_mic\"\nplayback_device = \"cb_speaker\"\n\
-                 rate = {RATE}\nchannels = 1\npace_capture = false\nvolume = 10\n\
-                 [button]\nrecord_seconds = 2.0\n\
-                 [library]\nrecordings_dir = {recordings:?}\nsounds_dir = {sounds:?}\n\
-                 [keywords]\nenabled = false\n"
-            ),
-        )
-        .unwrap();
+        let config = write_config(
+            &sb,
+            &ToyConfig {
+                audio: &format!("rate = {RATE}\nchannels = 1\npace_capture = false\nvolume = 10\n"),
+                button: "record_seconds = 2.0\n",
+                recordings,
+                ..ToyConfig::default()
+            },
+        );
         Toy { sb, config }
     }
 
@@ -97,13 +94,7 @@ impl Toy {
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatterbox"));
-        self.sb.configure(&mut cmd);
-        cmd.arg("--config")
-            .arg(&self.config)
-            .args(["sim", "--allow-root", "--virtual-time"])
-            .env("RUST_LOG", "info");
-        cmd
+        sim(&self.sb, &self.config)
     }
 
     fn script(&self, script: &str) -> std::process::Output {

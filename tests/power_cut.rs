@@ -25,6 +25,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::alsa::{sine_i16, AlsaSandbox};
+use common::toy::{sim, write_config, ToyConfig};
 use rand::{Rng, SeedableRng};
 
 const RATE: u32 = 16_000;
@@ -42,21 +43,16 @@ impl Rig {
         let sb = AlsaSandbox::new().expect("sandbox");
         sb.write_mic(&sine_i16(440.0, RATE, 1, RATE as usize * 10, 0.3))
             .expect("mic file");
-        let config = sb.home().join("chatterbox.toml");
-        let sounds = Path::new(env!("CARGO_MANIFEST_DIR")).join("sounds");
         // Unpaced capture: a 2 s clip takes ~0.1 s, so kills land in every phase
         // (start-up, folder scan, recording, commit, playback).
-        std::fs::write(
-            &config,
-            format!(
-                "[audio]\ncapture_device = \"cb_mic\"\nplayback_device = \"cb_speaker\"\n\
-                 rate = {RATE}\nchannels = 1\npace_capture = false\n\
-                 [button]\nrecord_seconds = 2.0\n\
-                 [library]\nrecordings_dir = \"rec\"\nsounds_dir = {sounds:?}\n\
-                 [keywords]\nenabled = false\n"
-            ),
-        )
-        .expect("config");
+        let config = write_config(
+            &sb,
+            &ToyConfig {
+                audio: &format!("rate = {RATE}\nchannels = 1\npace_capture = false\n"),
+                button: "record_seconds = 2.0\n",
+                ..ToyConfig::default()
+            },
+        );
         let script = sb.home().join("forever.sim");
         std::fs::write(
             &script,
@@ -71,13 +67,9 @@ impl Rig {
     }
 
     fn spawn(&self, log: &Path) -> std::process::Child {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatterbox"));
-        self.sb.configure(&mut cmd);
-        cmd.arg("--config")
-            .arg(&self.config)
-            .args(["sim", "--allow-root", "--virtual-time", "--script"])
+        sim(&self.sb, &self.config)
+            .arg("--script")
             .arg(&self.script)
-            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log).expect("log file"))

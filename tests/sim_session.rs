@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::alsa::{sine_i16, AlsaSandbox};
+use common::toy::{sim, write_config, ToyConfig};
 
 const RATE: u32 = 48_000;
 
@@ -24,17 +25,13 @@ impl Toy {
         let sb = AlsaSandbox::new().expect("sandbox");
         sb.write_mic(&sine_i16(440.0, RATE, 2, RATE as usize * 40, 0.3))
             .expect("mic file");
-        let config = sb.home().join("chatterbox.toml");
-        let sounds = Path::new(env!("CARGO_MANIFEST_DIR")).join("sounds");
-        std::fs::write(
-            &config,
-            format!(
-                "[audio]\ncapture_device = \"cb_mic\"\nplayback_device = \"cb_speaker\"\nvolume = 10\n\
-                 [library]\nrecordings_dir = \"rec\"\nsounds_dir = {sounds:?}\n\
-                 [keywords]\nenabled = false\n"
-            ),
-        )
-        .expect("config");
+        let config = write_config(
+            &sb,
+            &ToyConfig {
+                audio: "volume = 10\n",
+                ..ToyConfig::default()
+            },
+        );
         Toy { sb, config }
     }
 
@@ -57,20 +54,9 @@ impl Toy {
     fn command(&self, script: &str) -> Command {
         let path = self.sb.home().join("session.sim");
         std::fs::write(&path, script).expect("script");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatterbox"));
-        self.sb.configure(&mut cmd);
-        cmd.arg("--config")
-            .arg(&self.config)
-            .args([
-                "sim",
-                "--allow-root",
-                "--virtual-time",
-                "--seed",
-                "1",
-                "--script",
-            ])
+        let mut cmd = sim(&self.sb, &self.config);
+        cmd.args(["--seed", "1", "--script"])
             .arg(&path)
-            .env("RUST_LOG", "info")
             .stdin(Stdio::null());
         cmd
     }

@@ -1,1 +1,2 @@
 pub mod alsa;
+pub mod toy;

@@ -1,0 +1,62 @@
+//! A sandboxed toy: a chatterbox config for an [`AlsaSandbox`] and the `sim` command that
+//! runs the real binary against it (virtual time, as root-tolerant as CI needs).
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::alsa::AlsaSandbox;
+
+/// What differs between tests; everything else is the sandbox's devices, the repository's
+/// sounds and the keyword recognizer off.
+pub struct ToyConfig<'a> {
+    /// Capture PCM (`cb_mic` reads the sandbox's mic file, `cb_null` gives silence).
+    pub capture: &'a str,
+    /// Extra lines for `[audio]`, e.g. `"rate = 16000\nchannels = 1\n"`.
+    pub audio: &'a str,
+    /// Extra lines for `[button]`.
+    pub button: &'a str,
+    /// `library.recordings_dir`, relative to the sandbox.
+    pub recordings: &'a str,
+}
+
+impl Default for ToyConfig<'_> {
+    fn default() -> Self {
+        ToyConfig {
+            capture: "cb_mic",
+            audio: "",
+            button: "",
+            recordings: "rec",
+        }
+    }
+}
+
+/// Writes `chatterbox.toml` into the sandbox and returns its path.
+pub fn write_config(sb: &AlsaSandbox, c: &ToyConfig) -> PathBuf {
+    let config = sb.home().join("chatterbox.toml");
+    let sounds = Path::new(env!("CARGO_MANIFEST_DIR")).join("sounds");
+    std::fs::write(
+        &config,
+        format!(
+            "[audio]\ncapture_device = {:?}\nplayback_device = \"cb_speaker\"\n{}\
+             [button]\n{}\
+             [library]\nrecordings_dir = {:?}\nsounds_dir = {sounds:?}\n\
+             [keywords]\nenabled = false\n",
+            c.capture, c.audio, c.button, c.recordings
+        ),
+    )
+    .expect("write the test config");
+    config
+}
+
+/// `chatterbox --config CONFIG sim --allow-root --virtual-time` with the sandbox's ALSA
+/// and info logging; add `--script FILE` and the rest.
+pub fn sim(sb: &AlsaSandbox, config: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatterbox"));
+    sb.configure(&mut cmd);
+    cmd.arg("--config")
+        .arg(config)
+        .args(["sim", "--allow-root", "--virtual-time"])
+        .env("RUST_LOG", "info");
+    cmd
+}
