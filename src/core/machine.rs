@@ -778,6 +778,19 @@ mod tests {
         fn at(&mut self, t: Duration, input: Input) -> Vec<Action> {
             self.m.handle(Event::new(t, input))
         }
+        /// Button down at 0 s and still held: the burp (id 1) plays at 10 s, recording
+        /// runs 10.5-15.5 s and makes `name`.
+        fn hold_and_record(&mut self, name: &str) {
+            self.at(secs(0.0), Input::ButtonDown);
+            self.at(secs(10.0), Input::Tick);
+            self.at(secs(10.5), Input::PlaybackFinished { id: 1 });
+            self.at(
+                secs(15.5),
+                Input::RecordingFinished {
+                    result: Ok(name.into()),
+                },
+            );
+        }
         fn press(&mut self, down: Duration, up: Duration) -> Vec<Action> {
             let mut out = self.at(down, Input::ButtonDown);
             out.extend(self.at(up, Input::ButtonUp));
@@ -910,15 +923,7 @@ mod tests {
     #[test]
     fn held_19_999_s_then_released_does_not_erase() {
         let mut r = Rig::new(&["a.wav"]);
-        r.at(secs(0.0), Input::ButtonDown);
-        r.at(secs(10.0), Input::Tick);
-        r.at(secs(10.5), Input::PlaybackFinished { id: 1 });
-        r.at(
-            secs(15.5),
-            Input::RecordingFinished {
-                result: Ok("b.wav".into()),
-            },
-        );
+        r.hold_and_record("b.wav");
         let out = r.at(ms(19_999), Input::Tick);
         assert!(plays(&out).is_empty());
         let out = r.at(ms(19_999), Input::ButtonUp);
@@ -929,15 +934,7 @@ mod tests {
     #[test]
     fn held_20_s_warns_then_erases_on_release_including_new_clip() {
         let mut r = Rig::new(&["a.wav"]);
-        r.at(secs(0.0), Input::ButtonDown);
-        r.at(secs(10.0), Input::Tick);
-        r.at(secs(10.5), Input::PlaybackFinished { id: 1 });
-        r.at(
-            secs(15.5),
-            Input::RecordingFinished {
-                result: Ok("b.wav".into()),
-            },
-        );
+        r.hold_and_record("b.wav");
         let out = r.at(secs(20.0), Input::Tick);
         assert_eq!(plays(&out), vec![(2, Sound::Cue(Cue::EraseWarning))]);
         assert!(has(&out, &Action::Led(Led::Red, LedPattern::On)));
@@ -981,15 +978,7 @@ mod tests {
     #[test]
     fn saying_no_abandons_a_pending_erase() {
         let mut r = Rig::new(&["a.wav"]);
-        r.at(secs(0.0), Input::ButtonDown);
-        r.at(secs(10.0), Input::Tick);
-        r.at(secs(10.5), Input::PlaybackFinished { id: 1 });
-        r.at(
-            secs(15.5),
-            Input::RecordingFinished {
-                result: Ok("b.wav".into()),
-            },
-        );
+        r.hold_and_record("b.wav");
         r.at(secs(20.0), Input::Tick);
         let out = r.at(
             secs(21.0),
