@@ -327,13 +327,23 @@ mod tests {
         .unwrap()
     }
 
+    /// Fixed timing (250 ms hop, the detector's own defaults: 750 ms average, 0.7), not the
+    /// configurable defaults, so the times asserted below do not move when those are tuned.
+    fn timing() -> RecognizerConfig {
+        RecognizerConfig {
+            hop: Duration::from_millis(250),
+            quiet_dbfs: -55.0,
+            detector: DetectorConfig::default(),
+        }
+    }
+
     /// A recognizer whose model answers `script` in order, then silence.
     fn rig(script: Vec<Vec<f32>>) -> Recognizer {
         let meta = meta();
         let shape = vec![1, meta.features.bins(), meta.features.frames(), 1];
         let idle = ScriptedClassifier::peaked(&meta.labels, "silence", 0.97);
         let c = ScriptedClassifier::new(meta.labels.clone(), shape, script).with_idle(idle);
-        Recognizer::new(&meta, Box::new(c), &RecognizerConfig::default()).unwrap()
+        Recognizer::new(&meta, Box::new(c), &timing()).unwrap()
     }
 
     fn tone(seconds: f32, amp: f32) -> Vec<i16> {

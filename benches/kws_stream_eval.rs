@@ -1,0 +1,750 @@
+//! Streaming evaluation of the keyword recognizer, for choosing its default settings.
+//!
+//! Why a bench and not a test: it runs the real model over ~2 hours of audio and prints
+//! figures to choose from; nothing here is a pass/fail assertion about quality.
+//!
+//! Two long streams are mixed deterministically from a seed (`KWS_EVAL_SEED`) out of the
+//! held-out material that `scripts/kws/export_stream_eval.py` exports to `target/kws-eval/`
+//! (voices from the model's held-out test families only; real background recordings from
+//! its test fifth; real speech from Debian's asterisk prompts without a keyword):
+//!
+//! * KEYWORD stream: `KWS_EVAL_KEYWORDS` keyword clips, each 1.2–2.5 s after the previous
+//!   one, at a speech level of -30..-12 dBFS, over a bed of white, brown-ish or real
+//!   background noise at an SNR of 30, 20, 10 or 5 dB. Ground truth: the word's start and
+//!   end from the clean clip's energy envelope (10 ms frames within 30 dB of the loudest).
+//! * NON-KEYWORD stream: every asterisk prompt, `KWS_EVAL_WORDS` held-out non-keywords
+//!   (near-misses such as goat/nope/top/dawn/lift and everyday words), noise-only stretches
+//!   and digital silence, shuffled, with the same levels and beds.
+//!
+//! Both streams go through [`Recognizer`] (the shipped model from `models/kws.toml`) at
+//! each hop of the grid; every hop's posteriors are recorded, then the pure [`Detector`]
+//! the recognizer uses is replayed over them for every (average, threshold, min_results).
+//! The bench checks that the replay reproduces the recognizer's own detections for the
+//! configuration it ran with, so the grid is exactly what the recognizer would report.
+//!
+//! Scoring, per keyword: the first detection between the word's start and 1.5 s after its
+//! end decides: the right word is a hit (latency = detection stream time − word end), another
+//! keyword is a wrong word, nothing is a miss. Detections in the non-keyword stream are false
+//! accepts (per hour of that stream); extra detections in the keyword stream are reported
+//! separately. Times are stream times, so machine load changes only the run time; the
+//! per-hop compute cost (measured here as wall time per model run) adds to the latency on a
+//! real device.
+//!
+//! Run: `scripts/kws/export_stream_eval.py` once, then
+//! `cargo bench --bench kws_stream_eval` (see docs/kws-tuning.md).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chatterbox::audio::PcmFormat;
+use chatterbox::kws::detector::{Detection, Detector, DetectorConfig};
+use chatterbox::kws::listener::{Recognizer, RecognizerConfig};
+use chatterbox::kws::meta::{KwsMeta, ModelOutput};
+use chatterbox::kws::model::LiteRtClassifier;
+
+const RATE: usize = 16_000;
+const MONO16K: PcmFormat = PcmFormat {
+    rate: 16_000,
+    channels: 1,
+};
+const HOPS_MS: [u64; 2] = [125, 250];
+const AVERAGES_MS: [u64; 4] = [250, 375, 500, 750];
+/// 0.5..0.8 in steps of 0.1 is the grid asked for; 0.75, 0.85, 0.9 and 0.95 show how far
+/// the threshold alone goes towards the false-accept goal (replays are cheap).
+const THRESHOLDS: [f32; 8] = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95];
+const MIN_RESULTS: [usize; 2] = [1, 2];
+/// The defaults before this tuning (hop ms, average ms, threshold, min_results): the
+/// reference the recommendation must not make worse on false accepts.
+const PREVIOUS: (u64, u64, f32, usize) = (250, 750, 0.7, 2);
+/// A detection this long after a keyword's end still counts for it.
+const HIT_AFTER_END: Duration = Duration::from_millis(1500);
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn env_num(key: &str, default: u64) -> u64 {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn die(msg: impl std::fmt::Display) -> ! {
+    eprintln!("kws_stream_eval: {msg}");
+    std::process::exit(1)
+}
+
+/// splitmix64: small, seedable, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+    fn range(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (hi - lo) * self.unit()
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+    fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+/// One exported clip set: 16 kHz int16 audio back to back and its index.
+struct ClipSet {
+    audio: Vec<i16>,
+    items: Vec<(String, usize, usize)>,
+}
+
+impl ClipSet {
+    fn load(dir: &Path, name: &str) -> ClipSet {
+        let hint = "run `~/.cache/chatterbox/venv-train/bin/python -m scripts.kws.export_stream_eval` in the repo first (or set KWS_EVAL_DATA)";
+        let raw = std::fs::read(dir.join(format!("{name}.s16")))
+            .unwrap_or_else(|e| die(format!("{}/{name}.s16: {e}; {hint}", dir.display())));
+        let audio: Vec<i16> = raw
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        let index = std::fs::read_to_string(dir.join(format!("{name}.tsv")))
+            .unwrap_or_else(|e| die(format!("{}/{name}.tsv: {e}; {hint}", dir.display())));
+        let items = index
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                let (off, len) = match (f.get(2), f.get(3)) {
+                    (Some(o), Some(n)) => (o.parse().ok(), n.parse().ok()),
+                    _ => (None, None),
+                };
+                match (off, len) {
+                    (Some(o), Some(n)) if o + n <= audio.len() => (f[0].to_string(), o, n),
+                    _ => die(format!("{name}.tsv: bad line {l:?}; re-export")),
+                }
+            })
+            .collect();
+        ClipSet { audio, items }
+    }
+
+    fn clip(&self, i: usize) -> (&str, Vec<f32>) {
+        let (label, off, len) = &self.items[i];
+        let s = self.audio[*off..off + len]
+            .iter()
+            .map(|&v| f32::from(v) / 32768.0)
+            .collect();
+        (label, s)
+    }
+}
+
+/// Frame levels (dB) of 10 ms frames.
+fn frame_db(samples: &[f32]) -> Vec<f32> {
+    samples
+        .chunks(RATE / 100)
+        .map(|c| {
+            let p = c.iter().map(|x| x * x).sum::<f32>() / c.len() as f32;
+            10.0 * p.max(1e-12).log10()
+        })
+        .collect()
+}
+
+/// Active part of a clip: first and last 10 ms frame within 30 dB of the loudest, and the
+/// RMS (dBFS) over the active frames.
+fn envelope(samples: &[f32]) -> (usize, usize, f32) {
+    let db = frame_db(samples);
+    let peak = db.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let first = db.iter().position(|&d| d > peak - 30.0).unwrap_or(0);
+    let last = db.iter().rposition(|&d| d > peak - 30.0).unwrap_or(0);
+    let frame = RATE / 100;
+    let active = &db[first..=last];
+    let mean_p = active.iter().map(|d| 10f32.powf(d / 10.0)).sum::<f32>() / active.len() as f32;
+    (
+        first * frame,
+        ((last + 1) * frame).min(samples.len()),
+        10.0 * mean_p.max(1e-12).log10() + 3.0103, // dBFS: full-scale sine = -3 dB
+    )
+}
+
+fn db_to_rms(dbfs: f32) -> f32 {
+    10f32.powf((dbfs - 3.0103) / 20.0)
+}
+
+/// Background bed of `n` samples at `level` dBFS: white, brown-ish or a real recording.
+fn bed(rng: &mut Rng, n: usize, level: f32, backgrounds: &ClipSet) -> Vec<f32> {
+    let mut v: Vec<f32> = match rng.below(3) {
+        0 => (0..n).map(|_| rng.range(-1.0, 1.0)).collect(),
+        1 => {
+            let mut y = 0.0f32;
+            (0..n)
+                .map(|_| {
+                    y = 0.98 * y + rng.range(-1.0, 1.0);
+                    y
+                })
+                .collect()
+        }
+        _ => {
+            let (_, rec) = backgrounds.clip(rng.below(backgrounds.items.len()));
+            let start = rng.below(rec.len());
+            (0..n).map(|i| rec[(start + i) % rec.len()]).collect()
+        }
+    };
+    let rms = (v.iter().map(|x| x * x).sum::<f32>() / n.max(1) as f32).sqrt();
+    if rms > 0.0 {
+        let g = db_to_rms(level) / rms;
+        v.iter_mut().for_each(|x| *x *= g);
+    }
+    v
+}
+
+/// Scales `clip` to an active level of -30..-12 dBFS (peak kept below -1 dBFS) and returns
+/// it with the active level.
+fn place_level(rng: &mut Rng, clip: &mut [f32]) -> f32 {
+    let (_, _, active) = envelope(clip);
+    let want = rng.range(-30.0, -12.0);
+    let peak = clip.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-6);
+    let g = (10f32.powf((want - active) / 20.0)).min(0.89 / peak);
+    clip.iter_mut().for_each(|x| *x *= g);
+    active + 20.0 * g.log10()
+}
+
+/// What was recorded at one hop: the window end and the posteriors (None: the energy gate
+/// skipped the model).
+type HopRecord = (Duration, Option<Vec<f32>>);
+
+/// What one hop setting produced over a stream: hop (ms), every hop, the detections.
+type HopRun = (u64, Vec<HopRecord>, Vec<Detection>);
+
+/// One recognizer per hop of the grid, all fed the same audio.
+struct Runners {
+    runs: Vec<(u64, Recognizer, Vec<HopRecord>, Vec<Detection>)>,
+    compute: Duration,
+    inferences: u64,
+    samples: usize,
+}
+
+impl Runners {
+    fn new(meta: &KwsMeta, meta_path: &Path) -> Runners {
+        let runs = HOPS_MS
+            .iter()
+            .map(|&hop| {
+                let classifier = LiteRtClassifier::load(
+                    &meta.model_path(),
+                    meta.labels.clone(),
+                    meta.model.output == ModelOutput::Logits,
+                )
+                .unwrap_or_else(|e| die(format!("{}: {e}", meta_path.display())));
+                let cfg = RecognizerConfig {
+                    hop: Duration::from_millis(hop),
+                    ..RecognizerConfig::default()
+                };
+                let r =
+                    Recognizer::new(meta, Box::new(classifier), &cfg).unwrap_or_else(|e| die(e));
+                (hop, r, Vec::new(), Vec::new())
+            })
+            .collect();
+        Runners {
+            runs,
+            compute: Duration::ZERO,
+            inferences: 0,
+            samples: 0,
+        }
+    }
+
+    /// Stream time of the next sample.
+    fn now(&self) -> Duration {
+        Duration::from_secs_f64(self.samples as f64 / RATE as f64)
+    }
+
+    fn push(&mut self, audio: &[f32]) {
+        let pcm: Vec<i16> = audio
+            .iter()
+            .map(|x| (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
+            .collect();
+        for chunk in pcm.chunks(RATE / 50) {
+            for (_, r, hops, dets) in &mut self.runs {
+                let before = r.stats().inferences;
+                let t = Instant::now();
+                r.push_with(chunk, MONO16K, &mut |h| {
+                    hops.push((h.end, h.scores.map(|s| s.to_vec())));
+                    if let Some(d) = h.detection {
+                        dets.push(d.clone());
+                    }
+                })
+                .unwrap_or_else(|e| die(e));
+                self.compute += t.elapsed();
+                self.inferences += r.stats().inferences - before;
+            }
+        }
+        self.samples += audio.len();
+    }
+
+    fn finish(mut self) -> (Vec<HopRun>, Duration, u64) {
+        for (_, r, hops, dets) in &mut self.runs {
+            r.finish(&mut |h| {
+                hops.push((h.end, h.scores.map(|s| s.to_vec())));
+                if let Some(d) = h.detection {
+                    dets.push(d.clone());
+                }
+            })
+            .unwrap_or_else(|e| die(e));
+        }
+        let out = self
+            .runs
+            .into_iter()
+            .map(|(hop, _, h, d)| (hop, h, d))
+            .collect();
+        (out, self.compute, self.inferences)
+    }
+}
+
+/// A keyword in the keyword stream.
+struct Truth {
+    word: String,
+    start: Duration,
+    end: Duration,
+    snr: u32,
+}
+
+/// Builds and runs the keyword stream.
+fn keyword_stream(
+    rng: &mut Rng,
+    n: usize,
+    keywords: &ClipSet,
+    backgrounds: &ClipSet,
+    runners: &mut Runners,
+) -> Vec<Truth> {
+    let mut order: Vec<usize> = (0..keywords.items.len()).collect();
+    rng.shuffle(&mut order);
+    let mut truth = Vec::new();
+    for &i in order.iter().cycle().take(n) {
+        let (word, mut clip) = keywords.clip(i);
+        let word = word.to_string();
+        let level = place_level(rng, &mut clip);
+        let snr = [30u32, 20, 10, 5][rng.below(4)];
+        let pre = (rng.range(1.2, 2.5) * RATE as f32) as usize;
+        let post = RATE / 2;
+        let mut seg = bed(
+            rng,
+            pre + clip.len() + post,
+            level - snr as f32,
+            backgrounds,
+        );
+        for (s, c) in seg[pre..].iter_mut().zip(&clip) {
+            *s += c;
+        }
+        let (a, b, _) = envelope(&clip);
+        let at = runners.samples + pre;
+        truth.push(Truth {
+            word,
+            start: Duration::from_secs_f64((at + a) as f64 / RATE as f64),
+            end: Duration::from_secs_f64((at + b) as f64 / RATE as f64),
+            snr,
+        });
+        runners.push(&seg);
+    }
+    runners.push(&vec![0.0; 2 * RATE]);
+    truth
+}
+
+/// Builds and runs the non-keyword stream; returns each stretch's kind and time span.
+fn nonkeyword_stream(
+    rng: &mut Rng,
+    n_words: usize,
+    words: &ClipSet,
+    speech: &ClipSet,
+    backgrounds: &ClipSet,
+    runners: &mut Runners,
+) -> Vec<(&'static str, Duration, Duration)> {
+    #[derive(Clone, Copy)]
+    enum Item {
+        Word(usize),
+        Speech(usize),
+        Noise,
+        Silence,
+    }
+    let mut word_order: Vec<usize> = (0..words.items.len()).collect();
+    rng.shuffle(&mut word_order);
+    let mut items: Vec<Item> = word_order
+        .iter()
+        .cycle()
+        .take(n_words)
+        .map(|&i| Item::Word(i))
+        .collect();
+    items.extend((0..speech.items.len()).map(Item::Speech));
+    items.extend(std::iter::repeat_n(Item::Noise, 48));
+    items.extend(std::iter::repeat_n(Item::Silence, 12));
+    rng.shuffle(&mut items);
+    let mut spans = Vec::new();
+    for item in items {
+        let start = runners.now();
+        let (kind, seg) = match item {
+            Item::Word(i) | Item::Speech(i) => {
+                let (kind, set) = match item {
+                    Item::Word(_) => ("synthetic non-keywords", words),
+                    _ => ("real speech (asterisk)", speech),
+                };
+                let (_, mut clip) = set.clip(i);
+                let level = place_level(rng, &mut clip);
+                let snr = [30.0, 20.0, 10.0][rng.below(3)];
+                let pre = (rng.range(0.2, 1.2) * RATE as f32) as usize;
+                let mut seg = bed(rng, pre + clip.len(), level - snr, backgrounds);
+                for (s, c) in seg[pre..].iter_mut().zip(&clip) {
+                    *s += c;
+                }
+                (kind, seg)
+            }
+            Item::Noise => {
+                let n = (rng.range(5.0, 20.0) * RATE as f32) as usize;
+                let level = rng.range(-60.0, -25.0);
+                ("noise only", bed(rng, n, level, backgrounds))
+            }
+            Item::Silence => ("digital silence", vec![0.0; 10 * RATE]),
+        };
+        runners.push(&seg);
+        spans.push((kind, start, runners.now()));
+    }
+    spans
+}
+
+/// Replays the recognizer's detector over recorded hops.
+fn replay(cfg: &DetectorConfig, labels: &[String], hops: &[HopRecord]) -> Vec<Detection> {
+    let mut d = Detector::new(cfg.clone(), labels).unwrap_or_else(|e| die(e));
+    hops.iter()
+        .filter_map(|(at, scores)| {
+            match scores {
+                Some(s) => d.push(*at, s),
+                None => d.push_silence(*at),
+            }
+            .unwrap_or_else(|e| die(e))
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Score {
+    hits: usize,
+    wrong: usize,
+    misses: usize,
+    latencies_ms: Vec<f64>,
+    extra_in_kw_stream: usize,
+    false_accepts: usize,
+    fa_by_kind: BTreeMap<&'static str, usize>,
+    per_word: BTreeMap<String, (usize, usize)>,
+    per_snr: BTreeMap<u32, (usize, usize)>,
+}
+
+fn score(
+    truth: &[Truth],
+    kw_dets: &[Detection],
+    spans: &[(&'static str, Duration, Duration)],
+    nk_dets: &[Detection],
+) -> Score {
+    let mut s = Score::default();
+    let mut di = 0;
+    for t in truth {
+        // Detections before this word's window (and after the previous one's) are extra.
+        while di < kw_dets.len() && kw_dets[di].at < t.start {
+            s.extra_in_kw_stream += 1;
+            di += 1;
+        }
+        let mut first = None;
+        while di < kw_dets.len() && kw_dets[di].at <= t.end + HIT_AFTER_END {
+            if first.is_none() {
+                first = Some(&kw_dets[di]);
+            } else {
+                s.extra_in_kw_stream += 1;
+            }
+            di += 1;
+        }
+        let hit = match first {
+            Some(d) if d.word == t.word => {
+                s.hits += 1;
+                s.latencies_ms
+                    .push((d.at.as_secs_f64() - t.end.as_secs_f64()) * 1000.0);
+                true
+            }
+            Some(_) => {
+                s.wrong += 1;
+                false
+            }
+            None => {
+                s.misses += 1;
+                false
+            }
+        };
+        let w = s.per_word.entry(t.word.clone()).or_default();
+        w.1 += 1;
+        w.0 += usize::from(hit);
+        let w = s.per_snr.entry(t.snr).or_default();
+        w.1 += 1;
+        w.0 += usize::from(hit);
+    }
+    s.extra_in_kw_stream += kw_dets.len() - di;
+    s.false_accepts = nk_dets.len();
+    for d in nk_dets {
+        // Blamed on what was in the middle of the 1 s window that decided.
+        let mid = d.at.saturating_sub(Duration::from_millis(500));
+        let kind = spans
+            .iter()
+            .find(|(_, a, b)| mid >= *a && mid < *b)
+            .map_or("(end)", |(k, _, _)| *k);
+        *s.fa_by_kind.entry(kind).or_default() += 1;
+    }
+    s.latencies_ms.sort_by(|a, b| a.total_cmp(b));
+    s
+}
+
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    Some(sorted[i])
+}
+
+struct Row {
+    hop: u64,
+    avg: u64,
+    threshold: f32,
+    min_results: usize,
+    s: Score,
+}
+
+fn main() {
+    let seed = env_num("KWS_EVAL_SEED", 20261123);
+    let n_keywords = env_num("KWS_EVAL_KEYWORDS", 1600) as usize;
+    let n_words = env_num("KWS_EVAL_WORDS", 3576) as usize;
+    let data = std::env::var_os("KWS_EVAL_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/kws-eval"));
+    let meta_path = repo().join("models/kws.toml");
+    let meta = KwsMeta::load(&meta_path).unwrap_or_else(|e| die(e));
+    let model_bytes = std::fs::read(meta.model_path())
+        .unwrap_or_else(|e| die(format!("{}: {e}", meta.model_path().display())));
+    let keywords = ClipSet::load(&data, "keywords");
+    let words = ClipSet::load(&data, "words");
+    let speech = ClipSet::load(&data, "asterisk");
+    let backgrounds = ClipSet::load(&data, "backgrounds");
+    println!(
+        "kws_stream_eval: model {} ({} bytes, fnv1a {:016x}), seed {seed}, {n_keywords} keywords, {n_words} non-keyword words + {} asterisk prompts, data {}",
+        meta.model_path().display(),
+        model_bytes.len(),
+        model_bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b))
+            .wrapping_mul(0x0100_0000_01b3)),
+        speech.items.len(),
+        data.display()
+    );
+
+    let wall = Instant::now();
+    let mut rng = Rng(seed);
+    let mut kw_run = Runners::new(&meta, &meta_path);
+    let truth = keyword_stream(&mut rng, n_keywords, &keywords, &backgrounds, &mut kw_run);
+    let kw_seconds = kw_run.now().as_secs_f64();
+    let (kw_hops, kw_compute, kw_inf) = kw_run.finish();
+    let mut nk_run = Runners::new(&meta, &meta_path);
+    let spans = nonkeyword_stream(
+        &mut rng,
+        n_words,
+        &words,
+        &speech,
+        &backgrounds,
+        &mut nk_run,
+    );
+    let nk_seconds = nk_run.now().as_secs_f64();
+    let (nk_hops, nk_compute, nk_inf) = nk_run.finish();
+    let mut kind_seconds: BTreeMap<&str, f64> = BTreeMap::new();
+    for (k, a, b) in &spans {
+        *kind_seconds.entry(k).or_default() += (*b - *a).as_secs_f64();
+    }
+    let inferences = kw_inf + nk_inf;
+    println!(
+        "streams: keyword {:.1} min ({} words), non-keyword {:.1} min ({}); total {:.1} min of audio",
+        kw_seconds / 60.0,
+        truth.len(),
+        nk_seconds / 60.0,
+        kind_seconds
+            .iter()
+            .map(|(k, s)| format!("{k} {:.1} min", s / 60.0))
+            .collect::<Vec<_>>()
+            .join(", "),
+        (kw_seconds + nk_seconds) / 60.0
+    );
+    println!(
+        "recognizer: {inferences} model runs at hops {HOPS_MS:?} ms, {:.3} ms wall per model run incl. frontend+STFT (loaded machine; the per-hop compute adds to every latency below); {:.0} s wall in total",
+        (kw_compute + nk_compute).as_secs_f64() * 1000.0 / inferences.max(1) as f64,
+        wall.elapsed().as_secs_f64()
+    );
+
+    // The replay must reproduce what the recognizer itself reported.
+    let default_det = RecognizerConfig::default().detector;
+    for (runs, name) in [(&kw_hops, "keyword"), (&nk_hops, "non-keyword")] {
+        for (hop, hops, dets) in runs.iter() {
+            let again = replay(&default_det, &meta.labels, hops);
+            if &again != dets {
+                die(format!(
+                    "{name} stream, hop {hop} ms: detector replay gave {} detections, the recognizer {}",
+                    again.len(),
+                    dets.len()
+                ));
+            }
+        }
+    }
+    println!("replay check: the detector replay reproduces the recognizer's own detections (default detector, both hops, both streams)");
+
+    let nk_hours = nk_seconds / 3600.0;
+    let mut rows = Vec::new();
+    for ((hop, kh, _), (_, nh, _)) in kw_hops.iter().zip(&nk_hops) {
+        for avg in AVERAGES_MS {
+            for threshold in THRESHOLDS {
+                for min_results in MIN_RESULTS {
+                    let cfg = DetectorConfig {
+                        average_window: Duration::from_millis(avg),
+                        threshold,
+                        min_results,
+                        ..default_det.clone()
+                    };
+                    let s = score(
+                        &truth,
+                        &replay(&cfg, &meta.labels, kh),
+                        &spans,
+                        &replay(&cfg, &meta.labels, nh),
+                    );
+                    rows.push(Row {
+                        hop: *hop,
+                        avg,
+                        threshold,
+                        min_results,
+                        s,
+                    });
+                }
+            }
+        }
+    }
+    let fa_h = |r: &Row| r.s.false_accepts as f64 / nk_hours;
+    let hit = |r: &Row| r.s.hits as f64 / truth.len() as f64;
+    let med = |r: &Row| percentile(&r.s.latencies_ms, 0.5).unwrap_or(f64::INFINITY);
+    rows.sort_by(|a, b| {
+        (fa_h(b) <= 1.0)
+            .cmp(&(fa_h(a) <= 1.0))
+            .then(hit(b).total_cmp(&hit(a)))
+            .then(med(a).total_cmp(&med(b)))
+    });
+    println!();
+    println!("| hop ms | average ms | threshold | min results | hit rate | wrong word | miss | FA/h non-keyword | extra in kw stream /h | latency median ms | p90 ms | max ms |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let lat = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.0}"));
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} | {:.1} % | {:.1} % | {:.1} % | {:.1} | {:.1} | {} | {} | {} |",
+            r.hop,
+            r.avg,
+            r.threshold,
+            r.min_results,
+            100.0 * hit(r),
+            100.0 * r.s.wrong as f64 / truth.len() as f64,
+            100.0 * r.s.misses as f64 / truth.len() as f64,
+            fa_h(r),
+            r.s.extra_in_kw_stream as f64 / (kw_seconds / 3600.0),
+            lat(percentile(&r.s.latencies_ms, 0.5)),
+            lat(percentile(&r.s.latencies_ms, 0.9)),
+            lat(r.s.latencies_ms.last().copied()),
+        );
+    }
+
+    // Recommendation. First choice: FA <= 1/h and median latency <= 300 ms, best hit rate
+    // (a setting that hears nothing does not count). If the model cannot get there, tuning
+    // cannot trade its way to the goals; then keep the false-accept rate of the settings
+    // before tuning (PREVIOUS) and take the best hit rate with median latency <= 300 ms.
+    let previous = rows.iter().find(|r| {
+        (r.hop, r.avg, r.threshold, r.min_results)
+            == (PREVIOUS.0, PREVIOUS.1, PREVIOUS.2, PREVIOUS.3)
+    });
+    let best = |ok: &dyn Fn(&Row) -> bool| {
+        rows.iter()
+            .filter(|r| r.s.hits > 0 && ok(r))
+            .max_by(|a, b| hit(a).total_cmp(&hit(b)).then(med(b).total_cmp(&med(a))))
+    };
+    let pick = best(&|r| fa_h(r) <= 1.0 && med(r) <= 300.0)
+        .map(|r| (r, "FA <= 1/h and median latency <= 300 ms".to_string()))
+        .or_else(|| {
+            let limit = previous.map_or(1.0, fa_h);
+            best(&|r| fa_h(r) <= limit && med(r) <= 300.0).map(|r| {
+                (
+                    r,
+                    format!(
+                        "no setting that hears anything reaches FA <= 1/h; this one keeps FA at or below the previous defaults' {limit:.1}/h with median latency <= 300 ms"
+                    ),
+                )
+            })
+        });
+    println!();
+    println!(
+        "per-setting detail, the recommendation and the previous defaults ({}/{}/{}/{}):",
+        PREVIOUS.0, PREVIOUS.1, PREVIOUS.2, PREVIOUS.3
+    );
+    for r in pick.iter().map(|(r, _)| *r).chain(previous) {
+        println!(
+            "  hop {} avg {} thr {} min {}: FA by kind {:?}; hit by SNR dB {:?}; hit by word {:?}",
+            r.hop,
+            r.avg,
+            r.threshold,
+            r.min_results,
+            r.s.fa_by_kind
+                .iter()
+                .map(|(k, n)| format!("{k}: {:.1}/h", *n as f64 / (kind_seconds[k] / 3600.0)))
+                .collect::<Vec<_>>(),
+            r.s.per_snr
+                .iter()
+                .map(|(k, (h, n))| format!("{k}: {:.0} %", 100.0 * *h as f64 / *n as f64))
+                .collect::<Vec<_>>(),
+            r.s.per_word
+                .iter()
+                .map(|(k, (h, n))| format!("{k}: {:.0} %", 100.0 * *h as f64 / *n as f64))
+                .collect::<Vec<_>>(),
+        );
+    }
+    match &pick {
+        Some((r, why)) => println!(
+            "\nrecommended ({why}): hop_ms = {}, average_ms = {}, threshold = {}, min_results = {} -> hit {:.1} %, wrong word {:.1} %, FA {:.1}/h, median latency {} ms",
+            r.hop,
+            r.avg,
+            r.threshold,
+            r.min_results,
+            100.0 * hit(r),
+            100.0 * r.s.wrong as f64 / truth.len() as f64,
+            fa_h(r),
+            lat(percentile(&r.s.latencies_ms, 0.5))
+        ),
+        None => println!("\nno recommendation: no setting meets the rules above"),
+    }
+    for limit in [1.0, 5.0, 20.0, 50.0] {
+        if let Some(r) = rows
+            .iter()
+            .filter(|r| r.s.hits > 0 && fa_h(r) <= limit)
+            .max_by(|a, b| hit(a).total_cmp(&hit(b)).then(med(b).total_cmp(&med(a))))
+        {
+            println!(
+                "best hit rate at FA <= {limit}/h: hop {} avg {} thr {} min {} -> hit {:.1} %, wrong {:.1} %, FA {:.1}/h, median latency {} ms",
+                r.hop,
+                r.avg,
+                r.threshold,
+                r.min_results,
+                100.0 * hit(r),
+                100.0 * r.s.wrong as f64 / truth.len() as f64,
+                fa_h(r),
+                lat(percentile(&r.s.latencies_ms, 0.5))
+            );
+        }
+    }
+    println!("total wall time {:.0} s", wall.elapsed().as_secs_f64());
+}
