@@ -13,7 +13,7 @@ use std::process::Command;
 use chatterbox::audio::wav::{convert, read_clip, Clip};
 use chatterbox::audio::PcmFormat;
 use chatterbox::kws::evaluate::evaluate_dir;
-use chatterbox::kws::meta::KwsMeta;
+use chatterbox::kws::meta::{KwsMeta, ModelOutput};
 use chatterbox::kws::model::LiteRtClassifier;
 use common::alsa::AlsaSandbox;
 
@@ -33,7 +33,9 @@ fn fixture(name: &str) -> PathBuf {
 fn best_clips(min_p: f32) -> BTreeMap<String, String> {
     let meta =
         KwsMeta::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kws.toml")).unwrap();
-    let mut model = LiteRtClassifier::load(&meta.model_path(), meta.labels.clone(), false).unwrap();
+    let logits = meta.model.output == ModelOutput::Logits;
+    let mut model =
+        LiteRtClassifier::load(&meta.model_path(), meta.labels.clone(), logits).unwrap();
     let eval = evaluate_dir(&meta, &mut model, &fixture("")).unwrap();
     let mut best: BTreeMap<String, (String, f32)> = BTreeMap::new();
     for r in eval
