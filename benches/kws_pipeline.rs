@@ -42,9 +42,10 @@ use chatterbox::audio::PcmFormat;
 use chatterbox::kws::detector::{Detector, DetectorConfig};
 use chatterbox::kws::features::Stft;
 use chatterbox::kws::frontend::{Frontend, FrontendConfig};
-use chatterbox::kws::listener::{Recognizer, RecognizerConfig};
+use chatterbox::kws::listener::{hop_on_frame_grid, Recognizer, RecognizerConfig};
 use chatterbox::kws::meta::{FeatureSpec, KwsMeta, SILENCE, UNKNOWN};
 use chatterbox::kws::model::{Classifier, LiteRtClassifier, NUM_THREADS};
+use chatterbox::kws::sliding::SlidingFeatures;
 
 const MIC: PcmFormat = PcmFormat {
     rate: 48_000,
@@ -195,35 +196,40 @@ fn to_i16(v: &[f32]) -> Vec<i16> {
         .collect()
 }
 
-/// Per-window pipeline, as `Recognizer` runs it on a window above the energy gate.
+/// Per-window pipeline, as `Recognizer` runs it on a window above the energy gate: one
+/// hop of capture through the frontend, the sliding features (only the STFT columns the
+/// hop changed), the model and the detector, at the default hop on the STFT grid.
 fn per_window(
     meta: &KwsMeta,
     spec: &FeatureSpec,
     classifier: &mut dyn Classifier,
     iters: usize,
 ) -> WindowCost {
-    let mut frontend = Frontend::new(FrontendConfig::from_features(spec)).expect("frontend");
-    let mut stft = Stft::new(spec).expect("stft");
-    let mut features = vec![0.0; stft.len()];
+    let hop = hop_on_frame_grid(RecognizerConfig::default().hop, spec);
+    let mut frontend = Frontend::new(FrontendConfig {
+        hop,
+        ..FrontendConfig::from_features(spec)
+    })
+    .expect("frontend");
+    let mut features = SlidingFeatures::new(spec).expect("features");
     let mut scores = vec![0.0; classifier.labels().len()];
     let mut detector = Detector::new(DetectorConfig::default(), &meta.labels).expect("detector");
-    let hop_frames = frontend.config().hop_samples() * (MIC.rate / spec.sample_rate) as usize;
+    let hop_out = frontend.config().hop_samples();
+    let hop_frames = hop_out * (MIC.rate / spec.sample_rate) as usize;
     let audio = to_i16(&noise_stream(4.0, LOUD_NOISE, 7));
     // Fill the first window; then each timed call pushes one hop and runs one window.
     frontend.push(&audio[..2 * 48_000], MIC).expect("push");
     while frontend.next_window().is_some() {}
     let mut pos = 0;
-    let hop = &audio[2 * 48_000..];
+    let hop_audio = &audio[2 * 48_000..];
     let total = time_it(iters, || {
-        let chunk = &hop[pos..pos + hop_frames * 2];
-        pos = (pos + hop_frames * 2) % (hop.len() - hop_frames * 2);
+        let chunk = &hop_audio[pos..pos + hop_frames * 2];
+        pos = (pos + hop_frames * 2) % (hop_audio.len() - hop_frames * 2);
         frontend.push(chunk, MIC).expect("push");
         while let Some(w) = frontend.next_window() {
             let end = w.end;
-            stft.features(w.samples, &mut features).expect("stft");
-            classifier
-                .classify(&features, &mut scores)
-                .expect("classify");
+            let f = features.compute(w.samples, w.end_sample).expect("features");
+            classifier.classify(f, &mut scores).expect("classify");
             if classifier.labels().len() == meta.labels.len() {
                 let _ = detector.push(end, &scores);
             }
@@ -231,23 +237,39 @@ fn per_window(
     });
     // The parts, to see where the time goes.
     let frontend_only = time_it(iters, || {
-        let chunk = &hop[pos..pos + hop_frames * 2];
-        pos = (pos + hop_frames * 2) % (hop.len() - hop_frames * 2);
+        let chunk = &hop_audio[pos..pos + hop_frames * 2];
+        pos = (pos + hop_frames * 2) % (hop_audio.len() - hop_frames * 2);
         frontend.push(chunk, MIC).expect("push");
         while frontend.next_window().is_some() {}
     });
-    let window: Vec<f32> = audio[..2 * spec.clip_samples]
+    // Consecutive windows of one mono stream, as the frontend hands them out.
+    let clip = spec.clip_samples;
+    let mono: Vec<f32> = audio
         .iter()
-        .step_by(2)
+        .step_by(6) // left channel, every 3rd frame: 48 kHz stereo -> 16 kHz mono
         .map(|&s| f32::from(s) / 32768.0)
         .collect();
+    let windows = (mono.len() - clip) / hop_out;
+    let mut n = 0;
+    let mut last = Vec::new();
     let stft_only = time_it(iters, || {
-        stft.features(&window, &mut features).expect("stft");
+        let end = clip + (n % windows) * hop_out;
+        if n % windows == 0 {
+            features.invalidate(); // wrapped around: not a forward slide
+        }
+        n += 1;
+        let f = features
+            .compute(&mono[end - clip..end], end as u64)
+            .expect("features");
+        std::hint::black_box(f);
     });
+    last.extend_from_slice(
+        features
+            .compute(&mono[..clip], clip as u64)
+            .expect("features"),
+    );
     let classify_only = time_it(iters, || {
-        classifier
-            .classify(&features, &mut scores)
-            .expect("classify");
+        classifier.classify(&last, &mut scores).expect("classify");
     });
     WindowCost {
         total,
@@ -480,7 +502,10 @@ fn env_num(key: &str, default: f64) -> f64 {
 fn main() {
     let iters = env_num("KWS_BENCH_ITERS", 300.0) as usize;
     let listen_seconds = env_num("KWS_BENCH_LISTEN_SECONDS", 300.0);
-    let meta_path = repo().join("models/kws.toml");
+    // KWS_BENCH_META: another model's metadata (e.g. a candidate from the trainer).
+    let meta_path = std::env::var_os("KWS_BENCH_META")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("models/kws.toml"));
     let meta = match KwsMeta::load(&meta_path) {
         Ok(m) => m,
         Err(e) => {
@@ -549,6 +574,10 @@ fn main() {
         st.wall_ms * 1e3,
         st.cpu_ms * 1e3
     );
+
+    if std::env::var_os("KWS_BENCH_QUICK").is_some() {
+        return; // per-window and STFT figures only (for quick before/after comparisons)
+    }
 
     // 3. Continuous listening.
     let clips = keyword_clips().unwrap_or_else(|e| {

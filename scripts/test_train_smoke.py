@@ -110,8 +110,65 @@ def test_pipeline_tiny_run():
         else:
             p = o
         assert abs(float(p.sum()) - 1.0) < 0.05, p
+        check_finetune(tmp, out, cache)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def make_takes(root: Path, words=("go", "stop"), per_word=3) -> None:
+    """A `chatterbox enroll` folder: espeak-ng takes, every third one in testing_list.txt."""
+    import subprocess  # noqa: PLC0415
+
+    listed = []
+    for w in words:
+        (root / w).mkdir(parents=True)
+        for i in range(per_word):
+            name = f"owner_nohash_{i}.wav"
+            # An argument list, never a shell: file names stay data.
+            subprocess.run(["espeak-ng", "-s", str(140 + 20 * i), "-w", str(root / w / name), w],
+                           check=True)
+            if i % 3 == 2:
+                listed.append(f"{w}/{name}")
+    (root / "testing_list.txt").write_text("\n".join(listed) + "\n")
+
+
+def check_finetune(tmp: Path, base: Path, cache: Path) -> None:
+    """Fine-tune the tiny model on espeak 'owner' takes: new files in --out, the base model
+    untouched, the feature contract (mean/std) unchanged, before/after figures reported."""
+    import hashlib  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    from kws.pipeline import main  # noqa: PLC0415
+
+    assert (base / "kws.weights.h5").stat().st_size > 0
+    takes, out = tmp / "takes", tmp / "owner-model"
+    make_takes(takes)
+    digest = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in base.iterdir()}
+    common = ["--cache", str(cache), "--engines", "espeak", "--scale", "0.1",
+              "--aug-copies", "1", "--jobs", "1", "--threads", "1"]
+    rc = main(["--finetune", str(takes), "--base", str(base), "--out", str(out),
+               "--epochs", "1", "--max-steps", "2", "--owner-copies", "2", "--replay", "40",
+               *common])
+    assert rc == 0
+    for f in ("kws.tflite", "labels.txt", "kws.toml", "kws.weights.h5", "README.md",
+              "metrics.json"):
+        assert (out / f).stat().st_size > 0, f
+    assert {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in base.iterdir()} \
+        == digest, "the base model changed"
+    old = tomllib.loads((base / "kws.toml").read_text())["features"]
+    new = tomllib.loads((out / "kws.toml").read_text())["features"]
+    assert new == old, "fine-tuning must keep the feature contract"
+    ft = json.loads((out / "metrics.json").read_text())["finetune"]
+    assert (ft["train_takes"], ft["test_takes"]) == (4, 2)
+    assert ft["before"]["owner_test"] is not None
+    assert ft["after"][ft["shipped"]]["owner_test"] is not None
+    assert "Fine-tuned on the owner's voice" in (out / "README.md").read_text()
+    # Mistakes a person can make are refused with exit code 2, writing nothing.
+    assert main(["--finetune", str(tmp / "no-such-dir"), "--base", str(base),
+                 "--out", str(tmp / "x"), *common]) == 2
+    assert main(["--finetune", str(takes), "--base", str(base), "--out", str(base),
+                 "--epochs", "1", "--max-steps", "1", "--no-replay", *common]) == 2
+    assert not (tmp / "x").exists()
 
 
 if __name__ == "__main__":
@@ -124,6 +181,9 @@ if __name__ == "__main__":
                 print(f"ok   {name}")
             except Exception as e:  # report and go on
                 failed += 1
+                import traceback  # noqa: PLC0415
+
+                traceback.print_exc()
                 print(f"FAIL {name}: {type(e).__name__}: {e}")
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)

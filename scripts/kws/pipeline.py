@@ -37,7 +37,11 @@ def parse_args(argv=None):
                    help="multiplier on the number of voice settings per family")
     p.add_argument("--aug-copies", type=int, default=3,
                    help="augmented copies of each training keyword clip")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=None,
+                   help="training epochs (default 10; 6 with --finetune)")
+    p.add_argument("--arch", default="ds-cnn-s",
+                   help="network: ds-cnn-s (flat, 24 k parameters) or ds-cnn-pyramid "
+                        "(~120 k parameters, same MACs)")
     p.add_argument("--max-steps", type=int, default=0, help="cap steps per epoch (smoke tests)")
     p.add_argument("--jobs", type=int, default=2, help="processes for synthesis/augmentation")
     p.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads")
@@ -51,7 +55,26 @@ def parse_args(argv=None):
     p.add_argument("--stream-keywords", type=int, default=800,
                    help="keyword occurrences in the streaming test")
     p.add_argument("--no-stream", action="store_true", help="skip streaming evaluation")
-    return p.parse_args(argv)
+    ft = p.add_argument_group(
+        "fine-tuning on the owner's takes (see scripts/kws/finetune.py)")
+    ft.add_argument("--finetune", type=Path, default=None, metavar="TAKES_DIR",
+                    help="fine-tune the --base model on this `chatterbox enroll` folder "
+                         "instead of training from scratch")
+    ft.add_argument("--base", type=Path, default=REPO / "models",
+                    help="model to start from (needs kws.weights.h5; default models/)")
+    ft.add_argument("--owner-copies", type=int, default=30,
+                    help="augmented copies of each take")
+    ft.add_argument("--replay", type=int, default=4000,
+                    help="synthetic training examples mixed in, so nothing is forgotten")
+    ft.add_argument("--no-replay", action="store_true",
+                    help="skip the replay set (no synthetic data needed; riskier)")
+    ft.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate")
+    args = p.parse_args(argv)
+    if args.epochs is None:
+        args.epochs = 6 if args.finetune else 10
+    if args.finetune and args.out == REPO / "models":
+        args.out = REPO / "models-owner"
+    return args
 
 
 def main(argv=None) -> int:
@@ -67,6 +90,10 @@ def main(argv=None) -> int:
         logf.flush()
 
     log(f"pipeline: {' '.join(sys.argv)}")
+    if args.finetune is not None:
+        from . import finetune  # noqa: PLC0415
+
+        return finetune.run(args, log)
     engines = set(args.engines.split(",")) if args.engines else None
     if args.speech_commands_only:
         if args.speech_commands is None:
@@ -96,7 +123,7 @@ def main(argv=None) -> int:
     from . import train as T  # noqa: PLC0415  (TensorFlow loads only from here on)
 
     core, tinfo = T.train(data, mean, std, args.epochs, args.seed, args.threads,
-                          max_steps=args.max_steps or None, log=log)
+                          max_steps=args.max_steps or None, arch=args.arch, log=log)
     stage("training")
     rng = np.random.default_rng(args.seed)
     Xtr = data["train"][0]
@@ -104,7 +131,8 @@ def main(argv=None) -> int:
     tmp_out = args.cache / "export"
     paths = T.export(core, tmp_out, rep, log=log)
 
-    metrics = {"seed": args.seed, "counts": counts, "train": tinfo, "mean": mean, "std": std,
+    metrics = {"seed": args.seed, "arch": args.arch, "scale": args.scale,
+               "aug_copies": args.aug_copies, "counts": counts, "train": tinfo, "mean": mean, "std": std,
                "settings": _setting_summary(settings), "params": int(core.count_params())}
     from .model import count_macs  # noqa: PLC0415
 
@@ -135,6 +163,8 @@ def main(argv=None) -> int:
         shutil.copy(paths["float"], args.out / "kws-float.tflite")
     (args.out / "labels.txt").write_text("\n".join(C.LABELS) + "\n")
     (args.out / "kws.toml").write_text(features.toml_text(mean, std))
+    # The trained weights, so `--finetune` can start from the shipped model.
+    core.save_weights(args.out / "kws.weights.h5")
     metrics["wall_seconds"] = time.time() - t_start
     metrics["command"] = _command(args)
     if args.fixtures and str(args.fixtures):
@@ -159,6 +189,8 @@ def _command(args) -> str:
              "nice -n 15 ${CHATTERBOX_VENV:-$HOME/.cache/chatterbox/venv-train}/bin/python",
              "scripts/train_kws.py", f"--seed {args.seed}", f"--scale {args.scale}",
              f"--aug-copies {args.aug_copies}", f"--epochs {args.epochs}"]
+    if args.arch != "ds-cnn-s":
+        parts.append(f"--arch {args.arch}")
     if args.speech_commands:
         parts.append(f"--speech-commands {args.speech_commands}")
     if args.speech_commands_only:

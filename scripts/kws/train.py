@@ -42,14 +42,15 @@ def normalize_inplace(X: np.ndarray, mean: float, std: float, chunk: int = 2048)
 
 
 def train(data, mean, std, epochs: int, seed: int, threads: int, batch: int = 128,
-          lr: float = 3e-3, max_steps: int | None = None, log=print):
+          lr: float = 3e-3, max_steps: int | None = None, arch: str = "ds-cnn-s",
+          log=print):
     tf, keras = setup_tf(threads, seed)
-    from .model import SpecAugment, count_macs, ds_cnn  # noqa: PLC0415
+    from .model import SpecAugment, build, count_macs  # noqa: PLC0415
 
     Xtr, ytr, _ = data["train"]
     Xva, yva, _ = data["val"]
-    core = ds_cnn()
-    log(f"model: DS-CNN, {core.count_params()} parameters, {count_macs(core) / 1e6:.1f} M MACs")
+    core = build(arch)
+    log(f"model: {arch}, {core.count_params()} parameters, {count_macs(core) / 1e6:.1f} M MACs")
     net = keras.Sequential([keras.Input((C.N_BINS, C.N_FRAMES, 1)),
                             SpecAugment(seed=seed), core])
     steps = (len(Xtr) + batch - 1) // batch

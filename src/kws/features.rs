@@ -62,6 +62,8 @@ pub struct Stft {
     /// The two windowed frames of one pair, then their magnitudes.
     seg: [Vec<f32>; 2],
     mags: [Vec<f32>; 2],
+    /// The frames packed into each pair of `batch` by the last `compute_frames`.
+    pair_frames: Vec<[usize; 2]>,
 }
 
 impl std::fmt::Debug for Stft {
@@ -128,6 +130,7 @@ impl Stft {
             scratch,
             seg: [vec![0.0; spec.nperseg], vec![0.0; spec.nperseg]],
             mags: [vec![0.0; spec.bins()], vec![0.0; spec.bins()]],
+            pair_frames: vec![[usize::MAX; 2]; pairs],
         })
     }
 
@@ -150,6 +153,31 @@ impl Stft {
     /// `out` (exactly [`Stft::len`] values) in the spec's layout. No log, no normalisation:
     /// this is what the fixtures compare with scipy. Allocates nothing.
     pub fn compute(&mut self, signal: &[f32], out: &mut [f32]) -> Result<(), FeatureError> {
+        self.compute_frames(signal, 0..self.frames, 0..0, false, out)
+    }
+
+    /// The model's input: [`Stft::compute`] with the spec's transform applied as each
+    /// frame is written (the same values as `compute` then [`Stft::apply_transform`]).
+    pub fn features(&mut self, signal: &[f32], out: &mut [f32]) -> Result<(), FeatureError> {
+        self.compute_frames(signal, 0..self.frames, 0..0, true, out)
+    }
+
+    /// Number of frames per window.
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+
+    /// Computes only the frames in `head` and `tail` (in range) and leaves every
+    /// other column of `out` as it was: what [`super::sliding::SlidingFeatures`] needs to
+    /// recompute just the columns a hop changed. `transform` applies the spec's transform.
+    pub(crate) fn compute_frames(
+        &mut self,
+        signal: &[f32],
+        head: std::ops::Range<usize>,
+        tail: std::ops::Range<usize>,
+        transform: bool,
+        out: &mut [f32],
+    ) -> Result<(), FeatureError> {
         let clip = self.spec.clip_samples;
         if signal.len() > clip {
             return Err(FeatureError::SignalTooLong {
@@ -163,18 +191,30 @@ impl Stft {
                 want: self.len(),
             });
         }
+        let frames_total = self.frames;
+        let mut todo = head.chain(tail).filter(|&f| f < frames_total);
         let n = self.spec.nfft;
         let nperseg = self.spec.nperseg;
-        // Pack: frame 2p in the real part, frame 2p+1 in the imaginary part of pair p.
+        // Pack: the pair's first frame in the real part, its second in the imaginary part.
         // Segment starts are in the boundary-extended signal; signal index = that - pad.
-        for (p, pair) in self.batch.chunks_exact_mut(n).enumerate() {
-            for (i, seg) in self.seg.iter_mut().enumerate() {
-                let frame = 2 * p + i;
-                if frame < self.frames {
+        // `pair_frames[p]` remembers which frames pair p holds (usize::MAX: none).
+        let mut pairs = 0;
+        for (pair, frames) in self
+            .batch
+            .chunks_exact_mut(n)
+            .zip(self.pair_frames.iter_mut())
+        {
+            *frames = [todo.next().unwrap_or(usize::MAX), usize::MAX];
+            if frames[0] == usize::MAX {
+                break;
+            }
+            frames[1] = todo.next().unwrap_or(usize::MAX);
+            for (seg, &frame) in self.seg.iter_mut().zip(frames.iter()) {
+                if frame == usize::MAX {
+                    seg.fill(0.0);
+                } else {
                     let start = (frame * self.hop) as isize - self.pad as isize;
                     window_segment(&self.window, start, signal, seg);
-                } else {
-                    seg.fill(0.0);
                 }
             }
             let [a, b] = &self.seg;
@@ -182,11 +222,20 @@ impl Stft {
                 *z = Complex::new(re, im);
             }
             pair[nperseg..].fill(Complex::default()); // nfft zero-padding
+            pairs += 1;
+        }
+        if pairs == 0 {
+            return Ok(());
         }
         self.fft
-            .process_with_scratch(&mut self.batch, &mut self.scratch);
+            .process_with_scratch(&mut self.batch[..pairs * n], &mut self.scratch);
         let bins = self.bins;
-        for (p, z) in self.batch.chunks_exact(n).enumerate() {
+        for (z, &[fa, fb]) in self
+            .batch
+            .chunks_exact(n)
+            .zip(&self.pair_frames)
+            .take(pairs)
+        {
             let [ma, mb] = &mut self.mags;
             // Separate A[k] = (Z[k] + conj Z[N-k]) / 2 and B[k] = (Z[k] - conj Z[N-k]) / 2i;
             // store |A|^2 and |B|^2 times 4 (the 1/2 is folded into the window).
@@ -207,29 +256,39 @@ impl Stft {
             {
                 (*a, *b) = sep(zk, w);
             }
-            // Square roots over contiguous memory so they vectorise.
+            // Square roots (and the transform) over contiguous memory so they vectorise.
             ma.iter_mut().for_each(|m| *m = m.sqrt());
             mb.iter_mut().for_each(|m| *m = m.sqrt());
-            let frame = 2 * p;
-            let both = frame + 1 < self.frames;
+            if transform {
+                self.spec.transform(ma);
+                if fb != usize::MAX {
+                    self.spec.transform(mb);
+                }
+            }
             let [ma, mb] = &self.mags;
+            let frames = self.frames;
             match self.spec.layout {
-                Layout::BinsFrames if both => {
-                    // The pair's frames are neighbours in every bin row: one 8-byte store.
+                Layout::BinsFrames if fb == fa + 1 => {
+                    // Neighbouring frames are neighbours in every bin row: one 8-byte store.
                     for (bin, (&a, &b)) in ma.iter().zip(mb).enumerate() {
-                        let at = bin * self.frames + frame;
+                        let at = bin * frames + fa;
                         out[at..at + 2].copy_from_slice(&[a, b]);
                     }
                 }
                 Layout::BinsFrames => {
-                    for (bin, &a) in ma.iter().enumerate() {
-                        out[bin * self.frames + frame] = a;
+                    for (frame, m) in [(fa, ma), (fb, mb)] {
+                        if frame != usize::MAX {
+                            for (bin, &v) in m.iter().enumerate() {
+                                out[bin * frames + frame] = v;
+                            }
+                        }
                     }
                 }
                 Layout::FramesBins => {
-                    out[frame * bins..(frame + 1) * bins].copy_from_slice(ma);
-                    if both {
-                        out[(frame + 1) * bins..(frame + 2) * bins].copy_from_slice(mb);
+                    for (frame, m) in [(fa, ma), (fb, mb)] {
+                        if frame != usize::MAX {
+                            out[frame * bins..(frame + 1) * bins].copy_from_slice(m);
+                        }
                     }
                 }
             }
@@ -240,27 +299,7 @@ impl Stft {
     /// Applies the spec's transform in place: `ln(x + log_epsilon)` if declared, then
     /// `(x - mean) / std`.
     pub fn apply_transform(&self, values: &mut [f32]) {
-        let FeatureSpec {
-            log_epsilon,
-            mean,
-            std,
-            ..
-        } = self.spec;
-        let inv_std = 1.0 / std;
-        match log_epsilon {
-            Some(eps) => values
-                .iter_mut()
-                .for_each(|v| *v = ((*v + eps).ln() - mean) * inv_std),
-            None if mean == 0.0 && std == 1.0 => {}
-            None => values.iter_mut().for_each(|v| *v = (*v - mean) * inv_std),
-        }
-    }
-
-    /// The model's input: [`Stft::compute`] then [`Stft::apply_transform`].
-    pub fn features(&mut self, signal: &[f32], out: &mut [f32]) -> Result<(), FeatureError> {
-        self.compute(signal, out)?;
-        self.apply_transform(out);
-        Ok(())
+        self.spec.transform(values);
     }
 }
 

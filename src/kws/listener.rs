@@ -15,10 +15,11 @@ use std::time::Duration;
 use crossbeam_channel::RecvTimeoutError;
 
 use super::detector::{Detection, Detector, DetectorConfig, DetectorError};
-use super::features::{FeatureError, Stft};
+use super::features::FeatureError;
 use super::frontend::{Frontend, FrontendConfig, FrontendError};
 use super::meta::{KwsMeta, MetaError, ModelOutput};
 use super::model::{Classifier, LiteRtClassifier, ModelError};
+use super::sliding::SlidingFeatures;
 use crate::audio::capture::Subscription;
 use crate::audio::{AudioChunk, PcmFormat};
 use crate::config::KeywordConfig;
@@ -99,8 +100,7 @@ pub struct Stats {
 /// Audio in, detections out. Single-threaded and clock-free: times are stream times.
 pub struct Recognizer {
     frontend: Frontend,
-    stft: Stft,
-    features: Vec<f32>,
+    features: SlidingFeatures,
     scores: Vec<f32>,
     classifier: Box<dyn Classifier>,
     detector: Detector,
@@ -133,17 +133,16 @@ impl Recognizer {
                 file: meta.labels.clone(),
             });
         }
-        let stft = Stft::new(&meta.features)?;
+        let features = SlidingFeatures::new(&meta.features)?;
         let frontend = Frontend::new(FrontendConfig {
-            hop: cfg.hop,
+            hop: hop_on_frame_grid(cfg.hop, &meta.features),
             ..FrontendConfig::from_features(&meta.features)
         })?;
         let detector = Detector::new(cfg.detector.clone(), &meta.labels)?;
         Ok(Recognizer {
             frontend,
-            features: vec![0.0; stft.len()],
+            features,
             scores: vec![0.0; meta.labels.len()],
-            stft,
             classifier,
             detector,
             quiet_dbfs: cfg.quiet_dbfs,
@@ -204,12 +203,13 @@ impl Recognizer {
     /// itself; afterwards it starts from fresh audio).
     pub fn reset(&mut self) {
         self.frontend.reset();
+        self.features.invalidate();
         self.detector.reset();
     }
 
     fn drain(&mut self, on_hop: &mut dyn FnMut(Hop<'_>)) -> Result<(), KwsError> {
         while let Some(window) = self.frontend.next_window() {
-            let (end, rms) = (window.end, window.rms_dbfs);
+            let (end, rms, end_sample) = (window.end, window.rms_dbfs, window.end_sample);
             self.stats.hops += 1;
             let detection = if window.is_quiet(self.quiet_dbfs) {
                 let d = self.detector.push_silence(end)?;
@@ -221,8 +221,8 @@ impl Recognizer {
                 });
                 d
             } else {
-                self.stft.features(window.samples, &mut self.features)?;
-                self.classifier.classify(&self.features, &mut self.scores)?;
+                let features = self.features.compute(window.samples, end_sample)?;
+                self.classifier.classify(features, &mut self.scores)?;
                 self.stats.inferences += 1;
                 let d = self.detector.push(end, &self.scores)?;
                 on_hop(Hop {
@@ -239,6 +239,18 @@ impl Recognizer {
         }
         Ok(())
     }
+}
+
+/// `hop` rounded to a whole number of STFT hops (at least one): consecutive windows then
+/// share all but a few STFT columns, which [`SlidingFeatures`] reuses instead of
+/// recomputing. At 16 kHz an STFT hop is 131 samples (8.19 ms), so the default 125 ms
+/// becomes 15 STFT hops = 122.8 ms.
+pub fn hop_on_frame_grid(hop: Duration, spec: &super::meta::FeatureSpec) -> Duration {
+    let rate = u64::from(spec.sample_rate.max(1));
+    let stft_hop = spec.hop() as u64;
+    let samples = (hop.as_secs_f64() * rate as f64).round() as u64;
+    let frames = ((samples + stft_hop / 2) / stft_hop).max(1);
+    Duration::from_nanos(frames * stft_hop * 1_000_000_000 / rate)
 }
 
 /// How long after the toy stops playing the microphone is still ignored: the speaker's
@@ -327,11 +339,12 @@ mod tests {
         .unwrap()
     }
 
-    /// Fixed timing (250 ms hop, the detector's own defaults: 750 ms average, 0.7), not the
-    /// configurable defaults, so the times asserted below do not move when those are tuned.
+    /// Fixed timing (a 262 ms hop, which is exactly 32 STFT hops of 131 samples, and the
+    /// detector's own defaults: 750 ms average, 0.7), not the configurable defaults, so the
+    /// times asserted below do not move when those are tuned.
     fn timing() -> RecognizerConfig {
         RecognizerConfig {
-            hop: Duration::from_millis(250),
+            hop: Duration::from_millis(262),
             quiet_dbfs: -55.0,
             detector: DetectorConfig::default(),
         }
@@ -367,10 +380,10 @@ mod tests {
         let found = r.push(&tone(3.0, 0.3), MIC).unwrap();
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].word, "go");
-        // Hops every 250 ms from the first full window at 1 s; the 2nd "go" hop decides.
-        assert_eq!(found[0].at, Duration::from_millis(1250));
-        // Windows end at 1.0, 1.25 ... 2.75 s; the one ending at 3.0 s waits for the
-        // resampler's last few samples (a file would call `finish`).
+        // Hops every 262 ms from the first full window at 1 s; the 2nd "go" hop decides.
+        assert_eq!(found[0].at, Duration::from_millis(1262));
+        // Windows end at 1.0, 1.262 ... 2.834 s; the one ending at 3.096 s needs the
+        // silence `finish` pads a finite stream with.
         assert_eq!(r.stats().hops, 8);
         assert_eq!(r.stats().inferences, 8);
         r.finish(&mut |_| {}).unwrap();
@@ -454,5 +467,25 @@ mod tests {
         assert_eq!(d.word, "go");
         stop.store(true, Ordering::SeqCst);
         h.join().unwrap();
+    }
+
+    #[test]
+    fn hops_are_rounded_to_whole_stft_hops() {
+        let spec = meta().features;
+        let ms = |ms| hop_on_frame_grid(Duration::from_millis(ms), &spec);
+        assert_eq!(ms(125), Duration::from_nanos(122_812_500)); // 15 x 131 samples
+        assert_eq!(ms(262), Duration::from_millis(262)); // 32 x 131, already on the grid
+        assert_eq!(ms(1), Duration::from_nanos(8_187_500)); // never zero
+    }
+
+    #[test]
+    fn consecutive_windows_reuse_stft_columns() {
+        let labels = meta().labels;
+        let go = ScriptedClassifier::peaked(&labels, "go", 0.2);
+        let mut r = rig(vec![go; 20]);
+        r.push(&tone(3.0, 0.3), MIC).unwrap();
+        let (computed, reused) = r.features.counters();
+        // 8 windows: the first computes 124 frames, the next 7 only 3 + 32 each.
+        assert_eq!((computed, reused), (124 + 7 * 35, 7 * 89));
     }
 }

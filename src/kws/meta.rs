@@ -174,6 +174,34 @@ impl FeatureSpec {
         (extended + nadd - self.nperseg) / hop + 1
     }
 
+    /// Frames that lie wholly inside the signal (no boundary or end padding), as a range:
+    /// their values depend only on the audio under them, so a window that slides by a
+    /// whole number of hops can reuse them (see `kws::sliding`).
+    pub fn interior_frames(&self) -> std::ops::Range<usize> {
+        let hop = self.hop();
+        let pad = self.boundary_pad();
+        let first = pad.div_ceil(hop);
+        let end = match (self.clip_samples + pad).checked_sub(self.nperseg) {
+            Some(room) => (room / hop + 1).min(self.frames()),
+            None => 0,
+        };
+        first..end.max(first)
+    }
+
+    /// The declared transform, in place: `ln(x + log_epsilon)` if declared, then
+    /// `(x - mean) / std`.
+    pub fn transform(&self, values: &mut [f32]) {
+        let inv_std = 1.0 / self.std;
+        let mean = self.mean;
+        match self.log_epsilon {
+            Some(eps) => values
+                .iter_mut()
+                .for_each(|v| *v = ((*v + eps).ln() - mean) * inv_std),
+            None if mean == 0.0 && self.std == 1.0 => {}
+            None => values.iter_mut().for_each(|v| *v = (*v - mean) * inv_std),
+        }
+    }
+
     /// Number of values in one feature tensor: `bins() * frames()`.
     pub fn len(&self) -> usize {
         self.bins() * self.frames()

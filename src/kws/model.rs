@@ -118,8 +118,17 @@ impl Quantization {
     /// (A NaN feature becomes the int8 value 0.)
     #[inline]
     pub fn quantize(self, x: f32) -> i8 {
-        let q = (x / self.scale).round() + self.zero_point as f32;
-        q.clamp(-128.0, 127.0) as i8
+        let v = x / self.scale;
+        if v.is_nan() {
+            return 0;
+        }
+        // `f32::round` is a libm call on baseline x86-64 (no SSE4.1), and this runs 16 000
+        // times per window; the integer part and the exact remainder give the same result.
+        let v = v.clamp(-1.0e9, 1.0e9);
+        let whole = v as i32;
+        let frac = v - whole as f32; // exact: |v| < 2^31 and v, whole share their sign
+        let rounded = whole + i32::from(frac >= 0.5) - i32::from(frac <= -0.5);
+        rounded.saturating_add(self.zero_point).clamp(-128, 127) as i8
     }
 
     /// Inverse of [`Self::quantize`], computed in f32 like the Python reference.
@@ -625,6 +634,26 @@ mod tests {
         assert_eq!(q.quantize(1000.0), 127);
         assert_eq!(q.quantize(-1000.0), -128);
         assert_eq!(q.dequantize(q.quantize(3.0)), 3.0);
+        assert_eq!(q.quantize(f32::NAN), 0);
+        assert_eq!(q.quantize(f32::INFINITY), 127);
+        // Against the definition (f32::round is half away from zero) over a dense sweep,
+        // including the values just below and above each half.
+        let q = Quantization {
+            scale: 0.0371,
+            zero_point: -3,
+        };
+        for i in -400_000..400_000 {
+            let x = i as f32 * 1.3e-5;
+            for x in [x, x.next_up(), x.next_down()] {
+                let want = ((x / q.scale).round() + q.zero_point as f32).clamp(-128.0, 127.0) as i8;
+                assert_eq!(q.quantize(x), want, "x = {x}");
+            }
+        }
+        for half in [0.5f32, 1.5, 2.5, -0.5, -1.5] {
+            let x = half * 0.0371; // may land on either side of the half once divided
+            let want = ((x / 0.0371f32).round() - 3.0).clamp(-128.0, 127.0) as i8;
+            assert_eq!(q.quantize(x), want);
+        }
     }
 
     #[test]
