@@ -96,6 +96,9 @@ pub enum Command {
     Evaluate {
         /// Folder of labelled clips, e.g. the one `enroll` filled.
         dir: PathBuf,
+        /// Only the takes listed in DIR/testing_list.txt (never trained on).
+        #[arg(long)]
+        held_out: bool,
     },
     /// Find the Codec Zero, apply its mic + speaker mixer profile and make it ALSA's default.
     SetupAudio(crate::setup_audio::SetupOptions),
@@ -228,14 +231,19 @@ fn dispatch(cli: Cli) -> Result<()> {
             seconds,
         } => listen(&cfg, file.as_deref(), json, all, seconds),
         Command::Enroll { dir, takes, words } => enroll(&cfg, &dir, takes, words),
-        Command::Evaluate { dir } => {
+        Command::Evaluate { dir, held_out } => {
             let meta = crate::kws::meta::KwsMeta::load(&cfg.keywords.model)?;
             let mut model = crate::kws::model::LiteRtClassifier::load(
                 &meta.model_path(),
                 meta.labels.clone(),
                 meta.model.output == crate::kws::meta::ModelOutput::Logits,
             )?;
-            let eval = crate::kws::evaluate::evaluate_dir(&meta, &mut model, &dir)?;
+            let which = if held_out {
+                crate::kws::evaluate::Clips::HeldOut
+            } else {
+                crate::kws::evaluate::Clips::All
+            };
+            let eval = crate::kws::evaluate::evaluate_dir(&meta, &mut model, &dir, which)?;
             print!("{}", eval.render());
             Ok(())
         }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use chatterbox::kws::evaluate::evaluate_dir;
+use chatterbox::kws::evaluate::{evaluate_dir, Clips};
 use chatterbox::kws::meta::KwsMeta;
 use chatterbox::kws::model::{Classifier, LiteRtClassifier};
 
@@ -51,7 +51,7 @@ fn shipped_model_has_the_declared_labels_and_shape() {
 fn shipped_model_classifies_held_out_clips() {
     let (meta, mut model) = load();
     let dir = repo().join("tests/fixtures/kws_clips");
-    let eval = evaluate_dir(&meta, &mut model, &dir).unwrap();
+    let eval = evaluate_dir(&meta, &mut model, &dir, Clips::All).unwrap();
     assert!(
         eval.results.len() >= 10,
         "a handful of clips in {}",

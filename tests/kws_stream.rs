@@ -12,7 +12,7 @@ use std::process::Command;
 
 use chatterbox::audio::wav::{convert, read_clip, Clip};
 use chatterbox::audio::PcmFormat;
-use chatterbox::kws::evaluate::evaluate_dir;
+use chatterbox::kws::evaluate::{evaluate_dir, Clips};
 use chatterbox::kws::meta::{KwsMeta, ModelOutput};
 use chatterbox::kws::model::LiteRtClassifier;
 use common::alsa::AlsaSandbox;
@@ -36,7 +36,7 @@ fn best_clips(min_p: f32) -> BTreeMap<String, String> {
     let logits = meta.model.output == ModelOutput::Logits;
     let mut model =
         LiteRtClassifier::load(&meta.model_path(), meta.labels.clone(), logits).unwrap();
-    let eval = evaluate_dir(&meta, &mut model, &fixture("")).unwrap();
+    let eval = evaluate_dir(&meta, &mut model, &fixture(""), Clips::All).unwrap();
     let mut best: BTreeMap<String, (String, f32)> = BTreeMap::new();
     for r in eval
         .results

@@ -82,12 +82,39 @@ impl Evaluation {
     }
 }
 
+/// Which clips of a folder to evaluate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clips {
+    /// Every labelled clip.
+    All,
+    /// Only those listed in the folder's `testing_list.txt` (the takes `chatterbox enroll`
+    /// set aside and the trainer never trains on): the honest figure after retraining.
+    HeldOut,
+}
+
+/// The relative paths (`word/file.wav`) listed in `dir/testing_list.txt`.
+fn held_out_list(dir: &Path) -> Result<std::collections::BTreeSet<String>, KwsError> {
+    let list = dir.join("testing_list.txt");
+    let text = std::fs::read_to_string(&list).map_err(|e| {
+        KwsError::Folder(format!(
+            "cannot read {}: {e}; --held-out needs the list `chatterbox enroll` writes",
+            list.display()
+        ))
+    })?;
+    Ok(text.lines().map(|l| l.trim().to_string()).collect())
+}
+
 /// Classifies the first second of every `<label>__*.wav` in `dir` (any rate/channels).
 pub fn evaluate_dir(
     meta: &KwsMeta,
     classifier: &mut dyn Classifier,
     dir: &Path,
+    which: Clips,
 ) -> Result<Evaluation, KwsError> {
+    let held_out = match which {
+        Clips::All => None,
+        Clips::HeldOut => Some(held_out_list(dir)?),
+    };
     let mut stft = Stft::new(&meta.features)?;
     let mut features = vec![0.0f32; stft.len()];
     let mut scores = vec![0.0f32; meta.labels.len()];
@@ -127,6 +154,13 @@ pub fn evaluate_dir(
             .unwrap_or(&path)
             .to_string_lossy()
             .into_owned();
+        if let Some(list) = &held_out {
+            // testing_list.txt uses '/' whatever the platform.
+            let key = file.replace(std::path::MAIN_SEPARATOR, "/");
+            if !list.contains(&key) {
+                continue;
+            }
+        }
         let from_name = || file.split_once("__").map(|(l, _)| l.to_string());
         let Some(want) = folder_label.or_else(from_name) else {
             eval.skipped
@@ -165,4 +199,61 @@ pub fn evaluate_dir(
         });
     }
     Ok(eval)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kws::model::testing::ScriptedClassifier;
+
+    fn meta() -> KwsMeta {
+        KwsMeta::load(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/kws_example.toml"
+        ))
+        .unwrap()
+    }
+
+    fn take(path: &Path) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(path, spec).unwrap();
+        for i in 0..16_000 {
+            w.write_sample(((i % 50) as i16 - 25) * 100).unwrap();
+        }
+        w.finalize().unwrap();
+    }
+
+    #[test]
+    fn held_out_evaluates_only_the_listed_takes() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["go/a.wav", "go/b.wav", "stop/c.wav", "stop/d.wav"] {
+            take(&dir.path().join(f));
+        }
+        let m = meta();
+        let shape = vec![1, m.features.bins(), m.features.frames(), 1];
+        let go = ScriptedClassifier::peaked(&m.labels, "go", 0.9);
+        let mut c = ScriptedClassifier::new(m.labels.clone(), shape, vec![]).with_idle(go);
+        let all = evaluate_dir(&m, &mut c, dir.path(), Clips::All).unwrap();
+        assert_eq!(all.results.len(), 4);
+        assert_eq!(all.correct(), 2);
+
+        let err = evaluate_dir(&m, &mut c, dir.path(), Clips::HeldOut).unwrap_err();
+        assert!(err.to_string().contains("testing_list.txt"), "{err}");
+
+        std::fs::write(
+            dir.path().join("testing_list.txt"),
+            "go/b.wav\nstop/d.wav\n",
+        )
+        .unwrap();
+        let held = evaluate_dir(&m, &mut c, dir.path(), Clips::HeldOut).unwrap();
+        let files: Vec<&str> = held.results.iter().map(|r| r.file.as_str()).collect();
+        assert_eq!(files, ["go/b.wav", "stop/d.wav"]);
+        assert_eq!(held.correct(), 1);
+    }
 }
