@@ -164,7 +164,8 @@ pub struct KeywordConfig {
     pub enabled: bool,
     /// The model's metadata file (it names the .tflite and labels beside it).
     pub model: PathBuf,
-    /// Run the model every this many ms (at most 250 for snappy commands).
+    /// Run the model every this many ms (at most 250 for snappy commands); rounded to
+    /// whole STFT hops (8.19 ms) so windows can share STFT columns.
     pub hop_ms: u32,
     /// Average the model's scores over this many ms before deciding.
     pub average_ms: u32,

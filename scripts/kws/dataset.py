@@ -85,13 +85,33 @@ def _speech_commands(root: Path, log=print):
     return items, bgs
 
 
+def engine_copies(settings: list[Setting], aug_copies: int) -> dict[str, int]:
+    """Augmented copies of each training keyword clip, per engine, so that the engines with
+    few voices weigh more: espeak-ng gives most of the settings, yet most held-out voices
+    come from other engines. Copies scale with sqrt(largest engine / this engine), with
+    the largest engine at 2/3 of `aug_copies` (at least 1)."""
+    counts: dict[str, int] = {}
+    for s in settings:
+        if s.split == "train":
+            counts[s.engine] = counts.get(s.engine, 0) + 1
+    if not counts:
+        return {}
+    top = max(counts.values())
+    return {e: max(1, round(aug_copies * 2 / 3 * (top / n) ** 0.5)) for e, n in counts.items()}
+
+
 def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,
           unknown_keep: float = 0.7, eval_unknown_keep: float = 0.25, silence_ratio: float = 1.5, workers: int = 2,
-          speech_commands: Path | None = None, log=print):
+          speech_commands: Path | None = None, balance_engines: bool = False, log=print):
     """Returns {split: (X float16 [N,129,124], y int64 [N], fam list[str])} and cache path."""
-    key = json.dumps({"seed": seed, "aug": aug_copies, "uk": unknown_keep, "euk": eval_unknown_keep,
-                      "sil": silence_ratio, "ids": [s.id for s in settings],
-                      "sc": str(speech_commands), "v": 4}, sort_keys=True)
+    key = {"seed": seed, "aug": aug_copies, "uk": unknown_keep, "euk": eval_unknown_keep,
+           "sil": silence_ratio, "ids": [s.id for s in settings],
+           "sc": str(speech_commands), "v": 4}
+    per_engine = engine_copies(settings, aug_copies) if balance_engines else {}
+    if per_engine:
+        key["balance"] = per_engine  # absent otherwise, so older caches stay valid
+        log(f"dataset: training copies per engine {per_engine}")
+    key = json.dumps(key, sort_keys=True)
     h = hashlib.sha1(key.encode()).hexdigest()[:12]
     dst = cache / f"dataset-{h}.npz"
     if dst.exists():
@@ -131,7 +151,8 @@ def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,
         jobs: list[Job] = []
         for s, w, clip in by_split[src]:
             if w in C.KEYWORDS:
-                for _ in range(copies):
+                n_copies = per_engine.get(s.engine, copies) if split == "train" else copies
+                for _ in range(n_copies):
                     jobs.append(Job("word", LABEL_INDEX[w], s.family, clip, strength))
             elif rng.random() < (unknown_keep if split == "train" else eval_unknown_keep):
                 jobs.append(Job("word", LABEL_INDEX[C.UNKNOWN], s.family, clip, strength))

@@ -83,13 +83,22 @@ def owner_examples(train, pools: A.Pools, copies: int, seed: int) -> tuple[np.nd
     return F.batch_log_features(np.stack(audio)), np.array(labels, np.int64)
 
 
-def replay_set(args, n: int, log) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """A sample of the synthetic train split and the synthetic test split (unnormalized)."""
-    engines = set(args.engines.split(",")) if args.engines else None
-    settings = synth.synthesize(args.cache, args.seed, jobs=args.jobs, scale=args.scale,
+def replay_set(args, base_metrics: dict, n: int, log) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """A sample of the synthetic train split and the synthetic test split (unnormalized),
+    from the data set the base model was trained on (its metrics.json says how it was
+    made; the command line fills in what an older metrics.json lacks)."""
+    m = base_metrics
+    seed, scale = m.get("seed", args.seed), m.get("scale", args.scale)
+    aug, balance = m.get("aug_copies", args.aug_copies), m.get("balance_engines",
+                                                                args.balance_engines)
+    engines = m.get("engines", args.engines)
+    engines = set(engines.split(",")) if engines else None
+    log(f"finetune: replay from the data set of seed {seed}, scale {scale}, aug {aug}, "
+        f"balance {balance}, engines {sorted(engines) if engines else 'all'}")
+    settings = synth.synthesize(args.cache, seed, jobs=args.jobs, scale=scale,
                                 engines=engines, log=log)
-    data, _ = dataset.build(args.cache, settings, args.seed, aug_copies=args.aug_copies,
-                            workers=args.jobs, log=log)
+    data, _ = dataset.build(args.cache, settings, seed, aug_copies=aug,
+                            workers=args.jobs, balance_engines=balance, log=log)
     rng = np.random.default_rng([args.seed, 78])
     out = {}
     for split, size in (("train", n), ("test", n // 2)):
@@ -136,7 +145,7 @@ def _run(args, log) -> int:
         replay = {s: (np.zeros((0, C.N_BINS, C.N_FRAMES), np.float16), np.zeros(0, np.int64))
                   for s in ("train", "test")}
     else:
-        replay = replay_set(args, args.replay, log)
+        replay = replay_set(args, base["metrics"], args.replay, log)
     norm = lambda X: F.normalize(X, mean, std)  # noqa: E731  (the base model's contract)
     X_train = np.concatenate([norm(Xo), norm(replay["train"][0])])
     y_train = np.concatenate([yo, replay["train"][1]])

@@ -95,10 +95,14 @@ def main(argv=None) -> int:
                         "--epochs", str(args.epochs)])
     if rc != 0:
         return rc
-    settings = synth.make_settings(args.seed, scale=2.0)
+    # The base model's own data set (cached by its training run).
+    m = json.loads((args.base / "metrics.json").read_text())
+    settings = synth.make_settings(m.get("seed", args.seed), scale=m.get("scale", 2.0))
     settings = [s for s in settings if s.engine in {e for e in synth.ENGINES
                                                     if synth.engine_available(e)}]
-    data, _ = dataset.build(args.cache, settings, args.seed, aug_copies=3, workers=2)
+    data, _ = dataset.build(args.cache, settings, m.get("seed", args.seed),
+                            aug_copies=m.get("aug_copies", 3), workers=2,
+                            balance_engines=m.get("balance_engines", False))
     X, yy, fam = data["test"]
     fam = np.array(fam)
     result = {"family": args.family, "takes_per_word": args.takes,

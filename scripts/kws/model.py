@@ -15,6 +15,17 @@ from keras import layers
 from . import config as C
 
 
+def _ds_block(x, stride, width: int, reg):
+    """Depthwise 3x3 (with `stride`) then pointwise 1x1 to `width`, each with BN + ReLU."""
+    x = layers.DepthwiseConv2D((3, 3), strides=stride, padding="same", use_bias=False,
+                               depthwise_regularizer=reg)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    x = layers.Conv2D(width, (1, 1), use_bias=False, kernel_regularizer=reg)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU()(x)
+
+
 def ds_cnn(n_classes: int = len(C.LABELS), width: int = 64, blocks: int = 4,
            dropout: float = 0.25, l2: float = 1e-4) -> keras.Model:
     reg = keras.regularizers.L2(l2) if l2 else None
@@ -24,14 +35,7 @@ def ds_cnn(n_classes: int = len(C.LABELS), width: int = 64, blocks: int = 4,
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     for b in range(blocks):
-        stride = (2, 2) if b == 0 else (1, 1)
-        x = layers.DepthwiseConv2D((3, 3), strides=stride, padding="same", use_bias=False,
-                                   depthwise_regularizer=reg)(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.ReLU()(x)
-        x = layers.Conv2D(width, (1, 1), use_bias=False, kernel_regularizer=reg)(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.ReLU()(x)
+        x = _ds_block(x, (2, 2) if b == 0 else (1, 1), width, reg)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(dropout)(x)
     x = layers.Dense(n_classes, kernel_regularizer=reg)(x)
@@ -56,13 +60,7 @@ def ds_cnn_pyramid(n_classes: int = len(C.LABELS), dropout: float = 0.2,
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     for stride, width in [((1, 2), 96), (2, 128), (1, 128), (1, 128), (2, 192), (1, 192)]:
-        x = layers.DepthwiseConv2D((3, 3), strides=stride, padding="same", use_bias=False,
-                                   depthwise_regularizer=reg)(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.ReLU()(x)
-        x = layers.Conv2D(width, (1, 1), use_bias=False, kernel_regularizer=reg)(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.ReLU()(x)
+        x = _ds_block(x, stride, width, reg)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(dropout)(x)
     x = layers.Dense(n_classes, kernel_regularizer=reg)(x)

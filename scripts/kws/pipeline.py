@@ -43,6 +43,9 @@ def parse_args(argv=None):
                    help="network: ds-cnn-s (flat, 24 k parameters) or ds-cnn-pyramid "
                         "(~120 k parameters, same MACs)")
     p.add_argument("--max-steps", type=int, default=0, help="cap steps per epoch (smoke tests)")
+    p.add_argument("--balance-engines", action="store_true",
+                   help="more augmented copies for engines with few voices (see "
+                        "dataset.engine_copies)")
     p.add_argument("--jobs", type=int, default=2, help="processes for synthesis/augmentation")
     p.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads")
     p.add_argument("--speech-commands", type=Path, default=None,
@@ -113,7 +116,7 @@ def main(argv=None) -> int:
     stage("synthesis")
     data, ds_path = dataset.build(args.cache, settings, args.seed, aug_copies=args.aug_copies,
                                   workers=args.jobs, speech_commands=args.speech_commands,
-                                  log=log)
+                                  balance_engines=args.balance_engines, log=log)
     stage("augmentation+features")
     counts = {s: np.bincount(y, minlength=len(C.LABELS)).tolist() for s, (_, y, _) in
               data.items()}
@@ -132,6 +135,9 @@ def main(argv=None) -> int:
     paths = T.export(core, tmp_out, rep, log=log)
 
     metrics = {"seed": args.seed, "arch": args.arch, "scale": args.scale,
+               "balance_engines": args.balance_engines, "engines": args.engines,
+               "engine_copies": dataset.engine_copies(settings, args.aug_copies)
+               if args.balance_engines else {},
                "aug_copies": args.aug_copies, "counts": counts, "train": tinfo, "mean": mean, "std": std,
                "settings": _setting_summary(settings), "params": int(core.count_params())}
     from .model import count_macs  # noqa: PLC0415
@@ -191,6 +197,8 @@ def _command(args) -> str:
              f"--aug-copies {args.aug_copies}", f"--epochs {args.epochs}"]
     if args.arch != "ds-cnn-s":
         parts.append(f"--arch {args.arch}")
+    if args.balance_engines:
+        parts.append("--balance-engines")
     if args.speech_commands:
         parts.append(f"--speech-commands {args.speech_commands}")
     if args.speech_commands_only:

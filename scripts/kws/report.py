@@ -34,6 +34,40 @@ def _confusion(cm) -> list[str]:
     return out
 
 
+ARCH_TEXT = {
+    "ds-cnn-s": (
+        "DS-CNN (depthwise-separable CNN) from Zhang et al., *Hello Edge: Keyword Spotting "
+        "on Microcontrollers* (2017), DS-CNN-S widths (64 channels, 4 separable blocks). "
+        "The first 10x4 convolution strides 4x4 over the 129 linear-frequency bins x 124 "
+        "frames, then one stride-2 separable block; global average pooling, dropout 0.25, "
+        "dense softmax."),
+    "ds-cnn-pyramid": (
+        "DS-CNN (depthwise-separable CNN, Zhang et al., *Hello Edge: Keyword Spotting on "
+        "Microcontrollers*, 2017) laid out as a MobileNet-style pyramid: a 10x4 convolution "
+        "with 64 channels striding 8x4 over the 129 linear-frequency bins x 124 frames, then "
+        "six separable blocks that halve the grid twice while widening 96 -> 128 -> 192 "
+        "channels; global average pooling, dropout 0.2, dense softmax. Same "
+        "multiply-accumulates as DS-CNN-S, five times the parameters."),
+}
+
+
+def _candidates(m) -> list[str]:
+    """The models this one was chosen from (metrics.json `candidates`, added by hand)."""
+    c = m.get("candidates")
+    if not c:
+        return []
+    L = ["## How this model was chosen", "",
+         "Candidates trained with the same data, seed and split; the shipped one has the best "
+         "held-out test accuracy (validation picks the epoch, never the candidate's test "
+         "figure alone).", "",
+         "| candidate | parameters | int8 KiB | val | test (noisy) | test (clean) | train acc |",
+         "|---|---|---|---|---|---|---|"]
+    for r in c:
+        L.append(f"| {r['name']} | {r['params']} | {r['int8_kib']:.1f} | {_pct(r['val'])} | "
+                 f"{_pct(r['test'])} | {_pct(r['test_clean'])} | {_pct(r['train_acc'])} |")
+    return L + [""]
+
+
 def model_card(m: dict) -> str:
     shipped = m["shipped"]
     fams = m["settings"]
@@ -69,12 +103,12 @@ def model_card(m: dict) -> str:
              if shipped == "int8" else "")
           + "Output: softmax probabilities over `labels.txt`.", "",
           "## Architecture", "",
-          "DS-CNN (depthwise-separable CNN) from Zhang et al., *Hello Edge: Keyword Spotting "
-          "on Microcontrollers* (2017), DS-CNN-S widths (64 channels, 4 separable blocks). "
-          "The first 10x4 convolution strides 4x4 over the 129 linear-frequency bins x 124 "
-          "frames, then one stride-2 separable block; global average pooling, dropout 0.25, "
-          f"dense softmax. {m['params']} parameters, {m['macs'] / 1e6:.1f} M multiply-"
-          "accumulates per inference (a few ms on one Pi Zero 2 W core).", "",
+          ARCH_TEXT.get(m.get("arch", "ds-cnn-s"), m.get("arch", "?"))
+          + f" {m['params']} parameters, {m['macs'] / 1e6:.1f} M multiply-"
+          "accumulates per inference. `kws.weights.h5` holds the trained Keras weights, "
+          "the starting point of `train_kws.py --finetune` (fine-tuning on the owner's "
+          "takes; see the repository README).", "",
+          *_candidates(m),
           "## Data", "",
           "Every word is synthesized offline (no Speech Commands download is possible here) "
           "with many voice settings: engine x voice x rate x pitch/formant shift x "
@@ -91,6 +125,12 @@ def model_card(m: dict) -> str:
           "Homophones of a keyword and words that contain a whole keyword ("
           + ", ".join(sorted(C.NOT_UNKNOWN)) + ") are synthesized but never used as "
           "`unknown`.", "",
+          ("**Engine balance.** espeak-ng gives most training settings, while most "
+           "held-out voices come from other engines, so each training keyword clip gets "
+           "augmented copies per engine " + ", ".join(
+               f"{e} {n}" for e, n in sorted(m["engine_copies"].items()))
+           + " (sqrt of the engine's share; `--balance-engines`).")
+          if m.get("engine_copies") else None, "" if m.get("engine_copies") else None,
           "Examples per class (" + ", ".join(C.LABELS) + "):", ""]
     for s, c in m["counts"].items():
         L.append(f"- {s}: {sum(c)} — {c}")
@@ -201,8 +241,10 @@ def model_card(m: dict) -> str:
               "the best validation epoch was the last one, so longer training (`--epochs`) "
               if m["train"]["best_epoch"] >= m["train"]["epochs"] - 1 else
               "validation accuracy had levelled off, so more voices rather than more epochs, "
-          ) + "and a wider DS-CNN (the int8 model is far under the 200 KB budget) are the "
-          "cheap next steps.",
+          ) + ("and a wider DS-CNN (the int8 model is far under the 200 KB budget) are the "
+               "cheap next steps." if m.get("arch", "ds-cnn-s") == "ds-cnn-s" else
+               "would be the next steps; capacity is not the limit (training accuracy runs "
+               "well above validation accuracy)."),
           "", "## Reproduce", "",
           "```sh", m["command"], "```", "",
           f"Seed {m['seed']}; training {m['train']['epochs']} epochs x "
