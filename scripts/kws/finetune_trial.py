@@ -34,7 +34,7 @@ from .pipeline import REPO, main as pipeline_main
 
 # The engine and voice behind each family a trial may use.
 VOICES = {"pico-en-gb": ("pico", "en-GB"), "pico-en-us": ("pico", "en-US"),
-          "espeak-en-029": ("espeak", "en-029")}
+          "espeak-en-029": ("espeak", "en-029"), "hibari-heart": ("hibari", "heart")}
 
 
 def record_takes(root: Path, family: str, per_word: int, seed: int) -> None:
@@ -49,6 +49,8 @@ def record_takes(root: Path, family: str, per_word: int, seed: int) -> None:
                               pitch=float(rng.integers(85, 116)), words=[w], texts=[w])
             if engine == "espeak":
                 s.rate, s.pitch = float(rng.integers(140, 200)), float(rng.integers(35, 65))
+            elif engine == "hibari":  # speed factor; "pitch" seeds its sampler
+                s.rate = float(rng.uniform(0.8, 1.2))
             with tempfile.TemporaryDirectory(prefix="kws-trial-") as td:
                 (x, sr), = synth.ENGINES[engine](s, Path(td))
             y = A.place(rng, synth.trim(synth.to_16k(x, sr)), jitter=True)
