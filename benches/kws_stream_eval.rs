@@ -31,7 +31,8 @@
 //! real device.
 //!
 //! Run: `scripts/kws/export_stream_eval.py` once, then
-//! `cargo bench --bench kws_stream_eval` (see docs/kws-tuning.md).
+//! `cargo bench --bench kws_stream_eval` (see docs/kws-tuning.md). `KWS_EVAL_META` names
+//! another model's `kws.toml` to evaluate instead of `models/kws.toml`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -527,7 +528,10 @@ fn main() {
     let data = std::env::var_os("KWS_EVAL_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("target/kws-eval"));
-    let meta_path = repo().join("models/kws.toml");
+    // KWS_EVAL_META: another model's kws.toml (a candidate) instead of the shipped one.
+    let meta_path = std::env::var_os("KWS_EVAL_META")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo().join("models/kws.toml"));
     let meta = KwsMeta::load(&meta_path).unwrap_or_else(|e| die(e));
     let model_bytes = std::fs::read(meta.model_path())
         .unwrap_or_else(|e| die(format!("{}: {e}", meta.model_path().display())));

@@ -30,7 +30,7 @@ SPLIT_NO = {"train": 0, "val": 1, "test": 2, "test_clean": 3}
 
 @dataclass
 class Job:
-    kind: str  # "word" | "silence"
+    kind: str  # "word" | "silence" | "speech" (a crop of running non-keyword speech)
     label: int
     family: str
     clip: np.ndarray | None
@@ -46,9 +46,27 @@ def _run_job(args):
     pools = _POOLS[split]
     if job.kind == "silence":
         audio = A.make_silence(rng, pools)
+    elif job.kind == "speech":
+        audio = A.augment_word(rng, running_speech(rng, pools.babble), pools, job.strength)
     else:
         audio = A.augment_word(rng, job.clip, pools, job.strength)
     return audio
+
+
+def running_speech(rng, words: list[np.ndarray]) -> np.ndarray:
+    """1 s cut at random from 3-5 non-keywords said one after the other (gaps 0-200 ms):
+    what the listener's windows hold while people talk, words cut at both edges. Labelled
+    `unknown`, it teaches the model that running speech is not a keyword; isolated words
+    alone never show it a window that starts or ends mid-word."""
+    parts = []
+    for _ in range(int(rng.integers(3, 6))):
+        parts.append(words[int(rng.integers(len(words)))].astype(np.float32))
+        parts.append(np.zeros(int(rng.integers(0, 3200)), np.float32))
+    x = np.concatenate(parts)
+    if len(x) <= C.CLIP_SAMPLES:
+        x = np.pad(x, (0, C.CLIP_SAMPLES - len(x) + 1))
+    a = int(rng.integers(0, len(x) - C.CLIP_SAMPLES + 1))
+    return x[a:a + C.CLIP_SAMPLES].astype(np.int16)
 
 
 def _render(jobs: list[Job], split: str, seed: int, workers: int) -> np.ndarray:
@@ -102,7 +120,8 @@ def engine_copies(settings: list[Setting], aug_copies: int) -> dict[str, int]:
 
 def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,
           unknown_keep: float = 0.7, eval_unknown_keep: float = 0.25, silence_ratio: float = 1.5, workers: int = 2,
-          speech_commands: Path | None = None, balance_engines: bool = False, log=print):
+          speech_commands: Path | None = None, balance_engines: bool = False,
+          speech_negatives: float = 0.0, log=print):
     """Returns {split: (X float16 [N,129,124], y int64 [N], fam list[str])} and cache path."""
     key = {"seed": seed, "aug": aug_copies, "uk": unknown_keep, "euk": eval_unknown_keep,
            "sil": silence_ratio, "ids": [s.id for s in settings],
@@ -110,6 +129,8 @@ def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,
     per_engine = engine_copies(settings, aug_copies) if balance_engines else {}
     if per_engine:
         key["balance"] = per_engine  # absent otherwise, so older caches stay valid
+    if speech_negatives:
+        key["speech_neg"] = speech_negatives
         log(f"dataset: training copies per engine {per_engine}")
     key = json.dumps(key, sort_keys=True)
     h = hashlib.sha1(key.encode()).hexdigest()[:12]
@@ -161,6 +182,10 @@ def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,
                 jobs.append(Job("word", LABEL_INDEX[label], "speech-commands", a,
                                 {"train": 1.0, "test_clean": 0.0}.get(split, 0.3)))
         n_kw = sum(1 for j in jobs if j.label < len(C.KEYWORDS))
+        if split == "train" and speech_negatives and _POOLS["train"].babble:
+            n_speech = int(speech_negatives * n_kw / len(C.KEYWORDS))
+            jobs += [Job("speech", LABEL_INDEX[C.UNKNOWN], "running-speech", None, 1.0)
+                     for _ in range(n_speech)]
         n_sil = int(silence_ratio * n_kw / len(C.KEYWORDS)) if n_kw else 8
         jobs += [Job("silence", LABEL_INDEX[C.SILENCE], "noise", None, 1.0)
                  for _ in range(n_sil)]

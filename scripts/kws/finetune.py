@@ -98,7 +98,8 @@ def replay_set(args, base_metrics: dict, n: int, log) -> dict[str, tuple[np.ndar
     settings = synth.synthesize(args.cache, seed, jobs=args.jobs, scale=scale,
                                 engines=engines, log=log)
     data, _ = dataset.build(args.cache, settings, seed, aug_copies=aug,
-                            workers=args.jobs, balance_engines=balance, log=log)
+                            workers=args.jobs, balance_engines=balance,
+                            speech_negatives=m.get("speech_negatives", 0.0), log=log)
     rng = np.random.default_rng([args.seed, 78])
     out = {}
     for split, size in (("train", n), ("test", n // 2)):

@@ -104,7 +104,8 @@ def main(argv=None) -> int:
                                                     if synth.engine_available(e)}]
     data, _ = dataset.build(args.cache, settings, m.get("seed", args.seed),
                             aug_copies=m.get("aug_copies", 3), workers=2,
-                            balance_engines=m.get("balance_engines", False))
+                            balance_engines=m.get("balance_engines", False),
+                            speech_negatives=m.get("speech_negatives", 0.0))
     X, yy, fam = data["test"]
     fam = np.array(fam)
     result = {"family": args.family, "takes_per_word": args.takes,

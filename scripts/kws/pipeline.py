@@ -46,6 +46,9 @@ def parse_args(argv=None):
     p.add_argument("--balance-engines", action="store_true",
                    help="more augmented copies for engines with few voices (see "
                         "dataset.engine_copies)")
+    p.add_argument("--speech-negatives", type=float, default=0.0,
+                   help="training crops of running non-keyword speech labelled unknown, as a "
+                        "multiple of one keyword's example count (0 = none)")
     p.add_argument("--jobs", type=int, default=2, help="processes for synthesis/augmentation")
     p.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads")
     p.add_argument("--speech-commands", type=Path, default=None,
@@ -116,7 +119,8 @@ def main(argv=None) -> int:
     stage("synthesis")
     data, ds_path = dataset.build(args.cache, settings, args.seed, aug_copies=args.aug_copies,
                                   workers=args.jobs, speech_commands=args.speech_commands,
-                                  balance_engines=args.balance_engines, log=log)
+                                  balance_engines=args.balance_engines,
+                                  speech_negatives=args.speech_negatives, log=log)
     stage("augmentation+features")
     counts = {s: np.bincount(y, minlength=len(C.LABELS)).tolist() for s, (_, y, _) in
               data.items()}
@@ -136,6 +140,7 @@ def main(argv=None) -> int:
 
     metrics = {"seed": args.seed, "arch": args.arch, "scale": args.scale,
                "balance_engines": args.balance_engines, "engines": args.engines,
+               "speech_negatives": args.speech_negatives,
                "engine_copies": dataset.engine_copies(settings, args.aug_copies)
                if args.balance_engines else {},
                "aug_copies": args.aug_copies, "counts": counts, "train": tinfo, "mean": mean, "std": std,
@@ -199,6 +204,8 @@ def _command(args) -> str:
         parts.append(f"--arch {args.arch}")
     if args.balance_engines:
         parts.append("--balance-engines")
+    if args.speech_negatives:
+        parts.append(f"--speech-negatives {args.speech_negatives}")
     if args.speech_commands:
         parts.append(f"--speech-commands {args.speech_commands}")
     if args.speech_commands_only:

@@ -131,6 +131,12 @@ def model_card(m: dict) -> str:
                f"{e} {n}" for e, n in sorted(m["engine_copies"].items()))
            + " (sqrt of the engine's share; `--balance-engines`).")
           if m.get("engine_copies") else None, "" if m.get("engine_copies") else None,
+          (f"**Running speech.** Besides isolated non-keywords, `unknown` gets "
+           f"{m['speech_negatives']:g}x a keyword's example count of 1 s crops cut at random "
+           "from 3-5 training-voice non-keywords said one after the other: windows that start "
+           "and end mid-word, as the listener sees them while people talk "
+           "(`--speech-negatives`).") if m.get("speech_negatives") else None,
+          "" if m.get("speech_negatives") else None,
           "Examples per class (" + ", ".join(C.LABELS) + "):", ""]
     for s, c in m["counts"].items():
         L.append(f"- {s}: {sum(c)} — {c}")
