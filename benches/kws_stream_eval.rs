@@ -57,7 +57,7 @@ const THRESHOLDS: [f32; 8] = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95];
 const MIN_RESULTS: [usize; 2] = [1, 2];
 /// The defaults before this tuning (hop ms, average ms, threshold, min_results): the
 /// reference the recommendation must not make worse on false accepts.
-const PREVIOUS: (u64, u64, f32, usize) = (250, 750, 0.7, 2);
+const PREVIOUS: (u64, u64, f32, usize) = (125, 250, 0.85, 2);
 /// A detection this long after a keyword's end still counts for it.
 const HIT_AFTER_END: Duration = Duration::from_millis(1500);
 

@@ -57,9 +57,9 @@ def _candidates(m) -> list[str]:
     if not c:
         return []
     L = ["## How this model was chosen", "",
-         "Candidates trained with the same data, seed and split; the shipped one has the best "
-         "held-out test accuracy (validation picks the epoch, never the candidate's test "
-         "figure alone).", "",
+         "Candidates trained from the same voices, seed and split; the shipped one has the "
+         "best validation accuracy (validation families pick the epoch and the candidate; "
+         "the test families are only ever measured).", "",
          "| candidate | parameters | int8 KiB | val | test (noisy) | test (clean) | train acc |",
          "|---|---|---|---|---|---|---|"]
     for r in c:
