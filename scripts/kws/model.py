@@ -43,8 +43,13 @@ def ds_cnn(n_classes: int = len(C.LABELS), width: int = 64, blocks: int = 4,
     return keras.Model(inp, out, name="ds_cnn")
 
 
+PYRAMID = [((1, 2), 96), (2, 128), (1, 128), (1, 128), (2, 192), (1, 192)]
+# About 60 % of the pyramid's multiply-accumulates: for the per-window cost on slow CPUs.
+PYRAMID_LITE = [((1, 2), 64), (2, 96), (1, 96), (1, 96), (2, 160), (1, 160)]
+
+
 def ds_cnn_pyramid(n_classes: int = len(C.LABELS), dropout: float = 0.2,
-                   l2: float = 1e-4) -> keras.Model:
+                   l2: float = 1e-4, stem: int = 64, blocks=PYRAMID) -> keras.Model:
     """DS-CNN with a MobileNet-style pyramid: the grid shrinks as the channels grow.
 
     The flat DS-CNN-S above keeps 64 channels on a 17x16 grid; this one strides the first
@@ -55,11 +60,11 @@ def ds_cnn_pyramid(n_classes: int = len(C.LABELS), dropout: float = 0.2,
     """
     reg = keras.regularizers.L2(l2) if l2 else None
     inp = keras.Input((C.N_BINS, C.N_FRAMES, 1), name="features")
-    x = layers.Conv2D(64, (10, 4), strides=(8, 4), padding="same", use_bias=False,
+    x = layers.Conv2D(stem, (10, 4), strides=(8, 4), padding="same", use_bias=False,
                       kernel_regularizer=reg)(inp)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
-    for stride, width in [((1, 2), 96), (2, 128), (1, 128), (1, 128), (2, 192), (1, 192)]:
+    for stride, width in blocks:
         x = _ds_block(x, stride, width, reg)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(dropout)(x)
@@ -68,7 +73,11 @@ def ds_cnn_pyramid(n_classes: int = len(C.LABELS), dropout: float = 0.2,
     return keras.Model(inp, out, name="ds_cnn_pyramid")
 
 
-ARCHITECTURES = {"ds-cnn-s": ds_cnn, "ds-cnn-pyramid": ds_cnn_pyramid}
+ARCHITECTURES = {
+    "ds-cnn-s": ds_cnn,
+    "ds-cnn-pyramid": ds_cnn_pyramid,
+    "ds-cnn-pyramid-lite": lambda: ds_cnn_pyramid(stem=48, blocks=PYRAMID_LITE),
+}
 
 
 def build(arch: str) -> keras.Model:

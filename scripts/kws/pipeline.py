@@ -40,8 +40,9 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=None,
                    help="training epochs (default 10; 6 with --finetune)")
     p.add_argument("--arch", default="ds-cnn-s",
-                   help="network: ds-cnn-s (flat, 24 k parameters) or ds-cnn-pyramid "
-                        "(~120 k parameters, same MACs)")
+                   help="network: ds-cnn-s (flat, 24 k parameters), ds-cnn-pyramid "
+                        "(130 k parameters, same MACs) or ds-cnn-pyramid-lite (~70 k, ~60 %% "
+                        "of the MACs)")
     p.add_argument("--max-steps", type=int, default=0, help="cap steps per epoch (smoke tests)")
     p.add_argument("--balance-engines", action="store_true",
                    help="more augmented copies for engines with few voices (see "

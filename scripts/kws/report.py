@@ -48,6 +48,12 @@ ARCH_TEXT = {
         "six separable blocks that halve the grid twice while widening 96 -> 128 -> 192 "
         "channels; global average pooling, dropout 0.2, dense softmax. Same "
         "multiply-accumulates as DS-CNN-S, five times the parameters."),
+    "ds-cnn-pyramid-lite": (
+        "DS-CNN (depthwise-separable CNN, Zhang et al., *Hello Edge*, 2017) laid out as a "
+        "MobileNet-style pyramid, narrow: a 10x4 convolution with 48 channels striding 8x4 "
+        "over the 129 linear-frequency bins x 124 frames, then six separable blocks that "
+        "halve the grid twice while widening 64 -> 96 -> 160 channels; global average "
+        "pooling, dropout 0.2, dense softmax."),
 }
 
 
