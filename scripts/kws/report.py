@@ -102,6 +102,7 @@ def model_card(m: dict) -> str:
           f"- `kws-float.tflite`: float32 reference ({m['sizes']['float']} bytes)."
           if shipped == "int8" else "",
           "- `labels.txt`: class names in model output order.",
+          "- `kws.weights.h5`: the trained Keras weights, where `--finetune` starts.",
           "- `kws.toml`: the feature contract the Rust runtime reads (STFT settings, "
           "log epsilon, normalization mean/std).",
           "- `metrics.json`: every number on this page, machine-readable.", "",
