@@ -77,7 +77,10 @@ def _candidates(m) -> list[str]:
                  f"{st} |")
     return L + ["", "Neither extra (engine balance, running-speech negatives) helped, so neither "
                 "is on by default; both flags stay for whoever has more voices to try them "
-                "with.", ""]
+                "with."] + (["", "The lite pyramid (`--arch ds-cnn-pyramid-lite`, 60 % of the "
+                "multiply-accumulates, about a quarter less model time in LiteRT on x86) gives "
+                "up a little validation and clean accuracy; it is there in case the Pi Zero "
+                "2 W needs the time."] if any("lite" in r["name"] for r in c) else []) + [""]
 
 
 def model_card(m: dict) -> str:
