@@ -45,6 +45,27 @@ def test_features_match_scipy_contract():
     np.testing.assert_allclose(logf, np.log(np.abs(z) + 1e-6), rtol=1e-5, atol=1e-6)
 
 
+def test_shipped_weights_are_the_shipped_model():
+    """models/kws.weights.h5 (where --finetune starts) must be the weights of the shipped
+    models/kws-float.tflite: same architecture (metrics.json), same outputs."""
+    import json  # noqa: PLC0415
+
+    from kws.evaluate import TfliteModel  # noqa: PLC0415
+    from kws.train import setup_tf  # noqa: PLC0415
+
+    setup_tf(1, 0)  # the thread count the tiny pipeline run below uses: TF fixes it once
+    from kws.model import build  # noqa: PLC0415
+
+    models = HERE.parent / "models"
+    arch = json.loads((models / "metrics.json").read_text()).get("arch", "ds-cnn-s")
+    net = build(arch)
+    net.load_weights(models / "kws.weights.h5")
+    x = np.random.default_rng(3).standard_normal((4, 129, 124)).astype(np.float32)
+    keras_p = net.predict(x[..., None], verbose=0)
+    tflite_p = TfliteModel(models / "kws-float.tflite").predict(x)
+    np.testing.assert_allclose(keras_p, tflite_p, atol=1e-5)
+
+
 def test_pipeline_tiny_run():
     if shutil.which("espeak-ng") is None:
         raise RuntimeError("espeak-ng is missing: run scripts/setup-train-venv.sh")
