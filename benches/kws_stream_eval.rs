@@ -717,17 +717,24 @@ fn main() {
                 .collect::<Vec<_>>(),
         );
     }
-    match &pick {
-        Some((r, why)) => println!(
-            "\nrecommended ({why}): hop_ms = {}, average_ms = {}, threshold = {}, min_results = {} -> hit {:.1} %, wrong word {:.1} %, FA {:.1}/h, median latency {} ms",
-            r.hop,
-            r.avg,
-            r.threshold,
-            r.min_results,
+    // What a setting achieved; `wrong` names the wrong-word column.
+    let outcome = |r: &Row, wrong: &str| {
+        format!(
+            "hit {:.1} %, {wrong} {:.1} %, FA {:.1}/h, median latency {} ms",
             100.0 * hit(r),
             100.0 * r.s.wrong as f64 / truth.len() as f64,
             fa_h(r),
             lat(percentile(&r.s.latencies_ms, 0.5))
+        )
+    };
+    match &pick {
+        Some((r, why)) => println!(
+            "\nrecommended ({why}): hop_ms = {}, average_ms = {}, threshold = {}, min_results = {} -> {}",
+            r.hop,
+            r.avg,
+            r.threshold,
+            r.min_results,
+            outcome(r, "wrong word")
         ),
         None => println!("\nno recommendation: no setting meets the rules above"),
     }
@@ -738,15 +745,12 @@ fn main() {
             .max_by(|a, b| hit(a).total_cmp(&hit(b)).then(med(b).total_cmp(&med(a))))
         {
             println!(
-                "best hit rate at FA <= {limit}/h: hop {} avg {} thr {} min {} -> hit {:.1} %, wrong {:.1} %, FA {:.1}/h, median latency {} ms",
+                "best hit rate at FA <= {limit}/h: hop {} avg {} thr {} min {} -> {}",
                 r.hop,
                 r.avg,
                 r.threshold,
                 r.min_results,
-                100.0 * hit(r),
-                100.0 * r.s.wrong as f64 / truth.len() as f64,
-                fa_h(r),
-                lat(percentile(&r.s.latencies_ms, 0.5))
+                outcome(r, "wrong")
             );
         }
     }

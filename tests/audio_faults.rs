@@ -70,20 +70,26 @@ fn wait_logged(level: log::Level, needle: &str, n: usize) {
     }
 }
 
+/// 16 kHz mono on the in-memory backend, recordings under `dir`, the repository's sounds.
+fn memory_config(dir: &Path, capture: &str, playback: &str) -> Config {
+    let mut cfg = Config::default();
+    cfg.audio.capture_device = capture.into();
+    cfg.audio.playback_device = playback.into();
+    cfg.audio.rate = 16_000;
+    cfg.audio.channels = 1;
+    cfg.library.recordings_dir = dir.join("rec");
+    cfg.library.sounds_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sounds");
+    cfg
+}
+
 #[test]
 fn each_mic_episode_is_logged_once_and_everything_resubscribes_without_a_restart() {
     init_log();
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut cfg = Config::default();
-    cfg.audio.capture_device = "mem".into();
-    cfg.audio.playback_device = "mem".into();
-    cfg.audio.rate = 16_000;
-    cfg.audio.channels = 1;
+    let mut cfg = memory_config(dir.path(), "mem", "mem");
     cfg.audio.pace_capture = false;
     cfg.button.record_seconds = 0.5;
-    cfg.library.recordings_dir = dir.path().join("rec");
-    cfg.library.sounds_dir = root.join("sounds");
     cfg.keywords.model = root.join("models/kws.toml");
 
     let mem = MemoryBackend::new();
@@ -176,16 +182,9 @@ fn each_mic_episode_is_logged_once_and_everything_resubscribes_without_a_restart
 fn a_missing_speaker_is_one_error_however_many_presses_fail() {
     init_log();
     let dir = tempfile::tempdir().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut cfg = Config::default();
     // Device names of their own: the other test counts "microphone 'mem' open".
-    cfg.audio.capture_device = "mem2".into();
-    cfg.audio.playback_device = "spk2".into();
-    cfg.audio.rate = 16_000;
-    cfg.audio.channels = 1;
+    let mut cfg = memory_config(dir.path(), "mem2", "spk2");
     cfg.keywords.enabled = false;
-    cfg.library.recordings_dir = dir.path().join("rec");
-    cfg.library.sounds_dir = root.join("sounds");
     let mem = MemoryBackend::new();
     // The open at start and the opens of the next three presses fail.
     mem.fail_playback_opens(4, FailKind::NotFound);

@@ -157,7 +157,7 @@ impl Stft {
     }
 
     /// The model's input: [`Stft::compute`] with the spec's transform applied as each
-    /// frame is written (the same values as `compute` then [`Stft::apply_transform`]).
+    /// frame is written (the same values as `compute` then [`FeatureSpec::transform`]).
     pub fn features(&mut self, signal: &[f32], out: &mut [f32]) -> Result<(), FeatureError> {
         self.compute_frames(signal, 0..self.frames, 0..0, true, out)
     }
@@ -295,12 +295,6 @@ impl Stft {
         }
         Ok(())
     }
-
-    /// Applies the spec's transform in place: `ln(x + log_epsilon)` if declared, then
-    /// `(x - mean) / std`.
-    pub fn apply_transform(&self, values: &mut [f32]) {
-        self.spec.transform(values);
-    }
 }
 
 #[cfg(test)]
@@ -371,7 +365,7 @@ mod tests {
         };
         let stft = Stft::new(&spec).unwrap();
         let mut v = [0.0f32, 1.0, std::f32::consts::E];
-        stft.apply_transform(&mut v);
+        stft.spec().transform(&mut v);
         let want = [((1e-6f32).ln() + 2.0) / 4.0, 0.5, 0.75];
         for (got, want) in v.iter().zip(want) {
             assert!((got - want).abs() < 1e-5, "{got} vs {want}");
