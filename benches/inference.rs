@@ -1,7 +1,9 @@
 //! Times `Classifier::classify` on the committed tiny keyword models (a bench binary that
 //! prints figures; no assertions, since timings depend on the machine).
 //!
-//! Run: `cargo bench --bench inference` (optionally `-- --iters 2000`).
+//! Run: `cargo bench --bench inference` (optionally `-- --iters 2000`), or time any models
+//! with `-- --model models/kws.tflite --model models/kws-float.tflite` (labels are read from
+//! `labels.txt` beside each model; an `output = "logits"` model is named with `--logits`).
 //! On the Pi, copy the release bench binary and tests/fixtures/models/ over and run it there
 //! with `--fixtures DIR`.
 use std::path::PathBuf;
@@ -12,27 +14,34 @@ use chatterbox::kws::model::{Classifier, LiteRtClassifier, NUM_THREADS};
 fn main() {
     let mut iters = 500usize;
     let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models");
+    let mut models: Vec<(PathBuf, bool)> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--iters" => iters = args.next().and_then(|v| v.parse().ok()).unwrap_or(iters),
             "--fixtures" => dir = args.next().map(PathBuf::from).unwrap_or(dir),
+            "--model" => models.extend(args.next().map(|m| (PathBuf::from(m), false))),
+            "--logits" => models.extend(args.next().map(|m| (PathBuf::from(m), true))),
             _ => {} // cargo bench passes --bench
         }
     }
-    let labels: Vec<String> = match std::fs::read_to_string(dir.join("labels.txt")) {
-        Ok(s) => s.lines().map(str::to_owned).collect(),
-        Err(e) => {
-            eprintln!("cannot read {}: {e}", dir.join("labels.txt").display());
-            std::process::exit(1);
-        }
-    };
+    if models.is_empty() {
+        models = vec![
+            (dir.join("kws_tiny_float.tflite"), true),
+            (dir.join("kws_tiny_int8.tflite"), false),
+        ];
+    }
     println!("classify() timing, {iters} calls per model, {NUM_THREADS} LiteRT thread(s)");
-    for (name, logits) in [
-        ("kws_tiny_float.tflite", true),
-        ("kws_tiny_int8.tflite", false),
-    ] {
-        let path = dir.join(name);
+    for (path, logits) in models {
+        let labels_path = path.with_file_name("labels.txt");
+        let labels: Vec<String> = match std::fs::read_to_string(&labels_path) {
+            Ok(s) => s.lines().map(str::to_owned).collect(),
+            Err(e) => {
+                eprintln!("cannot read {}: {e}", labels_path.display());
+                std::process::exit(1);
+            }
+        };
+        let name = path.display().to_string();
         let t0 = Instant::now();
         let mut c = match LiteRtClassifier::load(&path, labels.clone(), logits) {
             Ok(c) => c,
@@ -61,7 +70,7 @@ fn main() {
         let total: Duration = times.iter().sum();
         let pct = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
         println!(
-            "{name:24} load {:>8.2?}  mean {:>8.2?}  median {:>8.2?}  p99 {:>8.2?}  max {:>8.2?}",
+            "{name:40} load {:>8.2?}  mean {:>8.2?}  median {:>8.2?}  p99 {:>8.2?}  max {:>8.2?}",
             load,
             total / iters as u32,
             pct(0.5),

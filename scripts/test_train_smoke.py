@@ -66,6 +66,29 @@ def test_shipped_weights_are_the_shipped_model():
     np.testing.assert_allclose(keras_p, tflite_p, atol=1e-5)
 
 
+def test_legacy_stem_weights_load_into_the_folded_stem():
+    """Weights saved before the stem was folded (kernel (10, 4, 1, C)) load into the current
+    layout and give the same outputs: `--finetune` and `kws.reexport` rely on it."""
+    from kws.train import setup_tf  # noqa: PLC0415
+
+    setup_tf(1, 0)
+    from kws.model import build, load_weights  # noqa: PLC0415
+
+    legacy = build("ds-cnn-pyramid", legacy_stem=True)
+    assert legacy.layers[1].kernel.shape == (10, 4, 1, 64)
+    tmp = Path(tempfile.mkdtemp(prefix="kws-stem-"))
+    try:
+        legacy.save_weights(tmp / "legacy.weights.h5")
+        folded = build("ds-cnn-pyramid")
+        assert folded.get_layer("stem").kernel.shape == (10, 1, 4, 64)
+        load_weights(folded, "ds-cnn-pyramid", tmp / "legacy.weights.h5")
+        x = np.random.default_rng(5).standard_normal((3, 129, 124, 1)).astype(np.float32)
+        np.testing.assert_allclose(folded.predict(x, verbose=0), legacy.predict(x, verbose=0),
+                                   atol=1e-6)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_pipeline_tiny_run():
     if shutil.which("espeak-ng") is None:
         raise RuntimeError("espeak-ng is missing: run scripts/setup-train-venv.sh")
@@ -132,6 +155,7 @@ def test_pipeline_tiny_run():
             p = o
         assert abs(float(p.sum()) - 1.0) < 0.05, p
         check_finetune(tmp, out, cache)
+        check_distill_and_reexport(tmp, out, cache)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -190,6 +214,40 @@ def check_finetune(tmp: Path, base: Path, cache: Path) -> None:
     assert main(["--finetune", str(takes), "--base", str(base), "--out", str(base),
                  "--epochs", "1", "--max-steps", "1", "--no-replay", *common]) == 2
     assert not (tmp / "x").exists()
+
+
+def check_distill_and_reexport(tmp: Path, teacher: Path, cache: Path) -> None:
+    """Distil the tiny model into a student on the same data; refuse teachers that cannot
+    teach it; re-export a folder and get the same model back."""
+    import json  # noqa: PLC0415
+
+    from kws.pipeline import main  # noqa: PLC0415
+    from kws.reexport import main as reexport  # noqa: PLC0415
+
+    common = ["--cache", str(cache), "--engines", "espeak", "--scale", "0.1",
+              "--aug-copies", "1", "--jobs", "1", "--threads", "1", "--no-stream",
+              "--fixtures", ""]
+    student = tmp / "student"
+    assert main(["--distill", str(teacher), "--arch", "ds-cnn-pyramid-lite", "--out",
+                 str(student), "--epochs", "1", "--max-steps", "2", *common]) == 0
+    m = json.loads((student / "metrics.json").read_text())
+    assert m["arch"] == "ds-cnn-pyramid-lite"
+    assert m["distill"]["teacher_arch"] == json.loads(
+        (teacher / "metrics.json").read_text())["arch"]
+    assert "--distill" in m["command"]
+    # A teacher trained on other data (the shipped model: other mean/std) or no teacher at
+    # all is refused before any training, with exit code 2.
+    for bad in (HERE.parent / "models", tmp / "no-such-teacher"):
+        assert main(["--distill", str(bad), "--out", str(tmp / "y"), "--epochs", "1",
+                     "--max-steps", "1", *common]) == 2, bad
+    assert not (tmp / "y").exists()
+    again = tmp / "reexported"
+    assert reexport([str(student), "--out", str(again), "--cache", str(cache),
+                     "--jobs", "1"]) == 0
+    r = json.loads((again / "metrics.json").read_text())["reexport"]
+    assert r["float_max_diff"] <= 1e-5, r
+    assert r.get("int8_same_top_class", 1.0) >= 0.995, r
+    assert reexport([str(student), "--out", str(student), "--cache", str(cache)]) == 2
 
 
 if __name__ == "__main__":

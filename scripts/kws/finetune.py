@@ -156,10 +156,10 @@ def _run(args, log) -> int:
     from . import train as T  # noqa: PLC0415  (TensorFlow loads only from here on)
 
     tf, keras = T.setup_tf(args.threads, args.seed)
-    from .model import SpecAugment, build  # noqa: PLC0415
+    from .model import SpecAugment, build, load_weights  # noqa: PLC0415
 
     core = build(base["arch"])
-    core.load_weights(base["weights"])
+    load_weights(core, base["arch"], base["weights"])
     predict = lambda X: core.predict(X[..., None], verbose=0, batch_size=256)  # noqa: E731
     before = {"owner_test": accuracy(predict, X_own, yt),
               "synthetic_test": accuracy(predict, X_syn, y_syn)}

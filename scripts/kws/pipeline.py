@@ -31,7 +31,7 @@ def parse_args(argv=None):
                         "or $CHATTERBOX_KWS_DATA)")
     p.add_argument("--out", type=Path, default=REPO / "models",
                    help="where kws.tflite, labels.txt, kws.toml and README.md go")
-    p.add_argument("--fixtures", type=Path, default=REPO / "tests" / "fixtures" / "kws_clips",
+    p.add_argument("--fixtures", type=lambda s: Path(s) if s else None, default=REPO / "tests" / "fixtures" / "kws_clips",
                    help="where held-out test clips for the runtime check go ('' to skip)")
     p.add_argument("--scale", type=float, default=2.0,
                    help="multiplier on the number of voice settings per family")
@@ -43,6 +43,13 @@ def parse_args(argv=None):
                    help="network: ds-cnn-s (flat, 24 k parameters), ds-cnn-pyramid "
                         "(130 k parameters, same MACs) or ds-cnn-pyramid-lite (~70 k, ~60 %% "
                         "of the MACs)")
+    p.add_argument("--distill", type=Path, default=None, metavar="TEACHER_DIR",
+                   help="distil from this trained model folder (kws.weights.h5, metrics.json "
+                        "with its arch; same data and feature normalization) into --arch")
+    p.add_argument("--distill-alpha", type=float, default=0.5,
+                   help="weight of the label loss; the rest is the teacher's soft targets")
+    p.add_argument("--distill-temperature", type=float, default=3.0,
+                   help="softening of both distributions in the distillation loss")
     p.add_argument("--max-steps", type=int, default=0, help="cap steps per epoch (smoke tests)")
     p.add_argument("--balance-engines", action="store_true",
                    help="more augmented copies for engines with few voices (see "
@@ -128,10 +135,18 @@ def main(argv=None) -> int:
     mean, std = _norm(data, args.seed)
     log(f"features: mean {mean:.4f} std {std:.4f}")
 
+    teacher = None
+    if args.distill is not None:
+        teacher = _teacher(args.distill, mean, std)
+        if isinstance(teacher, str):
+            log(teacher)
+            return 2
     from . import train as T  # noqa: PLC0415  (TensorFlow loads only from here on)
 
     core, tinfo = T.train(data, mean, std, args.epochs, args.seed, args.threads,
-                          max_steps=args.max_steps or None, arch=args.arch, log=log)
+                          max_steps=args.max_steps or None, arch=args.arch, teacher=teacher,
+                          alpha=args.distill_alpha, temperature=args.distill_temperature,
+                          log=log)
     stage("training")
     rng = np.random.default_rng(args.seed)
     Xtr = data["train"][0]
@@ -142,6 +157,9 @@ def main(argv=None) -> int:
     metrics = {"seed": args.seed, "arch": args.arch, "scale": args.scale,
                "balance_engines": args.balance_engines, "engines": args.engines,
                "speech_negatives": args.speech_negatives,
+               "distill": ({"teacher": str(args.distill), "teacher_arch": teacher[0],
+                            "alpha": args.distill_alpha,
+                            "temperature": args.distill_temperature} if teacher else None),
                "engine_copies": dataset.engine_copies(settings, args.aug_copies)
                if args.balance_engines else {},
                "aug_copies": args.aug_copies, "counts": counts, "train": tinfo, "mean": mean, "std": std,
@@ -179,7 +197,7 @@ def main(argv=None) -> int:
     core.save_weights(args.out / "kws.weights.h5")
     metrics["wall_seconds"] = time.time() - t_start
     metrics["command"] = _command(args)
-    if args.fixtures and str(args.fixtures):
+    if args.fixtures is not None:
         metrics["fixtures"] = _fixtures(args, ds_path, data, models[chosen], mean, std, log)
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     (args.out / "README.md").write_text(report.model_card(metrics))
@@ -196,6 +214,23 @@ def _norm(data, seed):
     return mean, std
 
 
+def _teacher(folder: Path, mean: float, std: float) -> tuple[str, Path] | str:
+    """(arch, weights) of a distillation teacher, or why it cannot teach this run."""
+    weights, metrics = folder / "kws.weights.h5", folder / "metrics.json"
+    for f in (weights, metrics):
+        if not f.is_file():
+            return (f"--distill {folder}: {f.name} is missing; point it at a folder written by "
+                    "train_kws.py (models/ or a --out folder)")
+    m = json.loads(metrics.read_text())
+    # The teacher only knows inputs normalized the way it was trained.
+    if not (np.isclose(m.get("mean", np.nan), mean, rtol=1e-6)
+            and np.isclose(m.get("std", np.nan), std, rtol=1e-6)):
+        return (f"--distill {folder}: the teacher was trained with feature mean/std "
+                f"{m.get('mean')}/{m.get('std')}, this data set has {mean}/{std}; train the "
+                "student on the teacher's data (same --seed, --scale, --aug-copies, engines)")
+    return m.get("arch", "ds-cnn-s"), weights
+
+
 def _command(args) -> str:
     parts = ["scripts/setup-train-venv.sh &&",
              "nice -n 15 ${CHATTERBOX_VENV:-$HOME/.cache/chatterbox/venv-train}/bin/python",
@@ -203,6 +238,9 @@ def _command(args) -> str:
              f"--aug-copies {args.aug_copies}", f"--epochs {args.epochs}"]
     if args.arch != "ds-cnn-s":
         parts.append(f"--arch {args.arch}")
+    if args.distill:
+        parts.append(f"--distill {args.distill} --distill-alpha {args.distill_alpha} "
+                     f"--distill-temperature {args.distill_temperature}")
     if args.balance_engines:
         parts.append("--balance-engines")
     if args.speech_negatives:

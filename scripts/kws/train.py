@@ -41,27 +41,74 @@ def normalize_inplace(X: np.ndarray, mean: float, std: float, chunk: int = 2048)
     return X
 
 
+def distillation_loss(alpha: float, temperature: float, n: int = len(C.LABELS)):
+    """Hinton et al. 2015 knowledge distillation, for a network whose output is the student's
+    probabilities followed by the (frozen) teacher's, both on the same augmented batch.
+
+    `alpha` of the loss is the usual cross-entropy on the labels; the rest is the KL
+    divergence from the teacher's to the student's distribution, both softened by
+    `temperature` (scaled by T^2 so its gradients keep their size). Softening works on
+    probabilities because softmax(log p / T) = softmax(logits / T).
+    """
+    from keras import losses, ops  # noqa: PLC0415
+
+    def loss(y_true, y_pred):
+        s, t = y_pred[:, :n], ops.stop_gradient(y_pred[:, n:])
+        hard = losses.categorical_crossentropy(y_true, s, label_smoothing=0.05)
+        log_s = ops.log_softmax(ops.log(ops.clip(s, 1e-7, 1.0)) / temperature)
+        log_t = ops.log_softmax(ops.log(ops.clip(t, 1e-7, 1.0)) / temperature)
+        kl = ops.sum(ops.exp(log_t) * (log_t - log_s), axis=-1)
+        return alpha * hard + (1.0 - alpha) * temperature ** 2 * kl
+
+    return loss
+
+
+def student_accuracy(n: int = len(C.LABELS)):
+    """Accuracy of the student half of a distillation network's output."""
+    from keras import metrics  # noqa: PLC0415
+
+    def accuracy(y_true, y_pred):
+        return metrics.categorical_accuracy(y_true, y_pred[:, :n])
+
+    return accuracy
+
+
 def train(data, mean, std, epochs: int, seed: int, threads: int, batch: int = 128,
           lr: float = 3e-3, max_steps: int | None = None, arch: str = "ds-cnn-s",
-          log=print):
+          teacher: tuple[str, Path] | None = None, alpha: float = 0.5,
+          temperature: float = 3.0, log=print):
+    """Trains `arch` on `data`; with `teacher` = (arch, weights file), distills from it
+    (`distillation_loss`). Returns the network without augmentation, and a summary."""
     tf, keras = setup_tf(threads, seed)
-    from .model import SpecAugment, build, count_macs  # noqa: PLC0415
+    from .model import SpecAugment, build, count_macs, load_weights  # noqa: PLC0415
 
     Xtr, ytr, _ = data["train"]
     Xva, yva, _ = data["val"]
     core = build(arch)
     log(f"model: {arch}, {core.count_params()} parameters, {count_macs(core) / 1e6:.1f} M MACs")
-    net = keras.Sequential([keras.Input((C.N_BINS, C.N_FRAMES, 1)),
-                            SpecAugment(seed=seed), core])
+    inp = keras.Input((C.N_BINS, C.N_FRAMES, 1))
+    augmented = SpecAugment(seed=seed)(inp)
+    if teacher is None:
+        net = keras.Model(inp, core(augmented))
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=0.05)
+        metrics = ["accuracy"]
+    else:
+        t_arch, t_weights = teacher
+        tnet = build(t_arch, name="teacher")
+        load_weights(tnet, t_arch, t_weights)
+        tnet.trainable = False
+        log(f"distilling from {t_arch} ({t_weights}), alpha {alpha}, temperature {temperature}")
+        out = keras.layers.Concatenate()([core(augmented), tnet(augmented, training=False)])
+        net = keras.Model(inp, out)
+        loss = distillation_loss(alpha, temperature)
+        metrics = [student_accuracy()]
     steps = (len(Xtr) + batch - 1) // batch
     if max_steps:
         steps = min(steps, max_steps)
     sched = keras.optimizers.schedules.CosineDecay(lr * 0.1, decay_steps=steps * epochs,
                                                    alpha=0.02, warmup_target=lr,
                                                    warmup_steps=min(steps, 200))
-    net.compile(keras.optimizers.Adam(sched),
-                keras.losses.CategoricalCrossentropy(label_smoothing=0.05),
-                metrics=["accuracy"])
+    net.compile(keras.optimizers.Adam(sched), loss, metrics=metrics)
     ytr1 = keras.utils.to_categorical(ytr, len(C.LABELS))
     yva1 = keras.utils.to_categorical(yva, len(C.LABELS))
 
