@@ -32,6 +32,8 @@ def describe(m: dict) -> str:
         parts.append("--balance-engines")
     if m.get("speech_negatives"):
         parts.append(f"--speech-negatives {m['speech_negatives']:g}")
+    if m.get("distill"):
+        parts.append(f"distilled from {m['distill']['teacher_arch']}")
     return ", ".join(parts)
 
 
@@ -51,7 +53,8 @@ def candidate(cache: Path, run: str, shipped: bool) -> dict:
                    for r in m.get("streaming", {}).get("sweep", [])
                    if abs(r["threshold"] - 0.85) < 1e-6), None)
     return {"name": f"{run}: {describe(m)}" + (" — **shipped**" if shipped else ""),
-            "params": m["params"], "int8_kib": m["sizes"]["int8"] / 1024,
+            "params": m["params"], "macs": m.get("macs"),
+            "int8_kib": m["sizes"]["int8"] / 1024, "distilled": bool(m.get("distill")),
             "val": m["train"]["best_val_accuracy"], "test": m["int8_test"]["accuracy"],
             "test_clean": m["int8_test_clean"]["accuracy"],
             "train_acc": train_accuracy(cache / f"{run}.log", m["train"]["best_epoch"]),

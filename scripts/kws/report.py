@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from . import config as C
@@ -87,21 +89,48 @@ def _candidates(m) -> list[str]:
          "Candidates trained from the same voices, seed and split; the shipped one has the "
          "best validation accuracy (validation families pick the epoch and the candidate; "
          "the test families are only ever measured).", "",
-         "| candidate | parameters | int8 KiB | val (best epoch) | test (noisy) | test (clean) "
-         "| train acc | streaming hit / FA per h at 0.85 |",
-         "|---|---|---|---|---|---|---|---|"]
+         "| candidate | parameters | M MACs | int8 KiB | val (best epoch) | test (noisy) "
+         "| test (clean) | train acc | streaming hit / FA per h at 0.85 |",
+         "|---|---|---|---|---|---|---|---|---|"]
     for r in c:
         st = r.get("stream")
         st = f"{_pct(st[0])} / {st[1]:.0f}" if st else "—"
-        L.append(f"| {r['name']} | {r['params']} | {r['int8_kib']:.1f} | {_pct(r['val'])} | "
+        macs = f"{r['macs'] / 1e6:.1f}" if r.get("macs") else "—"
+        L.append(f"| {r['name']} | {r['params']} | {macs} | {r['int8_kib']:.1f} | "
+                 f"{_pct(r['val'])} | "
                  f"{_pct(r['test'])} | {_pct(r['test_clean'])} | {_pct(r['train_acc'])} | "
                  f"{st} |")
-    return L + ["", "Neither extra (engine balance, running-speech negatives) helped, so neither "
-                "is on by default; both flags stay for whoever has more voices to try them "
-                "with."] + (["", "The lite pyramid (`--arch ds-cnn-pyramid-lite`, 60 % of the "
-                "multiply-accumulates, about a quarter less model time in LiteRT on x86) gives "
-                "up a little validation and clean accuracy; it is there in case the Pi Zero "
-                "2 W needs the time."] if any("lite" in r["name"] for r in c) else []) + [""]
+    notes = ["", "Neither extra (engine balance, running-speech negatives) helped, so neither "
+             "is on by default; both flags stay for whoever has more voices to try them with."]
+    if any("lite" in r["name"] for r in c):
+        notes += ["", "The lite pyramid (`--arch ds-cnn-pyramid-lite`) has 60 % of the full "
+                  "pyramid's multiply-accumulates and runs in about 70 % of its time in "
+                  "LiteRT on x86; trained alone it gives up a little validation and clean "
+                  "accuracy."]
+    if any(r.get("distilled") for r in c):
+        notes += ["", "Distillation (`--distill TEACHER_DIR`, Hinton et al. 2015: the "
+                  "student learns from the labels and from the teacher's softened "
+                  "probabilities on the same augmented batches) trains the lite pyramid from "
+                  "the full one; compare the distilled row with the teacher's and with the "
+                  "lite pyramid trained alone."]
+    return L + notes + [""]
+
+
+def _reproduce_commands(m: dict) -> list[str]:
+    """The training command; a distilled model first needs its teacher, trained the same way
+    into a folder of its own."""
+    cmd = m["command"]
+    d = m.get("distill")
+    if not d:
+        return [cmd]
+    flags = (f" --distill {d['teacher']} --distill-alpha {d['alpha']} "
+             f"--distill-temperature {d['temperature']}")
+    teacher = re.sub(r" --arch \S+", "", cmd.replace(flags, ""))
+    if d["teacher_arch"] != "ds-cnn-s":
+        teacher += f" --arch {d['teacher_arch']}"
+    return ["TEACHER=~/.cache/chatterbox/kws-teacher",
+            teacher + " --out $TEACHER --fixtures ''",
+            cmd.replace(f"--distill {d['teacher']}", "--distill $TEACHER")]
 
 
 def model_card(m: dict) -> str:
@@ -289,7 +318,7 @@ def model_card(m: dict) -> str:
                "would be the next steps; capacity is not the limit (training accuracy runs "
                "well above validation accuracy)."),
           "", "## Reproduce", "",
-          "```sh", m["command"], "```", "",
+          "```sh", *_reproduce_commands(m), "```", "",
           f"Seed {m['seed']}; training {m['train']['epochs']} epochs x "
           f"{m['train']['steps_per_epoch']} steps, best validation epoch "
           f"{m['train']['best_epoch']} ({_pct(m['train']['best_val_accuracy'])}). Pipeline "
