@@ -194,9 +194,7 @@ impl FeatureSpec {
         let inv_std = 1.0 / self.std;
         let mean = self.mean;
         match self.log_epsilon {
-            Some(eps) => values
-                .iter_mut()
-                .for_each(|v| *v = ((*v + eps).ln() - mean) * inv_std),
+            Some(eps) => super::ln::ln_affine_in_place(values, eps, mean, inv_std),
             None if mean == 0.0 && self.std == 1.0 => {}
             None => values.iter_mut().for_each(|v| *v = (*v - mean) * inv_std),
         }

@@ -2,6 +2,7 @@
 //!
 //! * [`meta`] — the feature contract (`models/kws.toml`) shared with the Python trainer.
 //! * [`features`] — scipy-exact magnitude STFT plus the declared transform.
+//! * [`ln`] — the transform's logarithm, vectorized.
 //! * [`sliding`] — the features of a sliding window, recomputing only the columns that changed.
 //! * [`frontend`] — downmix + resample the capture to 16 kHz mono, keep a 1 s window, hop.
 //! * [`detector`] — posterior smoothing, threshold, refractory period (pure).
@@ -12,6 +13,7 @@ pub mod evaluate;
 pub mod features;
 pub mod frontend;
 pub mod listener;
+pub mod ln;
 pub mod meta;
 pub mod model;
 pub mod sliding;
