@@ -164,7 +164,8 @@ impl Quantization {
         let whole: i32 = unsafe { v.to_int_unchecked() };
         let frac = v - whole as f32; // exact: |v| <= 1024, and v and whole share their sign
         let rounded = whole + i32::from(frac >= 0.5) - i32::from(frac <= -0.5);
-        let q = (rounded + self.zero_point).clamp(-128, 127) as i8;
+        // Saturating: a hand-made `Quantization` may hold any zero point without panicking.
+        let q = rounded.saturating_add(self.zero_point).clamp(-128, 127) as i8;
         if is_number {
             q
         } else {
