@@ -248,6 +248,11 @@ def check_distill_and_reexport(tmp: Path, teacher: Path, cache: Path) -> None:
     assert r["float_max_diff"] <= 1e-5, r
     assert r.get("int8_same_top_class", 1.0) >= 0.995, r
     assert reexport([str(student), "--out", str(student), "--cache", str(cache)]) == 2
+    # A fine-tuned folder (check_finetune's) is refused: its int8 calibration came from the
+    # owner's takes, which a re-export cannot rebuild.
+    assert reexport([str(tmp / "owner-model"), "--out", str(tmp / "z"),
+                     "--cache", str(cache)]) == 2
+    assert not (tmp / "z").exists()
 
 
 if __name__ == "__main__":

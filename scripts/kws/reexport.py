@@ -58,6 +58,17 @@ def main(argv=None) -> int:
             print(f"reexport: {src / name} is missing", file=sys.stderr)
             return 2
     m = json.loads((src / "metrics.json").read_text())
+    if "finetune" in m:
+        # Its int8 model was calibrated on the owner's takes, which this cannot rebuild.
+        print(f"reexport: {src} is a fine-tuned model; run `train_kws.py --finetune TAKES` again "
+              "on the current models/ instead (about a minute)", file=sys.stderr)
+        return 2
+    missing = [k for k in ("seed", "scale", "aug_copies", "mean", "std") if k not in m]
+    if missing:
+        print(f"reexport: {src / 'metrics.json'} lacks {', '.join(missing)}: it does not say "
+              "which data set calibrates the int8 model; retrain it with train_kws.py",
+              file=sys.stderr)
+        return 2
     seed, arch = m["seed"], m.get("arch", "ds-cnn-s")
     engines = set(m["engines"].split(",")) if m.get("engines") else None
     settings = synth.synthesize(args.cache, seed, jobs=args.jobs, scale=m["scale"],
@@ -125,11 +136,7 @@ def main(argv=None) -> int:
     m.setdefault("sizes", {})["int8"] = paths["int8"].stat().st_size
     m["sizes"]["float"] = paths["float"].stat().st_size
     (out / "metrics.json").write_text(json.dumps(m, indent=1))
-    if "finetune" in m:  # its card is the base card plus a section: keep it, note the change
-        with open(out / "README.md", "a") as f:
-            f.write("\n## Re-export\n\n" + report.STEM_TEXT + report.reexport_text(m) + "\n")
-    else:
-        (out / "README.md").write_text(report.model_card(m))
+    (out / "README.md").write_text(report.model_card(m))
     print(f"reexport: wrote {out}")
     return 0
 
