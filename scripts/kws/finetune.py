@@ -174,7 +174,7 @@ def _run(args, log) -> int:
     sched = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=steps * args.epochs,
                                                    alpha=0.1)
     net.compile(keras.optimizers.Adam(sched),
-                keras.losses.CategoricalCrossentropy(label_smoothing=0.05))
+                keras.losses.CategoricalCrossentropy(label_smoothing=T.LABEL_SMOOTHING))
     y1 = keras.utils.to_categorical(y_train, len(C.LABELS))
     rng = np.random.default_rng([args.seed, 79])
     for epoch in range(args.epochs):

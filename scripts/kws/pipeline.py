@@ -21,6 +21,11 @@ from . import dataset, evaluate, features, report, sounds, synth
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _optional_path(text: str) -> Path | None:
+    """A path argument where '' means none (Path('') would be the current folder)."""
+    return Path(text) if text else None
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         prog="train_kws.py",
@@ -31,7 +36,8 @@ def parse_args(argv=None):
                         "or $CHATTERBOX_KWS_DATA)")
     p.add_argument("--out", type=Path, default=REPO / "models",
                    help="where kws.tflite, labels.txt, kws.toml and README.md go")
-    p.add_argument("--fixtures", type=lambda s: Path(s) if s else None, default=REPO / "tests" / "fixtures" / "kws_clips",
+    p.add_argument("--fixtures", type=_optional_path,
+                   default=REPO / "tests" / "fixtures" / "kws_clips",
                    help="where held-out test clips for the runtime check go ('' to skip)")
     p.add_argument("--scale", type=float, default=2.0,
                    help="multiplier on the number of voice settings per family")

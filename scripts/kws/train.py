@@ -41,6 +41,9 @@ def normalize_inplace(X: np.ndarray, mean: float, std: float, chunk: int = 2048)
     return X
 
 
+LABEL_SMOOTHING = 0.05
+
+
 def distillation_loss(alpha: float, temperature: float, n: int = len(C.LABELS)):
     """Hinton et al. 2015 knowledge distillation, for a network whose output is the student's
     probabilities followed by the (frozen) teacher's, both on the same augmented batch.
@@ -54,7 +57,7 @@ def distillation_loss(alpha: float, temperature: float, n: int = len(C.LABELS)):
 
     def loss(y_true, y_pred):
         s, t = y_pred[:, :n], ops.stop_gradient(y_pred[:, n:])
-        hard = losses.categorical_crossentropy(y_true, s, label_smoothing=0.05)
+        hard = losses.categorical_crossentropy(y_true, s, label_smoothing=LABEL_SMOOTHING)
         log_s = ops.log_softmax(ops.log(ops.clip(s, 1e-7, 1.0)) / temperature)
         log_t = ops.log_softmax(ops.log(ops.clip(t, 1e-7, 1.0)) / temperature)
         kl = ops.sum(ops.exp(log_t) * (log_t - log_s), axis=-1)
@@ -90,7 +93,7 @@ def train(data, mean, std, epochs: int, seed: int, threads: int, batch: int = 12
     augmented = SpecAugment(seed=seed)(inp)
     if teacher is None:
         net = keras.Model(inp, core(augmented))
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=0.05)
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=LABEL_SMOOTHING)
         metrics = ["accuracy"]
     else:
         t_arch, t_weights = teacher
