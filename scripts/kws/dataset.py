@@ -21,7 +21,7 @@ import soundfile as sf
 from . import augment as A
 from . import config as C
 from . import features as F
-from . import sounds
+from . import sounds, synth
 from .synth import Setting, load_clips, to_16k
 
 LABEL_INDEX = {l: i for i, l in enumerate(C.LABELS)}
@@ -116,6 +116,19 @@ def engine_copies(settings: list[Setting], aug_copies: int) -> dict[str, int]:
         return {}
     top = max(counts.values())
     return {e: max(1, round(aug_copies * 2 / 3 * (top / n) ** 0.5)) for e, n in counts.items()}
+
+
+def from_metrics(cache: Path, m: dict, jobs: int = 2, log=print):
+    """The data set a training run used, rebuilt from its metrics.json (seed, scale,
+    aug_copies, engines, balance_engines, speech_negatives): served from the cache when that
+    run's arrays are there, otherwise synthesized and augmented again."""
+    engines = set(m["engines"].split(",")) if m.get("engines") else None
+    settings = synth.synthesize(cache, m["seed"], jobs=jobs, scale=m["scale"], engines=engines,
+                                log=log)
+    data, _ = build(cache, settings, m["seed"], aug_copies=m["aug_copies"], workers=jobs,
+                    balance_engines=m.get("balance_engines", False),
+                    speech_negatives=m.get("speech_negatives", 0.0), log=log)
+    return data
 
 
 def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,

@@ -29,7 +29,6 @@ from . import config as C
 from . import dataset
 from . import features as F
 from . import sounds
-from . import synth
 
 LABEL_INDEX = {l: i for i, l in enumerate(C.LABELS)}
 
@@ -87,19 +86,11 @@ def replay_set(args, base_metrics: dict, n: int, log) -> dict[str, tuple[np.ndar
     """A sample of the synthetic train split and the synthetic test split (unnormalized),
     from the data set the base model was trained on (its metrics.json says how it was
     made; the command line fills in what an older metrics.json lacks)."""
-    m = base_metrics
-    seed, scale = m.get("seed", args.seed), m.get("scale", args.scale)
-    aug, balance = m.get("aug_copies", args.aug_copies), m.get("balance_engines",
-                                                                args.balance_engines)
-    engines = m.get("engines", args.engines)
-    engines = set(engines.split(",")) if engines else None
-    log(f"finetune: replay from the data set of seed {seed}, scale {scale}, aug {aug}, "
-        f"balance {balance}, engines {sorted(engines) if engines else 'all'}")
-    settings = synth.synthesize(args.cache, seed, jobs=args.jobs, scale=scale,
-                                engines=engines, log=log)
-    data, _ = dataset.build(args.cache, settings, seed, aug_copies=aug,
-                            workers=args.jobs, balance_engines=balance,
-                            speech_negatives=m.get("speech_negatives", 0.0), log=log)
+    m = {"seed": args.seed, "scale": args.scale, "aug_copies": args.aug_copies,
+         "balance_engines": args.balance_engines, "engines": args.engines, **base_metrics}
+    log(f"finetune: replay from the data set of seed {m['seed']}, scale {m['scale']}, aug "
+        f"{m['aug_copies']}, balance {m['balance_engines']}, engines {m['engines'] or 'all'}")
+    data = dataset.from_metrics(args.cache, m, jobs=args.jobs, log=log)
     rng = np.random.default_rng([args.seed, 78])
     out = {}
     for split, size in (("train", n), ("test", n // 2)):

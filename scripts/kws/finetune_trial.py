@@ -99,13 +99,8 @@ def main(argv=None) -> int:
         return rc
     # The base model's own data set (cached by its training run).
     m = json.loads((args.base / "metrics.json").read_text())
-    settings = synth.make_settings(m.get("seed", args.seed), scale=m.get("scale", 2.0))
-    settings = [s for s in settings if s.engine in {e for e in synth.ENGINES
-                                                    if synth.engine_available(e)}]
-    data, _ = dataset.build(args.cache, settings, m.get("seed", args.seed),
-                            aug_copies=m.get("aug_copies", 3), workers=2,
-                            balance_engines=m.get("balance_engines", False),
-                            speech_negatives=m.get("speech_negatives", 0.0))
+    data = dataset.from_metrics(args.cache, {"seed": args.seed, "scale": 2.0, "aug_copies": 3,
+                                             **m})
     X, yy, fam = data["test"]
     fam = np.array(fam)
     result = {"family": args.family, "takes_per_word": args.takes,

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from . import config as C
-from . import dataset, report, synth
+from . import dataset, report
 
 
 def parse_args(argv=None):
@@ -70,12 +70,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     seed, arch = m["seed"], m.get("arch", "ds-cnn-s")
-    engines = set(m["engines"].split(",")) if m.get("engines") else None
-    settings = synth.synthesize(args.cache, seed, jobs=args.jobs, scale=m["scale"],
-                                engines=engines)
-    data, _ = dataset.build(args.cache, settings, seed, aug_copies=m["aug_copies"],
-                            workers=args.jobs, balance_engines=m.get("balance_engines", False),
-                            speech_negatives=m.get("speech_negatives", 0.0))
+    data = dataset.from_metrics(args.cache, m, jobs=args.jobs)
 
     from . import train as T  # noqa: PLC0415
     from .evaluate import TfliteModel  # noqa: PLC0415
