@@ -615,16 +615,15 @@ fn main() {
         })
     };
     let mut listening = Vec::new();
-    let listen_cases = [
-        ("quiet room, a word every 30 s", QUIET_NOISE),
-        ("speech-level noise above the gate (worst case)", LOUD_NOISE),
-    ];
-    for (name, amp) in if quick {
-        &listen_cases[..0]
+    let listen_cases: &[(&str, f32)] = if quick {
+        &[]
     } else {
-        &listen_cases[..]
-    } {
-        let (name, amp) = (*name, *amp);
+        &[
+            ("quiet room, a word every 30 s", QUIET_NOISE),
+            ("speech-level noise above the gate (worst case)", LOUD_NOISE),
+        ]
+    };
+    for &(name, amp) in listen_cases {
         let s = speech_stream(listen_seconds, amp, &clips);
         match listen_cpu(&meta_path, &s) {
             Ok(l) => {
@@ -659,15 +658,15 @@ fn main() {
         first_cfg.detector.threshold
     );
     let mut lat = Vec::new();
-    let latency_cases = [
-        (default_name.as_str(), &default_cfg),
-        (first_name.as_str(), &first_cfg),
-    ];
-    for &(name, cfg) in if quick {
-        &latency_cases[..0]
+    let latency_cases = if quick {
+        vec![]
     } else {
-        &latency_cases[..]
-    } {
+        vec![
+            (default_name.as_str(), &default_cfg),
+            (first_name.as_str(), &first_cfg),
+        ]
+    };
+    for (name, cfg) in latency_cases {
         match latency(&meta_path, cfg, &clips, ship.cpu_ms) {
             Ok(mut l) => {
                 let n = l.ready_ms.len();

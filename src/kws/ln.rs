@@ -54,18 +54,18 @@ fn is_positive_normal(x: f32) -> bool {
 pub fn ln_affine_in_place(values: &mut [f32], eps: f32, mean: f32, inv_scale: f32) {
     const CHUNK: usize = 64;
     for chunk in values.chunks_mut(CHUNK) {
-        let mut raw = [0.0f32; CHUNK];
-        raw[..chunk.len()].copy_from_slice(chunk);
-        let mut special = false;
-        for v in chunk.iter_mut() {
-            let x = *v + eps;
-            special |= !is_positive_normal(x);
-            *v = (ln_normal(x) - mean) * inv_scale;
-        }
-        if special {
-            // Rare (a zero magnitude with no epsilon, a NaN): redo this chunk with libm.
-            for (v, &r) in chunk.iter_mut().zip(&raw) {
-                *v = ((r + eps).ln() - mean) * inv_scale;
+        // `fold` with `&` rather than `all`: no early exit, so this check vectorizes too.
+        let fast = chunk
+            .iter()
+            .fold(true, |ok, &v| ok & is_positive_normal(v + eps));
+        if fast {
+            for v in chunk.iter_mut() {
+                *v = (ln_normal(*v + eps) - mean) * inv_scale;
+            }
+        } else {
+            // Rare (a zero magnitude with no epsilon, a NaN): this chunk goes through libm.
+            for v in chunk.iter_mut() {
+                *v = ((*v + eps).ln() - mean) * inv_scale;
             }
         }
     }
