@@ -114,6 +114,17 @@ impl Default for ButtonConfig {
     }
 }
 
+impl ButtonConfig {
+    /// The longest a debounced release can take to reach the controller after the moment
+    /// it is stamped with: the debounce itself, up to two poll intervals (one to see the
+    /// level change, one to see it has held), plus 50 ms for a thread that wakes late on a
+    /// busy Pi. Hold marks wait this long before they count (see
+    /// [`MachineConfig::release_grace`]); the cue sounds that much later, which no one hears.
+    pub fn release_grace(&self) -> Duration {
+        Duration::from_millis(u64::from(self.debounce_ms) + 2 * u64::from(self.poll_ms) + 50)
+    }
+}
+
 /// LED pins (BCM numbering).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -22,6 +22,13 @@
 //! machine's own: [`Machine::next_deadline`] says when it next wants a
 //! [`Input::Tick`], and every event first fires the deadlines that fell before it, so a
 //! release stamped exactly at 10 s counts as a hold even if no tick arrived in between.
+//!
+//! **Hold decisions follow the stamps, not the order of arrival.** A debounced release
+//! reaches the controller [`MachineConfig::release_grace`] after the moment it is stamped
+//! with (the debouncer must see the new level hold first). So a hold mark is confirmed only
+//! once that grace has passed after it: a release stamped at 19.98 s but delivered at
+//! 20.01 s is still a release before 20 s, and erases nothing. The other way round, a
+//! release stamped past a mark that no tick has confirmed yet first reaches that mark.
 
 use std::time::Duration;
 
@@ -49,6 +56,10 @@ pub struct MachineConfig {
     pub listening: bool,
     /// Seed for picking random clips; fixed in tests, from the OS otherwise.
     pub seed: u64,
+    /// How long after its stamp a button release may arrive (debounce + polling + thread
+    /// wake-up). Hold marks fire this much late so a release stamped before a mark is
+    /// never overtaken by it; zero when edges arrive in order (virtual time, tests).
+    pub release_grace: Duration,
 }
 
 impl Default for MachineConfig {
@@ -61,6 +72,7 @@ impl Default for MachineConfig {
             initial_volume: 7,
             listening: false,
             seed: 0,
+            release_grace: Duration::ZERO,
         }
     }
 }
@@ -301,6 +313,11 @@ impl Machine {
         self.volume
     }
 
+    /// `true` between a button press and its release.
+    pub fn is_button_down(&self) -> bool {
+        self.button != Button::Up
+    }
+
     /// `true` when nothing is playing, recording or being erased and the button is up.
     pub fn is_idle(&self) -> bool {
         self.is_settled() && self.button == Button::Up
@@ -328,7 +345,19 @@ impl Machine {
 
     /// When the machine next wants an [`Input::Tick`], if ever.
     pub fn next_deadline(&self) -> Option<Duration> {
-        let hold = match self.button {
+        let hold = self
+            .next_hold_mark()
+            .map(|mark| mark + self.cfg.release_grace);
+        [hold, self.message_until, self.countdown_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The next hold mark (10 s or 20 s after the press) the held button has not reached
+    /// yet, if the button is down and can still reach one.
+    fn next_hold_mark(&self) -> Option<Duration> {
+        match self.button {
             Button::Down {
                 since,
                 hold: Hold::Short,
@@ -338,11 +367,7 @@ impl Machine {
                 hold: Hold::Record,
             } => Some(since + self.cfg.erase_hold),
             _ => None,
-        };
-        [hold, self.message_until, self.countdown_at]
-            .into_iter()
-            .flatten()
-            .min()
+        }
     }
 
     /// Feeds one event; returns what to do, in order.
@@ -385,15 +410,9 @@ impl Machine {
     }
 
     fn fire(&mut self, due: Duration, out: &mut Vec<Action>) {
-        if let Button::Down { since, hold } = self.button {
-            if hold == Hold::Short && due == since + self.cfg.record_hold {
-                self.reached_record_hold(since, out);
-                return;
-            }
-            if hold == Hold::Record && due == since + self.cfg.erase_hold {
-                self.reached_erase_hold(since, out);
-                return;
-            }
+        if self.next_hold_mark().map(|m| m + self.cfg.release_grace) == Some(due) {
+            self.reach_hold_mark(out);
+            return;
         }
         if self.countdown_at == Some(due) {
             self.countdown(due, out);
@@ -422,10 +441,19 @@ impl Machine {
     }
 
     fn button_up(&mut self, at: Duration, out: &mut Vec<Action>) {
-        let Button::Down { hold, .. } = self.button else {
+        // Marks the release's own stamp has passed but whose grace has not run out yet.
+        while let Some(mark) = self.next_hold_mark().filter(|m| *m <= at) {
+            log::debug!("release stamped {at:?} is past the hold mark {mark:?}");
+            self.reach_hold_mark(out);
+        }
+        let Button::Down { hold, since } = self.button else {
             log::debug!("button up while already up; ignored");
             return;
         };
+        log::info!(
+            "button released after {:.3} s",
+            at.saturating_sub(since).as_secs_f64()
+        );
         self.button = Button::Up;
         match hold {
             Hold::Short => {
@@ -453,6 +481,21 @@ impl Machine {
                     Recording::Idle => self.erase(out),
                 }
             }
+        }
+    }
+
+    /// Moves the held button past its next hold mark.
+    fn reach_hold_mark(&mut self, out: &mut Vec<Action>) {
+        match self.button {
+            Button::Down {
+                since,
+                hold: Hold::Short,
+            } => self.reached_record_hold(since, out),
+            Button::Down {
+                since,
+                hold: Hold::Record,
+            } => self.reached_erase_hold(since, out),
+            _ => {}
         }
     }
 
@@ -845,6 +888,83 @@ mod tests {
         let out = r.at(ms(9_999), Input::ButtonUp);
         assert_eq!(plays(&out), vec![(1, Sound::Clip("a.wav".into()))]);
         assert!(!r.m.is_recording());
+    }
+
+    /// A rig whose releases arrive up to 60 ms after their stamps, as from the real
+    /// button thread.
+    fn rig_with_grace(clips: &[&str]) -> Rig {
+        let cfg = MachineConfig {
+            seed: 7,
+            release_grace: ms(60),
+            ..MachineConfig::default()
+        };
+        Rig {
+            m: Machine::new(cfg, clips.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+
+    fn erases(actions: &[Action]) -> bool {
+        has(actions, &Action::EraseAll)
+    }
+
+    #[test]
+    fn a_late_release_stamped_before_20_s_does_not_erase() {
+        let mut r = rig_with_grace(&["a.wav", "b.wav"]);
+        r.at(secs(0.0), Input::ButtonDown);
+        r.at(ms(10_060), Input::Tick); // the burp
+        r.at(ms(10_500), Input::PlaybackFinished { id: 1 });
+        r.at(
+            ms(15_500),
+            Input::RecordingFinished {
+                result: Ok("c.wav".into()),
+            },
+        );
+        assert_eq!(r.m.next_deadline(), Some(ms(20_060)));
+        // The timer wakes at 20.03 s (say, a heard word): not yet past the grace.
+        let early = r.at(ms(20_030), Input::Tick);
+        assert!(!has(&early, &Action::Show(Screen::ReleaseToErase)));
+        // The release stamped 19.98 s arrives now.
+        let out = r.at(ms(19_980), Input::ButtonUp);
+        assert!(!erases(&out), "{out:?}");
+        assert_eq!(r.m.next_deadline(), None);
+        assert_eq!(r.m.clips().len(), 3);
+    }
+
+    #[test]
+    fn a_release_stamped_after_20_s_erases_even_before_the_timer_fires() {
+        let mut r = rig_with_grace(&["a.wav"]);
+        r.at(secs(0.0), Input::ButtonDown);
+        r.at(ms(10_060), Input::Tick);
+        r.at(ms(10_500), Input::PlaybackFinished { id: 1 });
+        r.at(
+            ms(15_500),
+            Input::RecordingFinished {
+                result: Ok("c.wav".into()),
+            },
+        );
+        let out = r.at(ms(20_020), Input::ButtonUp);
+        assert!(has(&out, &Action::Led(Led::Red, LedPattern::On)));
+        assert!(erases(&out), "{out:?}");
+    }
+
+    #[test]
+    fn a_late_release_stamped_before_10_s_is_a_short_press() {
+        let mut r = rig_with_grace(&["a.wav"]);
+        r.at(secs(0.0), Input::ButtonDown);
+        assert_eq!(r.m.next_deadline(), Some(ms(10_060)));
+        assert!(plays(&r.at(ms(10_030), Input::Tick)).is_empty());
+        let out = r.at(ms(9_980), Input::ButtonUp);
+        assert_eq!(plays(&out), vec![(1, Sound::Clip("a.wav".into()))]);
+        assert!(!r.m.is_recording());
+    }
+
+    #[test]
+    fn a_release_stamped_after_10_s_records_even_before_the_timer_fires() {
+        let mut r = rig_with_grace(&["a.wav"]);
+        r.at(secs(0.0), Input::ButtonDown);
+        let out = r.at(ms(10_020), Input::ButtonUp);
+        assert_eq!(plays(&out), vec![(1, Sound::Cue(Cue::Burp))]);
+        assert!(r.m.is_recording());
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct Status {
     pub next_deadline: Option<Duration>,
     pub clips: Vec<String>,
     pub volume: u8,
+    /// The controller has seen the button go down and not yet come up.
+    pub button_down: bool,
 }
 
 /// Where the controller sends the work.
@@ -114,6 +116,15 @@ impl Controller {
     pub fn run(mut self, inputs: Inputs) {
         let start = self.machine.start();
         self.execute(start);
+        // A receive on a closed channel is always ready: a closed input is swapped for
+        // `never()` the first time it reports closed, or the loop would spin a core.
+        let Inputs {
+            control,
+            mut edges,
+            mut player,
+            mut recorder,
+            mut capture,
+        } = inputs;
         loop {
             let timeout = match self.machine.next_deadline() {
                 Some(d) if !self.clock.is_manual() => crossbeam_channel::at(
@@ -122,7 +133,7 @@ impl Controller {
                 _ => never(),
             };
             let input = select! {
-                recv(inputs.control) -> m => match m {
+                recv(control) -> m => match m {
                     Ok(ControlMsg::Shutdown) | Err(_) => break,
                     Ok(ControlMsg::Button(Edge::Down(at))) => Some((at, Input::ButtonDown)),
                     Ok(ControlMsg::Button(Edge::Up(at))) => Some((at, Input::ButtonUp)),
@@ -142,23 +153,32 @@ impl Controller {
                         None
                     }
                 },
-                recv(inputs.edges) -> e => match e {
+                recv(edges) -> e => match e {
                     Ok(Edge::Down(at)) => Some((at, Input::ButtonDown)),
                     Ok(Edge::Up(at)) => Some((at, Input::ButtonUp)),
-                    Err(_) => None,
+                    Err(_) => closed(&mut edges, "button"),
                 },
-                recv(inputs.player) -> r => r.ok().and_then(|r| self.player_report(r)),
-                recv(inputs.recorder) -> r => r.ok().map(|r| (self.clock.now(), match r {
-                    RecorderReport::Recorded(result) => Input::RecordingFinished { result },
-                    RecorderReport::Erased(result) => Input::Erased { result },
-                })),
-                recv(inputs.capture) -> s => s.ok().map(|s| {
-                    self.mic_fault = match s {
-                        DeviceStatus::Up { .. } => None,
-                        DeviceStatus::Down { error, .. } => Some(error),
-                    };
-                    (self.clock.now(), self.fault_input())
-                }),
+                recv(player) -> r => match r {
+                    Ok(r) => self.player_report(r),
+                    Err(_) => closed(&mut player, "player"),
+                },
+                recv(recorder) -> r => match r {
+                    Ok(r) => Some((self.clock.now(), match r {
+                        RecorderReport::Recorded(result) => Input::RecordingFinished { result },
+                        RecorderReport::Erased(result) => Input::Erased { result },
+                    })),
+                    Err(_) => closed(&mut recorder, "recorder"),
+                },
+                recv(capture) -> s => match s {
+                    Ok(s) => {
+                        self.mic_fault = match s {
+                            DeviceStatus::Up { .. } => None,
+                            DeviceStatus::Down { error, .. } => Some(error),
+                        };
+                        Some((self.clock.now(), self.fault_input()))
+                    }
+                    Err(_) => closed(&mut capture, "capture"),
+                },
                 recv(timeout) -> _ => Some((self.clock.now(), Input::Tick)),
             };
             if let Some((at, input)) = input {
@@ -266,6 +286,7 @@ impl Controller {
             next_deadline: self.machine.next_deadline(),
             clips: self.machine.clips().to_vec(),
             volume: self.machine.volume(),
+            button_down: self.machine.is_button_down(),
         }
     }
 
@@ -278,6 +299,15 @@ impl Controller {
             let _ = w.send(status.clone());
         }
     }
+}
+
+/// Replaces a closed input with one that never fires. Every input's sender lives in a
+/// thread that runs as long as the toy does (or, for the button, is dropped at start when
+/// edges come from the sim), so a close mid-run means a thread is gone: said once.
+fn closed<T, U>(input: &mut Receiver<T>, what: &str) -> Option<U> {
+    log::debug!("controller: the {what} channel closed; no longer listening to it");
+    *input = never();
+    None
 }
 
 /// Volume step (0..=10) to linear gain: square law, so each step sounds about as big

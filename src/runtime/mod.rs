@@ -166,6 +166,7 @@ pub fn start(cfg: &Config, hw: Hardware, opts: Options) -> Result<App, StartErro
     );
 
     let (edge_tx, edge_rx) = unbounded();
+    let polled_button = hw.button.is_some();
     if let Some(pin) = hw.button {
         workers.push(
             spawn_button_thread(
@@ -189,7 +190,11 @@ pub fn start(cfg: &Config, hw: Hardware, opts: Options) -> Result<App, StartErro
         false
     };
     let seed = opts.seed.unwrap_or_else(rand::random);
-    let machine = Machine::new(cfg.machine(listening, seed), clips);
+    let mut machine_cfg = cfg.machine(listening, seed);
+    if polled_button {
+        machine_cfg.release_grace = cfg.button.release_grace();
+    }
+    let machine = Machine::new(machine_cfg, clips);
     let controller = controller::Controller::new(
         machine,
         hw.clock.clone(),

@@ -157,7 +157,13 @@ impl SimDriver {
             SimCommand::Press => self.set_button(true)?,
             SimCommand::Release => self.set_button(false)?,
             SimCommand::Hold(d) => {
-                self.set_button(true)?;
+                // The hold is timed from the pin's change, as a finger would time it; only
+                // the release waits for the toy to see it.
+                if let SimButton::Real(pin) = &self.button {
+                    pin.set(true);
+                } else {
+                    self.set_button(true)?;
+                }
                 self.pass(*d)?;
                 self.set_button(false)?;
             }
@@ -192,7 +198,7 @@ impl SimDriver {
         match &self.button {
             SimButton::Real(pin) => {
                 pin.set(down);
-                Ok(())
+                self.until_button_seen(down)
             }
             SimButton::Virtual(clock) => {
                 let at = clock.now();
@@ -230,6 +236,28 @@ impl SimDriver {
         }
         clock.set(end);
         self.send(ControlMsg::Tick)?;
+        Ok(())
+    }
+
+    /// Waits until the controller has seen the (debounced) button level, so the next
+    /// command, `settle` in particular, sees the edge's effect: with the real button thread
+    /// an edge arrives tens of milliseconds after the pin changed.
+    fn until_button_seen(&self, down: bool) -> Result<(), SimError> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while self.status()?.button_down != down {
+            if std::time::Instant::now() > deadline {
+                // A stuck pin or a dead button thread: the next `settle` will say more.
+                log::warn!("sim: the toy did not see the button change within 5 s");
+                return Ok(());
+            }
+            if self
+                .interrupt
+                .recv_timeout(Duration::from_millis(2))
+                .is_ok()
+            {
+                return Err(SimError::Interrupted);
+            }
+        }
         Ok(())
     }
 

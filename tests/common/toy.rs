@@ -52,11 +52,19 @@ pub fn write_config(sb: &AlsaSandbox, c: &ToyConfig) -> PathBuf {
 /// `chatterbox --config CONFIG sim --allow-root --virtual-time` with the sandbox's ALSA
 /// and info logging; add `--script FILE` and the rest.
 pub fn sim(sb: &AlsaSandbox, config: &Path) -> Command {
+    let mut cmd = sim_real_time(sb, config);
+    cmd.arg("--virtual-time");
+    cmd
+}
+
+/// `chatterbox --config CONFIG sim --allow-root` in real time: the button is a simulated
+/// pin polled and debounced by the real button thread, as on the Pi.
+pub fn sim_real_time(sb: &AlsaSandbox, config: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatterbox"));
     sb.configure(&mut cmd);
     cmd.arg("--config")
         .arg(config)
-        .args(["sim", "--allow-root", "--virtual-time"])
+        .args(["sim", "--allow-root"])
         .env("RUST_LOG", "info");
     cmd
 }
