@@ -20,10 +20,12 @@ use crate::config::Config;
 use crate::hw::button::{ButtonPin, SimPin};
 use crate::hw::display::{open_or_null, render_png_scaled, Display, NullDisplay};
 use crate::hw::gpio::{RppalButton, RppalLeds};
-use crate::hw::leds::PrintLeds;
+use crate::hw::leds::{Led, LedPins, PrintLeds};
+use crate::instance::{InstanceLock, SUPERVISED_ENV};
 use crate::kws::listener::{Hop, Recognizer, RecognizerConfig};
 use crate::runtime::sim::{describe, parse_line, SimButton, SimCommand, SimDriver, SimError};
 use crate::runtime::{self, Hardware, Options};
+use crate::supervise::{install_panic_exit, supervise, Ending, RestartPolicy};
 use crate::ui::{sample_screen, sample_screens, DisplaySize};
 
 /// Firmware for a Raspberry Pi + Codec Zero talking toy.
@@ -51,6 +53,10 @@ pub enum Command {
         #[arg(long)]
         allow_root: bool,
     },
+    /// Start `run` and keep it running: restart it with a back-off when it fails, give up
+    /// with the red LED on after too many failures in a short time (what cron and systemd
+    /// start at boot).
+    Supervise(SuperviseArgs),
     /// The same program driven from the keyboard or a script; LEDs and screens print.
     Sim(SimArgs),
     /// List sound devices with their rates, channels and formats.
@@ -134,6 +140,25 @@ pub struct SimArgs {
     pub allow_root: bool,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct SuperviseArgs {
+    /// More failures than this within --window-s and the supervisor gives up.
+    #[arg(long, default_value_t = 5)]
+    pub max_crashes: usize,
+    /// The window for --max-crashes, in seconds.
+    #[arg(long, default_value_t = 600)]
+    pub window_s: u64,
+    /// Wait before the first restart in ms; doubled per further failure, at most 60 s.
+    #[arg(long, default_value_t = 1000)]
+    pub first_backoff_ms: u64,
+    /// Run even as root (passed on to `run`).
+    #[arg(long)]
+    pub allow_root: bool,
+    /// What to supervise instead of `run` (tests supervise a scripted `sim`).
+    #[arg(last = true, hide = true)]
+    pub child: Vec<std::ffi::OsString>,
+}
+
 /// Why the daemon will not start as root.
 #[derive(Debug, thiserror::Error)]
 #[error("chatterbox will not run as root: it records a microphone and reads files copied onto the SD card, so it runs as its own user (scripts/install.sh creates `chatterbox`; `sudo -u chatterbox chatterbox ...`). Pass --allow-root to run as root anyway")]
@@ -209,10 +234,21 @@ fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run { allow_root } => {
             refuse_root(effective_uid(), allow_root)?;
+            install_panic_exit();
+            // A supervised child runs under its supervisor's lock.
+            let _lock = match std::env::var_os(SUPERVISED_ENV) {
+                Some(_) => None,
+                None => Some(InstanceLock::acquire(&InstanceLock::default_path())?),
+            };
             run(&cfg)
+        }
+        Command::Supervise(args) => {
+            refuse_root(effective_uid(), args.allow_root)?;
+            supervise_toy(&cfg, cli.config.as_deref(), cli.verbose, cli.quiet, &args)
         }
         Command::Sim(args) => {
             refuse_root(effective_uid(), args.allow_root)?;
+            install_panic_exit();
             sim(&cfg, &args)
         }
         Command::Devices => {
@@ -289,6 +325,66 @@ fn run(cfg: &Config) -> Result<()> {
     let _ = signals.recv();
     app.shutdown();
     Ok(())
+}
+
+fn supervise_toy(
+    cfg: &Config,
+    config: Option<&Path>,
+    verbose: u8,
+    quiet: bool,
+    args: &SuperviseArgs,
+) -> Result<()> {
+    let lock = InstanceLock::acquire(&InstanceLock::default_path())?;
+    log::info!("supervisor: holding {}", lock.path().display());
+    let program = std::env::current_exe().context("finding the chatterbox binary to start")?;
+    let mut child_args: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(config) = config {
+        child_args.push("--config".into());
+        child_args.push(config.into());
+    }
+    for _ in 0..verbose {
+        child_args.push("-v".into());
+    }
+    if quiet {
+        child_args.push("-q".into());
+    }
+    if args.child.is_empty() {
+        child_args.push("run".into());
+        if args.allow_root {
+            child_args.push("--allow-root".into());
+        }
+    } else {
+        child_args.extend(args.child.iter().cloned());
+    }
+    let policy = RestartPolicy {
+        first_backoff: std::time::Duration::from_millis(args.first_backoff_ms),
+        max_crashes: args.max_crashes,
+        window: std::time::Duration::from_secs(args.window_s),
+        ..RestartPolicy::default()
+    };
+    let signals = signal_channel()?;
+    // Held until the supervisor ends, so the red LED stays on after giving up.
+    let mut fault_leds: Option<RppalLeds> = None;
+    let ending = supervise(
+        &program.into_os_string(),
+        &child_args,
+        &policy,
+        &signals,
+        &mut |_| match RppalLeds::new(cfg.leds.green_pin, cfg.leds.red_pin)
+            .and_then(|mut leds| leds.set(Led::Red, true).map(|()| leds))
+        {
+            Ok(leds) => fault_leds = Some(leds),
+            Err(e) => log::error!("supervisor: could not light the red LED: {e}"),
+        },
+    )
+    .context("starting the toy")?;
+    drop(fault_leds);
+    match ending {
+        Ending::Stopped => Ok(()),
+        Ending::GaveUp { crashes } => {
+            bail!("the toy failed {crashes} times in a row; see the log above")
+        }
+    }
 }
 
 fn screenshot(name: &str, size: &str, scale: u32, out: Option<&Path>) -> Result<()> {

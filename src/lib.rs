@@ -12,6 +12,8 @@
 //!   backend and a simulated one.
 //! * [`ui`] — what the screen shows, as a pure function of a small state value.
 //! * [`runtime`] — the threads and channels that tie it together for `run`, `sim`, `listen`.
+//! * [`supervise`] and [`instance`] — keeping one toy running: restarts after a crash, and a
+//!   lock so a second copy cannot drive the same button.
 pub mod audio;
 pub mod cli;
 pub mod clock;
@@ -19,7 +21,9 @@ pub mod config;
 pub mod core;
 pub mod enroll;
 pub mod hw;
+pub mod instance;
 pub mod kws;
 pub mod runtime;
 pub mod setup_audio;
+pub mod supervise;
 pub mod ui;

@@ -164,6 +164,7 @@ impl Player {
             };
             match cmd {
                 PlayerCommand::Play { id, path } => {
+                    crate::supervise::test_panic_point("player");
                     if let Next::Command(c) = self.play(id, path, commands) {
                         pending = Some(c);
                     }

@@ -221,6 +221,7 @@ impl Controller {
 
     /// Feeds one input, then whatever inputs its actions produce right away.
     fn feed(&mut self, at: Duration, input: Input) {
+        crate::supervise::test_panic_point("controller");
         let mut queue = VecDeque::from([input]);
         while let Some(input) = queue.pop_front() {
             let actions = self.machine.handle(Event::new(at, input));
