@@ -24,7 +24,7 @@
 #   SHARE_DIR, LIB_DIR, STATE_DIR, CONF_DIR, SYSTEMD_DIR, ASOUND_CONF, CHATTERBOX_USER,
 #   SRC_DIR (the checkout), ARCH (LiteRT folder under third_party/litert),
 #   APT_GET, APT_CACHE, CARGO, ID, GETENT, USERADD, USERMOD, CHOWN, CRONTAB, SYSTEMCTL,
-#   ALSACTL, SKIP_APT=1, SKIP_SETUP_AUDIO=1.
+#   ALSACTL, PKILL, PGREP, SKIP_APT=1, SKIP_SETUP_AUDIO=1.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -52,10 +52,8 @@ CHOWN="${CHOWN:-chown}"
 CRONTAB="${CRONTAB:-crontab}"
 SYSTEMCTL="${SYSTEMCTL:-systemctl}"
 ALSACTL="${ALSACTL:-alsactl}"
-
-# The crontab line is recognised by this tag, so updating or removing it never touches
-# the user's other lines.
-CRON_TAG="# chatterbox-autostart"
+PKILL="${PKILL:-pkill}"
+PGREP="${PGREP:-pgrep}"
 GROUPS_WANTED=(audio gpio i2c)
 
 BIN="$PREFIX/bin/chatterbox"
@@ -64,6 +62,8 @@ RECORDINGS="$STATE_DIR/recordings"
 UNIT="chatterbox.service"
 
 say() { printf 'install: %s\n' "$*"; }
+# shellcheck source=service-lib.sh
+. "$SCRIPT_DIR/service-lib.sh"
 warn() { printf 'install: warning: %s\n' "$*" >&2; }
 die() {
     printf 'install: error: %s\n' "$*" >&2
@@ -253,30 +253,17 @@ fi
 
 # ---------------------------------------------------------------------------------------
 # 7. Start at boot: one crontab line, or the systemd unit.
-# Cron does not restart a program that stops, so the line does: five seconds after any exit.
-# Output goes to the journal (journalctl -t chatterbox) rather than a file that grows forever.
-run_line="LD_LIBRARY_PATH=$LIB_DIR $BIN --config $CONFIG run"
-cron_line="@reboot while true; do $run_line 2>&1 | logger -t chatterbox; sleep 5; done $CRON_TAG"
-
-current_cron() { "$CRONTAB" -u "$CHATTERBOX_USER" -l 2>/dev/null || true; }
-
-set_cron() { # set_cron yes|no: our line present or absent, the rest untouched
-    local want="$1" old new
-    old="$(current_cron)"
-    new="$(printf '%s\n' "$old" | grep -v -F -- "$CRON_TAG" | sed '/^$/d' || true)"
-    if [ "$want" = yes ]; then
-        new="${new:+$new
-}$cron_line"
-    fi
-    if [ "$new" != "$(printf '%s\n' "$old" | sed '/^$/d')" ]; then
-        printf '%s\n' "$new" | sed '/^$/d' | "$CRONTAB" -u "$CHATTERBOX_USER" -
-        say "crontab of $CHATTERBOX_USER updated"
-    fi
-}
+# Either way `chatterbox supervise` runs the toy: it restarts it after a crash (with a
+# back-off, and gives up with the red LED on after a crash loop) and holds the one-instance
+# lock. Cron output goes to the journal (journalctl -t chatterbox), not a file that grows.
+cron_line="@reboot LD_LIBRARY_PATH=$LIB_DIR $BIN --config $CONFIG supervise 2>&1 | logger -t chatterbox $CRON_TAG"
 
 unit_path="$ROOT$SYSTEMD_DIR/$UNIT"
 if [ "$use_systemd" = 1 ]; then
-    set_cron no
+    if current_cron | grep -q -F -- "$CRON_TAG"; then
+        set_cron_line ""
+        stop_toy # the one cron started: the unit must not run beside it
+    fi
     [ -f "$SCRIPT_DIR/chatterbox.service" ] || die "missing $SCRIPT_DIR/chatterbox.service"
     BIN="$BIN" CONFIG="$CONFIG" LIB_DIR="$LIB_DIR" STATE_DIR="$STATE_DIR" USER_NAME="$CHATTERBOX_USER" \
         awk '{
@@ -294,7 +281,7 @@ else
         "$SYSTEMCTL" daemon-reload
         say "removed $UNIT (cron starts chatterbox now)"
     fi
-    set_cron yes
+    set_cron_line "$cron_line"
     say "chatterbox starts at boot from $CHATTERBOX_USER's crontab; logs: journalctl -t chatterbox"
 fi
 

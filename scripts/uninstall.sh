@@ -4,14 +4,15 @@
 #   sudo scripts/uninstall.sh            # remove everything but the recordings
 #   sudo scripts/uninstall.sh --purge    # also the recordings and the chatterbox user
 #
-# Removes: the crontab line (only ours) or the systemd unit, $PREFIX/bin/chatterbox,
+# Stops the running toy, then removes: the crontab line (only ours) or the systemd unit,
+# $PREFIX/bin/chatterbox,
 # $SHARE_DIR, $LIB_DIR, $CONF_DIR (your config too: copy it first if you want it), and the
 # /etc/asound.conf written by `chatterbox setup-audio` (a file it had replaced comes back).
 # Keeps: $STATE_DIR/recordings and the user that owns them, unless --purge.
 # The mixer settings stay as they are; the Codec Zero keeps working for other programs.
 #
-# Takes the same environment overrides as install.sh (ROOT, PREFIX, CRONTAB, SYSTEMCTL, ...),
-# plus USERDEL.
+# Takes the same environment overrides as install.sh (ROOT, PREFIX, CRONTAB, SYSTEMCTL,
+# PKILL, PGREP, ...), plus USERDEL.
 set -euo pipefail
 
 ROOT="${ROOT:-}"
@@ -28,12 +29,15 @@ ID="${ID:-id}"
 USERDEL="${USERDEL:-userdel}"
 CRONTAB="${CRONTAB:-crontab}"
 SYSTEMCTL="${SYSTEMCTL:-systemctl}"
-
-CRON_TAG="# chatterbox-autostart"
+PKILL="${PKILL:-pkill}"
+PGREP="${PGREP:-pgrep}"
 ASOUND_MARKER="# Written by \`chatterbox setup-audio\`."
 UNIT="chatterbox.service"
 
 say() { printf 'uninstall: %s\n' "$*"; }
+warn() { printf 'uninstall: warning: %s\n' "$*" >&2; }
+# shellcheck source=service-lib.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/service-lib.sh"
 die() {
     printf 'uninstall: error: %s\n' "$*" >&2
     exit 1
@@ -47,7 +51,7 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     -h | --help)
-        sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) die "unknown option '$1' (see --help)" ;;
@@ -72,19 +76,11 @@ remove_tree() {
     fi
 }
 
-# 1. Autostart: our crontab line (the user's other lines stay), the systemd unit.
-if "$ID" -u "$CHATTERBOX_USER" >/dev/null 2>&1; then
-    if old="$("$CRONTAB" -u "$CHATTERBOX_USER" -l 2>/dev/null)"; then
-        if printf '%s\n' "$old" | grep -q -F -- "$CRON_TAG"; then
-            rest="$(printf '%s\n' "$old" | grep -v -F -- "$CRON_TAG" | sed '/^$/d' || true)"
-            if [ -n "$rest" ]; then
-                printf '%s\n' "$rest" | "$CRONTAB" -u "$CHATTERBOX_USER" -
-            else
-                "$CRONTAB" -u "$CHATTERBOX_USER" -r
-            fi
-            say "removed the @reboot line from $CHATTERBOX_USER's crontab (a running chatterbox stops at the next reboot)"
-        fi
-    fi
+# 1. Autostart off (our crontab line - the user's other lines stay - or the systemd unit),
+# then whatever is still running stopped, before any of its files go.
+if "$ID" -u "$CHATTERBOX_USER" >/dev/null 2>&1 && current_cron | grep -q -F -- "$CRON_TAG"; then
+    set_cron_line ""
+    say "removed the @reboot line from $CHATTERBOX_USER's crontab"
 fi
 if [ -f "$ROOT$SYSTEMD_DIR/$UNIT" ]; then
     "$SYSTEMCTL" disable --now "$UNIT" || true
@@ -92,6 +88,7 @@ if [ -f "$ROOT$SYSTEMD_DIR/$UNIT" ]; then
     "$SYSTEMCTL" daemon-reload
     say "removed $UNIT"
 fi
+stop_toy
 
 # 2. Program, data, config.
 if [ -e "$ROOT$PREFIX/bin/chatterbox" ]; then
@@ -117,8 +114,11 @@ fi
 if [ "$purge" = 1 ]; then
     remove_tree "$STATE_DIR"
     if "$ID" -u "$CHATTERBOX_USER" >/dev/null 2>&1; then
-        "$USERDEL" "$CHATTERBOX_USER"
-        say "removed user $CHATTERBOX_USER"
+        if "$USERDEL" "$CHATTERBOX_USER"; then
+            say "removed user $CHATTERBOX_USER"
+        else
+            warn "could not remove user $CHATTERBOX_USER (see above); everything else is gone. Try again after a reboot: sudo userdel $CHATTERBOX_USER"
+        fi
     fi
 else
     # Everything in the state folder but the recordings.

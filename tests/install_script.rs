@@ -9,7 +9,9 @@
 //! nothing (same tree: paths, modes, contents and modification times; same single crontab
 //! line; no second useradd), a user's config and other crontab lines survive, `--systemd`
 //! swaps the cron line for the unit and back, uninstall leaves only the recordings, and
-//! `--purge` leaves no file at all.
+//! `--purge` leaves no file at all; a live process standing in for the toy is stopped when
+//! the start mode changes and before uninstall removes anything, so no restart loop is left
+//! behind and `userdel` never meets a busy user.
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -52,7 +54,41 @@ mkdir -p "$FAKE/users" && touch "$FAKE/users/$last"
             "userdel",
             r#"#!/bin/sh
 echo "userdel $*" >> "$FAKE/calls.log"
+# Like the real one: a user with a running process cannot be removed.
+for pid in $(cat "$FAKE/procs-$1" 2>/dev/null); do
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "userdel: user $1 is currently used by process $pid" >&2
+        exit 8
+    fi
+done
 rm -f "$FAKE/users/$1"
+"#,
+        ),
+        // The user's processes are the PIDs listed in $FAKE/procs-USER (live stand-ins the
+        // test started); pkill and pgrep act on those for real.
+        (
+            "pkill",
+            r#"#!/bin/sh
+echo "pkill $*" >> "$FAKE/calls.log"
+sig="${1#-}"
+[ "$2" = -u ] || exit 2
+found=1
+for pid in $(cat "$FAKE/procs-$3" 2>/dev/null); do
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -"$sig" "$pid" && found=0
+    fi
+done
+exit $found
+"#,
+        ),
+        (
+            "pgrep",
+            r#"#!/bin/sh
+[ "$1" = -u ] || exit 2
+for pid in $(cat "$FAKE/procs-$2" 2>/dev/null); do
+    kill -0 "$pid" 2>/dev/null && exit 0
+done
+exit 1
 "#,
         ),
         (
@@ -186,6 +222,8 @@ impl Sandbox {
             ("ALSACTL", "alsactl"),
             ("APT_GET", "apt-get"),
             ("APT_CACHE", "apt-cache"),
+            ("PKILL", "pkill"),
+            ("PGREP", "pgrep"),
         ] {
             cmd.env(var, bin.join(name));
         }
@@ -220,6 +258,47 @@ impl Sandbox {
 
     fn file(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
+    }
+
+    /// Starts a live process standing in for the running toy (as the chatterbox user, as
+    /// far as the fake pkill, pgrep and userdel can tell).
+    fn start_toy(&self) -> StandIn {
+        let mut child = Command::new("sleep").arg("600").spawn().unwrap();
+        let pid = child.id();
+        let path = self.fake.join("procs-chatterbox");
+        let mut pids = std::fs::read_to_string(&path).unwrap_or_default();
+        pids.push_str(&format!("{pid}\n"));
+        std::fs::write(&path, pids).unwrap();
+        // Reaped at once when it ends, so a stopped stand-in is gone, not a zombie.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        StandIn { pid, ended: rx }
+    }
+}
+
+/// A live process in place of the toy.
+struct StandIn {
+    pid: u32,
+    ended: std::sync::mpsc::Receiver<std::io::Result<std::process::ExitStatus>>,
+}
+
+impl StandIn {
+    /// `true` once the process has ended (waits a little for the reaper).
+    fn stopped(&self) -> bool {
+        self.ended
+            .recv_timeout(std::time::Duration::from_secs(2))
+            .is_ok()
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.pid.to_string())
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }
 
@@ -265,7 +344,7 @@ fn files_under(root: &Path) -> Vec<String> {
 }
 
 const CRON_RUN: &str =
-    "LD_LIBRARY_PATH=/usr/local/lib/chatterbox /usr/local/bin/chatterbox --config /etc/chatterbox/config.toml run";
+    "LD_LIBRARY_PATH=/usr/local/lib/chatterbox /usr/local/bin/chatterbox --config /etc/chatterbox/config.toml supervise";
 
 #[test]
 fn install_twice_changes_nothing_and_uninstall_keeps_only_recordings() {
@@ -405,11 +484,11 @@ fn systemd_replaces_cron_and_back() {
     let unit = std::fs::read_to_string(sb.file("etc/systemd/system/chatterbox.service")).unwrap();
     assert!(
         unit.contains(
-            "\nExecStart=/usr/local/bin/chatterbox --config /etc/chatterbox/config.toml run\n"
+            "\nExecStart=/usr/local/bin/chatterbox --config /etc/chatterbox/config.toml supervise\n"
         ),
         "{unit}"
     );
-    assert!(unit.contains("\nRestart=always\n"), "{unit}");
+    assert!(unit.contains("\nRestart=on-failure\n"), "{unit}");
     assert!(unit.contains("\nUser=chatterbox\n"), "{unit}");
     assert!(
         unit.contains("\nEnvironment=LD_LIBRARY_PATH=/usr/local/lib/chatterbox\n"),
@@ -466,6 +545,55 @@ fn purge_leaves_no_file_and_restores_a_foreign_asound_conf() {
         .calls()
         .iter()
         .any(|c| c == "systemctl disable --now chatterbox.service"));
+}
+
+#[test]
+fn switching_start_mode_and_uninstalling_stop_the_running_toy() {
+    let sb = Sandbox::new();
+    sb.install(&[]);
+    // The toy cron started at boot is running when the owner switches to systemd.
+    let cron_toy = sb.start_toy();
+    let out = sb.install(&["--systemd"]);
+    assert!(
+        cron_toy.stopped(),
+        "the cron-started toy still runs beside the unit:\n{out}"
+    );
+    assert!(out.contains("stopped the running chatterbox"), "{out}");
+    assert!(!sb.crontab().contains("@reboot"));
+
+    // Uninstall stops the toy the unit runs, even if systemctl is no help, before any of
+    // its files go; --purge then removes the user without a busy-user failure.
+    let unit_toy = sb.start_toy();
+    std::fs::write(sb.file("var/lib/chatterbox/recordings/clip.wav"), b"RIFF").unwrap();
+    let out = sb.run("uninstall.sh", &["--purge"]);
+    assert!(unit_toy.stopped(), "uninstall left the toy running:\n{out}");
+    assert!(out.contains("removed user chatterbox"), "{out}");
+    assert!(!sb.fake.join("users/chatterbox").exists());
+    let calls = sb.calls();
+    let stop = calls
+        .iter()
+        .position(|c| c.starts_with("pkill -TERM -u chatterbox"));
+    let userdel = calls.iter().position(|c| c.starts_with("userdel"));
+    assert!(stop.is_some() && stop < userdel, "{calls:#?}");
+    assert_eq!(files_under(&sb.root), Vec::<String>::new());
+}
+
+#[test]
+fn purge_reports_a_user_it_cannot_remove_and_still_finishes() {
+    let sb = Sandbox::new();
+    sb.install(&[]);
+    // A process of the user that ignores SIGTERM and SIGKILL cannot exist; a userdel that
+    // fails for another reason (here: a stand-in registered after the stop) must not abort
+    // the uninstall half-way.
+    std::fs::write(sb.file("var/lib/chatterbox/recordings/clip.wav"), b"RIFF").unwrap();
+    write_exec(
+        &sb.fake.join("bin/userdel"),
+        "#!/bin/sh\necho \"userdel $*\" >> \"$FAKE/calls.log\"\necho 'userdel: user chatterbox is currently used by process 1' >&2\nexit 8\n",
+    );
+    let out = sb.run("uninstall.sh", &["--purge"]);
+    assert!(out.contains("could not remove user chatterbox"), "{out}");
+    assert!(out.contains("uninstall: done"), "{out}");
+    assert_eq!(files_under(&sb.root), Vec::<String>::new());
 }
 
 #[test]
