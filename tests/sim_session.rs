@@ -98,7 +98,10 @@ fn hold_10_s_records_5_s_of_the_microphone_then_a_press_plays_it() {
     let clips = toy.clips();
     assert_eq!(clips.len(), 1, "{clips:?}\n{}", stdout(&out));
     let name = &clips[0];
-    let stamp = name.strip_suffix("_voice.wav").expect("named *_voice.wav");
+    let stamp = name
+        .strip_prefix("00001_")
+        .and_then(|n| n.strip_suffix("_voice.wav"))
+        .expect("named 00001_*_voice.wav");
     assert!(
         chrono::NaiveDateTime::parse_from_str(stamp, "%Y-%m-%d_%H-%M-%S").is_ok(),
         "{name} is not named from local time"

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Local};
 
 use super::PcmFormat;
+use crate::core::clip_order::{next_sequence, sort_clips};
 
 const TEMP_PREFIX: &str = ".incoming-";
 const TEMP_SUFFIX: &str = ".wav.part";
@@ -149,7 +150,8 @@ impl Library {
         }
     }
 
-    /// Every clip's file name, sorted (names start with a timestamp: recording order).
+    /// Every clip's file name in recording order, oldest first (see
+    /// [`crate::core::clip_order`]).
     /// Unreadable entries and symlinks are skipped with a warning.
     pub fn list(&self) -> Result<Vec<String>, LibraryError> {
         let entries = fs::read_dir(&self.dir).map_err(|error| LibraryError::Folder {
@@ -176,7 +178,7 @@ impl Library {
                 _ => {}
             }
         }
-        names.sort();
+        sort_clips(&mut names);
         Ok(names)
     }
 
@@ -204,17 +206,20 @@ impl Library {
         ClipWriter::begin(&self.dir, format)
     }
 
-    /// A file name for a clip recorded at `when`, e.g. `2026-11-23_14-05-09_voice.wav`,
-    /// with `-2`, `-3`, ... added if that name is taken.
-    pub fn name_for(&self, when: DateTime<Local>) -> String {
-        let stem = when.format("%Y-%m-%d_%H-%M-%S_voice").to_string();
+    /// The file name for a new clip recorded at `when`: the next sequence number, then the
+    /// local time for people, e.g. `00012_2026-11-23_14-05-09_voice.wav` (`-2`, `-3`, ... if
+    /// that name is somehow taken). Only the number decides the order.
+    pub fn name_for(&self, when: DateTime<Local>) -> Result<String, LibraryError> {
+        let existing = self.list()?;
+        let seq = next_sequence(existing.iter().map(String::as_str));
+        let stem = format!("{seq:05}_{}", when.format("%Y-%m-%d_%H-%M-%S_voice"));
         let mut name = format!("{stem}.wav");
         let mut k = 2;
         while fs::symlink_metadata(self.dir.join(&name)).is_ok() {
             name = format!("{stem}-{k}.wav");
             k += 1;
         }
-        name
+        Ok(name)
     }
 
     /// Removes every clip; returns how many. Temp files of a recording in progress are
@@ -423,17 +428,37 @@ mod tests {
     }
 
     #[test]
-    fn names_come_from_local_time_and_never_collide() {
+    fn names_carry_the_next_sequence_number_and_the_local_time() {
         let dir = tempfile::tempdir().unwrap();
         let lib = Library::open(dir.path()).unwrap();
+        // A clip from before sequence numbers, then the clock: normal, an hour back (NTP
+        // corrects a Pi that booted without a real-time clock), then the repeated hour at
+        // the end of summer time (the same local stamp twice).
+        write(&lib, "2026-11-23_09-00-00_voice.wav", &[0; 2]);
         let t = Local.with_ymd_and_hms(2026, 11, 23, 14, 5, 9).unwrap();
-        let first = lib.name_for(t);
-        assert_eq!(first, "2026-11-23_14-05-09_voice.wav");
+        let first = lib.name_for(t).unwrap();
+        assert_eq!(first, "00001_2026-11-23_14-05-09_voice.wav");
         write(&lib, &first, &[0; 2]);
-        let second = lib.name_for(t);
-        assert_eq!(second, "2026-11-23_14-05-09_voice-2.wav");
+        let earlier = t - chrono::Duration::hours(1);
+        let second = lib.name_for(earlier).unwrap();
+        assert_eq!(second, "00002_2026-11-23_13-05-09_voice.wav");
         write(&lib, &second, &[0; 2]);
-        assert_eq!(lib.name_for(t), "2026-11-23_14-05-09_voice-3.wav");
+        let third = lib.name_for(earlier).unwrap();
+        assert_eq!(third, "00003_2026-11-23_13-05-09_voice.wav");
+        write(&lib, &third, &[0; 2]);
+        assert_eq!(
+            lib.list().unwrap(),
+            [
+                "2026-11-23_09-00-00_voice.wav",
+                first.as_str(),
+                second.as_str(),
+                third.as_str()
+            ],
+            "recording order, not clock order"
+        );
+        // After erasing everything, numbering starts again.
+        lib.erase_all().unwrap();
+        assert!(lib.name_for(t).unwrap().starts_with("00001_"));
     }
 
     #[test]

@@ -138,7 +138,13 @@ fn record(
     let Some(w) = writer else {
         return Outcome::Done(Err("nothing was recorded".into()));
     };
-    let name = library.name_for(started);
+    let name = match library.name_for(started) {
+        Ok(name) => name,
+        Err(e) => {
+            log::error!("{e}");
+            return Outcome::Done(Err(e.to_string()));
+        }
+    };
     match w.commit(&name) {
         Ok(path) => {
             log::info!("recorded {}", path.display());

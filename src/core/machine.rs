@@ -35,6 +35,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::clip_order::{recording_order, sort_clips};
 use super::commands::VoiceCommand;
 use crate::hw::leds::Led;
 use crate::ui::Screen;
@@ -249,7 +250,7 @@ enum Recording {
 pub struct Machine {
     cfg: MachineConfig,
     rng: StdRng,
-    /// Clip names, sorted; names start with a timestamp so this is recording order.
+    /// Clip names in recording order (see [`super::clip_order`]), oldest first.
     clips: Vec<String>,
     /// Index in `clips` of the clip last asked for (for previous/next).
     cursor: Option<usize>,
@@ -578,7 +579,7 @@ impl Machine {
         out.push(Action::Led(Led::Green, LedPattern::Off));
         match result {
             Ok(name) => {
-                if let Err(pos) = self.clips.binary_search(&name) {
+                if let Err(pos) = self.clips.binary_search_by(|c| recording_order(c, &name)) {
                     self.clips.insert(pos, name);
                 }
             }
@@ -746,8 +747,7 @@ impl Machine {
     }
 
     fn set_clips(&mut self, mut clips: Vec<String>) {
-        clips.sort();
-        clips.dedup();
+        sort_clips(&mut clips);
         self.clips = clips;
         self.cursor = self.cursor.filter(|c| *c < self.clips.len());
     }
@@ -965,6 +965,44 @@ mod tests {
         let out = r.at(ms(10_020), Input::ButtonUp);
         assert_eq!(plays(&out), vec![(1, Sound::Cue(Cue::Burp))]);
         assert!(r.m.is_recording());
+    }
+
+    #[test]
+    fn newest_is_the_highest_sequence_number_not_the_latest_time() {
+        // The clock was an hour behind when the last clip was made.
+        let mut r = Rig::new(&[
+            "00001_2026-11-23_14-00-00_voice.wav",
+            "00002_2026-11-23_13-10-00_voice.wav",
+            "2026-11-22_09-00-00_voice.wav",
+        ]);
+        let out = r.at(
+            secs(1.0),
+            Input::Heard {
+                word: "yes".into(),
+                confidence: 0.9,
+                command: Some(VoiceCommand::PlayNewest),
+            },
+        );
+        assert_eq!(
+            plays(&out),
+            vec![(1, Sound::Clip("00002_2026-11-23_13-10-00_voice.wav".into()))]
+        );
+        r.at(secs(2.0), Input::PlaybackFinished { id: 1 });
+        // A new recording lands at the end, whatever its time.
+        r.at(secs(3.0), Input::ButtonDown);
+        r.at(secs(13.0), Input::Tick);
+        r.at(secs(13.5), Input::PlaybackFinished { id: 2 });
+        r.at(
+            secs(18.5),
+            Input::RecordingFinished {
+                result: Ok("00003_2026-11-23_12-00-00_voice.wav".into()),
+            },
+        );
+        assert_eq!(
+            r.m.clips().last().map(String::as_str),
+            Some("00003_2026-11-23_12-00-00_voice.wav")
+        );
+        assert_eq!(r.m.clips()[0], "2026-11-22_09-00-00_voice.wav");
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //!
 //! * [`machine`] — the chatter-box state machine: `(state, event) -> actions`.
 //! * [`commands`] — which spoken word does what.
+//! * [`clip_order`] — recording order from sequence numbers, not the wall clock.
 //!
 //! Time is a [`Duration`](std::time::Duration) since the program started, carried inside
 //! every event, so a test drives the machine with a fake clock to the millisecond.
+pub mod clip_order;
 pub mod commands;
 pub mod machine;
 
