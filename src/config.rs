@@ -51,8 +51,9 @@ pub struct AudioConfig {
 impl Default for AudioConfig {
     fn default() -> Self {
         AudioConfig {
-            capture_device: "default".into(),
-            playback_device: "default".into(),
+            // The names `setup-audio` defines; `default` is left to the system.
+            capture_device: crate::setup_audio::MIC_PCM.into(),
+            playback_device: crate::setup_audio::SPEAKER_PCM.into(),
             rate: 48000,
             channels: 2,
             chunk_ms: 20,
@@ -490,7 +491,7 @@ impl Config {
 /// What each config key accepts, for messages about values toml itself refuses (wrong
 /// type, out of the integer's range). `validate` states the same ranges.
 pub fn allowed(field: &str) -> Option<&'static str> {
-    const DEVICE: &str = "an ALSA PCM name in quotes, such as \"default\" or \"hw:Zero\" (`chatterbox devices` lists them)";
+    const DEVICE: &str = "an ALSA PCM name in quotes, such as \"chatterbox_mic\", \"default\" or \"hw:Zero\" (`chatterbox devices` lists them)";
     const GPIO: &str =
         "a BCM GPIO number 0 to 27, not 2, 3 or 18 to 21 (the Codec Zero's I2C and I2S pins)";
     const BOOL: &str = "true or false";
@@ -572,7 +573,8 @@ mod tests {
         assert_eq!(c.button.record_hold_s, 10.0);
         assert_eq!(c.button.erase_hold_s, 20.0);
         assert_eq!(c.button.record_seconds, 5.0);
-        assert_eq!(c.audio.capture_device, "default");
+        assert_eq!(c.audio.capture_device, "chatterbox_mic");
+        assert_eq!(c.audio.playback_device, "chatterbox_speaker");
     }
 
     #[test]
