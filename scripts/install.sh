@@ -14,14 +14,17 @@
 #   * $PREFIX/bin/chatterbox, sounds + models in $SHARE_DIR, the LiteRT library in $LIB_DIR
 #   * $STATE_DIR/recordings for the clips (kept by uninstall.sh unless --purge)
 #   * $CONF_DIR/config.toml from config.example.toml, only if there is none (yours is kept)
-#   * `chatterbox setup-audio` (Codec Zero mixer + /etc/asound.conf), then `alsactl store`
+#   * `chatterbox setup-audio` (Codec Zero mixer + the ALSA names chatterbox_mic and
+#     chatterbox_speaker in $ALSA_DROPIN), then `alsactl store`. Other programs keep
+#     their default device; an /etc/asound.conf an older version wrote is retired.
 #   * ONE `@reboot` line in the chatterbox user's crontab, or with --systemd the unit
 #     chatterbox.service instead (switching removes the other one)
 #
 # Every path and command can be overridden from the environment, which is how
 # tests/install_script.rs runs it in a throwaway root with fake system commands:
 #   ROOT (prefix for every file written, default empty), PREFIX (/usr/local),
-#   SHARE_DIR, LIB_DIR, STATE_DIR, CONF_DIR, SYSTEMD_DIR, ASOUND_CONF, CHATTERBOX_USER,
+#   SHARE_DIR, LIB_DIR, STATE_DIR, CONF_DIR, SYSTEMD_DIR, ALSA_DROPIN, ASOUND_CONF (only
+#   retired, never written), CHATTERBOX_USER,
 #   SRC_DIR (the checkout), ARCH (LiteRT folder under third_party/litert),
 #   APT_GET, APT_CACHE, CARGO, ID, GETENT, USERADD, USERMOD, CHOWN, CRONTAB, SYSTEMCTL,
 #   ALSACTL, PKILL, PGREP, SKIP_APT=1, SKIP_SETUP_AUDIO=1.
@@ -37,7 +40,9 @@ LIB_DIR="${LIB_DIR:-$PREFIX/lib/chatterbox}"
 STATE_DIR="${STATE_DIR:-/var/lib/chatterbox}"
 CONF_DIR="${CONF_DIR:-/etc/chatterbox}"
 SYSTEMD_DIR="${SYSTEMD_DIR:-/etc/systemd/system}"
+ALSA_DROPIN="${ALSA_DROPIN:-/etc/alsa/conf.d/60-chatterbox.conf}"
 ASOUND_CONF="${ASOUND_CONF:-/etc/asound.conf}"
+ASOUND_MARKER="# Written by \`chatterbox setup-audio\`."
 CHATTERBOX_USER="${CHATTERBOX_USER:-chatterbox}"
 ARCH="${ARCH:-$(uname -m)}"
 
@@ -242,12 +247,26 @@ fi
 
 # ---------------------------------------------------------------------------------------
 # 6. Audio set-up: the Codec Zero mixer and the default ALSA devices.
+# Versions before the drop-in wrote $ASOUND_CONF, sending every program's default device to
+# the Codec Zero: if it is still that file (our marker), it goes, and the file it had
+# replaced, if any, comes back.
+legacy="$ROOT$ASOUND_CONF"
+if [ -f "$legacy" ] && [ "$(head -c ${#ASOUND_MARKER} -- "$legacy")" = "$ASOUND_MARKER" ]; then
+    rm -f -- "$legacy"
+    if [ -f "$legacy.chatterbox-backup" ]; then
+        mv -- "$legacy.chatterbox-backup" "$legacy"
+        say "restored your $ASOUND_CONF (an older chatterbox had replaced it)"
+    else
+        say "removed the $ASOUND_CONF an older chatterbox wrote"
+    fi
+fi
 if [ "${SKIP_SETUP_AUDIO:-0}" != 1 ]; then
+    mkdir -p -- "$(dirname -- "$ROOT$ALSA_DROPIN")"
     if LD_LIBRARY_PATH="$ROOT$LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-        "$ROOT$BIN" setup-audio --output "$ROOT$ASOUND_CONF"; then
+        "$ROOT$BIN" setup-audio --output "$ROOT$ALSA_DROPIN"; then
         "$ALSACTL" store || warn "alsactl store failed: the mixer settings may not survive a reboot"
     else
-        warn "setup-audio failed (see above). Fix it, then run: sudo $BIN setup-audio --output $ASOUND_CONF"
+        warn "setup-audio failed (see above). Fix it, then run: sudo $BIN setup-audio"
     fi
 fi
 

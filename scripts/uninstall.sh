@@ -5,9 +5,9 @@
 #   sudo scripts/uninstall.sh --purge    # also the recordings and the chatterbox user
 #
 # Stops the running toy, then removes: the crontab line (only ours) or the systemd unit,
-# $PREFIX/bin/chatterbox,
-# $SHARE_DIR, $LIB_DIR, $CONF_DIR (your config too: copy it first if you want it), and the
-# /etc/asound.conf written by `chatterbox setup-audio` (a file it had replaced comes back).
+# $PREFIX/bin/chatterbox, $SHARE_DIR, $LIB_DIR, $CONF_DIR (your config too: copy it first),
+# and the ALSA files setup-audio wrote ($ALSA_DROPIN; an older version's /etc/asound.conf,
+# restoring its backup).
 # Keeps: $STATE_DIR/recordings and the user that owns them, unless --purge.
 # The mixer settings stay as they are; the Codec Zero keeps working for other programs.
 #
@@ -22,6 +22,7 @@ LIB_DIR="${LIB_DIR:-$PREFIX/lib/chatterbox}"
 STATE_DIR="${STATE_DIR:-/var/lib/chatterbox}"
 CONF_DIR="${CONF_DIR:-/etc/chatterbox}"
 SYSTEMD_DIR="${SYSTEMD_DIR:-/etc/systemd/system}"
+ALSA_DROPIN="${ALSA_DROPIN:-/etc/alsa/conf.d/60-chatterbox.conf}"
 ASOUND_CONF="${ASOUND_CONF:-/etc/asound.conf}"
 CHATTERBOX_USER="${CHATTERBOX_USER:-chatterbox}"
 
@@ -99,9 +100,15 @@ remove_tree "$SHARE_DIR"
 remove_tree "$LIB_DIR"
 remove_tree "$CONF_DIR"
 
-# 3. The ALSA config, if setup-audio wrote it; the file it replaced comes back.
+# 3. The ALSA config, only files setup-audio wrote (our marker on the first line). An
+#    older version wrote $ASOUND_CONF and kept the file it replaced beside it.
+ours() { [ -f "$1" ] && [ "$(head -c ${#ASOUND_MARKER} -- "$1")" = "$ASOUND_MARKER" ]; }
+if ours "$ROOT$ALSA_DROPIN"; then
+    rm -f -- "$ROOT$ALSA_DROPIN"
+    say "removed $ALSA_DROPIN"
+fi
 asound="$ROOT$ASOUND_CONF"
-if [ -f "$asound" ] && [ "$(head -c ${#ASOUND_MARKER} -- "$asound")" = "$ASOUND_MARKER" ]; then
+if ours "$asound"; then
     rm -f -- "$asound"
     say "removed $ASOUND_CONF"
     if [ -f "$asound.chatterbox-backup" ]; then

@@ -51,8 +51,9 @@ pub struct AudioConfig {
 impl Default for AudioConfig {
     fn default() -> Self {
         AudioConfig {
-            capture_device: "default".into(),
-            playback_device: "default".into(),
+            // The names `setup-audio` defines; `default` is left to the system.
+            capture_device: crate::setup_audio::MIC_PCM.into(),
+            playback_device: crate::setup_audio::SPEAKER_PCM.into(),
             rate: 48000,
             channels: 2,
             chunk_ms: 20,
@@ -225,7 +226,26 @@ pub enum ConfigError {
         value: String,
         allowed: String,
     },
+    #[error("config file {path}: `{field}` = {pin} cannot be used: {reason}")]
+    PinTaken {
+        path: PathBuf,
+        field: &'static str,
+        pin: u8,
+        reason: String,
+    },
 }
+
+/// The BCM GPIOs the Codec Zero itself is wired to, and what for. Claiming one for the
+/// button or an LED makes rppal switch it to a plain input/output, which silently cuts
+/// the codec off (`red_pin = 19` stops all audio), so [`Config::validate`] refuses them.
+pub const CODEC_ZERO_PINS: [(u8, &str); 6] = [
+    (2, "I2C SDA, the Codec Zero's control bus (and the OLED's)"),
+    (3, "I2C SCL, the Codec Zero's control bus (and the OLED's)"),
+    (18, "I2S bit clock of the Codec Zero"),
+    (19, "I2S frame clock of the Codec Zero"),
+    (20, "I2S data from the Codec Zero's microphone"),
+    (21, "I2S data to the Codec Zero's speaker"),
+];
 
 impl Config {
     /// Reads `path`; relative folders in it become relative to the file's folder.
@@ -365,6 +385,7 @@ impl Config {
                 return Err(bad(field, pin.to_string(), "a BCM GPIO number 0 to 27"));
             }
         }
+        self.check_pins_are_free(origin)?;
         if !["128x64", "128x32"].contains(&self.display.size.as_str()) {
             return Err(bad(
                 "display.size",
@@ -418,6 +439,44 @@ impl Config {
         Ok(())
     }
 
+    /// Refuses a button or LED pin that the Codec Zero needs ([`CODEC_ZERO_PINS`]) or that
+    /// another of them already uses: both would otherwise only show up at run time, as
+    /// silence or as a button that lights an LED.
+    fn check_pins_are_free(&self, origin: &Path) -> Result<(), ConfigError> {
+        let taken = |field: &'static str, pin: u8, reason: String| ConfigError::PinTaken {
+            path: origin.to_path_buf(),
+            field,
+            pin,
+            reason,
+        };
+        let pins = [
+            ("button.pin", self.button.pin),
+            ("leds.green_pin", self.leds.green_pin),
+            ("leds.red_pin", self.leds.red_pin),
+        ];
+        for (i, &(field, pin)) in pins.iter().enumerate() {
+            if let Some((_, role)) = CODEC_ZERO_PINS.iter().find(|(p, _)| *p == pin) {
+                return Err(taken(
+                    field,
+                    pin,
+                    format!(
+                        "GPIO {pin} is the {role}, and using it for a button or LED cuts \
+                         the codec off. Pick a free GPIO, e.g. 5, 6, 12, 13, 16, 17, 22, 23, \
+                         24, 25, 26 or 27"
+                    ),
+                ));
+            }
+            if let Some((other, _)) = pins[..i].iter().find(|(_, p)| *p == pin) {
+                return Err(taken(
+                    field,
+                    pin,
+                    format!("`{other}` is already GPIO {pin}. Give each its own pin"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The capture (and recording) format.
     pub fn capture_format(&self) -> PcmFormat {
         PcmFormat {
@@ -443,8 +502,9 @@ impl Config {
 /// What each config key accepts, for messages about values toml itself refuses (wrong
 /// type, out of the integer's range). `validate` states the same ranges.
 pub fn allowed(field: &str) -> Option<&'static str> {
-    const DEVICE: &str = "an ALSA PCM name in quotes, such as \"default\" or \"hw:Zero\" (`chatterbox devices` lists them)";
-    const GPIO: &str = "a BCM GPIO number 0 to 27";
+    const DEVICE: &str = "an ALSA PCM name in quotes, such as \"chatterbox_mic\", \"default\" or \"hw:Zero\" (`chatterbox devices` lists them)";
+    const GPIO: &str =
+        "a BCM GPIO number 0 to 27, not 2, 3 or 18 to 21 (the Codec Zero's I2C and I2S pins)";
     const BOOL: &str = "true or false";
     if field.starts_with("keywords.commands.") {
         return Some("a command in quotes: play-random, stop, volume-up, volume-down, previous, next, play-newest, cancel, ignore");
@@ -524,7 +584,8 @@ mod tests {
         assert_eq!(c.button.record_hold_s, 10.0);
         assert_eq!(c.button.erase_hold_s, 20.0);
         assert_eq!(c.button.record_seconds, 5.0);
-        assert_eq!(c.audio.capture_device, "default");
+        assert_eq!(c.audio.capture_device, "chatterbox_mic");
+        assert_eq!(c.audio.playback_device, "chatterbox_speaker");
     }
 
     #[test]
@@ -582,6 +643,50 @@ mod tests {
                 "{text}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn the_codec_zeros_own_pins_are_refused_with_the_reason() {
+        for pin in [2, 3, 18, 19, 20, 21] {
+            for section_key in ["[button]\npin", "[leds]\ngreen_pin", "[leds]\nred_pin"] {
+                let text = format!("{section_key} = {pin}\n");
+                let err = parse(&text).unwrap_err();
+                assert!(matches!(err, ConfigError::PinTaken { pin: p, .. } if p == pin));
+                let msg = err.to_string();
+                let field = section_key.replace("[", "").replace("]\n", ".");
+                assert!(
+                    msg.contains(&format!("`{field}` = {pin}")) && msg.contains("Codec Zero"),
+                    "{text}: {msg}"
+                );
+                assert!(msg.contains(if pin < 4 { "I2C" } else { "I2S" }), "{msg}");
+            }
+        }
+        // The pins next to them are free.
+        for pin in [4, 17, 22, 26] {
+            parse(&format!("[button]\npin = {pin}\n")).unwrap();
+        }
+    }
+
+    #[test]
+    fn two_parts_on_one_pin_are_refused_naming_both() {
+        for (text, field, other) in [
+            ("[leds]\ngreen_pin = 27\n", "leds.green_pin", "button.pin"),
+            ("[leds]\nred_pin = 27\n", "leds.red_pin", "button.pin"),
+            ("[leds]\nred_pin = 23\n", "leds.red_pin", "leds.green_pin"),
+            (
+                "[button]\npin = 5\n[leds]\ngreen_pin = 5\nred_pin = 6\n",
+                "leds.green_pin",
+                "button.pin",
+            ),
+        ] {
+            let msg = parse(text).unwrap_err().to_string();
+            assert!(
+                msg.contains(&format!("`{field}`")) && msg.contains(&format!("`{other}`")),
+                "{text}: {msg}"
+            );
+        }
+        // Three different pins are fine.
+        parse("[button]\npin = 5\n[leds]\ngreen_pin = 6\nred_pin = 13\n").unwrap();
     }
 
     #[test]

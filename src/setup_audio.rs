@@ -1,5 +1,13 @@
-//! `chatterbox setup-audio`: make the Codec Zero (or a USB mic + another speaker) the default
-//! ALSA devices, with its mixer set for "onboard MEMS mic in, mono speaker out".
+//! `chatterbox setup-audio`: give the Codec Zero (or a USB mic + another speaker) the ALSA
+//! names chatterbox opens, `chatterbox_mic` and `chatterbox_speaker`, with its mixer set for
+//! "onboard MEMS mic in, mono speaker out".
+//!
+//! The names live in a file of their own, [`DEFAULT_OUTPUT`] in alsa-lib's drop-in folder,
+//! which every user's programs read. Nothing else is redirected: `default` stays what the
+//! system made it (PipeWire on a desktop, card 0 otherwise), because chatterbox keeps its
+//! devices open for its whole life and every other program sent to the same card would get
+//! "device busy". The owner's `/etc/asound.conf` and `~/.asoundrc` are not touched, and a
+//! file at the output path that chatterbox did not write is left alone (an error says so).
 //!
 //! A fresh Codec Zero records silence and plays nothing until its DA7213 mixer is routed:
 //! Raspberry Pi publishes ALSA state files for that (repository `raspberrypi/Pi-Codec`,
@@ -10,8 +18,8 @@
 //! The parts, from pure to I/O:
 //!
 //! * [`find_codec_zero`] and [`select_card`] pick cards out of a list (pure).
-//! * [`asound_conf`] writes the `.asoundrc` text: `pcm.!default` is an `asym` of a mic PCM
-//!   and a speaker PCM, both `plug` so any rate/format/channel count is converted (pure).
+//! * [`asound_conf`] writes the config text: two `plug` PCMs, so any rate/format/channel
+//!   count is converted (pure).
 //! * [`plan`] turns the card list and [`SetupOptions`] into a [`Plan`] (pure).
 //! * [`list_cards`], [`apply_profile`] and [`run`] touch ALSA and the file system.
 //!
@@ -20,7 +28,9 @@
 //! * *no Codec Zero sound card* — add `dtoverlay=rpi-codeczero` to
 //!   `/boot/firmware/config.txt` and reboot; `aplay -l` should then list a card `Zero`
 //!   (older boards and kernels: `IQaudIOCODEC`).
-//! * *cannot open the mixer* — the user needs the `audio` group.
+//! * *cannot open the mixer* — the user needs the `audio` group (not root).
+//! * *cannot write /etc/alsa/conf.d/60-chatterbox.conf* — that file is for every user, so
+//!   it needs `sudo`; `--output ~/.asoundrc` writes the same names for one user instead.
 //! * Mixer settings survive a reboot once stored: `sudo alsactl store` (the installer does it).
 
 use std::ffi::CString;
@@ -312,9 +322,31 @@ impl Endpoint {
     }
 }
 
-/// The marker on the first line of every file [`asound_conf`] writes; a file without it is
-/// somebody else's and is backed up before being replaced.
+/// The marker on the first line of every file [`asound_conf`] writes. A file without it is
+/// somebody else's (or one whose owner removed the line to keep an edit) and is never
+/// replaced.
 pub const MARKER: &str = "# Written by `chatterbox setup-audio`.";
+
+/// The ALSA PCM name of the microphone; the config's default `audio.capture_device`.
+pub const MIC_PCM: &str = "chatterbox_mic";
+/// The ALSA PCM name of the speaker; the config's default `audio.playback_device`.
+pub const SPEAKER_PCM: &str = "chatterbox_speaker";
+
+/// Where `setup-audio` writes by default: alsa-lib reads every `*.conf` in
+/// `/etc/alsa/conf.d` for every user, so the service user, the owner's shell and `sudo`
+/// all see the same names, and the file belongs to chatterbox alone.
+pub const DEFAULT_OUTPUT: &str = "/etc/alsa/conf.d/60-chatterbox.conf";
+
+/// Where versions before the drop-in wrote, taking over every program's `default`.
+pub const LEGACY_OUTPUT: &str = "/etc/asound.conf";
+
+/// A hint for an ALSA open error on `device`: our names exist only once `setup-audio` ran.
+pub fn missing_pcm_hint(device: &str) -> Option<&'static str> {
+    (device == MIC_PCM || device == SPEAKER_PCM).then_some(
+        "this name is defined by `sudo chatterbox setup-audio`; run it (or set the device \
+         in the config to one `chatterbox devices` lists)",
+    )
+}
 
 /// ALSA card ids are short identifiers; anything else would need quoting in the config.
 fn valid_card_id(id: &str) -> bool {
@@ -325,9 +357,10 @@ fn valid_card_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// The ALSA configuration making `mic` the default capture device and `speaker` the default
-/// playback device. Both go through `plug`, which converts rate, format and channels, so the
-/// program can ask for 16-bit 48 kHz and get it from any card.
+/// The ALSA configuration naming `mic` [`MIC_PCM`] and `speaker` [`SPEAKER_PCM`]. Both go
+/// through `plug`, which converts rate, format and channels, so the program can ask for
+/// 16-bit 48 kHz and get it from any card. It defines nothing else: no `!default`, so
+/// other programs keep their own devices.
 pub fn asound_conf(mic: &Endpoint, speaker: &Endpoint) -> Result<String, SetupError> {
     for e in [mic, speaker] {
         if !valid_card_id(&e.card_id) {
@@ -336,37 +369,27 @@ pub fn asound_conf(mic: &Endpoint, speaker: &Endpoint) -> Result<String, SetupEr
     }
     let label = |s: &str| s.replace('\n', " ");
     Ok(format!(
-        "{MARKER} Run it again to regenerate; edits here are kept\n\
-         # only if you remove the line above.\n\
+        "{MARKER} Running it again replaces this file;\n\
+         # to keep an edit, delete the line above and setup-audio will leave the file alone.\n\
+         # Only chatterbox uses these names (its config: audio.capture_device and\n\
+         # audio.playback_device); every other program keeps its own default device.\n\
          #\n\
          # Microphone: {mic_label}\n\
          # Speaker:    {spk_label}\n\
          \n\
-         pcm.chatterbox_mic {{\n\
+         pcm.{MIC_PCM} {{\n\
          \x20   type plug\n\
          \x20   slave.pcm \"{mic_hw}\"\n\
          }}\n\
          \n\
-         pcm.chatterbox_speaker {{\n\
+         pcm.{SPEAKER_PCM} {{\n\
          \x20   type plug\n\
          \x20   slave.pcm \"{spk_hw}\"\n\
-         }}\n\
-         \n\
-         pcm.!default {{\n\
-         \x20   type asym\n\
-         \x20   capture.pcm \"chatterbox_mic\"\n\
-         \x20   playback.pcm \"chatterbox_speaker\"\n\
-         }}\n\
-         \n\
-         ctl.!default {{\n\
-         \x20   type hw\n\
-         \x20   card \"{spk_card}\"\n\
          }}\n",
         mic_label = label(&mic.label),
         spk_label = label(&speaker.label),
         mic_hw = mic.hw(),
         spk_hw = speaker.hw(),
-        spk_card = speaker.card_id,
     ))
 }
 
@@ -386,8 +409,8 @@ pub struct SetupOptions {
     /// Zero's speaker output.
     #[arg(long, value_name = "CARD")]
     pub speaker: Option<String>,
-    /// ALSA config file to write. Default: ~/.asoundrc (the installer, running as root for
-    /// the service user, writes /etc/asound.conf).
+    /// ALSA config file to write. Default: /etc/alsa/conf.d/60-chatterbox.conf, read by
+    /// every user (needs sudo); ~/.asoundrc names the devices for one user only.
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
     /// Only write the ALSA config; leave the mixer as it is.
@@ -416,13 +439,9 @@ fn split_device(selector: &str) -> (&str, u32) {
     (selector, 0)
 }
 
-/// Works out the endpoints, the mixer card and the config text. Pure: `home` is only used
-/// for the default output path.
-pub fn plan(
-    cards: &[AlsaCard],
-    opts: &SetupOptions,
-    home: Option<&Path>,
-) -> Result<Plan, SetupError> {
+/// Works out the endpoints, the mixer card and the config text. Pure. The output never
+/// depends on `HOME`, which `sudo` resets to root's.
+pub fn plan(cards: &[AlsaCard], opts: &SetupOptions) -> Result<Plan, SetupError> {
     let codec = find_codec_zero(cards);
     let need_codec = || {
         codec.ok_or_else(|| SetupError::NoCodecZero {
@@ -430,8 +449,9 @@ pub fn plan(
         })
     };
     let mut mixer_card = None;
-    // No selector: the Codec Zero itself (whose mixer then needs setting up); otherwise
-    // the card the person named, as `CARD` or `CARD,DEVICE`.
+    // No selector: the Codec Zero itself; otherwise the card the person named, as `CARD` or
+    // `CARD,DEVICE`. Either way, a Codec Zero in use gets its mixer set up: unrouted, it
+    // records silence and plays nothing.
     let mut endpoint =
         |selector: &Option<String>, codec_role: &str| -> Result<Endpoint, SetupError> {
             match selector {
@@ -447,6 +467,9 @@ pub fn plan(
                 Some(sel) => {
                     let (card, device) = split_device(sel);
                     let c = select_card(cards, card)?;
+                    if codec.is_some_and(|codec| codec.index == c.index) {
+                        mixer_card = Some(c.clone());
+                    }
                     Ok(Endpoint {
                         card_id: c.id.clone(),
                         device,
@@ -460,11 +483,10 @@ pub fn plan(
     if opts.skip_mixer {
         mixer_card = None;
     }
-    let output = match (&opts.output, home) {
-        (Some(p), _) => p.clone(),
-        (None, Some(h)) => h.join(".asoundrc"),
-        (None, None) => return Err(SetupError::NoHome),
-    };
+    let output = opts
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_OUTPUT));
     let conf = asound_conf(&mic, &speaker)?;
     Ok(Plan {
         mic,
@@ -564,8 +586,26 @@ pub fn list_cards() -> Result<Vec<AlsaCard>, SetupError> {
 /// `dry_run` the report says what would be done and nothing changes.
 pub fn run(opts: SetupOptions) -> Result<String, SetupError> {
     let cards = list_cards()?;
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    run_with(&cards, &opts, home.as_deref(), &mut apply_profile)
+    let mut out = run_with(&cards, &opts, &mut apply_profile)?;
+    if let Some(note) = legacy_note(Path::new(LEGACY_OUTPUT)) {
+        out.push_str(&note);
+    }
+    Ok(out)
+}
+
+/// A warning when `path` is an `/etc/asound.conf` written by an older chatterbox, which
+/// still sends every program's `default` to the Codec Zero. It is the owner's system file,
+/// so it is pointed out, not removed (scripts/install.sh and uninstall.sh retire it).
+fn legacy_note(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.starts_with(MARKER).then(|| {
+        format!(
+            "Note: {p} was written by an older chatterbox and still makes these cards every \
+             program's default device. Remove it (sudo rm {p}); if \
+             {p}.chatterbox-backup exists, that is the file it replaced.\n",
+            p = path.display()
+        )
+    })
 }
 
 /// Something that applies a mixer profile to a card: [`apply_profile`], or a fake in tests.
@@ -575,10 +615,13 @@ pub type MixerApply<'a> = dyn FnMut(&AlsaCard, &[Setting]) -> Result<ApplyReport
 pub fn run_with(
     cards: &[AlsaCard],
     opts: &SetupOptions,
-    home: Option<&Path>,
     apply: &mut MixerApply<'_>,
 ) -> Result<String, SetupError> {
-    let plan = plan(cards, opts, home)?;
+    let plan = plan(cards, opts)?;
+    // Refuse somebody else's file before changing anything.
+    if !opts.dry_run {
+        check_ours(&plan.output)?;
+    }
     let mut out = String::new();
     let _ = writeln!(out, "Sound cards: {}", describe(cards));
     let _ = writeln!(out, "Microphone:  {}", plan.mic.label);
@@ -618,34 +661,52 @@ pub fn run_with(
         let _ = writeln!(out, "Would write {}:", plan.output.display());
         out.push_str(&plan.conf);
     } else {
-        let backup = write_conf(&plan.output, &plan.conf)?;
-        let _ = writeln!(out, "Wrote {}.", plan.output.display());
-        if let Some(b) = backup {
-            let _ = writeln!(out, "  The previous file is kept as {}.", b.display());
+        if write_conf(&plan.output, &plan.conf)? {
+            let _ = writeln!(out, "Wrote {}.", plan.output.display());
+        } else {
+            let _ = writeln!(out, "{} is already up to date.", plan.output.display());
         }
+        let _ = writeln!(
+            out,
+            "chatterbox's devices: {MIC_PCM} and {SPEAKER_PCM} (other programs keep their \
+             default)."
+        );
     }
     Ok(out)
 }
 
-/// Writes `text` to `path` atomically (temp file + rename). A file there that we did not
-/// write is first copied to `<path>.chatterbox-backup`; its path is returned.
-fn write_conf(path: &Path, text: &str) -> Result<Option<PathBuf>, SetupError> {
+/// Refuses a file at `path` that chatterbox did not write (no [`MARKER`] on its first
+/// line): it is the owner's, or ours with the marker removed to keep an edit.
+fn check_ours(path: &Path) -> Result<(), SetupError> {
+    match std::fs::read(path) {
+        Ok(old) if old.starts_with(MARKER.as_bytes()) => Ok(()),
+        Ok(_) => Err(SetupError::NotOurs {
+            path: path.to_path_buf(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(SetupError::Write {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Writes `text` to `path` atomically (temp file + rename), unless it holds `text` already;
+/// returns whether it wrote. Only ever replaces a file of ours ([`check_ours`]). The ALSA
+/// drop-in folder is created if missing (alsa-lib reads it whenever it exists).
+fn write_conf(path: &Path, text: &str) -> Result<bool, SetupError> {
     let write_error = |source| SetupError::Write {
         path: path.to_path_buf(),
         source,
     };
-    let mut backup = None;
-    match std::fs::read_to_string(path) {
-        Ok(old) if old == text => return Ok(None),
-        Ok(old) if old.starts_with(MARKER) => {}
-        Ok(_) | Err(_) if path.exists() => {
-            let mut b = path.as_os_str().to_owned();
-            b.push(".chatterbox-backup");
-            let b = PathBuf::from(b);
-            std::fs::copy(path, &b).map_err(write_error)?;
-            backup = Some(b);
+    check_ours(path)?;
+    if std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
+        return Ok(false);
+    }
+    if path == Path::new(DEFAULT_OUTPUT) {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(write_error)?;
         }
-        _ => {}
     }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".chatterbox-tmp");
@@ -655,7 +716,7 @@ fn write_conf(path: &Path, text: &str) -> Result<Option<PathBuf>, SetupError> {
         let _ = std::fs::remove_file(&tmp);
         write_error(e)
     })?;
-    Ok(backup)
+    Ok(true)
 }
 
 /// Why `setup-audio` could not finish; each message says what to do.
@@ -674,8 +735,8 @@ pub enum SetupError {
     AmbiguousCard { wanted: String, matches: String },
     #[error("'{0}' is not a usable ALSA card id (letters, digits, '_' and '-' only)")]
     BadCardId(String),
-    #[error("HOME is not set, so there is no ~/.asoundrc to write. Give an output path")]
-    NoHome,
+    #[error("{path} was not written by chatterbox (its first line is not \"{MARKER}\"), so it is left as it is. Move it aside and run setup-audio again, or give another --output")]
+    NotOurs { path: PathBuf },
     #[error("cannot open the mixer of {card}: {source}. Is the card present, and is the user in the audio group?")]
     Mixer { card: String, source: alsa::Error },
     #[error("cannot set mixer control '{control}' on {card}: {reason}")]
@@ -687,7 +748,9 @@ pub enum SetupError {
     #[error("{card} has none of the Codec Zero's mixer controls, so it is not a Codec Zero. Choose cards with --mic and --speaker")]
     NotACodecZero { card: String },
     #[error(
-        "cannot write {path}: {source}. Run as root for /etc/asound.conf, or choose another output"
+        "cannot write {path}: {source}. The file under /etc is for every user: run \
+         `sudo chatterbox setup-audio` (the mixer itself needs only the audio group), or \
+         write ~/.asoundrc for one user with --output"
     )]
     Write {
         path: PathBuf,
@@ -818,8 +881,7 @@ mod tests {
         }
     }
 
-    #[test]
-    fn conf_is_an_asym_default_of_two_plugs() {
+    fn usb_and_jack() -> (Endpoint, Endpoint) {
         let mic = Endpoint {
             card_id: "Device".into(),
             device: 0,
@@ -830,17 +892,27 @@ mod tests {
             device: 0,
             label: "3.5 mm jack".into(),
         };
+        (mic, spk)
+    }
+
+    #[test]
+    fn conf_names_two_plugs_and_leaves_every_default_alone() {
+        let (mic, spk) = usb_and_jack();
         let c = asound_conf(&mic, &spk).unwrap();
         assert!(c.starts_with(MARKER));
-        let default = &c[c.find("pcm.!default").unwrap()..];
-        assert!(default.contains("type asym"));
-        assert!(default.contains("capture.pcm \"chatterbox_mic\""));
-        assert!(default.contains("playback.pcm \"chatterbox_speaker\""));
-        let mic_block =
-            &c[c.find("pcm.chatterbox_mic").unwrap()..c.find("pcm.chatterbox_speaker").unwrap()];
+        // Other programs keep their default device: nothing is overridden.
+        let settings: Vec<&str> = c.lines().filter(|l| !l.starts_with('#')).collect();
+        assert!(
+            !settings
+                .iter()
+                .any(|l| l.contains('!') || l.contains("default")),
+            "{c}"
+        );
+        let mic_block = &c
+            [c.find("pcm.chatterbox_mic {").unwrap()..c.find("pcm.chatterbox_speaker {").unwrap()];
         assert!(mic_block.contains("type plug") && mic_block.contains("\"hw:CARD=Device,DEV=0\""));
-        let spk_block =
-            &c[c.find("pcm.chatterbox_speaker").unwrap()..c.find("pcm.!default").unwrap()];
+        let spk_block = &c[c.find("pcm.chatterbox_speaker {").unwrap()..];
+        assert!(spk_block.contains("type plug"));
         assert!(spk_block.contains("\"hw:CARD=Headphones,DEV=0\""));
         // Braces balance, so alsa-lib will parse it.
         assert_eq!(c.matches('{').count(), c.matches('}').count());
@@ -856,9 +928,21 @@ mod tests {
     }
 
     #[test]
+    fn the_config_opens_the_names_the_file_defines() {
+        let audio = crate::config::Config::default().audio;
+        assert_eq!(audio.capture_device, MIC_PCM);
+        assert_eq!(audio.playback_device, SPEAKER_PCM);
+        let (mic, spk) = usb_and_jack();
+        let c = asound_conf(&mic, &spk).unwrap();
+        assert!(c.contains(&format!("pcm.{MIC_PCM} {{")));
+        assert!(c.contains(&format!("pcm.{SPEAKER_PCM} {{")));
+    }
+
+    #[test]
     fn alsa_lib_parses_the_generated_conf() {
-        // `aplay -L` lists the PCMs alsa-lib found in ~/.asoundrc; a file it cannot parse
-        // is dropped with an error and our PCMs are missing from the list.
+        // `aplay -L` lists the PCMs alsa-lib found; a file it cannot parse is dropped with
+        // an error and our PCMs are missing from the list. The text is the same wherever
+        // it is written, so it goes into a private ~/.asoundrc (never a system file).
         let Ok(probe) = std::process::Command::new("aplay")
             .arg("--version")
             .output()
@@ -868,8 +952,8 @@ mod tests {
         };
         assert!(probe.status.success());
         let home = tempfile::tempdir().unwrap();
-        let p = plan(&pi_cards(), &SetupOptions::default(), Some(home.path())).unwrap();
-        std::fs::write(&p.output, &p.conf).unwrap();
+        let p = plan(&pi_cards(), &SetupOptions::default()).unwrap();
+        std::fs::write(home.path().join(".asoundrc"), &p.conf).unwrap();
         let out = std::process::Command::new("aplay")
             .arg("-L")
             .env("HOME", home.path())
@@ -879,26 +963,50 @@ mod tests {
         let listed = String::from_utf8_lossy(&out.stdout);
         let errors = String::from_utf8_lossy(&out.stderr);
         assert!(
-            listed.lines().any(|l| l == "chatterbox_mic")
-                && listed.lines().any(|l| l == "chatterbox_speaker"),
+            listed.lines().any(|l| l == MIC_PCM) && listed.lines().any(|l| l == SPEAKER_PCM),
             "alsa-lib did not load the config:\n{errors}\n{listed}"
         );
         assert!(!errors.contains("asoundrc"), "{errors}");
     }
 
     #[test]
-    fn plan_defaults_to_the_codec_zero_and_its_mixer() {
-        let p = plan(
-            &pi_cards(),
-            &SetupOptions::default(),
-            Some(Path::new("/home/pi")),
-        )
-        .unwrap();
+    fn plan_defaults_to_the_codec_zero_its_mixer_and_the_system_drop_in() {
+        let p = plan(&pi_cards(), &SetupOptions::default()).unwrap();
         assert_eq!(p.mic.card_id, "Zero");
         assert_eq!(p.speaker.card_id, "Zero");
         assert_eq!(p.mixer_card.as_ref().unwrap().index, 2);
-        assert_eq!(p.output, Path::new("/home/pi/.asoundrc"));
+        // The same file for every user: `sudo` (which sets HOME to /root) changes nothing.
+        assert_eq!(p.output, Path::new("/etc/alsa/conf.d/60-chatterbox.conf"));
         assert!(p.conf.contains("hw:CARD=Zero,DEV=0"));
+    }
+
+    #[test]
+    fn naming_the_codec_zero_still_sets_its_mixer() {
+        for (mic, speaker) in [
+            (None, Some("Zero")),
+            (Some("2"), None),
+            (Some("zero,0"), Some("2,0")),
+            (Some("USB"), Some("Zero")),
+        ] {
+            let opts = SetupOptions {
+                mic: mic.map(str::to_string),
+                speaker: speaker.map(str::to_string),
+                ..Default::default()
+            };
+            let p = plan(&pi_cards(), &opts).unwrap();
+            assert_eq!(
+                p.mixer_card.map(|c| c.id),
+                Some("Zero".to_string()),
+                "--mic {mic:?} --speaker {speaker:?}"
+            );
+        }
+        // --skip-mixer still wins.
+        let opts = SetupOptions {
+            speaker: Some("Zero".into()),
+            skip_mixer: true,
+            ..Default::default()
+        };
+        assert!(plan(&pi_cards(), &opts).unwrap().mixer_card.is_none());
     }
 
     #[test]
@@ -906,36 +1014,33 @@ mod tests {
         let opts = SetupOptions {
             mic: Some("USB".into()),
             speaker: Some("1,0".into()),
-            output: Some("/etc/asound.conf".into()),
+            output: Some("/home/pi/.asoundrc".into()),
             ..Default::default()
         };
-        let cards: Vec<_> = pi_cards().into_iter().filter(|c| c.id != "Zero").collect();
-        let p = plan(&cards, &opts, None).unwrap();
+        let p = plan(&pi_cards(), &opts).unwrap();
         assert_eq!(p.mic.card_id, "Device");
         assert_eq!(p.speaker.card_id, "Headphones");
         assert!(p.mixer_card.is_none());
-        assert_eq!(p.output, Path::new("/etc/asound.conf"));
+        assert_eq!(p.output, Path::new("/home/pi/.asoundrc"));
 
         // Codec Zero mic with the jack as speaker still sets the Codec Zero mixer.
         let opts = SetupOptions {
             speaker: Some("Headphones".into()),
             ..Default::default()
         };
-        let p = plan(&pi_cards(), &opts, Some(Path::new("/h"))).unwrap();
+        let p = plan(&pi_cards(), &opts).unwrap();
         assert_eq!(p.mixer_card.unwrap().id, "Zero");
         assert_eq!(p.speaker.card_id, "Headphones");
     }
 
     #[test]
     fn plan_without_a_codec_zero_says_how_to_enable_it() {
-        let e = plan(&[], &SetupOptions::default(), Some(Path::new("/h"))).unwrap_err();
+        let e = plan(&[], &SetupOptions::default()).unwrap_err();
         let m = e.to_string();
         assert!(
             m.contains("dtoverlay=rpi-codeczero") && m.contains("cards: none"),
             "{m}"
         );
-        let e = plan(&pi_cards(), &SetupOptions::default(), None).unwrap_err();
-        assert!(matches!(e, SetupError::NoHome));
     }
 
     #[test]
@@ -948,7 +1053,7 @@ mod tests {
             ..Default::default()
         };
         let mut calls = 0;
-        let report = run_with(&pi_cards(), &opts, None, &mut |_, _| {
+        let report = run_with(&pi_cards(), &opts, &mut |_, _| {
             calls += 1;
             Ok(ApplyReport::default())
         })
@@ -956,14 +1061,26 @@ mod tests {
         assert_eq!(calls, 0, "dry run touched the mixer");
         assert!(!out.exists(), "dry run wrote the config");
         assert!(report.contains("'Mic 2 Volume' = 5"), "{report}");
-        assert!(report.contains("pcm.!default"), "{report}");
+        assert!(report.contains("pcm.chatterbox_mic"), "{report}");
+    }
+
+    fn files_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
     }
 
     #[test]
-    fn run_applies_mixer_writes_conf_and_keeps_a_foreign_file() {
+    fn run_applies_mixer_writes_conf_and_a_second_run_is_a_no_op() {
         let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join(".asoundrc");
-        std::fs::write(&out, "pcm.!default { type hw card 1 }\n").unwrap();
+        let out = dir.path().join("60-chatterbox.conf");
+        let opts = SetupOptions {
+            output: Some(out.clone()),
+            ..Default::default()
+        };
         let mut applied = Vec::new();
         let mut apply = |card: &AlsaCard, profile: &[Setting]| {
             applied.push((card.id.clone(), profile.len()));
@@ -972,64 +1089,126 @@ mod tests {
                 missing: vec!["DMIC Switch"],
             })
         };
-        let report = run_with(
-            &pi_cards(),
-            &SetupOptions::default(),
-            Some(dir.path()),
-            &mut apply,
-        )
-        .unwrap();
+        let report = run_with(&pi_cards(), &opts, &mut apply).unwrap();
         assert_eq!(applied, vec![("Zero".to_string(), 97)]);
         assert!(report.contains("set 96 controls"), "{report}");
         assert!(report.contains("DMIC Switch"), "{report}");
         let written = std::fs::read_to_string(&out).unwrap();
         assert!(written.starts_with(MARKER));
-        let backup = dir.path().join(".asoundrc.chatterbox-backup");
-        assert_eq!(
-            std::fs::read_to_string(&backup).unwrap(),
-            "pcm.!default { type hw card 1 }\n"
-        );
-        // Second run: our own file is replaced without another backup.
-        std::fs::remove_file(&backup).unwrap();
-        run_with(
-            &pi_cards(),
-            &SetupOptions::default(),
-            Some(dir.path()),
-            &mut |_, p| {
-                Ok(ApplyReport {
-                    written: p.len(),
-                    missing: vec![],
-                })
-            },
-        )
-        .unwrap();
-        assert!(!backup.exists());
-        assert_eq!(std::fs::read_to_string(&out).unwrap(), written);
+        assert_eq!(files_in(dir.path()), vec!["60-chatterbox.conf"]);
+
         // An unchanged file is not even rewritten (the installer's second run is a no-op).
         let mtime = std::fs::metadata(&out).unwrap().modified().unwrap();
-        run_with(
-            &pi_cards(),
-            &SetupOptions {
-                skip_mixer: true,
-                ..Default::default()
-            },
-            Some(dir.path()),
-            &mut |_, _| unreachable!(),
-        )
-        .unwrap();
+        let opts = SetupOptions {
+            skip_mixer: true,
+            ..opts
+        };
+        let report = run_with(&pi_cards(), &opts, &mut |_, _| unreachable!()).unwrap();
+        assert!(report.contains("already up to date"), "{report}");
         assert_eq!(std::fs::metadata(&out).unwrap().modified().unwrap(), mtime);
+
+        // A stale file of ours (other cards) is replaced, with no copy left behind.
+        let jack = SetupOptions {
+            speaker: Some("Headphones".into()),
+            ..opts
+        };
+        run_with(&pi_cards(), &jack, &mut |_, _| unreachable!()).unwrap();
+        let replaced = std::fs::read_to_string(&out).unwrap();
+        assert!(replaced.contains("hw:CARD=Headphones,DEV=0"), "{replaced}");
+        assert_eq!(files_in(dir.path()), vec!["60-chatterbox.conf"]);
     }
 
     #[test]
-    fn write_errors_name_the_file() {
+    fn a_file_chatterbox_did_not_write_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join(".asoundrc");
+        let opts = SetupOptions {
+            output: Some(out.clone()),
+            ..Default::default()
+        };
+        let refuse = |opts: &SetupOptions| {
+            let mut calls = 0;
+            let e = run_with(&pi_cards(), opts, &mut |_, _| {
+                calls += 1;
+                Ok(ApplyReport::default())
+            })
+            .unwrap_err();
+            assert_eq!(calls, 0, "the mixer was changed before refusing");
+            e
+        };
+
+        // The owner's own file, run twice: untouched both times, no backup to mix up.
+        let owners = "pcm.!default { type hw card 1 }\n";
+        std::fs::write(&out, owners).unwrap();
+        for _ in 0..2 {
+            let e = refuse(&opts);
+            assert!(matches!(e, SetupError::NotOurs { .. }), "{e}");
+            let m = e.to_string();
+            assert!(m.contains(".asoundrc") && m.contains("--output"), "{m}");
+            assert_eq!(std::fs::read_to_string(&out).unwrap(), owners);
+            assert_eq!(files_in(dir.path()), vec![".asoundrc"]);
+        }
+
+        // Our file, edited and the marker line deleted to keep the edit, as it says: kept.
+        std::fs::remove_file(&out).unwrap();
+        run_with(&pi_cards(), &opts, &mut |_, p| {
+            Ok(ApplyReport {
+                written: p.len(),
+                missing: vec![],
+            })
+        })
+        .unwrap();
+        let ours = std::fs::read_to_string(&out).unwrap();
+        let edited = ours
+            .lines()
+            .skip(1)
+            .map(|l| l.replace("DEV=0", "DEV=1") + "\n")
+            .collect::<String>();
+        std::fs::write(&out, &edited).unwrap();
+        refuse(&opts);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), edited);
+        assert_eq!(files_in(dir.path()), vec![".asoundrc"]);
+    }
+
+    #[test]
+    fn write_errors_name_the_file_and_the_fix() {
         let dir = tempfile::tempdir().unwrap();
         let opts = SetupOptions {
             output: Some(dir.path().join("missing-dir").join("asound.conf")),
             skip_mixer: true,
             ..Default::default()
         };
-        let e = run_with(&pi_cards(), &opts, None, &mut |_, _| unreachable!()).unwrap_err();
-        assert!(e.to_string().contains("missing-dir"), "{e}");
+        let e = run_with(&pi_cards(), &opts, &mut |_, _| unreachable!()).unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("missing-dir") && m.contains("sudo"), "{m}");
+    }
+
+    #[test]
+    fn an_asound_conf_from_an_older_version_is_pointed_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let legacy = dir.path().join("asound.conf");
+        assert_eq!(legacy_note(&legacy), None, "no file");
+        std::fs::write(&legacy, "defaults.pcm.card 1\n").unwrap();
+        assert_eq!(legacy_note(&legacy), None, "the owner's file");
+        std::fs::write(&legacy, format!("{MARKER} old\npcm.!default {{ }}\n")).unwrap();
+        let note = legacy_note(&legacy).unwrap();
+        assert!(
+            note.contains("sudo rm") && note.contains("asound.conf"),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn opening_our_names_before_setup_audio_says_to_run_it() {
+        for name in [MIC_PCM, SPEAKER_PCM] {
+            let e = crate::audio::alsa_backend::map_open_error(
+                name,
+                alsa::Error::new("snd_pcm_open", -libc::ENOENT),
+            );
+            let m = e.to_string();
+            assert!(m.contains(name) && m.contains("setup-audio"), "{m}");
+        }
+        assert!(missing_pcm_hint("hw:Zero").is_none());
     }
 
     #[test]

@@ -23,11 +23,13 @@ const FAKE_BINARY: &str = r#"#!/bin/sh
 # A stand-in for chatterbox: only `setup-audio --output FILE` does anything.
 echo "chatterbox $*" >> "$FAKE/calls.log"
 if [ "$1" = setup-audio ] && [ "$2" = --output ]; then
+    # Like the real one: a file it did not write is refused, never replaced or copied.
     if [ -f "$3" ] && ! head -n 1 "$3" | grep -q '^# Written by `chatterbox setup-audio`.'; then
-        cp "$3" "$3.chatterbox-backup"
+        echo "$3 was not written by chatterbox" >&2
+        exit 1
     fi
     # Like the real one: an unchanged file is not rewritten.
-    printf '%s\n' '# Written by `chatterbox setup-audio`. Run it again to regenerate.' 'pcm.!default { type asym }' > "$3.new"
+    printf '%s\n' '# Written by `chatterbox setup-audio`. Running it again replaces this file.' 'pcm.chatterbox_mic { type plug slave.pcm "hw:CARD=Zero,DEV=0" }' > "$3.new"
     if cmp -s "$3.new" "$3"; then rm "$3.new"; else mv "$3.new" "$3"; fi
 fi
 "#;
@@ -373,7 +375,7 @@ fn install_twice_changes_nothing_and_uninstall_keeps_only_recordings() {
         "usr/local/share/chatterbox/models/kws.tflite",
         "usr/local/lib/chatterbox/libLiteRt.so",
         "etc/chatterbox/config.toml",
-        "etc/asound.conf",
+        "etc/alsa/conf.d/60-chatterbox.conf",
     ] {
         assert!(sb.file(rel).is_file(), "{rel} missing");
     }
@@ -433,7 +435,12 @@ fn install_twice_changes_nothing_and_uninstall_keeps_only_recordings() {
     );
     assert!(calls
         .iter()
-        .any(|c| c.starts_with("chatterbox setup-audio --output")));
+        .any(|c| c.starts_with("chatterbox setup-audio --output")
+            && c.ends_with("/etc/alsa/conf.d/60-chatterbox.conf")));
+    assert!(
+        !sb.file("etc/asound.conf").exists(),
+        "the system-wide default was taken over"
+    );
     assert_eq!(count("alsactl store"), 1);
     assert!(calls
         .iter()
@@ -523,14 +530,18 @@ fn systemd_replaces_cron_and_back() {
 }
 
 #[test]
-fn purge_leaves_no_file_and_restores_a_foreign_asound_conf() {
+fn purge_leaves_no_file_and_never_touches_the_owners_asound_conf() {
     let sb = Sandbox::new();
     std::fs::create_dir_all(sb.file("etc")).unwrap();
     std::fs::write(sb.file("etc/asound.conf"), "defaults.pcm.card 1\n").unwrap();
     sb.install(&["--systemd"]);
-    assert!(std::fs::read_to_string(sb.file("etc/asound.conf"))
-        .unwrap()
-        .starts_with("# Written by `chatterbox setup-audio`."));
+    sb.install(&["--systemd"]);
+    assert_eq!(
+        std::fs::read_to_string(sb.file("etc/asound.conf")).unwrap(),
+        "defaults.pcm.card 1\n",
+        "install changed the owner's ALSA config"
+    );
+    assert!(sb.file("etc/alsa/conf.d/60-chatterbox.conf").is_file());
     std::fs::write(sb.file("var/lib/chatterbox/recordings/clip.wav"), b"RIFF").unwrap();
 
     sb.run("uninstall.sh", &["--purge"]);
@@ -538,7 +549,7 @@ fn purge_leaves_no_file_and_restores_a_foreign_asound_conf() {
     assert_eq!(
         std::fs::read_to_string(sb.file("etc/asound.conf")).unwrap(),
         "defaults.pcm.card 1\n",
-        "the owner's ALSA config is back"
+        "the owner's ALSA config is as it was"
     );
     assert!(sb.calls().iter().any(|c| c == "userdel chatterbox"));
     assert!(sb
@@ -594,6 +605,50 @@ fn purge_reports_a_user_it_cannot_remove_and_still_finishes() {
     assert!(out.contains("could not remove user chatterbox"), "{out}");
     assert!(out.contains("uninstall: done"), "{out}");
     assert_eq!(files_under(&sb.root), Vec::<String>::new());
+}
+
+#[test]
+fn an_asound_conf_from_an_older_version_is_retired_and_the_owners_file_comes_back() {
+    const OLD: &str = "# Written by `chatterbox setup-audio`. Run it again to regenerate.\n\
+                       pcm.!default { type asym }\n";
+    // With the owner's file kept beside it: install puts that back.
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.file("etc")).unwrap();
+    std::fs::write(sb.file("etc/asound.conf"), OLD).unwrap();
+    std::fs::write(
+        sb.file("etc/asound.conf.chatterbox-backup"),
+        "defaults.pcm.card 1\n",
+    )
+    .unwrap();
+    let out = sb.install(&[]);
+    assert!(out.contains("restored your /etc/asound.conf"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(sb.file("etc/asound.conf")).unwrap(),
+        "defaults.pcm.card 1\n"
+    );
+    assert!(!sb.file("etc/asound.conf.chatterbox-backup").exists());
+    // ...and uninstall leaves it there.
+    sb.run("uninstall.sh", &["--purge"]);
+    assert_eq!(files_under(&sb.root), vec!["etc/asound.conf"]);
+
+    // Without one: the old file just goes. An unmarked drop-in of the same name (somebody
+    // else's) is left alone by install (setup-audio refuses it) and by uninstall.
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.file("etc/alsa/conf.d")).unwrap();
+    std::fs::write(sb.file("etc/asound.conf"), OLD).unwrap();
+    std::fs::write(sb.file("etc/alsa/conf.d/60-chatterbox.conf"), "# mine\n").unwrap();
+    let out = sb.install(&[]);
+    assert!(out.contains("setup-audio failed"), "{out}");
+    assert!(!sb.file("etc/asound.conf").exists());
+    sb.run("uninstall.sh", &["--purge"]);
+    assert_eq!(
+        files_under(&sb.root),
+        vec!["etc/alsa/conf.d/60-chatterbox.conf"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(sb.file("etc/alsa/conf.d/60-chatterbox.conf")).unwrap(),
+        "# mine\n"
+    );
 }
 
 #[test]

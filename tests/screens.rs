@@ -19,10 +19,12 @@
 //!   page) and compared with the same golden images.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use chatterbox::hw::display::{read_png, write_png, Display, Ssd1306Display};
+use chatterbox::clock::ManualClock;
+use chatterbox::hw::display::{read_png, write_png, Display, Ssd1306Display, RETRY_MAX};
 use chatterbox::hw::HwError;
 use chatterbox::ui::{self, DisplaySize, Framebuffer, Screen};
 use embedded_hal::i2c::{ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Operation};
@@ -107,9 +109,11 @@ impl embedded_hal::i2c::Error for Nack {
 }
 
 /// Records writes; while `silent` is set it behaves like a bus with nothing attached.
+/// `attempts` counts every transaction, answered or not.
 struct FakeI2c {
     log: Log,
     silent: Arc<AtomicBool>,
+    attempts: Arc<AtomicUsize>,
 }
 
 impl ErrorType for FakeI2c {
@@ -122,6 +126,7 @@ impl I2c for FakeI2c {
         address: u8,
         operations: &mut [Operation<'_>],
     ) -> Result<(), Self::Error> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
         if self.silent.load(Ordering::SeqCst) {
             return Err(Nack);
         }
@@ -279,6 +284,7 @@ fn fake_bus() -> (FakeI2c, Log) {
         FakeI2c {
             log: log.clone(),
             silent: Arc::default(),
+            attempts: Arc::default(),
         },
         log,
     )
@@ -360,32 +366,111 @@ fn ssd1306_sends_only_what_changed() {
 }
 
 #[test]
-fn ssd1306_recovers_from_a_failed_transfer_with_a_full_frame() {
+fn ssd1306_that_lost_power_is_set_up_again_when_it_answers() {
     let (bus, log) = fake_bus();
     let silent = bus.silent.clone();
-    let mut display = Ssd1306Display::new(bus, DisplaySize::W128H64).unwrap();
-    let mut model = Ssd1306Model::new();
-    model.replay(&std::mem::take(&mut *log.lock().unwrap()), 0x3C);
-
-    silent.store(true, Ordering::SeqCst);
-    let err = display
-        .show(&Screen::ReleaseToErase)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("0x3C") && err.contains("connections"), "{err}");
-
-    // Back on the bus: the panel's contents are unknown, so all of it is sent again.
-    silent.store(false, Ordering::SeqCst);
+    let clock = ManualClock::new();
+    let mut display =
+        Ssd1306Display::connect(bus, 0x3C, DisplaySize::W128H64, Arc::new(clock.clone()));
     let idle = Screen::Idle {
         clips: 3,
         listening: true,
         volume: 4,
     };
     display.show(&idle).unwrap();
-    let writes = std::mem::take(&mut *log.lock().unwrap());
-    assert_eq!(data_bytes(&writes), 1024);
-    model.replay(&writes, 0x3C);
+    let mut model = Ssd1306Model::new();
+    model.replay(&std::mem::take(&mut *log.lock().unwrap()), 0x3C);
+    assert!(model.display_on);
     assert_eq!(model.pixels(64), ui::render(&idle, DisplaySize::W128H64));
+
+    // The panel browns out: the transfer fails, and when it answers again it has forgotten
+    // its set-up (display off, charge pump off, power-on addressing).
+    silent.store(true, Ordering::SeqCst);
+    let err = display
+        .show(&Screen::ReleaseToErase)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("0x3C") && err.contains("connections"), "{err}");
+    let mut model = Ssd1306Model::new();
+    silent.store(false, Ordering::SeqCst);
+
+    // Within the backoff nothing is sent, not even to a panel that answers.
+    let before = log.lock().unwrap().len();
+    assert!(display.show(&idle).is_err());
+    assert_eq!(
+        log.lock().unwrap().len(),
+        before,
+        "retried before the backoff"
+    );
+
+    // After it: the whole set-up again, then the full screen.
+    clock.advance(Duration::from_secs(1));
+    let playing = Screen::Playing {
+        name: "2026-11-23T10-15-42.wav".into(),
+    };
+    display.show(&playing).unwrap();
+    model.replay(&std::mem::take(&mut *log.lock().unwrap()), 0x3C);
+    assert!(
+        model.display_on && model.charge_pump,
+        "panel not set up again"
+    );
+    assert_eq!(model.multiplex, Some(63));
+    assert_eq!(model.addr_mode, 0);
+    assert_eq!(model.pixels(64), ui::render(&playing, DisplaySize::W128H64));
+}
+
+#[test]
+fn a_panel_missing_at_start_is_retried_a_few_times_a_minute_and_found() {
+    let (bus, log) = fake_bus();
+    let silent = bus.silent.clone();
+    let attempts = bus.attempts.clone();
+    silent.store(true, Ordering::SeqCst);
+    let clock = ManualClock::new();
+    let mut display =
+        Ssd1306Display::connect(bus, 0x3C, DisplaySize::W128H32, Arc::new(clock.clone()));
+
+    // The first screen tries the panel, with the usual advice.
+    let err = display
+        .show(&Screen::ReleaseToErase)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("i2cdetect"), "{err}");
+
+    // Two minutes of 10 frames a second with nothing on the bus.
+    let frame = Duration::from_millis(100);
+    let mut per_minute = Vec::new();
+    for _ in 0..2 {
+        let start = attempts.load(Ordering::SeqCst);
+        for _ in 0..600 {
+            clock.advance(frame);
+            assert!(display
+                .show(&Screen::Recording { seconds_left: 2 })
+                .is_err());
+        }
+        per_minute.push(attempts.load(Ordering::SeqCst) - start);
+    }
+    eprintln!("I2C attempts per minute without a panel: {per_minute:?}");
+    // Quick at first (a brown-out comes back fast), then about every RETRY_MAX.
+    assert!((4..=8).contains(&per_minute[0]), "{per_minute:?}");
+    let steady = (60 / RETRY_MAX.as_secs()) as usize;
+    assert!(
+        (steady..=steady + 1).contains(&per_minute[1]),
+        "{per_minute:?}"
+    );
+
+    // The panel is plugged in: it shows the screen within one backoff.
+    silent.store(false, Ordering::SeqCst);
+    let screen = Screen::Recording { seconds_left: 1 };
+    let mut waited = Duration::ZERO;
+    while display.show(&screen).is_err() {
+        assert!(waited <= RETRY_MAX, "panel not found again");
+        clock.advance(frame);
+        waited += frame;
+    }
+    let mut model = Ssd1306Model::new();
+    model.replay(&std::mem::take(&mut *log.lock().unwrap()), 0x3C);
+    assert!(model.display_on && model.charge_pump);
+    assert_eq!(model.pixels(32), ui::render(&screen, DisplaySize::W128H32));
 }
 
 #[test]
@@ -403,6 +488,7 @@ fn ssd1306_without_a_panel_is_a_helpful_error() {
     let bus = FakeI2c {
         log: Arc::default(),
         silent: Arc::new(AtomicBool::new(true)),
+        attempts: Arc::default(),
     };
     let err = match Ssd1306Display::new(bus, DisplaySize::W128H64) {
         Ok(_) => panic!("a bus with nothing on it must not give a display"),

@@ -304,8 +304,11 @@ pub(crate) fn map_open_error(device: &str, e: alsa::Error) -> AudioError {
     let detail = describe_alsa(e);
     match e.errno().abs() {
         libc::ENOENT | libc::ENODEV | libc::ENXIO => AudioError::NotFound {
+            detail: match crate::setup_audio::missing_pcm_hint(&device) {
+                Some(hint) => format!("ALSA knows no PCM by this name: {hint} [{detail}]"),
+                None => format!("ALSA knows no PCM or card by this name, or a file it needs is missing [{detail}]"),
+            },
             device,
-            detail: format!("ALSA knows no PCM or card by this name, or a file it needs is missing [{detail}]"),
         },
         libc::EBUSY | libc::EAGAIN => AudioError::Busy { device, detail },
         libc::EACCES | libc::EPERM => AudioError::Other {

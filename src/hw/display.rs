@@ -17,10 +17,13 @@
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use ssd1306::{mode::BufferedGraphicsMode, prelude::*, I2CDisplayInterface, Ssd1306};
 
 use super::HwError;
+use crate::clock::{Clock, RealClock};
 use crate::ui::{self, DisplaySize, Framebuffer, Screen};
 
 /// The I2C address almost every SSD1306 module ships with.
@@ -78,13 +81,42 @@ enum Panel<I2C> {
 /// what the panel shows, and flushes: the driver then sends just the rectangle (whole 8-row
 /// pages) around the changes. A countdown tick costs a few hundred bytes instead of the full
 /// 1 KiB frame, which at the Pi's default 100 kHz I2C is about 100 ms.
+///
+/// # Losing and finding the panel
+/// A failed transfer means the panel may have browned out or been unplugged, and a panel
+/// that lost power forgets its set-up (display off, charge pump off): resending pixels
+/// alone would leave it dark. So after any failure the panel counts as *lost*, and the next
+/// attempt runs the whole `init()` again before a full frame. Attempts are spaced by a
+/// backoff ([`RETRY_FIRST`] doubling up to [`RETRY_MAX`]), so an absent panel costs a few
+/// I2C transactions a minute rather than one per frame; in between, `show` returns an error
+/// without touching the bus. A display made by [`connect`](Self::connect) starts lost, so
+/// a panel plugged in after boot is found too.
 pub struct Ssd1306Display<I2C> {
     panel: Panel<I2C>,
     size: DisplaySize,
     address: u8,
     /// What the panel shows now; `None` after a failed transfer (then everything is resent).
     shown: Option<Framebuffer>,
+    link: Link,
+    clock: Arc<dyn Clock>,
 }
+
+/// Whether the panel is known to be set up.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Link {
+    Up,
+    /// Not answering (or never set up): `init()` is due again at `retry_at`; `backoff` is
+    /// the wait after the next failure.
+    Lost {
+        retry_at: Duration,
+        backoff: Duration,
+    },
+}
+
+/// The wait before the first retry after the panel stops answering.
+pub const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait between retries: an absent panel is tried about four times a minute.
+pub const RETRY_MAX: Duration = Duration::from_secs(16);
 
 impl<I2C> Ssd1306Display<I2C>
 where
@@ -95,34 +127,63 @@ where
         Self::with_address(i2c, DEFAULT_ADDRESS as u8, size)
     }
 
-    /// Initialises the panel at `address` and clears it.
+    /// Initialises the panel at `address` and clears it; fails if it does not answer.
     pub fn with_address(i2c: I2C, address: u8, size: DisplaySize) -> Result<Self, HwError> {
+        let mut d = Self::connect(i2c, address, size, Arc::new(RealClock::new()));
+        d.bring_up()?;
+        d.link = Link::Up;
+        Ok(d)
+    }
+
+    /// A display on `i2c` that has not talked to the panel yet: the first
+    /// [`show`](Display::show) initialises it, and if it does not answer it is retried with
+    /// the backoff, timed by `clock`. Never fails, so a panel that is missing at start can
+    /// still come later.
+    pub fn connect(i2c: I2C, address: u8, size: DisplaySize, clock: Arc<dyn Clock>) -> Self {
         let interface = I2CDisplayInterface::new_custom_address(i2c, address);
         let rotation = DisplayRotation::Rotate0;
-        let init_failed = |e| no_answer(address, e);
         let panel = match size {
-            DisplaySize::W128H64 => {
-                let mut d = Ssd1306::new(interface, DisplaySize128x64, rotation)
-                    .into_buffered_graphics_mode();
-                d.init().map_err(init_failed)?;
-                d.flush().map_err(init_failed)?;
-                Panel::Tall(Box::new(d))
-            }
-            DisplaySize::W128H32 => {
-                let mut d = Ssd1306::new(interface, DisplaySize128x32, rotation)
-                    .into_buffered_graphics_mode();
-                d.init().map_err(init_failed)?;
-                d.flush().map_err(init_failed)?;
-                Panel::Short(Box::new(d))
-            }
+            DisplaySize::W128H64 => Panel::Tall(Box::new(
+                Ssd1306::new(interface, DisplaySize128x64, rotation).into_buffered_graphics_mode(),
+            )),
+            DisplaySize::W128H32 => Panel::Short(Box::new(
+                Ssd1306::new(interface, DisplaySize128x32, rotation).into_buffered_graphics_mode(),
+            )),
         };
-        Ok(Ssd1306Display {
+        let now = clock.now();
+        Ssd1306Display {
             panel,
             size,
             address,
-            // `init` cleared the driver's buffer and the flush sent it: the panel is dark.
-            shown: Some(Framebuffer::new(size.width(), size.height())),
-        })
+            shown: None,
+            link: Link::Lost {
+                retry_at: now,
+                backoff: RETRY_FIRST,
+            },
+            clock,
+        }
+    }
+
+    /// Sends the panel its whole set-up and clears it (`init` clears the driver's buffer
+    /// and the flush sends it), so afterwards the panel is known to be dark.
+    fn bring_up(&mut self) -> Result<(), HwError> {
+        let address = self.address;
+        let init_failed = |e| no_answer(address, e);
+        match &mut self.panel {
+            Panel::Tall(d) => d.init().and_then(|()| d.flush()).map_err(init_failed)?,
+            Panel::Short(d) => d.init().and_then(|()| d.flush()).map_err(init_failed)?,
+        }
+        self.shown = Some(Framebuffer::new(self.size.width(), self.size.height()));
+        Ok(())
+    }
+
+    /// Marks the panel lost after a failure at `now`: the next attempt waits `backoff`.
+    fn lose(&mut self, now: Duration, backoff: Duration) {
+        self.shown = None;
+        self.link = Link::Lost {
+            retry_at: now + backoff,
+            backoff: (backoff * 2).min(RETRY_MAX),
+        };
     }
 }
 
@@ -136,11 +197,22 @@ impl Ssd1306Display<rppal::i2c::I2c> {
     }
 }
 
-/// Opens the SSD1306 on the Pi, or falls back to a [`NullDisplay`] that warns once with the
-/// reason: a missing or miswired panel must never stop the toy.
+/// Opens the SSD1306 on the Pi. Settings that cannot work until someone changes them (a bad
+/// address, I2C switched off, no permission) give a [`NullDisplay`] that warns once with
+/// the reason; a panel that merely does not answer gives a display that keeps looking for
+/// it (see [`Ssd1306Display`]). A missing or miswired panel must never stop the toy.
 pub fn open_or_null(bus: u8, address: u16, size: DisplaySize) -> Box<dyn Display> {
-    match Ssd1306Display::new_rppal(bus, address, size) {
-        Ok(d) => Box::new(d),
+    let opened = seven_bit_address(address).and_then(|address| {
+        let i2c = rppal::i2c::I2c::with_bus(bus).map_err(|e| i2c_open_error(bus, &e))?;
+        Ok((i2c, address))
+    });
+    match opened {
+        Ok((i2c, address)) => Box::new(Ssd1306Display::connect(
+            i2c,
+            address,
+            size,
+            Arc::new(RealClock::new()),
+        )),
         Err(e) => Box::new(NullDisplay::new(e)),
     }
 }
@@ -150,16 +222,36 @@ where
     I2C: embedded_hal::i2c::I2c + Send,
 {
     fn show(&mut self, screen: &Screen) -> Result<(), HwError> {
+        let now = self.clock.now();
+        if let Link::Lost { retry_at, backoff } = self.link {
+            if now < retry_at {
+                return Err(HwError::Display(format!(
+                    "the SSD1306 at 0x{:02X} is not answering; next try in {:.0} s",
+                    self.address,
+                    (retry_at - now).as_secs_f32().ceil()
+                )));
+            }
+            if let Err(e) = self.bring_up() {
+                self.lose(now, backoff);
+                return Err(e);
+            }
+            log::info!("OLED at 0x{:02X} is answering (again)", self.address);
+            self.link = Link::Up;
+        }
         let next = ui::render(screen, self.size);
         // Until the transfer completes the panel may show a mix of old and new.
         let shown = self.shown.take();
         let address = self.address;
-        match &mut self.panel {
+        let sent = match &mut self.panel {
             Panel::Tall(d) => update(d, shown.as_ref(), &next).map_err(|e| send_failed(address, e)),
             Panel::Short(d) => {
                 update(d, shown.as_ref(), &next).map_err(|e| send_failed(address, e))
             }
-        }?;
+        };
+        if let Err(e) = sent {
+            self.lose(now, RETRY_FIRST);
+            return Err(e);
+        }
         self.shown = Some(next);
         Ok(())
     }
@@ -213,7 +305,8 @@ fn no_answer(address: u8, e: impl std::fmt::Debug) -> HwError {
 fn send_failed(address: u8, e: impl std::fmt::Debug) -> HwError {
     HwError::Display(format!(
         "sending a screen to the SSD1306 at 0x{address:02X} failed ({e:?}): a loose wire \
-         or a panel that lost power; check the connections"
+         or a panel that lost power; check the connections (it is set up again as soon as \
+         it answers)"
     ))
 }
 
