@@ -123,7 +123,7 @@ fn button_to_first_frame(sb: &alsa::AlsaSandbox) {
         }),
         button: None,
         leds: Box::new(RecordedLeds::default()),
-        display: Box::new(|_| {}),
+        display: Box::new(|_| Ok(())),
         clock: clock.clone(),
     };
     let app = runtime::start(&cfg, hw, Options { seed: Some(1) }).unwrap();

@@ -305,19 +305,11 @@ fn run(cfg: &Config) -> Result<()> {
     } else {
         Box::new(NullDisplay::silent())
     };
-    let mut display_failing = false;
     let hw = Hardware {
         audio: Arc::new(AlsaBackend),
         button: Some(Box::new(button)),
         leds: Box::new(leds),
-        display: Box::new(move |screen| match display.show(screen) {
-            Ok(()) => display_failing = false,
-            Err(e) if !display_failing => {
-                log::warn!("{e}");
-                display_failing = true;
-            }
-            Err(_) => {}
-        }),
+        display: Box::new(move |screen| display.show(screen)),
         clock: Arc::new(RealClock::new()),
     };
     let app = runtime::start(cfg, hw, Options::default())?;
@@ -459,7 +451,10 @@ fn sim(cfg: &Config, args: &SimArgs) -> Result<()> {
         audio: Arc::new(AlsaBackend),
         button: pin,
         leds: Box::new(PrintLeds::new(std::io::stdout())),
-        display: Box::new(|s| println!("[screen] {}", describe(s))),
+        display: Box::new(|s| {
+            println!("[screen] {}", describe(s));
+            Ok(())
+        }),
         clock,
     };
     let app = runtime::start(cfg, hw, Options { seed: args.seed })?;

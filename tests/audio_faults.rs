@@ -104,7 +104,10 @@ fn each_mic_episode_is_logged_once_and_everything_resubscribes_without_a_restart
             audio: Arc::new(mem.clone()),
             button: None,
             leds: Box::new(RecordedLeds::default()),
-            display: Box::new(move |s| shown.lock().unwrap().push(describe(s))),
+            display: Box::new(move |s| {
+                shown.lock().unwrap().push(describe(s));
+                Ok(())
+            }),
             clock: Arc::new(clock.clone()),
         },
         Options { seed: Some(1) },
@@ -195,7 +198,7 @@ fn a_missing_speaker_is_one_error_however_many_presses_fail() {
             audio: Arc::new(mem.clone()),
             button: None,
             leds: Box::new(RecordedLeds::default()),
-            display: Box::new(|_| {}),
+            display: Box::new(|_| Ok(())),
             clock: Arc::new(clock.clone()),
         },
         Options { seed: Some(1) },

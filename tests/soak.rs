@@ -204,6 +204,7 @@ fn hours_of_random_use_leave_every_thread_working_and_memory_flat() {
             leds: Box::new(CountingLeds(c.clone())),
             display: Box::new(move |_| {
                 screens.screens.fetch_add(1, Ordering::Relaxed);
+                Ok(())
             }),
             clock: Arc::new(clock.clone()),
         },

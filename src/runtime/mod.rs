@@ -29,6 +29,7 @@ use crate::config::Config;
 use crate::core::Machine;
 use crate::hw::button::{spawn_button_thread, ButtonPin};
 use crate::hw::leds::{spawn_led_thread, LedPins};
+use crate::hw::HwError;
 use crate::kws::listener::{spawn_listener, Recognizer, RecognizerConfig};
 use crate::ui::Screen;
 
@@ -41,8 +42,9 @@ pub struct Hardware {
     /// [`ControlMsg::Button`] (the sim's virtual-time driver).
     pub button: Option<Box<dyn ButtonPin>>,
     pub leds: Box<dyn LedPins>,
-    /// Shows a screen (OLED, terminal, or nothing).
-    pub display: Box<dyn FnMut(&Screen) + Send>,
+    /// Shows a screen (OLED, terminal, or nothing); an error means it is not on the
+    /// panel, and the display thread tries the newest screen again a little later.
+    pub display: Box<dyn FnMut(&Screen) -> Result<(), HwError> + Send>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -148,20 +150,11 @@ pub fn start(cfg: &Config, hw: Hardware, opts: Options) -> Result<App, StartErro
     workers.push(spawn_led_thread(hw.leds, led_rx).map_err(thread_err("leds"))?);
 
     let (screen_tx, screen_rx) = unbounded::<Screen>();
-    let mut show = hw.display;
+    let show = hw.display;
     workers.push(
         std::thread::Builder::new()
             .name("display".into())
-            .spawn(move || {
-                // Only the newest screen matters: skip any that queued up behind a slow
-                // I2C write.
-                while let Ok(mut screen) = screen_rx.recv() {
-                    while let Ok(newer) = screen_rx.try_recv() {
-                        screen = newer;
-                    }
-                    show(&screen);
-                }
-            })
+            .spawn(move || show_screens(show, &screen_rx))
             .map_err(thread_err("display"))?,
     );
 
@@ -229,6 +222,52 @@ pub fn start(cfg: &Config, hw: Hardware, opts: Options) -> Result<App, StartErro
         hub,
         playing,
     })
+}
+
+/// How soon a screen that did not reach the panel is tried again. The OLED driver backs off
+/// further by itself (a missing panel is probed a few times a minute), so this only bounds
+/// how long a panel that came back stays dark on an idle toy.
+const DISPLAY_RETRY: Duration = Duration::from_secs(1);
+
+/// The display thread: shows each screen, newest first, until the controller is gone.
+/// A screen that failed (I2C error, panel unplugged or browned out) is shown again every
+/// [`DISPLAY_RETRY`] until it works, even if nothing new arrives; the error is logged once
+/// per episode, not per try.
+fn show_screens(
+    mut show: Box<dyn FnMut(&Screen) -> Result<(), HwError> + Send>,
+    screens: &crossbeam_channel::Receiver<Screen>,
+) {
+    let mut unshown: Option<Screen> = None;
+    let mut failing = false;
+    loop {
+        let next = match &unshown {
+            None => screens.recv().ok(),
+            Some(_) => match screens.recv_timeout(DISPLAY_RETRY) {
+                Ok(s) => Some(s),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => unshown.take(),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => None,
+            },
+        };
+        let Some(mut screen) = next else { return };
+        // Only the newest screen matters: skip any that queued up behind a slow I2C write.
+        while let Ok(newer) = screens.try_recv() {
+            screen = newer;
+        }
+        match show(&screen) {
+            Ok(()) => {
+                if std::mem::take(&mut failing) {
+                    log::info!("display: the screen is showing again");
+                }
+                unshown = None;
+            }
+            Err(e) => {
+                if !std::mem::replace(&mut failing, true) {
+                    log::warn!("{e}");
+                }
+                unshown = Some(screen);
+            }
+        }
+    }
 }
 
 /// Loads the keyword model and starts the listener. A model that cannot be loaded is
@@ -327,5 +366,44 @@ impl App {
                 log::error!("the {name} thread panicked");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_screen_that_failed_is_shown_again_without_a_new_one() {
+        let (screen_tx, screen_rx) = unbounded::<Screen>();
+        let (tried_tx, tried_rx) = unbounded::<bool>();
+        let mut failures_left = 2;
+        let show = Box::new(move |_: &Screen| {
+            let ok = failures_left == 0;
+            failures_left = (failures_left - 1).max(0);
+            let _ = tried_tx.send(ok);
+            if ok {
+                Ok(())
+            } else {
+                Err(HwError::Gpio {
+                    what: "test panel".into(),
+                    detail: "no answer".into(),
+                    fix: "none".into(),
+                })
+            }
+        });
+        let thread = std::thread::spawn(move || show_screens(show, &screen_rx));
+        screen_tx
+            .send(Screen::Erased { count: 1 })
+            .expect("display thread");
+        let wait = DISPLAY_RETRY * 5;
+        let tries: Vec<bool> = (0..3)
+            .map(|_| tried_rx.recv_timeout(wait).expect("tried again"))
+            .collect();
+        assert_eq!(tries, [false, false, true]);
+        // Once it is on the panel, nothing more is sent until a new screen comes.
+        assert!(tried_rx.recv_timeout(DISPLAY_RETRY * 2).is_err());
+        drop(screen_tx);
+        thread.join().unwrap();
     }
 }
