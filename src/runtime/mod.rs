@@ -35,6 +35,9 @@ use crate::ui::Screen;
 
 pub use controller::{ControlMsg, Status};
 
+/// Puts a screen on the panel (OLED, terminal, or nothing).
+pub type ShowScreen = Box<dyn FnMut(&Screen) -> Result<(), HwError> + Send>;
+
 /// The hardware a running toy talks to: real on a Pi, simulated in `sim` and tests.
 pub struct Hardware {
     pub audio: Arc<dyn AudioBackend>,
@@ -44,7 +47,7 @@ pub struct Hardware {
     pub leds: Box<dyn LedPins>,
     /// Shows a screen (OLED, terminal, or nothing); an error means it is not on the
     /// panel, and the display thread tries the newest screen again a little later.
-    pub display: Box<dyn FnMut(&Screen) -> Result<(), HwError> + Send>,
+    pub display: ShowScreen,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -234,7 +237,7 @@ const DISPLAY_RETRY: Duration = Duration::from_secs(1);
 /// [`DISPLAY_RETRY`] until it works, even if nothing new arrives; the error is logged once
 /// per episode, not per try.
 fn show_screens(
-    mut show: Box<dyn FnMut(&Screen) -> Result<(), HwError> + Send>,
+    mut show: ShowScreen,
     screens: &crossbeam_channel::Receiver<Screen>,
 ) {
     let mut unshown: Option<Screen> = None;
