@@ -243,7 +243,7 @@ pub struct ClipWriter {
     temp: PathBuf,
     writer: Option<hound::WavWriter<BufWriter<File>>>,
     frames: u64,
-    channels: u16,
+    format: PcmFormat,
 }
 
 impl ClipWriter {
@@ -270,7 +270,7 @@ impl ClipWriter {
             temp,
             writer: Some(writer),
             frames: 0,
-            channels: format.channels,
+            format,
         })
     }
 
@@ -285,8 +285,13 @@ impl ClipWriter {
         }
         s16.flush()
             .map_err(|e| LibraryError::classify(&self.dir, &self.temp, hound_to_io(e)))?;
-        self.frames += (samples.len() / usize::from(self.channels.max(1))) as u64;
+        self.frames += (samples.len() / usize::from(self.format.channels.max(1))) as u64;
         Ok(())
+    }
+
+    /// The clip's sample format.
+    pub fn format(&self) -> PcmFormat {
+        self.format
     }
 
     /// Frames written so far.
@@ -295,8 +300,19 @@ impl ClipWriter {
     }
 
     /// Finishes the WAV, fsyncs it, renames it to `name` in the folder and fsyncs the
-    /// folder. On error the temp file is removed and nothing visible changes.
-    pub fn commit(mut self, name: &str) -> Result<PathBuf, LibraryError> {
+    /// folder. On error before the rename the temp file is removed and nothing visible
+    /// changes. Once renamed, the clip exists and is reported as made: a failing fsync of
+    /// the folder then only weakens the guarantee for a power cut in the next seconds (it is
+    /// logged), and reporting failure would hide a clip that reappears at the next start.
+    pub fn commit(self, name: &str) -> Result<PathBuf, LibraryError> {
+        self.commit_with(name, sync_dir)
+    }
+
+    fn commit_with(
+        mut self,
+        name: &str,
+        sync_folder: impl FnOnce(&Path) -> io::Result<()>,
+    ) -> Result<PathBuf, LibraryError> {
         let classify = |p: &Path, e| LibraryError::classify(&self.dir, p, e);
         let writer = self.writer.take().expect("commit consumes the writer once");
         writer
@@ -311,7 +327,13 @@ impl ClipWriter {
         fs::rename(&self.temp, &target).map_err(|e| classify(&target, e))?;
         // From here the temp name is gone: Drop must not try to remove it.
         self.temp = PathBuf::new();
-        sync_dir(&self.dir).map_err(|e| classify(&self.dir, e))?;
+        if let Err(e) = sync_folder(&self.dir) {
+            log::warn!(
+                "{} is saved, but flushing the folder failed ({}); it may be lost if the power goes in the next seconds",
+                target.display(),
+                classify(&self.dir, e)
+            );
+        }
         Ok(target)
     }
 }
@@ -459,6 +481,24 @@ mod tests {
         // After erasing everything, numbering starts again.
         lib.erase_all().unwrap();
         assert!(lib.name_for(t).unwrap().starts_with("00001_"));
+    }
+
+    #[test]
+    fn a_clip_renamed_into_place_is_reported_even_if_the_folder_flush_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = Library::open(dir.path()).unwrap();
+        let mut w = lib
+            .begin_clip(PcmFormat {
+                rate: 8000,
+                channels: 1,
+            })
+            .unwrap();
+        w.write(&[1, 2, 3]).unwrap();
+        let path = w
+            .commit_with("00001_x_voice.wav", |_| Err(io::Error::other("EIO")))
+            .expect("the clip exists, so it is reported");
+        assert!(path.is_file());
+        assert_eq!(lib.list().unwrap(), ["00001_x_voice.wav"]);
     }
 
     #[test]

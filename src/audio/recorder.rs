@@ -87,6 +87,10 @@ fn record(
     let sub = hub.subscribe("recorder", 100);
     let mut writer: Option<ClipWriter> = None;
     let mut target: u64 = 0;
+    let mut format_rate: u32 = 1;
+    // The frame index the next chunk should start at, and how many frames never arrived.
+    let mut next_frame: Option<u64> = None;
+    let mut lost: u64 = 0;
     loop {
         let chunk = select! {
             recv(sub.receiver()) -> c => match c {
@@ -115,6 +119,7 @@ fn record(
             Some(w) => w,
             None => {
                 target = (length.as_secs_f64() * f64::from(chunk.format.rate)).round() as u64;
+                format_rate = chunk.format.rate.max(1);
                 match library.begin_clip(chunk.format) {
                     Ok(w) => writer.insert(w),
                     Err(e) => {
@@ -124,7 +129,34 @@ fn record(
                 }
             }
         };
+        if w.format() != chunk.format {
+            log::error!("recording: the microphone's format changed mid-clip; clip abandoned");
+            return Outcome::Done(Err(
+                "the microphone's format changed while recording; try again".into(),
+            ));
+        }
         let channels = usize::from(chunk.format.channels.max(1));
+        // Audio the recorder never received (its queue overflowed, or the microphone was
+        // reopened) is kept as silence of the same length, so the clip keeps its timing and
+        // length and the log says what was lost, instead of the gap closing up unnoticed.
+        if let Some(expected) = next_frame {
+            let missing = match chunk.first_frame.checked_sub(expected) {
+                Some(n) => n,
+                None => {
+                    log::warn!("recording: the microphone restarted mid-clip; the gap cannot be measured and is left out");
+                    0
+                }
+            };
+            if missing > 0 {
+                lost += missing;
+                let silence = (target - w.frames()).min(missing) as usize;
+                if let Err(e) = w.write(&vec![0; silence * channels]) {
+                    log::error!("{e}");
+                    return Outcome::Done(Err(e.to_string()));
+                }
+            }
+        }
+        next_frame = Some(chunk.first_frame + chunk.frames() as u64);
         let wanted = (target - w.frames()).min(chunk.frames() as u64) as usize;
         if let Err(e) = w.write(&chunk.samples[..wanted * channels]) {
             log::error!("{e}");
@@ -133,6 +165,17 @@ fn record(
         if w.frames() >= target {
             break;
         }
+    }
+    if lost > 0 && sub.dropped() > 0 {
+        log::warn!(
+            "recording: {:.0} ms of audio did not reach the recorder in time (the SD card or CPU was too slow) and are silence in the clip",
+            lost as f64 * 1000.0 / f64::from(format_rate)
+        );
+    } else if lost > 0 {
+        log::warn!(
+            "recording: {:.0} ms of audio were missing from the microphone and are silence in the clip",
+            lost as f64 * 1000.0 / f64::from(format_rate)
+        );
     }
     drop(sub);
     let Some(w) = writer else {
@@ -162,7 +205,7 @@ mod tests {
     use super::*;
     use crate::audio::capture::{spawn_capture, CaptureConfig};
     use crate::audio::memory::MemoryBackend;
-    use crate::audio::PcmFormat;
+    use crate::audio::{AudioChunk, PcmFormat};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
@@ -303,6 +346,60 @@ mod tests {
         rig.commands.send(RecorderCommand::Shutdown).unwrap();
         let _keep = rig.finish();
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "nothing left");
+    }
+
+    #[test]
+    fn chunks_that_never_arrived_become_silence_of_the_same_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let library = Library::open(dir.path().join("rec")).unwrap();
+        let hub = CaptureHub::new();
+        let (commands, cmd_rx) = crossbeam_channel::unbounded();
+        let (rep_tx, reports) = crossbeam_channel::unbounded();
+        let recorder = spawn_recorder(
+            library.clone(),
+            hub.clone(),
+            Duration::from_secs(10),
+            cmd_rx,
+            rep_tx,
+        )
+        .unwrap();
+        commands
+            .send(RecorderCommand::Record {
+                length: Duration::from_millis(100), // 800 frames at 8 kHz
+            })
+            .unwrap();
+        while hub.subscriber_count() == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let chunk = |first: u64, value: i16| AudioChunk {
+            format: FMT,
+            first_frame: first,
+            samples: vec![value; 160 * 2].into(),
+        };
+        // Frames 160..480 were lost on the way (two chunks).
+        for (first, value) in [(0, 1), (480, 4), (640, 5), (800, 6)] {
+            hub.publish(chunk(first, value));
+        }
+        let report = reports.recv_timeout(Duration::from_secs(10)).unwrap();
+        let RecorderReport::Recorded(Ok(name)) = report else {
+            panic!("{report:?}");
+        };
+        let mut r = hound::WavReader::open(library.dir().join(&name)).unwrap();
+        let samples: Vec<i16> = r.samples::<i16>().map(|s| s.unwrap()).collect();
+        let frames: Vec<i16> = samples.iter().step_by(2).copied().collect();
+        assert_eq!(frames.len(), 800, "the asked length");
+        assert!(frames[..160].iter().all(|&v| v == 1));
+        assert!(
+            frames[160..480].iter().all(|&v| v == 0),
+            "the gap is silence"
+        );
+        assert!(
+            frames[480..640].iter().all(|&v| v == 4),
+            "later audio keeps its place"
+        );
+        assert!(frames[640..800].iter().all(|&v| v == 5));
+        commands.send(RecorderCommand::Shutdown).unwrap();
+        recorder.join().unwrap();
     }
 
     #[test]

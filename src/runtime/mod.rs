@@ -236,10 +236,7 @@ const DISPLAY_RETRY: Duration = Duration::from_secs(1);
 /// A screen that failed (I2C error, panel unplugged or browned out) is shown again every
 /// [`DISPLAY_RETRY`] until it works, even if nothing new arrives; the error is logged once
 /// per episode, not per try.
-fn show_screens(
-    mut show: ShowScreen,
-    screens: &crossbeam_channel::Receiver<Screen>,
-) {
+fn show_screens(mut show: ShowScreen, screens: &crossbeam_channel::Receiver<Screen>) {
     let mut unshown: Option<Screen> = None;
     let mut failing = false;
     loop {
