@@ -3,7 +3,7 @@
 #
 #   sudo scripts/install.sh                         # build with cargo, start from cron
 #   sudo scripts/install.sh --binary PATH           # use a binary built elsewhere
-#   sudo scripts/install.sh --systemd               # start with systemd (Restart=always)
+#   sudo scripts/install.sh --systemd               # start with systemd instead of cron
 #
 # Cargo usually lives in the invoking user's ~/.cargo, which sudo does not see: build first,
 #   cargo build --release --locked && sudo scripts/install.sh --binary target/release/chatterbox
