@@ -7,7 +7,8 @@
 //! [`LiteRtClassifier`] runs a `.tflite` file through LiteRT 2.1.4, TensorFlow Lite's successor
 //! runtime, through its C API (`litert-sys`). The safe `litert` crate does not expose tensor
 //! quantization parameters nor CPU thread options, both of which we need, so this file keeps a
-//! thin, private RAII layer (`mod ffi`) over the handful of C calls it uses.
+//! thin RAII layer ([`ffi`]) over the handful of C calls it uses, whose types carry each
+//! handle's lifetime and access rules.
 //!
 //! What it supports, because that is what the trainer exports:
 //! * float32 models (float32 input and output);
@@ -25,7 +26,7 @@
 
 use std::path::{Path, PathBuf};
 
-mod ffi;
+pub mod ffi;
 mod tflite_check;
 
 /// Number of CPU threads LiteRT may use for one inference.
@@ -34,7 +35,8 @@ mod tflite_check;
 /// and STFT threads, the player and the UI all need one at the moment a keyword arrives. The
 /// keyword model is small and runs a few times a second, so a thread pool would buy little
 /// latency while adding wake-ups and contention with the audio threads, and would make timing
-/// less predictable. (Measured: with 4 LiteRT starts 3 worker threads; with 1, none.)
+/// less predictable. (Measured: with 4 LiteRT starts 3 worker threads; with 1, none;
+/// `tests/kws_model_threads.rs` keeps checking the "none".)
 pub const NUM_THREADS: i32 = 1;
 
 /// Errors from loading or running a keyword model. Each names the model file and the fix.
@@ -196,20 +198,38 @@ pub struct LiteRtClassifier {
     input_encoding: Encoding,
     output_encoding: Encoding,
     output_is_logits: bool,
-    // Field order is drop order: buffers and the compiled model go before the model and the
-    // environment they were created from.
-    input: ffi::TensorBuffer,
-    output: ffi::TensorBuffer,
-    compiled: ffi::CompiledModel,
-    _options: ffi::Options,
-    _model: ffi::Model,
-    _env: ffi::Environment,
+    handles: Handles,
 }
 
-// Safety: every LiteRT handle above is owned by this value alone and only used through
-// `&mut self` (or `&self` for reads of plain Rust fields), so there is never concurrent access.
-// LiteRT's CPU path has no thread affinity: handles may be created on one thread and used on
-// another, which is all `Send` promises.
+/// The LiteRT handles everything compiled is made from.
+struct Parents {
+    env: ffi::Environment,
+    model: ffi::Model,
+    options: ffi::Options,
+}
+
+/// The handles made from [`Parents`], borrowing them.
+struct Compiled<'a> {
+    model: ffi::CompiledModel<'a>,
+    input: ffi::TensorBuffer<'a>,
+    output: ffi::TensorBuffer<'a>,
+}
+
+self_cell::self_cell!(
+    /// Parents and the handles borrowing them in one value: the borrow checker proves the
+    /// handles never outlive their parents (`self_cell` drops the dependent first), where a
+    /// plain struct would rest on its field order.
+    struct Handles {
+        owner: Parents,
+        #[covariant]
+        dependent: Compiled,
+    }
+);
+
+// Safety: every LiteRT handle is owned by this value alone (no handle is shared with another
+// value) and only used through `&mut self`, so there is never concurrent access. LiteRT's CPU
+// path has no thread affinity: handles may be created on one thread and used on another, which
+// is all `Send` promises.
 unsafe impl Send for LiteRtClassifier {}
 
 impl std::fmt::Debug for LiteRtClassifier {
@@ -302,37 +322,49 @@ impl LiteRtClassifier {
             .ok_or_else(|| unsupported(format!("input shape {:?} is not fixed", in_t.dims)))?;
         let input_encoding = encoding(&in_t).map_err(|w| unsupported(format!("input {w}")))?;
         let output_encoding = encoding(&out_t).map_err(|w| unsupported(format!("output {w}")))?;
-
-        let options = ffi::Options::cpu(NUM_THREADS).map_err(runtime("set its CPU options"))?;
-        let compiled = ffi::CompiledModel::new(&env, &model, &options)
-            .map_err(runtime("compile it for the CPU"))?;
-        if dynamic_batch {
-            // Keras exports a dynamic batch dimension by default; we always run one window.
-            compiled
-                .resize_input(&input_dims)
-                .map_err(runtime("fix its batch size to 1"))?;
-        }
-        // Ask the compiled model, not the file: after a resize the output shape follows.
-        let output_dims = compiled
-            .output_dims()
-            .map_err(runtime("read its output shape"))?;
-        let output_shape = dims_to_shape(&output_dims)
-            .ok_or_else(|| unsupported(format!("output shape {output_dims:?} is not fixed")))?;
         let input_shape = dims_to_shape(&input_dims)
             .ok_or_else(|| unsupported(format!("input shape {input_dims:?} is empty")))?;
         let input_len: usize = input_shape.iter().product();
-        let output_len: usize = output_shape.iter().product();
-        if labels.len() != output_len {
-            return Err(ModelError::LabelMismatch {
-                path,
-                labels: labels.len(),
-                outputs: output_len,
-            });
-        }
-        let input = ffi::TensorBuffer::managed(&env, &in_t, &input_dims, input_len)
-            .map_err(runtime("allocate its input buffer"))?;
-        let output = ffi::TensorBuffer::managed(&env, &out_t, &output_dims, output_len)
-            .map_err(runtime("allocate its output buffer"))?;
+
+        let options = ffi::Options::cpu(NUM_THREADS).map_err(runtime("set its CPU options"))?;
+        let parents = Parents {
+            env,
+            model,
+            options,
+        };
+        let handles = Handles::try_new(parents, |p| {
+            let mut compiled = ffi::CompiledModel::new(&p.env, &p.model, &p.options)
+                .map_err(runtime("compile it for the CPU"))?;
+            if dynamic_batch {
+                // Keras exports a dynamic batch dimension by default; we always run one window.
+                compiled
+                    .resize_input(&input_dims)
+                    .map_err(runtime("fix its batch size to 1"))?;
+            }
+            // Ask the compiled model, not the file: after a resize the output shape follows.
+            let output_dims = compiled
+                .output_dims()
+                .map_err(runtime("read its output shape"))?;
+            let output_shape = dims_to_shape(&output_dims)
+                .ok_or_else(|| unsupported(format!("output shape {output_dims:?} is not fixed")))?;
+            let output_len: usize = output_shape.iter().product();
+            if labels.len() != output_len {
+                return Err(ModelError::LabelMismatch {
+                    path: path.clone(),
+                    labels: labels.len(),
+                    outputs: output_len,
+                });
+            }
+            let input = ffi::TensorBuffer::managed(&p.env, &in_t, &input_dims, input_len)
+                .map_err(runtime("allocate its input buffer"))?;
+            let output = ffi::TensorBuffer::managed(&p.env, &out_t, &output_dims, output_len)
+                .map_err(runtime("allocate its output buffer"))?;
+            Ok(Compiled {
+                model: compiled,
+                input,
+                output,
+            })
+        })?;
 
         Ok(Self {
             path,
@@ -342,12 +374,7 @@ impl LiteRtClassifier {
             input_encoding,
             output_encoding,
             output_is_logits,
-            input,
-            output,
-            compiled,
-            _options: options,
-            _model: model,
-            _env: env,
+            handles,
         })
     }
 
@@ -380,36 +407,46 @@ impl LiteRtClassifier {
             meaning: ffi::status_meaning(status),
         }
     }
+}
 
-    fn write_input(&mut self, features: &[f32]) -> Result<(), u32> {
-        match self.input_encoding {
-            Encoding::Float32 => {
-                let mut lock = self.input.lock_write::<f32>(self.input_len)?;
-                lock.as_mut_slice().copy_from_slice(features);
-            }
-            Encoding::Int8(q) => {
-                let mut lock = self.input.lock_write::<i8>(self.input_len)?;
-                q.quantize_into(features, lock.as_mut_slice());
+/// Writes `features` into the input buffer, quantizing them for an int8 model.
+fn write_input(
+    input: &mut ffi::TensorBuffer<'_>,
+    encoding: Encoding,
+    features: &[f32],
+) -> Result<(), ffi::Status> {
+    match encoding {
+        Encoding::Float32 => {
+            let mut view = input.lock_write::<f32>(features.len())?;
+            view.as_mut_slice().copy_from_slice(features);
+        }
+        Encoding::Int8(q) => {
+            let mut view = input.lock_write::<i8>(features.len())?;
+            q.quantize_into(features, view.as_mut_slice());
+        }
+    }
+    Ok(())
+}
+
+/// Reads the output buffer into `scores`, dequantizing an int8 model's output.
+fn read_output(
+    output: &mut ffi::TensorBuffer<'_>,
+    encoding: Encoding,
+    scores: &mut [f32],
+) -> Result<(), ffi::Status> {
+    match encoding {
+        Encoding::Float32 => {
+            let view = output.lock_read::<f32>(scores.len())?;
+            scores.copy_from_slice(view.as_slice());
+        }
+        Encoding::Int8(q) => {
+            let view = output.lock_read::<i8>(scores.len())?;
+            for (dst, &v) in scores.iter_mut().zip(view.as_slice()) {
+                *dst = q.dequantize(v);
             }
         }
-        Ok(())
     }
-
-    fn read_output(&self, scores: &mut [f32]) -> Result<(), u32> {
-        match self.output_encoding {
-            Encoding::Float32 => {
-                let lock = self.output.lock_read::<f32>(scores.len())?;
-                scores.copy_from_slice(lock.as_slice());
-            }
-            Encoding::Int8(q) => {
-                let lock = self.output.lock_read::<i8>(scores.len())?;
-                for (dst, &v) in scores.iter_mut().zip(lock.as_slice()) {
-                    *dst = q.dequantize(v);
-                }
-            }
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 impl Classifier for LiteRtClassifier {
@@ -437,13 +474,18 @@ impl Classifier for LiteRtClassifier {
                 want: self.labels.len(),
             });
         }
-        self.write_input(features)
-            .map_err(|s| self.runtime_error("write its input", s))?;
-        self.compiled
-            .run(&self.input, &self.output)
-            .map_err(|s| self.runtime_error("run it", s))?;
-        self.read_output(scores)
-            .map_err(|s| self.runtime_error("read its output", s))?;
+        let (input_encoding, output_encoding) = (self.input_encoding, self.output_encoding);
+        self.handles
+            .with_dependent_mut(|_, h| {
+                write_input(&mut h.input, input_encoding, features)
+                    .map_err(|s| ("write its input", s))?;
+                h.model
+                    .run(&mut h.input, &mut h.output)
+                    .map_err(|s| ("run it", s))?;
+                read_output(&mut h.output, output_encoding, scores)
+                    .map_err(|s| ("read its output", s))
+            })
+            .map_err(|(action, s)| self.runtime_error(action, s))?;
         if self.output_is_logits {
             softmax_in_place(scores);
         }
@@ -495,11 +537,10 @@ fn read_checked_model(path: &Path, sha256: Option<&str>) -> Result<ffi::ModelByt
             });
         }
     }
-    tflite_check::check(&raw).map_err(|why| ModelError::NotTflite {
+    ffi::ModelBytes::checked(&raw).map_err(|why| ModelError::NotTflite {
         path: path.to_path_buf(),
         detail: format!("{} bytes, damaged or not a model: {why}", raw.len()),
-    })?;
-    Ok(ffi::ModelBytes::copy_from(&raw))
+    })
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

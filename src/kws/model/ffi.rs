@@ -1,6 +1,148 @@
-//! The few LiteRT C calls we use, each wrapped once with ownership spelled out. Every unsafe
-//! call lives here; errors are the raw `LiteRtStatus`, turned into `ModelError` by the caller who
-//! knows the model path.
+//! The few LiteRT C calls we use, each wrapped once with ownership and access spelled out in the
+//! types. Every unsafe call lives here; errors are the raw `LiteRtStatus`, turned into
+//! `ModelError` by the caller who knows the model path.
+//!
+//! The LiteRT C API promises nothing when a handle outlives the one it was created from, when a
+//! buffer is written while locked for reading, or when a model runs while its buffers are
+//! locked (2.1.4 happens to refuse some of it with status 3). So the Rust types rule it out:
+//!
+//! * [`CompiledModel`] borrows the [`Environment`], [`Model`] and [`Options`] it was compiled
+//!   from, and a [`TensorBuffer`] borrows its [`Environment`]: neither can outlive its parents.
+//! * [`TensorBuffer::lock_read`] gives a [`ReadView`], which only hands out `&[T]`;
+//!   [`TensorBuffer::lock_write`] gives a [`WriteView`]. Locking borrows the buffer mutably, so
+//!   a buffer has at most one lock at a time.
+//! * [`CompiledModel::run`] takes the model and both buffers by `&mut`: no view of either buffer
+//!   can be alive while LiteRT reads and writes them.
+//!
+//! The module is public so these rules are checked by the examples below (doc tests link
+//! against the library) and so tests can measure what LiteRT does; the application itself goes
+//! through [`super::LiteRtClassifier`].
+//!
+//! A compiled model cannot outlive its environment (nor its model):
+//!
+//! ```compile_fail,E0505
+//! use chatterbox::kws::model::ffi::{CompiledModel, Environment, Model, ModelBytes, Options, Status};
+//!
+//! fn output_dims(bytes: ModelBytes) -> Result<Vec<i32>, Status> {
+//!     let env = Environment::new()?;
+//!     let model = Model::from_bytes(bytes)?;
+//!     let options = Options::cpu(1)?;
+//!     let mut compiled = CompiledModel::new(&env, &model, &options)?;
+//!     drop(env); // error[E0505]: cannot move out of `env` because it is borrowed
+//!     compiled.output_dims()
+//! }
+//! ```
+//!
+//! ```compile_fail,E0505
+//! use chatterbox::kws::model::ffi::{CompiledModel, Environment, Model, ModelBytes, Options, Status};
+//!
+//! fn output_dims(bytes: ModelBytes) -> Result<Vec<i32>, Status> {
+//!     let env = Environment::new()?;
+//!     let model = Model::from_bytes(bytes)?;
+//!     let options = Options::cpu(1)?;
+//!     let mut compiled = CompiledModel::new(&env, &model, &options)?;
+//!     drop(model); // error[E0505]: cannot move out of `model` because it is borrowed
+//!     compiled.output_dims()
+//! }
+//! ```
+//!
+//! nor be handed out past them:
+//!
+//! ```compile_fail,E0515
+//! use chatterbox::kws::model::ffi::{CompiledModel, Environment, Model, ModelBytes, Options, Status};
+//!
+//! fn compile(bytes: ModelBytes) -> Result<CompiledModel<'static>, Status> {
+//!     let env = Environment::new()?;
+//!     let model = Model::from_bytes(bytes)?;
+//!     let options = Options::cpu(1)?;
+//!     // error[E0515]: cannot return value referencing local variable `env`
+//!     CompiledModel::new(&env, &model, &options)
+//! }
+//! ```
+//!
+//! A tensor buffer cannot outlive its environment:
+//!
+//! ```compile_fail,E0505
+//! use chatterbox::kws::model::ffi::{Environment, Io, Model, Status, TensorBuffer};
+//!
+//! fn input_buffer(model: &Model) -> Result<(), Status> {
+//!     let env = Environment::new()?;
+//!     let input = model.tensor(Io::Input)?;
+//!     let mut buffer = TensorBuffer::managed(&env, &input, &input.dims, 1)?;
+//!     drop(env); // error[E0505]: cannot move out of `env` because it is borrowed
+//!     buffer.lock_write::<f32>(1)?.as_mut_slice()[0] = 1.0;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! A read view cannot be written, neither through its slice nor by asking for a mutable one:
+//!
+//! ```compile_fail,E0594
+//! use chatterbox::kws::model::ffi::{Status, TensorBuffer};
+//!
+//! fn scribble(output: &mut TensorBuffer<'_>) -> Result<(), Status> {
+//!     let view = output.lock_read::<f32>(10)?;
+//!     view.as_slice()[0] = 1.0; // error[E0594]: cannot assign to data in a `&` reference
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ```compile_fail,E0599
+//! use chatterbox::kws::model::ffi::{Status, TensorBuffer};
+//!
+//! fn scribble(output: &mut TensorBuffer<'_>) -> Result<(), Status> {
+//!     let mut view = output.lock_read::<f32>(10)?;
+//!     view.as_mut_slice()[0] = 1.0; // error[E0599]: no method named `as_mut_slice`
+//!     Ok(())
+//! }
+//! ```
+//!
+//! A model cannot run while a view of one of its buffers is alive:
+//!
+//! ```compile_fail,E0499
+//! use chatterbox::kws::model::ffi::{CompiledModel, Status, TensorBuffer};
+//!
+//! fn run(
+//!     compiled: &mut CompiledModel<'_>,
+//!     input: &mut TensorBuffer<'_>,
+//!     output: &mut TensorBuffer<'_>,
+//! ) -> Result<f32, Status> {
+//!     let view = output.lock_read::<f32>(10)?;
+//!     // error[E0499]: cannot borrow `*output` as mutable more than once at a time
+//!     compiled.run(input, output)?;
+//!     Ok(view.as_slice()[0])
+//! }
+//! ```
+//!
+//! The same code in the right order compiles (this example is built, not run), which shows the
+//! ones above fail for the reason they name and not for a typo:
+//!
+//! ```no_run
+//! use chatterbox::kws::model::ffi::{
+//!     CompiledModel, Environment, Io, Model, ModelBytes, Options, Status, TensorBuffer,
+//! };
+//!
+//! fn first_score(bytes: ModelBytes) -> Result<f32, Status> {
+//!     let env = Environment::new()?;
+//!     let model = Model::from_bytes(bytes)?;
+//!     let options = Options::cpu(1)?;
+//!     let mut compiled = CompiledModel::new(&env, &model, &options)?;
+//!     let dims = compiled.output_dims()?;
+//!     let (in_t, out_t) = (model.tensor(Io::Input)?, model.tensor(Io::Output)?);
+//!     let n_in = in_t.dims.iter().product::<i32>() as usize;
+//!     let n_out = dims.iter().product::<i32>() as usize;
+//!     let mut input = TensorBuffer::managed(&env, &in_t, &in_t.dims, n_in)?;
+//!     let mut output = TensorBuffer::managed(&env, &out_t, &dims, n_out)?;
+//!     input.lock_write::<i8>(n_in)?.as_mut_slice().fill(0);
+//!     compiled.run(&mut input, &mut output)?;
+//!     let view = output.lock_read::<i8>(n_out)?;
+//!     Ok(view.as_slice()[0].into())
+//! }
+//! // A full-int8 model with a fixed input shape.
+//! let bytes = std::fs::read("tests/fixtures/models/kws_tiny_int8.tflite").unwrap();
+//! let model = ModelBytes::checked(&bytes).unwrap();
+//! println!("{}", first_score(model).unwrap());
+//! ```
 
 use std::ffi::{c_void, CString};
 use std::marker::PhantomData;
@@ -10,7 +152,8 @@ use litert_sys as sys;
 
 use super::Quantization;
 
-type Status = u32;
+/// A raw `LiteRtStatus` (`kLiteRtStatusOk` is never returned as an error).
+pub type Status = u32;
 
 fn check(status: sys::LiteRtStatus) -> Result<(), Status> {
     if status == sys::kLiteRtStatusOk {
@@ -44,6 +187,7 @@ pub fn status_meaning(status: Status) -> &'static str {
     }
 }
 
+/// LiteRT's runtime environment; compiled models and tensor buffers borrow it.
 pub struct Environment(NonNull<sys::LiteRtEnvironmentT>);
 
 impl Environment {
@@ -62,8 +206,13 @@ impl Drop for Environment {
     }
 }
 
-/// Model bytes in 16-byte aligned storage: LiteRT reads tensor data in place, and the
-/// schema aligns buffer data to 16 bytes relative to the start of the file.
+/// Model bytes that passed the structural check, in 16-byte aligned storage: LiteRT reads
+/// tensor data in place, and the schema aligns buffer data to 16 bytes relative to the start of
+/// the file.
+///
+/// The only constructor runs `tflite_check::check` because LiteRT 2.1.4 does not
+/// verify the flatbuffer and crashes on damaged files; so safe code cannot hand
+/// [`Model::from_bytes`] unchecked bytes.
 pub struct ModelBytes {
     blocks: Vec<Block>,
     len: usize,
@@ -74,15 +223,18 @@ pub struct ModelBytes {
 struct Block([u8; 16]);
 
 impl ModelBytes {
-    pub fn copy_from(bytes: &[u8]) -> Self {
+    /// Checks `bytes` and copies them into aligned storage; the error says what is wrong with
+    /// the file.
+    pub fn checked(bytes: &[u8]) -> Result<Self, String> {
+        super::tflite_check::check(bytes).map_err(|why| why.0)?;
         let mut blocks = vec![Block([0; 16]); bytes.len().div_ceil(16)];
         for (block, chunk) in blocks.iter_mut().zip(bytes.chunks(16)) {
             block.0[..chunk.len()].copy_from_slice(chunk);
         }
-        Self {
+        Ok(Self {
             blocks,
             len: bytes.len(),
-        }
+        })
     }
 
     fn as_ptr(&self) -> *const c_void {
@@ -90,18 +242,21 @@ impl ModelBytes {
     }
 }
 
+/// Which side of the default signature.
 #[derive(Clone, Copy)]
 pub enum Io {
     Input,
     Output,
 }
 
+/// Element type of a tensor, as far as we support it.
 pub enum Element {
     Float32,
     Int8,
     Other(u32),
 }
 
+/// What the model file says about one tensor.
 pub struct TensorInfo {
     pub element: Element,
     pub dims: Vec<i32>,
@@ -109,6 +264,7 @@ pub struct TensorInfo {
     ranked: sys::LiteRtRankedTensorType,
 }
 
+/// A parsed model; owns its bytes because LiteRT reads from them without copying.
 pub struct Model {
     ptr: NonNull<sys::LiteRtModelT>,
     signature: sys::LiteRtSignature,
@@ -117,8 +273,8 @@ pub struct Model {
 }
 
 impl Model {
-    /// Parses `bytes` (already checked by `tflite_check`); the model keeps them alive
-    /// because LiteRT reads from the buffer without copying it.
+    /// Parses `bytes` (already checked by `tflite_check`, see [`ModelBytes`]); the model
+    /// keeps them alive because LiteRT reads from the buffer without copying it.
     pub fn from_bytes(bytes: ModelBytes) -> Result<Self, Status> {
         let mut raw = ptr::null_mut();
         // Safety: the pointer/length describe `bytes`, which the model owns from here on.
@@ -205,6 +361,8 @@ impl Drop for Model {
     }
 }
 
+/// Compilation options; a compiled model borrows them (the C API leaves them owned by the
+/// caller without saying for how long LiteRT reads them, so we keep them alive as long).
 pub struct Options(NonNull<sys::LiteRtOptionsT>);
 
 /// Identifier under which LiteRT's CPU (XNNPACK) accelerator looks for its options; the
@@ -223,6 +381,10 @@ unsafe extern "C" fn free_cstring(p: *mut c_void) {
 
 impl Options {
     /// CPU-only options with a fixed number of threads.
+    ///
+    /// The payload is TOML written by hand, so nothing but a test notices if a LiteRT upgrade
+    /// renames the key: `tests/kws_model_threads.rs` checks that 1 thread starts no worker
+    /// threads and 4 threads start some.
     pub fn cpu(num_threads: i32) -> Result<Self, Status> {
         let mut raw = ptr::null_mut();
         // Safety: out-pointer valid.
@@ -270,13 +432,25 @@ impl Drop for Options {
     }
 }
 
-pub struct CompiledModel(NonNull<sys::LiteRtCompiledModelT>);
+/// A model compiled for the CPU. It borrows the environment, model and options it was made
+/// from, so it cannot outlive them; everything that changes its state takes `&mut self`.
+pub struct CompiledModel<'a> {
+    ptr: NonNull<sys::LiteRtCompiledModelT>,
+    /// Outputs of the default signature: how many layouts LiteRT may write in `output_dims`.
+    outputs: usize,
+    _parents: PhantomData<(&'a Environment, &'a Model, &'a Options)>,
+}
 
-impl CompiledModel {
-    pub fn new(env: &Environment, model: &Model, options: &Options) -> Result<Self, Status> {
+impl<'a> CompiledModel<'a> {
+    pub fn new(
+        env: &'a Environment,
+        model: &'a Model,
+        options: &'a Options,
+    ) -> Result<Self, Status> {
+        let (_, outputs) = model.io_counts()?;
         let mut raw = ptr::null_mut();
-        // Safety: all handles live; the caller keeps env/model/options alive longer than
-        // the compiled model (field order in LiteRtClassifier).
+        // Safety: all handles live, and the borrows in the result keep them alive longer than
+        // the compiled model.
         check(unsafe {
             sys::LiteRtCreateCompiledModel(
                 env.0.as_ptr(),
@@ -285,15 +459,19 @@ impl CompiledModel {
                 &mut raw,
             )
         })?;
-        Ok(Self(non_null(raw)?))
+        Ok(Self {
+            ptr: non_null(raw)?,
+            outputs,
+            _parents: PhantomData,
+        })
     }
 
     /// Gives the (only) input of the default signature concrete dimensions.
-    pub fn resize_input(&self, dims: &[i32]) -> Result<(), Status> {
+    pub fn resize_input(&mut self, dims: &[i32]) -> Result<(), Status> {
         // Safety: compiled model live; dims valid for the call (LiteRT copies them).
         check(unsafe {
             sys::LiteRtCompiledModelResizeInputTensor(
-                self.0.as_ptr(),
+                self.ptr.as_ptr(),
                 0,
                 0,
                 dims.as_ptr(),
@@ -302,28 +480,42 @@ impl CompiledModel {
         })
     }
 
-    /// Dimensions of the (only) output of the default signature, as compiled (after any
-    /// resize), with allocations updated to match.
-    pub fn output_dims(&self) -> Result<Vec<i32>, Status> {
-        let mut layout = sys::LiteRtLayout::default();
-        // Safety: compiled model live; one layout slot for the single output (checked by
-        // the caller via io_counts).
+    /// Dimensions of the first output of the default signature, as compiled (after any
+    /// resize), with allocations updated to match (hence `&mut`).
+    pub fn output_dims(&mut self) -> Result<Vec<i32>, Status> {
+        // One slot per output: the C API does not say whether it writes fewer than all.
+        let mut layouts = vec![sys::LiteRtLayout::default(); self.outputs.max(1)];
+        // Safety: compiled model live; `layouts` has a slot for every output.
         check(unsafe {
-            sys::LiteRtGetCompiledModelOutputTensorLayouts(self.0.as_ptr(), 0, 1, &mut layout, true)
+            sys::LiteRtGetCompiledModelOutputTensorLayouts(
+                self.ptr.as_ptr(),
+                0,
+                layouts.len(),
+                layouts.as_mut_ptr(),
+                true,
+            )
         })?;
+        let layout = &layouts[0];
         let rank = (layout.rank() as usize).min(layout.dimensions.len());
         Ok(layout.dimensions[..rank].to_vec())
     }
 
     /// Runs the default signature with one input and one output buffer, without
     /// allocating.
-    pub fn run(&self, input: &TensorBuffer, output: &TensorBuffer) -> Result<(), Status> {
+    ///
+    /// Both buffers are taken by `&mut` so no view of either is alive during the run (LiteRT
+    /// locks them itself and writes the output); LiteRT checks that they fit the tensors.
+    pub fn run(
+        &mut self,
+        input: &mut TensorBuffer<'_>,
+        output: &mut TensorBuffer<'_>,
+    ) -> Result<(), Status> {
         let mut ins = [input.ptr.as_ptr()];
         let mut outs = [output.ptr.as_ptr()];
-        // Safety: buffers were created for this model's tensors; arrays outlive the call.
+        // Safety: all handles live and unlocked (exclusive borrows); arrays outlive the call.
         check(unsafe {
             sys::LiteRtRunCompiledModel(
-                self.0.as_ptr(),
+                self.ptr.as_ptr(),
                 0,
                 ins.len(),
                 ins.as_mut_ptr(),
@@ -334,10 +526,10 @@ impl CompiledModel {
     }
 }
 
-impl Drop for CompiledModel {
+impl Drop for CompiledModel<'_> {
     fn drop(&mut self) {
         // Safety: created by LiteRtCreateCompiledModel, destroyed once.
-        unsafe { sys::LiteRtDestroyCompiledModel(self.0.as_ptr()) }
+        unsafe { sys::LiteRtDestroyCompiledModel(self.ptr.as_ptr()) }
     }
 }
 
@@ -352,17 +544,19 @@ impl Scalar for i8 {
     const ELEMENT: sys::LiteRtElementType = sys::kLiteRtElementTypeInt8;
 }
 
-pub struct TensorBuffer {
+/// A host-memory tensor buffer owned by LiteRT; borrows the environment it was created in.
+pub struct TensorBuffer<'env> {
     ptr: NonNull<sys::LiteRtTensorBufferT>,
     element: sys::LiteRtElementType,
     len: usize,
+    _env: PhantomData<&'env Environment>,
 }
 
-impl TensorBuffer {
+impl<'env> TensorBuffer<'env> {
     /// A host-memory buffer owned by LiteRT, with `tensor`'s element type, the concrete
     /// `dims`, holding `len` elements.
     pub fn managed(
-        env: &Environment,
+        env: &'env Environment,
         tensor: &TensorInfo,
         dims: &[i32],
         len: usize,
@@ -393,6 +587,7 @@ impl TensorBuffer {
             ptr: non_null(raw)?,
             element: tensor.ranked.element_type,
             len,
+            _env: PhantomData,
         };
         let mut size = 0usize;
         // Safety: buffer live.
@@ -404,7 +599,7 @@ impl TensorBuffer {
     }
 
     fn lock<T: Scalar>(
-        &self,
+        &mut self,
         n: usize,
         mode: sys::LiteRtTensorBufferLockMode,
     ) -> Result<*mut T, Status> {
@@ -423,59 +618,79 @@ impl TensorBuffer {
     }
 
     /// Locks for writing exactly `n` elements of type `T`.
-    pub fn lock_write<T: Scalar>(&mut self, n: usize) -> Result<Locked<'_, T>, Status> {
+    pub fn lock_write<T: Scalar>(&mut self, n: usize) -> Result<WriteView<'_, T>, Status> {
         let ptr = self.lock::<T>(n, sys::kLiteRtTensorBufferLockModeWrite)?;
-        Ok(Locked {
-            buffer: self.ptr,
+        Ok(WriteView {
+            _lock: Lock {
+                buffer: self.ptr,
+                _borrow: PhantomData,
+            },
             ptr,
             len: n,
-            _borrow: PhantomData,
         })
     }
 
-    /// Locks for reading exactly `n` elements of type `T`.
-    pub fn lock_read<T: Scalar>(&self, n: usize) -> Result<Locked<'_, T>, Status> {
+    /// Locks for reading exactly `n` elements of type `T`. Takes `&mut self` like a write
+    /// lock because a lock is state of the LiteRT handle: one at a time.
+    pub fn lock_read<T: Scalar>(&mut self, n: usize) -> Result<ReadView<'_, T>, Status> {
         let ptr = self.lock::<T>(n, sys::kLiteRtTensorBufferLockModeRead)?;
-        Ok(Locked {
-            buffer: self.ptr,
+        Ok(ReadView {
+            _lock: Lock {
+                buffer: self.ptr,
+                _borrow: PhantomData,
+            },
             ptr,
             len: n,
-            _borrow: PhantomData,
         })
     }
 }
 
-impl Drop for TensorBuffer {
+impl Drop for TensorBuffer<'_> {
     fn drop(&mut self) {
         // Safety: created by LiteRtCreateManagedTensorBuffer, destroyed once.
         unsafe { sys::LiteRtDestroyTensorBuffer(self.ptr.as_ptr()) }
     }
 }
 
-/// A locked view of a buffer's host memory; unlocks on drop, so errors cannot leak a lock.
-pub struct Locked<'a, T> {
+/// Holds a buffer's lock and releases it on drop, so errors cannot leak a lock. The borrow of
+/// the buffer (`'b`) keeps the buffer, and so the memory behind the view, alive and unshared.
+struct Lock<'b> {
     buffer: NonNull<sys::LiteRtTensorBufferT>,
-    ptr: *mut T,
-    len: usize,
-    _borrow: PhantomData<&'a mut TensorBuffer>,
+    _borrow: PhantomData<&'b mut ()>,
 }
 
-impl<T> Locked<'_, T> {
-    pub fn as_slice(&self) -> &[T] {
-        // Safety: LiteRT returned host memory of at least len elements (size checked at
-        // creation), aligned for T (checked in lock), valid until unlock in Drop.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
-    }
-
-    pub fn as_mut_slice(&mut self) -> &mut [T] {
-        // Safety: as above; the borrow of the buffer makes this view unique.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
-    }
-}
-
-impl<T> Drop for Locked<'_, T> {
+impl Drop for Lock<'_> {
     fn drop(&mut self) {
         // Safety: the buffer was locked by TensorBuffer::lock and is unlocked once.
         unsafe { sys::LiteRtUnlockTensorBuffer(self.buffer.as_ptr()) };
+    }
+}
+
+/// A buffer locked for reading: gives only `&[T]`.
+pub struct ReadView<'b, T> {
+    _lock: Lock<'b>,
+    ptr: *const T,
+    len: usize,
+}
+
+impl<T> ReadView<'_, T> {
+    pub fn as_slice(&self) -> &[T] {
+        // Safety: LiteRT returned host memory of at least len elements (size checked at
+        // creation), aligned for T (checked in lock), valid until the lock is released.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+/// A buffer locked for writing.
+pub struct WriteView<'b, T> {
+    _lock: Lock<'b>,
+    ptr: *mut T,
+    len: usize,
+}
+
+impl<T> WriteView<'_, T> {
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        // Safety: as for ReadView; the exclusive borrow of the buffer makes this view unique.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
     }
 }
