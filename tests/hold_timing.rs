@@ -10,11 +10,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Stdio;
 
 use common::alsa::{sine_i16, AlsaSandbox};
-use common::toy::{sim_real_time, write_config, ToyConfig};
+use common::toy::{seed_two_clips, sim_real_time, write_config, ToyConfig};
 
 #[derive(Debug, PartialEq)]
 enum Outcome {
@@ -50,15 +49,7 @@ fn trial(hold: f64) -> (f64, Outcome, String) {
             ..ToyConfig::default()
         },
     );
-    let rec = sb.home().join("rec");
-    std::fs::create_dir_all(&rec).unwrap();
-    let cue = Path::new(env!("CARGO_MANIFEST_DIR")).join("sounds/empty.wav");
-    for name in [
-        "2026-01-01_10-00-00_voice.wav",
-        "2026-01-01_10-00-01_voice.wav",
-    ] {
-        std::fs::copy(&cue, rec.join(name)).unwrap();
-    }
+    let rec = seed_two_clips(&sb);
     let script = sb.home().join("s.sim");
     std::fs::write(&script, format!("hold {hold}\nsettle\n")).unwrap();
     let out = sim_real_time(&sb, &config)

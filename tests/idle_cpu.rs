@@ -69,26 +69,22 @@ fn toy() -> (AlsaSandbox, std::path::PathBuf) {
     (sb, config)
 }
 
-#[test]
-fn every_thread_of_an_idle_virtual_time_sim_sleeps() {
-    let (sb, config) = toy();
-    let child = sim(&sb, &config)
-        .stdin(Stdio::piped())
+fn start_idle(mut sim: std::process::Command) -> Child {
+    sim.stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start sim");
-    idle_threads_use_no_cpu(child);
+        .expect("start sim")
+}
+
+#[test]
+fn every_thread_of_an_idle_virtual_time_sim_sleeps() {
+    let (sb, config) = toy();
+    idle_threads_use_no_cpu(start_idle(sim(&sb, &config)));
 }
 
 #[test]
 fn every_thread_of_an_idle_real_time_sim_sleeps() {
     let (sb, config) = toy();
-    let child = sim_real_time(&sb, &config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sim");
-    idle_threads_use_no_cpu(child);
+    idle_threads_use_no_cpu(start_idle(sim_real_time(&sb, &config)));
 }

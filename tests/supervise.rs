@@ -7,13 +7,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use chatterbox::instance::InstanceLock;
 use common::alsa::{sine_i16, AlsaSandbox};
-use common::toy::{write_config, ToyConfig};
+use common::toy::{seed_two_clips, write_config, ToyConfig};
 
 struct Toy {
     sb: AlsaSandbox,
@@ -27,15 +27,7 @@ impl Toy {
         sb.write_mic(&sine_i16(440.0, 48_000, 2, 48_000 * 30, 0.3))
             .expect("mic file");
         let config = write_config(&sb, &ToyConfig::default());
-        let rec = sb.home().join("rec");
-        std::fs::create_dir_all(&rec).unwrap();
-        let cue = Path::new(env!("CARGO_MANIFEST_DIR")).join("sounds/empty.wav");
-        for name in [
-            "2026-01-01_10-00-00_voice.wav",
-            "2026-01-01_10-00-01_voice.wav",
-        ] {
-            std::fs::copy(&cue, rec.join(name)).unwrap();
-        }
+        seed_two_clips(&sb);
         let lock = sb.home().join("chatterbox.lock");
         Toy { sb, config, lock }
     }

@@ -68,3 +68,18 @@ pub fn sim_real_time(sb: &AlsaSandbox, config: &Path) -> Command {
         .env("RUST_LOG", "info");
     cmd
 }
+
+/// Puts two valid clips (copies of the "empty" cue) into the sandbox's `rec` folder, named
+/// as clips from before sequence numbers; returns the folder.
+pub fn seed_two_clips(sb: &AlsaSandbox) -> PathBuf {
+    let rec = sb.home().join("rec");
+    std::fs::create_dir_all(&rec).expect("recordings folder");
+    let cue = Path::new(env!("CARGO_MANIFEST_DIR")).join("sounds/empty.wav");
+    for name in [
+        "2026-01-01_10-00-00_voice.wav",
+        "2026-01-01_10-00-01_voice.wav",
+    ] {
+        std::fs::copy(&cue, rec.join(name)).expect("seed clip");
+    }
+    rec
+}
