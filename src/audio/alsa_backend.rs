@@ -18,7 +18,7 @@
 //!
 //! # Troubleshooting
 //! * "not found": check the name with `aplay -L` / `arecord -L` (or `chatterbox devices`);
-//!   on the Pi the Codec Zero needs `dtoverlay=iqaudio-codec` in `/boot/firmware/config.txt`.
+//!   on the Pi the Codec Zero needs `dtoverlay=rpi-codeczero` in `/boot/firmware/config.txt`.
 //! * "busy": another program holds the device (`fuser -v /dev/snd/*`).
 //! * "permission denied": add the user to the `audio` group.
 use std::time::Duration;
