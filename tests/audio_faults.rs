@@ -88,7 +88,7 @@ fn each_mic_episode_is_logged_once_and_everything_resubscribes_without_a_restart
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut cfg = memory_config(dir.path(), "mem", "mem");
-    cfg.audio.pace_capture = false;
+    cfg.audio.pace_capture = chatterbox::audio::capture::Pacing::Never;
     cfg.button.record_seconds = 0.5;
     cfg.keywords.model = root.join("models/kws.toml");
 
@@ -232,4 +232,60 @@ fn a_missing_speaker_is_one_error_however_many_presses_fail() {
         ),
         3
     );
+}
+
+/// A microphone that opens but delivers nothing (an unclocked codec: every read times
+/// out) is one episode: one Down, one error line, no Up until audio really arrives.
+#[test]
+fn a_mic_that_opens_then_times_out_does_not_flap() {
+    use chatterbox::audio::capture::{spawn_capture, CaptureConfig, CaptureHub, Pacing};
+    use chatterbox::audio::pcm::{DeviceStatus, PcmFormat};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    init_log();
+    let mem = MemoryBackend::new();
+    mem.stall_capture_opens(2);
+    let (status_tx, status_rx) = crossbeam_channel::unbounded();
+    let stop = Arc::new(AtomicBool::new(false));
+    let hub = CaptureHub::new();
+    let sub = hub.subscribe("test", 100);
+    let format = PcmFormat {
+        rate: 16_000,
+        channels: 1,
+    };
+    let capture = spawn_capture(
+        Arc::new(mem.clone()),
+        CaptureConfig {
+            device: "stalling-mic".into(),
+            format,
+            chunk_frames: 320,
+            pacing: Pacing::Never,
+        },
+        hub.clone(),
+        status_tx,
+        stop.clone(),
+    )
+    .unwrap();
+    // Two stalled opens (0.5 s + 1 s of backoff), then audio.
+    sub.receiver()
+        .recv_timeout(Duration::from_secs(10))
+        .expect("audio once the device works");
+    stop.store(true, Ordering::SeqCst);
+    capture.join().unwrap();
+    assert_eq!(mem.capture_opens(), 3);
+    let reports: Vec<&'static str> = status_rx
+        .try_iter()
+        .map(|s| match s {
+            DeviceStatus::Up { .. } => "up",
+            DeviceStatus::Down { .. } => "down",
+        })
+        .collect();
+    assert_eq!(reports, ["down", "up"]);
+    let errors = LOG
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(l, m)| *l == log::Level::Error && m.contains("stalling-mic"))
+        .count();
+    assert_eq!(errors, 1, "one error line for the episode");
 }

@@ -189,7 +189,7 @@ mod tests {
                     device: "mem".into(),
                     format: FMT,
                     chunk_frames: 160,
-                    pace_realtime: false,
+                    pacing: crate::audio::capture::Pacing::Never,
                 },
                 hub.clone(),
                 status_tx,
