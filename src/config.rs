@@ -39,9 +39,10 @@ pub struct AudioConfig {
     pub channels: u16,
     /// Size of each captured block handed to the recorder and the recognizer, in ms.
     pub chunk_ms: u32,
-    /// Sleep so capture never runs ahead of real time. Needed only for devices that are
-    /// not paced by hardware (ALSA's `file` plugin); harmless on a real card.
-    pub pace_capture: bool,
+    /// Whether capture is slowed to real time: `"auto"` (paces only sources that are not
+    /// clocked by a sound card, e.g. ALSA's `file` plugin), `true`, `false`. Pacing a real
+    /// card against the Pi's clock makes it overrun as the two clocks drift apart.
+    pub pace_capture: crate::audio::capture::Pacing,
     /// Longest clip the player will load, in seconds (protects memory from huge files).
     pub max_clip_seconds: f32,
     /// Volume at start, 0..=10.
@@ -57,7 +58,7 @@ impl Default for AudioConfig {
             rate: 48000,
             channels: 2,
             chunk_ms: 20,
-            pace_capture: true,
+            pace_capture: crate::audio::capture::Pacing::Auto,
             max_clip_seconds: 120.0,
             volume: 7,
         }
@@ -514,7 +515,8 @@ pub fn allowed(field: &str) -> Option<&'static str> {
         "audio.rate" => "8000 to 192000 Hz, e.g. 48000",
         "audio.channels" => "1 or 2",
         "audio.chunk_ms" => "5 to 200",
-        "audio.pace_capture" | "display.enabled" | "keywords.enabled" => BOOL,
+        "audio.pace_capture" => "\"auto\" (recommended), true or false",
+        "display.enabled" | "keywords.enabled" => BOOL,
         "audio.max_clip_seconds" => "more than 0, at most 3600",
         "audio.volume" => "0 to 10",
         "library.recordings_dir" => "a folder path in quotes, e.g. \"recordings\"",

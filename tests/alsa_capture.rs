@@ -83,7 +83,7 @@ fn cfg(device: &str, format: PcmFormat, chunk_frames: usize) -> CaptureConfig {
         device: device.into(),
         format,
         chunk_frames,
-        pace_realtime: false,
+        pacing: chatterbox::audio::capture::Pacing::Never,
     }
 }
 

@@ -88,7 +88,7 @@ fn each_mic_episode_is_logged_once_and_everything_resubscribes_without_a_restart
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut cfg = memory_config(dir.path(), "mem", "mem");
-    cfg.audio.pace_capture = false;
+    cfg.audio.pace_capture = chatterbox::audio::capture::Pacing::Never;
     cfg.button.record_seconds = 0.5;
     cfg.keywords.model = root.join("models/kws.toml");
 

@@ -186,7 +186,7 @@ fn hours_of_random_use_leave_every_thread_working_and_memory_flat() {
     cfg.audio.playback_device = "soak".into();
     cfg.audio.rate = RATE;
     cfg.audio.channels = 1;
-    cfg.audio.pace_capture = false;
+    cfg.audio.pace_capture = chatterbox::audio::capture::Pacing::Never;
     cfg.keywords.enabled = false;
     cfg.library.recordings_dir = dir.path().join("rec");
     cfg.library.sounds_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sounds");

@@ -18,7 +18,7 @@
 //!
 //! # Troubleshooting
 //! * "not found": check the name with `aplay -L` / `arecord -L` (or `chatterbox devices`);
-//!   on the Pi the Codec Zero needs `dtoverlay=iqaudio-codec` in `/boot/firmware/config.txt`.
+//!   on the Pi the Codec Zero needs `dtoverlay=rpi-codeczero` in `/boot/firmware/config.txt`.
 //! * "busy": another program holds the device (`fuser -v /dev/snd/*`).
 //! * "permission denied": add the user to the `audio` group.
 use std::time::Duration;
@@ -336,6 +336,12 @@ fn is_recoverable(e: &alsa::Error) -> bool {
     matches!(e.errno().abs(), libc::EPIPE | libc::ESTRPIPE | libc::EINTR)
 }
 
+/// Whether a capture stream in `state` after `snd_pcm_recover` must be started to deliver
+/// audio again: only a prepared one; a running one already does.
+fn needs_start_after_recovery(state: alsa::pcm::State) -> bool {
+    state == alsa::pcm::State::Prepared
+}
+
 /// An open, running ALSA capture stream.
 struct AlsaCapture {
     pcm: PCM,
@@ -362,8 +368,16 @@ impl AlsaCapture {
         self.pcm
             .try_recover(e, true)
             .map_err(|e| map_io_error(&self.device, e))?;
-        // After `prepare` a capture stream must be started again.
-        self.pcm.start().map_err(|e| map_io_error(&self.device, e))
+        // After an overrun (or a failed resume) recovery leaves the stream prepared, and a
+        // capture stream must then be started again. After EINTR, or a suspend the card
+        // resumed from, it is still running, and `start` would fail with EBADFD and turn
+        // a harmless interruption into a reopen.
+        if needs_start_after_recovery(self.pcm.state()) {
+            self.pcm
+                .start()
+                .map_err(|e| map_io_error(&self.device, e))?;
+        }
+        Ok(())
     }
 }
 
@@ -541,5 +555,18 @@ mod tests {
         assert!(matches!(e, AudioError::Busy { .. }));
         let e = map_open_error("hw:0", alsa::Error::new("snd_pcm_open", libc::EACCES));
         assert!(e.to_string().contains("audio' group"));
+    }
+
+    #[test]
+    fn recovery_starts_only_a_stream_left_prepared() {
+        use alsa::pcm::State;
+        assert!(
+            needs_start_after_recovery(State::Prepared),
+            "after an overrun"
+        );
+        assert!(
+            !needs_start_after_recovery(State::Running),
+            "after EINTR or a resume"
+        );
     }
 }

@@ -98,37 +98,52 @@ impl CaptureHub {
 
     /// Hands `chunk` to every subscriber without ever blocking. Public so that simulations
     /// can inject audio without a device; in the program only the capture thread calls it.
+    ///
+    /// Log lines are written after the hub lock is released: a blocked stderr (a full pipe,
+    /// a stalled journal) may delay this thread but never a `subscribe`/`unsubscribe` on
+    /// another thread waiting for the lock.
     pub fn publish(&self, chunk: AudioChunk) {
-        let mut inner = self.lock();
-        inner.subscribers.retain_mut(|sub| {
-            match sub.tx.try_send(chunk.clone()) {
-                Ok(()) => {
-                    if sub.episode > 0 {
-                        log::info!(
-                            "audio subscriber '{}' is keeping up again after losing {} chunk(s)",
-                            sub.name,
-                            sub.episode
-                        );
-                        sub.episode = 0;
+        let mut notes: Vec<(log::Level, String)> = Vec::new();
+        {
+            let mut inner = self.lock();
+            inner.subscribers.retain_mut(|sub| {
+                match sub.tx.try_send(chunk.clone()) {
+                    Ok(()) => {
+                        if sub.episode > 0 {
+                            notes.push((
+                                log::Level::Info,
+                                format!(
+                                    "audio subscriber '{}' is keeping up again after losing {} chunk(s)",
+                                    sub.name, sub.episode
+                                ),
+                            ));
+                            sub.episode = 0;
+                        }
+                        true
                     }
-                    true
-                }
-                Err(TrySendError::Full(_)) => {
-                    sub.dropped.fetch_add(1, Ordering::Relaxed);
-                    if sub.episode == 0 {
-                        log::warn!(
-                            "audio subscriber '{}' is not keeping up; dropping its chunks until it catches up",
-                            sub.name
-                        );
+                    Err(TrySendError::Full(_)) => {
+                        sub.dropped.fetch_add(1, Ordering::Relaxed);
+                        if sub.episode == 0 {
+                            notes.push((
+                                log::Level::Warn,
+                                format!(
+                                    "audio subscriber '{}' is not keeping up; dropping its chunks until it catches up",
+                                    sub.name
+                                ),
+                            ));
+                        }
+                        sub.episode += 1;
+                        true
                     }
-                    sub.episode += 1;
-                    true
+                    // Cannot happen while the Subscription lives (it owns the receiver), but a
+                    // dead queue must not be kept around.
+                    Err(TrySendError::Disconnected(_)) => false,
                 }
-                // Cannot happen while the Subscription lives (it owns the receiver), but a
-                // dead queue must not be kept around.
-                Err(TrySendError::Disconnected(_)) => false,
-            }
-        });
+            });
+        }
+        for (level, text) in notes {
+            log::log!(level, "{text}");
+        }
     }
 
     fn unsubscribe(&self, id: u64) {
@@ -154,6 +169,115 @@ impl Drop for Subscription {
     }
 }
 
+/// Whether the capture thread slows reading down to the wall clock (`audio.pace_capture`).
+///
+/// A sound card paces itself: a read blocks until the card's own oscillator has produced
+/// the audio. Pacing such a device against the Pi's clock as well is harmful: the two
+/// clocks never agree exactly, and when the card runs ε fast the reader falls behind by ε
+/// per second until the 160 ms capture buffer overruns and drops audio (every 27 min at
+/// 100 ppm). Sources that deliver at once (ALSA's `file` plugin with `infile`, the memory
+/// backend) must be paced, or a 10 s recording would take 10 ms. So the default, `Auto`,
+/// decides per opened stream from how it behaves; see [`Pacer`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "PacingSetting", into = "PacingSetting")]
+pub enum Pacing {
+    /// Pace only sources that are not clocked by hardware (`pace_capture = "auto"`).
+    #[default]
+    Auto,
+    /// Always pace (`pace_capture = true`): only for sources known to deliver at once.
+    Always,
+    /// Never pace (`pace_capture = false`): tests that want a file read as fast as possible.
+    Never,
+}
+
+/// How [`Pacing`] is written in the config file: `"auto"`, `true` or `false`.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum PacingSetting {
+    Flag(bool),
+    Word(String),
+}
+
+impl TryFrom<PacingSetting> for Pacing {
+    type Error = String;
+    fn try_from(v: PacingSetting) -> Result<Self, String> {
+        match v {
+            PacingSetting::Flag(true) => Ok(Pacing::Always),
+            PacingSetting::Flag(false) => Ok(Pacing::Never),
+            PacingSetting::Word(w) if w == "auto" => Ok(Pacing::Auto),
+            PacingSetting::Word(w) => Err(format!(
+                "pace_capture = \"{w}\" is not a setting; use \"auto\" (recommended), true or false"
+            )),
+        }
+    }
+}
+
+impl From<Pacing> for PacingSetting {
+    fn from(p: Pacing) -> Self {
+        match p {
+            Pacing::Auto => PacingSetting::Word("auto".into()),
+            Pacing::Always => PacingSetting::Flag(true),
+            Pacing::Never => PacingSetting::Flag(false),
+        }
+    }
+}
+
+/// Audio a stream must have delivered before `Auto` judges whether it is hardware-clocked.
+const JUDGE_AFTER: Duration = Duration::from_millis(200);
+
+/// Decides, for one opened stream, whether to sleep after a read, and how long.
+///
+/// `Auto` asks the stream first ([`CaptureStream::paced_by_device`]); if it does not know
+/// (ALSA: a `hw:` card, `dsnoop`, PipeWire and the `file` plugin all look alike), it
+/// watches the first [`JUDGE_AFTER`] of audio: a device clocked by hardware cannot deliver
+/// audio faster than real time since it was opened (its buffer starts empty), so one that
+/// delivers it in well under that time is a file, and is paced from then on. The verdict
+/// is final for the stream: a real card that drifts ahead later is never paced.
+#[derive(Debug)]
+pub struct Pacer {
+    mode: Pacing,
+    /// `Some(true)`: pace; `Some(false)`: never; `None`: not judged yet.
+    verdict: Option<bool>,
+}
+
+impl Pacer {
+    /// `device_paced` is what the stream says about itself, if it knows.
+    pub fn new(mode: Pacing, device_paced: Option<bool>) -> Self {
+        let verdict = match mode {
+            Pacing::Always => Some(true),
+            Pacing::Never => Some(false),
+            Pacing::Auto => device_paced.map(|paced| !paced),
+        };
+        Pacer { mode, verdict }
+    }
+
+    /// Whether this stream is being paced (`None` while `Auto` has not decided yet).
+    pub fn paces(&self) -> Option<bool> {
+        self.verdict
+    }
+
+    /// After a read: `frames` delivered in total at `rate`, `elapsed` since the open was
+    /// started. Returns how long to sleep, if at all.
+    pub fn after_read(&mut self, frames: u64, rate: u32, elapsed: Duration) -> Option<Duration> {
+        let delivered = Duration::from_secs_f64(frames as f64 / f64::from(rate.max(1)));
+        if self.verdict.is_none() && delivered >= JUDGE_AFTER {
+            // Generous margins: a real device is at most a few ppm ahead of `elapsed`.
+            let too_fast = delivered > elapsed.mul_f64(1.25) + Duration::from_millis(50);
+            self.verdict = Some(too_fast);
+            if too_fast && self.mode == Pacing::Auto {
+                log::info!(
+                    "the microphone delivers audio faster than real time (a file or test source, not a sound card); pacing it to the clock"
+                );
+            }
+        }
+        if self.verdict == Some(true) {
+            pace_delay(frames, rate, elapsed)
+        } else {
+            None
+        }
+    }
+}
+
 /// What the capture thread opens and how it reads.
 #[derive(Clone, Debug)]
 pub struct CaptureConfig {
@@ -163,9 +287,8 @@ pub struct CaptureConfig {
     pub format: PcmFormat,
     /// Frames per chunk handed to subscribers (e.g. 960 = 20 ms at 48 kHz).
     pub chunk_frames: usize,
-    /// Never run ahead of the wall clock. Needed for ALSA's `file`/`infile` plugin, whose
-    /// reads return at once; harmless on real hardware, where reads block anyway.
-    pub pace_realtime: bool,
+    /// Whether to keep reads from running ahead of the wall clock; see [`Pacing`].
+    pub pacing: Pacing,
 }
 
 /// Starts the capture thread. It runs until `stop` is set (checked between chunks and
@@ -220,6 +343,26 @@ fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) -> bool {
     }
 }
 
+/// The time source pacing uses: the wall clock in the program, a simulated one in tests
+/// (so hours of a drifting device take a second).
+trait PaceTimer {
+    /// Time since the stream's open was started.
+    fn elapsed(&self) -> Duration;
+    /// Waits `d`; true if `stop` was set meanwhile.
+    fn sleep(&self, d: Duration, stop: &AtomicBool) -> bool;
+}
+
+struct WallTimer(Instant);
+
+impl PaceTimer for WallTimer {
+    fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
+    fn sleep(&self, d: Duration, stop: &AtomicBool) -> bool {
+        sleep_unless_stopped(d, stop)
+    }
+}
+
 fn run_capture(
     backend: &dyn AudioBackend,
     cfg: &CaptureConfig,
@@ -228,9 +371,15 @@ fn run_capture(
     stop: &AtomicBool,
 ) {
     let mut backoff = BACKOFF_START;
+    // Reported Down (and logged as an error) for the current episode. An episode ends only
+    // when audio actually arrives, so a device that opens and then delivers nothing is one
+    // Down and one error, not an Up/Down pair every retry.
     let mut down = false;
     let mut next_frame: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
+        // Taken before the open: a hardware-clocked stream can then never appear to have
+        // delivered more audio than time has passed (see `Pacer`).
+        let timer = WallTimer(Instant::now());
         let error = match backend.open_capture(&cfg.device, cfg.format) {
             Ok(mut stream) => {
                 let format = stream.format();
@@ -242,16 +391,26 @@ fn run_capture(
                     );
                 }
                 log::info!("microphone '{}' open: {format}", cfg.device);
-                report(
-                    status,
-                    DeviceStatus::Up {
-                        device: cfg.device.clone(),
-                        format,
-                    },
-                );
-                down = false;
                 let before = next_frame;
-                let result = pump(stream.as_mut(), cfg, hub, stop, &mut next_frame);
+                let mut on_first_audio = || {
+                    report(
+                        status,
+                        DeviceStatus::Up {
+                            device: cfg.device.clone(),
+                            format,
+                        },
+                    );
+                    down = false;
+                };
+                let result = pump(
+                    stream.as_mut(),
+                    cfg,
+                    hub,
+                    stop,
+                    &mut next_frame,
+                    &timer,
+                    &mut on_first_audio,
+                );
                 // Only a stream that worked for a while resets the backoff: a device that
                 // opens and then fails at once must not be reopened twice a second forever.
                 if next_frame - before >= u64::from(format.rate) {
@@ -284,37 +443,44 @@ fn run_capture(
     }
 }
 
-/// Reads chunks until `stop` (Ok) or a device error (Err).
+/// Reads chunks until `stop` (Ok) or a device error (Err). `on_first_audio` runs once,
+/// when the first chunk has arrived.
 fn pump(
     stream: &mut dyn super::pcm::CaptureStream,
     cfg: &CaptureConfig,
     hub: &CaptureHub,
     stop: &AtomicBool,
     next_frame: &mut u64,
+    timer: &dyn PaceTimer,
+    on_first_audio: &mut dyn FnMut(),
 ) -> Result<(), AudioError> {
     let format = stream.format();
     let ch = usize::from(format.channels.max(1));
     let mut buf = vec![0i16; cfg.chunk_frames.max(1) * ch];
-    let started = Instant::now();
+    let mut pacer = Pacer::new(cfg.pacing, stream.paced_by_device());
     let mut frames_this_open: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
         let n = stream.read(&mut buf)?;
         if n == 0 {
             continue;
         }
+        let length = Duration::from_secs_f64(n as f64 / f64::from(format.rate.max(1)));
+        let now = Instant::now();
+        if frames_this_open == 0 {
+            on_first_audio();
+        }
         let samples: Arc<[i16]> = Arc::from(&buf[..n * ch]);
         hub.publish(AudioChunk {
             format,
             first_frame: *next_frame,
+            captured_at: now.checked_sub(length).unwrap_or(now),
             samples,
         });
         *next_frame += n as u64;
         frames_this_open += n as u64;
-        if cfg.pace_realtime {
-            if let Some(wait) = pace_delay(frames_this_open, format.rate, started.elapsed()) {
-                if sleep_unless_stopped(wait, stop) {
-                    return Ok(());
-                }
+        if let Some(wait) = pacer.after_read(frames_this_open, format.rate, timer.elapsed()) {
+            if timer.sleep(wait, stop) {
+                return Ok(());
             }
         }
     }
@@ -324,9 +490,12 @@ fn pump(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audio::pcm::CaptureStream as _;
+    use crate::clock::Clock as _;
 
     fn chunk(first: u64, value: i16) -> AudioChunk {
         AudioChunk {
+            captured_at: Instant::now(),
             format: PcmFormat {
                 rate: 16000,
                 channels: 1,
@@ -388,5 +557,186 @@ mod tests {
         assert_eq!(seen[1], Duration::from_secs(1));
         assert_eq!(seen[4], BACKOFF_MAX);
         assert_eq!(*seen.last().unwrap(), BACKOFF_MAX);
+    }
+
+    /// A capture device with its own oscillator, `ppm` off the host's, simulated on a
+    /// virtual clock: reads block (advance the clock) until a chunk exists, and a backlog
+    /// larger than the 160 ms buffer is an overrun (ALSA then drops the buffered audio).
+    struct DriftingMic {
+        clock: crate::clock::ManualClock,
+        rate: u32,
+        ppm: f64,
+        buffer_frames: u64,
+        consumed: u64,
+        overruns: Arc<AtomicU64>,
+        run_for: Duration,
+        stop: Arc<AtomicBool>,
+        /// What it says about itself: `None`, like ALSA.
+        says_paced: Option<bool>,
+        /// A file, not a card: every read returns at once.
+        instant: bool,
+    }
+
+    impl DriftingMic {
+        fn frames_at(&self, t: Duration) -> u64 {
+            (t.as_secs_f64() * f64::from(self.rate) * (1.0 + self.ppm * 1e-6)) as u64
+        }
+    }
+
+    impl super::super::pcm::CaptureStream for DriftingMic {
+        fn format(&self) -> PcmFormat {
+            PcmFormat {
+                rate: self.rate,
+                channels: 1,
+            }
+        }
+        fn paced_by_device(&self) -> Option<bool> {
+            self.says_paced
+        }
+        fn read(&mut self, buf: &mut [i16]) -> Result<usize, AudioError> {
+            let want = buf.len() as u64;
+            if !self.instant {
+                let produced = self.frames_at(self.clock.now());
+                if produced - self.consumed > self.buffer_frames {
+                    self.overruns.fetch_add(1, Ordering::Relaxed);
+                    self.consumed = produced;
+                }
+                if produced - self.consumed < want {
+                    let due = (self.consumed + want) as f64
+                        / (f64::from(self.rate) * (1.0 + self.ppm * 1e-6));
+                    let now = self.clock.now();
+                    let until = Duration::from_secs_f64(due) + Duration::from_nanos(1);
+                    self.clock.advance(until.saturating_sub(now));
+                }
+            }
+            self.consumed += want;
+            let enough = self.run_for.as_secs_f64() * f64::from(self.rate);
+            if self.clock.now() >= self.run_for || self.consumed as f64 >= enough {
+                self.stop.store(true, Ordering::Relaxed);
+            }
+            Ok(buf.len())
+        }
+    }
+
+    struct SimTimer(crate::clock::ManualClock);
+
+    impl PaceTimer for SimTimer {
+        fn elapsed(&self) -> Duration {
+            crate::clock::Clock::now(&self.0)
+        }
+        fn sleep(&self, d: Duration, _stop: &AtomicBool) -> bool {
+            self.0.advance(d);
+            false
+        }
+    }
+
+    /// Runs the real read loop on a simulated device for `hours`; returns (overruns,
+    /// simulated seconds, seconds of audio delivered).
+    fn simulate(
+        pacing: Pacing,
+        ppm: f64,
+        hours: f64,
+        instant: bool,
+        says: Option<bool>,
+    ) -> (u64, f64, f64) {
+        let clock = crate::clock::ManualClock::new();
+        let stop = Arc::new(AtomicBool::new(false));
+        let overruns = Arc::new(AtomicU64::new(0));
+        let rate = 48_000;
+        let mut mic = DriftingMic {
+            clock: clock.clone(),
+            rate,
+            ppm,
+            buffer_frames: u64::from(rate) * 160 / 1000,
+            consumed: 0,
+            overruns: overruns.clone(),
+            run_for: Duration::from_secs_f64(hours * 3600.0),
+            stop: stop.clone(),
+            says_paced: says,
+            instant,
+        };
+        let cfg = CaptureConfig {
+            device: "drifting".into(),
+            format: mic.format(),
+            chunk_frames: 960,
+            pacing,
+        };
+        let mut next = 0;
+        pump(
+            &mut mic,
+            &cfg,
+            &CaptureHub::new(),
+            &stop,
+            &mut next,
+            &SimTimer(clock.clone()),
+            &mut || {},
+        )
+        .unwrap();
+        let t = crate::clock::Clock::now(&clock).as_secs_f64();
+        (
+            overruns.load(Ordering::Relaxed),
+            t,
+            next as f64 / f64::from(rate),
+        )
+    }
+
+    #[test]
+    fn a_card_whose_clock_drifts_100_ppm_never_overruns_over_hours() {
+        for ppm in [100.0, -100.0] {
+            let (overruns, t, _) = simulate(Pacing::Auto, ppm, 3.0, false, None);
+            assert!(t >= 0.999 * 3.0 * 3600.0, "simulated {t} s");
+            assert_eq!(overruns, 0, "{ppm:+} ppm over 3 h");
+        }
+        // Pacing such a card to the host clock is what made it overrun (the test can fail).
+        let (overruns, _, _) = simulate(Pacing::Always, 100.0, 3.0, false, None);
+        println!("forced pacing at +100 ppm: {overruns} overrun(s) in 3 simulated hours");
+        assert!(
+            overruns >= 3,
+            "forced pacing at +100 ppm: {overruns} overrun(s) in 3 h"
+        );
+    }
+
+    #[test]
+    fn a_source_that_delivers_at_once_is_paced_to_real_time() {
+        // Like ALSA's file plugin: says nothing about itself, reads return at once.
+        let (_, t, audio) = simulate(Pacing::Auto, 0.0, 60.0 / 3600.0, true, None);
+        assert!(audio >= 60.0, "{audio} s of audio");
+        assert!((t - audio).abs() < 0.1, "{audio} s of audio took {t} s");
+        // `pace_capture = false` reads it as fast as it comes.
+        let (_, t, audio) = simulate(Pacing::Never, 0.0, 0.01, true, Some(false));
+        assert!(audio >= 36.0 && t == 0.0, "{audio} s of audio took {t} s");
+    }
+
+    #[test]
+    fn pacing_follows_what_the_stream_says_about_itself() {
+        assert_eq!(Pacer::new(Pacing::Auto, Some(false)).paces(), Some(true));
+        assert_eq!(Pacer::new(Pacing::Auto, Some(true)).paces(), Some(false));
+        assert_eq!(Pacer::new(Pacing::Auto, None).paces(), None);
+        assert_eq!(Pacer::new(Pacing::Never, Some(false)).paces(), Some(false));
+        assert_eq!(Pacer::new(Pacing::Always, Some(true)).paces(), Some(true));
+    }
+
+    #[test]
+    fn pace_capture_reads_auto_true_false_and_names_the_fix_otherwise() {
+        use crate::config::Config;
+        use std::path::Path;
+        let parse = |v: &str| {
+            Config::parse(
+                &format!("[audio]\npace_capture = {v}\n"),
+                Path::new("c.toml"),
+                Path::new(""),
+            )
+        };
+        assert_eq!(Config::default().audio.pace_capture, Pacing::Auto);
+        assert_eq!(parse("\"auto\"").unwrap().audio.pace_capture, Pacing::Auto);
+        assert_eq!(parse("true").unwrap().audio.pace_capture, Pacing::Always);
+        assert_eq!(parse("false").unwrap().audio.pace_capture, Pacing::Never);
+        for bad in ["\"sometimes\"", "3"] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains("pace_capture") && e.contains("\"auto\""), "{e}");
+        }
+        // Written back as it is read.
+        let text = toml::to_string(&Config::default()).unwrap();
+        assert!(text.contains("pace_capture = \"auto\""), "{text}");
     }
 }

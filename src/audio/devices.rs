@@ -188,7 +188,7 @@ pub fn render_report(devices: &[DeviceInfo]) -> String {
     if devices.is_empty() {
         s.push_str(
             "No sound devices found.\n\
-             On the Pi, check that /boot/firmware/config.txt has `dtoverlay=iqaudio-codec` \
+             On the Pi, check that /boot/firmware/config.txt has `dtoverlay=rpi-codeczero` \
              (Codec Zero) and reboot; `aplay -l` should then list the card.\n",
         );
         return s;
@@ -329,6 +329,6 @@ mod tests {
             "{r}"
         );
         assert!(r.contains("Can serve as speaker:    spk\n"), "{r}");
-        assert!(render_report(&[]).contains("dtoverlay=iqaudio-codec"));
+        assert!(render_report(&[]).contains("dtoverlay=rpi-codeczero"));
     }
 }

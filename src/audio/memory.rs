@@ -36,6 +36,9 @@ struct State {
     playback_opens: usize,
     playback_writes: usize,
     stops: usize,
+    /// The next this many capture streams opened deliver nothing: their first read fails
+    /// as a real one does after its idle timeout (a codec that opens but is not clocked).
+    stalled_opens: usize,
     /// Capture streams opened in a generation below this one read as disconnected.
     lost_below: u64,
     generation: u64,
@@ -97,6 +100,12 @@ impl MemoryBackend {
         self.lock()
             .playback_failures
             .extend(std::iter::repeat_n(kind, count));
+    }
+
+    /// The next `count` capture streams open fine but their first read fails with
+    /// `Disconnected` ("no audio arrived"), like an unclocked codec.
+    pub fn stall_capture_opens(&self, count: usize) {
+        self.lock().stalled_opens += count;
     }
 
     /// Every capture stream open right now fails its next read with `Disconnected`
@@ -183,11 +192,14 @@ impl AudioBackend for MemoryBackend {
         }
         s.capture_opens += 1;
         s.generation += 1;
+        let stalled = s.stalled_opens > 0;
+        s.stalled_opens = s.stalled_opens.saturating_sub(1);
         Ok(Box::new(MemoryCapture {
             backend: self.clone(),
             device: device.to_string(),
             format,
             generation: s.generation,
+            stalled,
         }))
     }
 
@@ -216,6 +228,7 @@ struct MemoryCapture {
     device: String,
     format: PcmFormat,
     generation: u64,
+    stalled: bool,
 }
 
 impl CaptureStream for MemoryCapture {
@@ -223,11 +236,22 @@ impl CaptureStream for MemoryCapture {
         self.format
     }
 
+    /// Fed samples are handed out at once, like ALSA's `file` plugin: not hardware-clocked.
+    fn paced_by_device(&self) -> Option<bool> {
+        Some(false)
+    }
+
     fn read(&mut self, buf: &mut [i16]) -> Result<usize, AudioError> {
         let ch = usize::from(self.format.channels.max(1));
         let frames = buf.len() / ch;
         if frames == 0 {
             return Ok(0);
+        }
+        if self.stalled {
+            return Err(AudioError::Disconnected {
+                device: self.device.clone(),
+                detail: "simulated: no audio arrived".into(),
+            });
         }
         {
             let mut s = self.backend.lock();

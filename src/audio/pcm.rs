@@ -22,6 +22,13 @@ pub trait CaptureStream: Send {
     /// Blocks until at least one frame is available, fills `buf` (interleaved) and returns
     /// the number of *frames* read. Recovers from overruns by itself where it can.
     fn read(&mut self, buf: &mut [i16]) -> Result<usize, AudioError>;
+    /// Whether reads are held back by the device's own clock (a sound card: a read waits
+    /// until the audio exists), `Some(false)` for a source that delivers at once, `None`
+    /// when the backend cannot tell. The capture thread paces only sources that are not
+    /// clocked by hardware; see `capture::Pacing`.
+    fn paced_by_device(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// A playback stream that is open.

@@ -238,7 +238,7 @@ mod tests {
                     device: "mem".into(),
                     format: FMT,
                     chunk_frames: 160,
-                    pace_realtime: false,
+                    pacing: crate::audio::capture::Pacing::Never,
                 },
                 hub.clone(),
                 status_tx,
@@ -374,6 +374,7 @@ mod tests {
         let chunk = |first: u64, value: i16| AudioChunk {
             format: FMT,
             first_frame: first,
+            captured_at: std::time::Instant::now(),
             samples: vec![value; 160 * 2].into(),
         };
         // Frames 160..480 were lost on the way (two chunks).

@@ -139,10 +139,27 @@ impl Read for CountingReader {
     }
 }
 
+/// Where samples come from once the header is read.
+enum Decoder {
+    /// hound: samples exactly as wide as their container, and float.
+    Hound(hound::WavReader<CountingReader>),
+    /// Integer samples narrower than their container (24 valid bits in 4 bytes), which
+    /// hound reads from the low bytes. WAV stores them left-justified (the valid bits are
+    /// the top ones, the rest zero: WAVE_FORMAT_EXTENSIBLE says so, and the older format
+    /// for sizes that are not whole bytes), so they are read here as full-width words.
+    Padded {
+        data: CountingReader,
+        /// Bytes per sample in the file (`block_align / channels`).
+        container: usize,
+        /// Raw bytes, reused between reads.
+        bytes: Vec<u8>,
+    },
+}
+
 /// A WAV being read piece by piece; see [`open_clip`].
 pub struct WavStream {
     path: PathBuf,
-    reader: hound::WavReader<CountingReader>,
+    decoder: Decoder,
     spec: hound::WavSpec,
     /// Samples (over all file channels) still to read, capped by `max_seconds`.
     remaining: usize,
@@ -218,6 +235,12 @@ impl WavStream {
             }
         }
         let ch = usize::from(spec.channels);
+        // Bytes each sample takes in the file. hound does not say, and the bit depth is not
+        // it: 24-bit samples often sit in 4-byte containers.
+        let container = block_align(&path)
+            .map(|align| usize::from(align) / ch)
+            .filter(|&c| c * 8 >= usize::from(spec.bits_per_sample))
+            .unwrap_or_else(|| usize::from(spec.bits_per_sample.div_ceil(8)));
         let declared = reader.len() as usize;
         let cap_frames = (f64::from(max_seconds) * f64::from(spec.sample_rate)).floor() as usize;
         let wanted = declared.min(cap_frames.saturating_mul(ch));
@@ -231,20 +254,31 @@ impl WavStream {
         // Does the file hold what we are about to read? (Checked against the file size, so
         // a copy cut short is refused before it starts playing.)
         let data_start = count.load(Ordering::Relaxed);
-        let bytes_needed = wanted as u64 * u64::from(spec.bits_per_sample.div_ceil(8));
+        let bytes_needed = wanted as u64 * container as u64;
         let bytes_present = file_len.saturating_sub(data_start);
         if bytes_present < bytes_needed {
             return Err(WavError::Truncated {
                 path,
                 detail: format!(
                     "the header promises {declared} samples but the file holds only about {}",
-                    bytes_present / u64::from(spec.bits_per_sample.div_ceil(8))
+                    bytes_present / container as u64
                 ),
             });
         }
+        let padded = spec.sample_format == hound::SampleFormat::Int
+            && container * 8 > usize::from(spec.bits_per_sample);
+        let decoder = if padded {
+            Decoder::Padded {
+                data: reader.into_inner(),
+                container,
+                bytes: Vec::new(),
+            }
+        } else {
+            Decoder::Hound(reader)
+        };
         Ok(Self {
             path,
-            reader,
+            decoder,
             spec,
             remaining: wanted,
             total_frames: wanted / ch,
@@ -288,20 +322,42 @@ impl WavStream {
             path: path.clone(),
             detail: "the sample data ends early or cannot be read".into(),
         };
-        if self.spec.sample_format == hound::SampleFormat::Float {
-            for s in self.reader.samples::<f32>().take(n) {
-                let v = s.map_err(|_| truncated())?;
-                self.scratch.push(if v.is_finite() {
-                    v.clamp(-1.0, 1.0)
-                } else {
-                    0.0
-                });
+        let bits = u32::from(self.spec.bits_per_sample);
+        match &mut self.decoder {
+            Decoder::Hound(reader) if self.spec.sample_format == hound::SampleFormat::Float => {
+                for s in reader.samples::<f32>().take(n) {
+                    let v = s.map_err(|_| truncated())?;
+                    self.scratch.push(if v.is_finite() {
+                        v.clamp(-1.0, 1.0)
+                    } else {
+                        0.0
+                    });
+                }
             }
-        } else {
-            let scale = 1.0 / (1u64 << (self.spec.bits_per_sample - 1)) as f64;
-            for s in self.reader.samples::<i32>().take(n) {
-                let v = s.map_err(|_| truncated())?;
-                self.scratch.push((f64::from(v) * scale) as f32);
+            Decoder::Hound(reader) => {
+                let scale = 1.0 / (1u64 << (bits - 1)) as f64;
+                for s in reader.samples::<i32>().take(n) {
+                    let v = s.map_err(|_| truncated())?;
+                    self.scratch.push((f64::from(v) * scale) as f32);
+                }
+            }
+            Decoder::Padded {
+                data,
+                container,
+                bytes,
+            } => {
+                bytes.resize(n * *container, 0);
+                data.read_exact(bytes).map_err(|_| truncated())?;
+                // The valid bits are the top `bits` of the container; anything below them
+                // is padding and must not count.
+                let keep = u32::MAX << (32 - bits.min(32));
+                let scale = 1.0 / 2_147_483_648.0;
+                for sample in bytes.chunks_exact(*container) {
+                    let mut word = [0u8; 4];
+                    word[4 - sample.len()..].copy_from_slice(sample);
+                    let v = (u32::from_le_bytes(word) & keep) as i32;
+                    self.scratch.push((f64::from(v) * scale) as f32);
+                }
             }
         }
         if self.scratch.len() < n {
@@ -315,6 +371,33 @@ impl WavStream {
         }
         Ok(n / ch)
     }
+}
+
+/// `block_align` (bytes per frame) from the file's `fmt ` chunk, or None if it cannot be
+/// found (hound has already accepted the header; this only re-reads one field of it).
+fn block_align(path: &Path) -> Option<u16> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = BufReader::new(File::open(path).ok()?);
+    let mut riff = [0u8; 12];
+    f.read_exact(&mut riff).ok()?;
+    if &riff[..4] != b"RIFF" || &riff[8..] != b"WAVE" {
+        return None;
+    }
+    // A bounded walk: a file of thousands of tiny chunks is not worth following.
+    for _ in 0..64 {
+        let mut head = [0u8; 8];
+        f.read_exact(&mut head).ok()?;
+        let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        if &head[..4] == b"fmt " {
+            let mut fmt = [0u8; 14];
+            f.read_exact(&mut fmt).ok()?;
+            return Some(u16::from_le_bytes([fmt[12], fmt[13]]));
+        }
+        // Chunks are padded to an even length.
+        f.seek(SeekFrom::Current(i64::from(len) + i64::from(len & 1)))
+            .ok()?;
+    }
+    None
 }
 
 /// Averages interleaved `channels`-channel samples down to mono.
@@ -1040,5 +1123,88 @@ mod tests {
         assert_eq!(to_i16(f32::NAN, 1.0), 0);
         assert_eq!(to_i16(10.0, 1.0), i16::MAX);
         assert_eq!(to_i16(-10.0, 1.0), i16::MIN);
+    }
+
+    /// A WAVE_FORMAT_EXTENSIBLE file, mono 16 kHz, `valid` bits in `container`-byte
+    /// samples, written by hand (hound writes only what it reads back right).
+    fn extensible_wav(valid: u16, container: u16, samples: &[i32]) -> Vec<u8> {
+        let data: Vec<u8> = samples
+            .iter()
+            .flat_map(|&v| {
+                // Left-justified: the valid bits on top, zeros below.
+                let word = (v << (32 - valid)) as u32;
+                word.to_le_bytes()[4 - usize::from(container)..].to_vec()
+            })
+            .collect();
+        let mut b = Vec::new();
+        b.extend_from_slice(b"RIFF");
+        b.extend_from_slice(&(4 + 8 + 40 + 8 + data.len() as u32).to_le_bytes());
+        b.extend_from_slice(b"WAVEfmt ");
+        b.extend_from_slice(&40u32.to_le_bytes());
+        b.extend_from_slice(&0xFFFEu16.to_le_bytes()); // WAVE_FORMAT_EXTENSIBLE
+        b.extend_from_slice(&1u16.to_le_bytes()); // channels
+        b.extend_from_slice(&16_000u32.to_le_bytes());
+        b.extend_from_slice(&(16_000 * u32::from(container)).to_le_bytes());
+        b.extend_from_slice(&container.to_le_bytes()); // block_align
+        b.extend_from_slice(&(container * 8).to_le_bytes()); // container bits
+        b.extend_from_slice(&22u16.to_le_bytes());
+        b.extend_from_slice(&valid.to_le_bytes());
+        b.extend_from_slice(&4u32.to_le_bytes()); // channel mask: front centre
+                                                  // KSDATAFORMAT_SUBTYPE_PCM
+        b.extend_from_slice(&[
+            0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38,
+            0x9B, 0x71,
+        ]);
+        b.extend_from_slice(b"data");
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(&data);
+        b
+    }
+
+    #[test]
+    fn left_justified_24_bit_in_32_bit_containers_reads_at_the_right_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = (1 << 23) - 1;
+        let values = [0, full / 2, -(full / 2), full, -(1 << 23), 1];
+        let p = dir.path().join("ext24.wav");
+        std::fs::write(&p, extensible_wav(24, 4, &values)).unwrap();
+        let clip = read_clip(&p, 10.0).unwrap();
+        let expected: Vec<f32> = values
+            .iter()
+            .map(|&v| v as f32 / (1 << 23) as f32)
+            .collect();
+        assert_eq!(clip.samples.len(), values.len());
+        for (got, want) in clip.samples.iter().zip(&expected) {
+            assert!(
+                (got - want).abs() < 1e-6,
+                "{:?} vs {expected:?}",
+                clip.samples
+            );
+        }
+        // Padding bits below the valid ones are ignored, not added as noise.
+        let mut bytes = extensible_wav(24, 4, &[full / 2]);
+        let last = bytes.len() - 4;
+        bytes[last] = 0xFF;
+        std::fs::write(&p, &bytes).unwrap();
+        let clip = read_clip(&p, 10.0).unwrap();
+        assert!((clip.samples[0] - 0.5).abs() < 1e-6, "{:?}", clip.samples);
+    }
+
+    #[test]
+    fn a_cut_file_with_padded_samples_is_refused_before_it_plays() {
+        let dir = tempfile::tempdir().unwrap();
+        // 1 s of 24-in-32; cut to 80 % of its data: more than 3/4, so a check counting
+        // 3 bytes per sample would let it start and fail mid-way.
+        let bytes = extensible_wav(24, 4, &vec![1000; 16_000]);
+        let header = bytes.len() - 64_000;
+        let cut = &bytes[..header + 64_000 * 8 / 10];
+        let p = dir.path().join("cut24.wav");
+        std::fs::write(&p, cut).unwrap();
+        let err = open_clip(&p, 10.0).expect_err("refused at open");
+        assert!(matches!(err, WavError::Truncated { .. }), "{err}");
+        assert!(err.to_string().contains("cut24.wav"), "{err}");
+        // Whole, it opens and reads to the end.
+        std::fs::write(&p, &bytes).unwrap();
+        assert_eq!(read_clip(&p, 10.0).unwrap().samples.len(), 16_000);
     }
 }

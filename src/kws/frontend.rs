@@ -798,6 +798,7 @@ mod tests {
         let chunk = |first_frame: u64, n: usize| AudioChunk {
             format: fmt,
             first_frame,
+            captured_at: std::time::Instant::now(),
             samples: vec![1000i16; n].into(),
         };
         let mut fe = Frontend::new(FrontendConfig::default()).unwrap();

@@ -8,7 +8,6 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use crossbeam_channel::{never, select, Receiver, Sender};
 
 use crate::audio::library::Library;
 use crate::audio::pcm::DeviceStatus;
+use crate::audio::playback_window::PlaybackWindow;
 use crate::audio::player::{PlayOutcome, PlayerCommand, PlayerReport};
 use crate::audio::recorder::{RecorderCommand, RecorderReport};
 use crate::clock::Clock;
@@ -82,7 +82,7 @@ pub struct Controller {
     out: Outputs,
     /// Set while the toy plays a sound: the keyword recognizer ignores the microphone
     /// then, so the toy does not answer its own speaker.
-    playing: Arc<AtomicBool>,
+    playing: Arc<PlaybackWindow>,
     waiters: Vec<Sender<Status>>,
     mic_fault: Option<String>,
     speaker_fault: Option<String>,
@@ -96,7 +96,7 @@ impl Controller {
         sounds_dir: PathBuf,
         commands: CommandMap,
         out: Outputs,
-        playing: Arc<AtomicBool>,
+        playing: Arc<PlaybackWindow>,
     ) -> Self {
         Controller {
             machine,
@@ -227,8 +227,7 @@ impl Controller {
             let actions = self.machine.handle(Event::new(at, input));
             queue.extend(self.execute(actions));
         }
-        self.playing
-            .store(self.machine.is_playing(), Ordering::Relaxed);
+        self.playing.set_playing(self.machine.is_playing());
     }
 
     /// Carries out actions; returns inputs that result immediately (e.g. a clip that

@@ -21,6 +21,7 @@ use crossbeam_channel::{unbounded, Sender};
 
 use crate::audio::capture::{spawn_capture, CaptureConfig, CaptureHub};
 use crate::audio::library::{Library, LibraryError};
+use crate::audio::playback_window::PlaybackWindow;
 use crate::audio::player::{spawn_player, PlayerConfig};
 use crate::audio::recorder::spawn_recorder;
 use crate::audio::AudioBackend;
@@ -77,7 +78,7 @@ pub struct App {
     controller: JoinHandle<()>,
     workers: Vec<JoinHandle<()>>,
     hub: CaptureHub,
-    playing: Arc<AtomicBool>,
+    playing: Arc<PlaybackWindow>,
 }
 
 fn thread_err(thread: &'static str) -> impl FnOnce(std::io::Error) -> StartError {
@@ -98,7 +99,7 @@ pub fn start(cfg: &Config, hw: Hardware, opts: Options) -> Result<App, StartErro
     }
     let stop = Arc::new(AtomicBool::new(false));
     let hub = CaptureHub::new();
-    let playing = Arc::new(AtomicBool::new(false));
+    let playing = Arc::new(PlaybackWindow::new());
     let mut workers = Vec::new();
 
     let (capture_status_tx, capture_status_rx) = unbounded();
@@ -110,7 +111,7 @@ pub fn start(cfg: &Config, hw: Hardware, opts: Options) -> Result<App, StartErro
                 device: cfg.audio.capture_device.clone(),
                 format,
                 chunk_frames: (format.rate * cfg.audio.chunk_ms / 1000).max(1) as usize,
-                pace_realtime: cfg.audio.pace_capture,
+                pacing: cfg.audio.pace_capture,
             },
             hub.clone(),
             capture_status_tx,
@@ -275,7 +276,7 @@ fn show_screens(mut show: ShowScreen, screens: &crossbeam_channel::Receiver<Scre
 fn start_listener(
     cfg: &Config,
     hub: &CaptureHub,
-    playing: &Arc<AtomicBool>,
+    playing: &Arc<PlaybackWindow>,
     stop: &Arc<AtomicBool>,
     control: &Sender<ControlMsg>,
     workers: &mut Vec<JoinHandle<()>>,
@@ -334,8 +335,8 @@ impl App {
         &self.hub
     }
 
-    /// Set while the toy is playing a sound.
-    pub fn playing(&self) -> Arc<AtomicBool> {
+    /// When the toy is and was playing a sound.
+    pub fn playing(&self) -> Arc<PlaybackWindow> {
         self.playing.clone()
     }
 

@@ -1,0 +1,86 @@
+//! A microphone that opens and then delivers nothing, seen from the capture thread: one
+//! Down report and one error line per episode, no Up until audio arrives. In its own test
+//! binary because it counts process-wide log lines (tests/audio_faults.rs counts its own).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chatterbox::audio::memory::MemoryBackend;
+
+/// Every log line of the process, for counting.
+struct Capture(Mutex<Vec<(log::Level, String)>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push((r.level(), r.args().to_string()));
+        }
+    }
+    fn flush(&self) {}
+}
+
+static LOG: Capture = Capture(Mutex::new(Vec::new()));
+
+fn init_log() {
+    log::set_logger(&LOG).unwrap();
+    log::set_max_level(log::LevelFilter::Debug);
+}
+
+/// A microphone that opens but delivers nothing (an unclocked codec: every read times
+/// out) is one episode: one Down, one error line, no Up until audio really arrives.
+#[test]
+fn a_mic_that_opens_then_times_out_does_not_flap() {
+    use chatterbox::audio::capture::{spawn_capture, CaptureConfig, CaptureHub, Pacing};
+    use chatterbox::audio::pcm::{DeviceStatus, PcmFormat};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    init_log();
+    let mem = MemoryBackend::new();
+    mem.stall_capture_opens(2);
+    let (status_tx, status_rx) = crossbeam_channel::unbounded();
+    let stop = Arc::new(AtomicBool::new(false));
+    let hub = CaptureHub::new();
+    let sub = hub.subscribe("test", 100);
+    let format = PcmFormat {
+        rate: 16_000,
+        channels: 1,
+    };
+    let capture = spawn_capture(
+        Arc::new(mem.clone()),
+        CaptureConfig {
+            device: "stalling-mic".into(),
+            format,
+            chunk_frames: 320,
+            pacing: Pacing::Never,
+        },
+        hub.clone(),
+        status_tx,
+        stop.clone(),
+    )
+    .unwrap();
+    // Two stalled opens (0.5 s + 1 s of backoff), then audio.
+    sub.receiver()
+        .recv_timeout(Duration::from_secs(10))
+        .expect("audio once the device works");
+    stop.store(true, Ordering::SeqCst);
+    capture.join().unwrap();
+    assert_eq!(mem.capture_opens(), 3);
+    let reports: Vec<&'static str> = status_rx
+        .try_iter()
+        .map(|s| match s {
+            DeviceStatus::Up { .. } => "up",
+            DeviceStatus::Down { .. } => "down",
+        })
+        .collect();
+    assert_eq!(reports, ["down", "up"]);
+    let errors = LOG
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(l, m)| *l == log::Level::Error && m.contains("stalling-mic"))
+        .count();
+    assert_eq!(errors, 1, "one error line for the episode");
+}
