@@ -230,9 +230,10 @@ fn load_config(path: Option<&Path>, command: &Command) -> Result<Config> {
     for missing in cfg.locate_shipped_files(&crate::shipped::SearchPlaces::for_this_program()) {
         match (command, missing.file.config_key) {
             // These exist to run the model.
-            (Command::Listen { .. } | Command::Enroll { .. } | Command::Evaluate { .. }, "keywords.model") => {
-                return Err(missing.into())
-            }
+            (
+                Command::Listen { .. } | Command::Enroll { .. } | Command::Evaluate { .. },
+                "keywords.model",
+            ) => return Err(missing.into()),
             // The toy works without voice commands or cue sounds (the button must always
             // work); it says why they are off.
             (Command::Run { .. } | Command::Sim(_), "keywords.model") if cfg.keywords.enabled => {

@@ -773,9 +773,13 @@ mod tests {
         let missing = c.locate_shipped_files(&places);
         let keys: Vec<&str> = missing.iter().map(|m| m.file.config_key).collect();
         assert_eq!(keys, ["library.sounds_dir", "keywords.model"]);
-        assert!(missing[1]
-            .to_string()
-            .contains(&root.path().join("gone/models/kws.toml").display().to_string()));
+        assert!(missing[1].to_string().contains(
+            &root
+                .path()
+                .join("gone/models/kws.toml")
+                .display()
+                .to_string()
+        ));
         assert!(c.keywords.model.as_os_str().is_empty());
     }
 
