@@ -100,5 +100,13 @@ fn main() {
 
     // `$ORIGIN` first so an installed library beside the binary wins over the build tree.
     println!("cargo:rustc-link-arg=-Wl,-rpath,$ORIGIN");
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
+    // A package (scripts/build-deb.sh) names where it installs the library instead of the
+    // build tree, which does not exist on the target and which lintian rejects.
+    println!("cargo:rerun-if-env-changed=CHATTERBOX_INSTALL_RPATH");
+    match env::var("CHATTERBOX_INSTALL_RPATH") {
+        Ok(installed) if !installed.is_empty() => {
+            println!("cargo:rustc-link-arg=-Wl,-rpath,{installed}")
+        }
+        _ => println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display()),
+    }
 }

@@ -33,40 +33,18 @@ set -euo pipefail
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SRC_DIR="${SRC_DIR:-$(dirname "$SCRIPT_DIR")}"
 
-ROOT="${ROOT:-}"
 PREFIX="${PREFIX:-/usr/local}"
 SHARE_DIR="${SHARE_DIR:-$PREFIX/share/chatterbox}"
 LIB_DIR="${LIB_DIR:-$PREFIX/lib/chatterbox}"
-STATE_DIR="${STATE_DIR:-/var/lib/chatterbox}"
-CONF_DIR="${CONF_DIR:-/etc/chatterbox}"
 SYSTEMD_DIR="${SYSTEMD_DIR:-/etc/systemd/system}"
-ALSA_DROPIN="${ALSA_DROPIN:-/etc/alsa/conf.d/60-chatterbox.conf}"
-ASOUND_CONF="${ASOUND_CONF:-/etc/asound.conf}"
-ASOUND_MARKER="# Written by \`chatterbox setup-audio\`."
-CHATTERBOX_USER="${CHATTERBOX_USER:-chatterbox}"
 ARCH="${ARCH:-$(uname -m)}"
-
 APT_GET="${APT_GET:-apt-get}"
 APT_CACHE="${APT_CACHE:-apt-cache}"
 CARGO="${CARGO:-cargo}"
-ID="${ID:-id}"
-GETENT="${GETENT:-getent}"
-USERADD="${USERADD:-useradd}"
-USERMOD="${USERMOD:-usermod}"
-CHOWN="${CHOWN:-chown}"
-CRONTAB="${CRONTAB:-crontab}"
-SYSTEMCTL="${SYSTEMCTL:-systemctl}"
-ALSACTL="${ALSACTL:-alsactl}"
-PKILL="${PKILL:-pkill}"
-PGREP="${PGREP:-pgrep}"
-GROUPS_WANTED=(audio gpio i2c)
-
 BIN="$PREFIX/bin/chatterbox"
-CONFIG="$CONF_DIR/config.toml"
-RECORDINGS="$STATE_DIR/recordings"
-UNIT="chatterbox.service"
 
 say() { printf 'install: %s\n' "$*"; }
+# The state, config and ALSA paths, the user, the crontab line, stop_toy, ...
 # shellcheck source=service-lib.sh
 . "$SCRIPT_DIR/service-lib.sh"
 warn() { printf 'install: warning: %s\n' "$*" >&2; }
@@ -190,22 +168,7 @@ install_file "$binary" "$ROOT$BIN" 0755
 
 # ---------------------------------------------------------------------------------------
 # 3. The user.
-if ! "$ID" -u "$CHATTERBOX_USER" >/dev/null 2>&1; then
-    say "creating system user $CHATTERBOX_USER"
-    "$USERADD" --system --home-dir "$STATE_DIR" --no-create-home \
-        --shell /usr/sbin/nologin --user-group "$CHATTERBOX_USER"
-fi
-groups=""
-for g in "${GROUPS_WANTED[@]}"; do
-    if "$GETENT" group "$g" >/dev/null 2>&1; then
-        groups="${groups:+$groups,}$g"
-    else
-        warn "group '$g' does not exist (not Raspberry Pi OS?); skipping it"
-    fi
-done
-if [ -n "$groups" ]; then
-    "$USERMOD" -a -G "$groups" "$CHATTERBOX_USER"
-fi
+ensure_user
 
 # ---------------------------------------------------------------------------------------
 # 4. Sounds, models, the LiteRT runtime.
@@ -227,22 +190,14 @@ fi
 
 # ---------------------------------------------------------------------------------------
 # 5. Recordings and config.
-mkdir -p -- "$ROOT$STATE_DIR" "$ROOT$RECORDINGS"
-chmod 0750 -- "$ROOT$STATE_DIR" "$ROOT$RECORDINGS"
-"$CHOWN" "$CHATTERBOX_USER:$CHATTERBOX_USER" "$ROOT$STATE_DIR" "$ROOT$RECORDINGS"
+make_state_dirs
 
 if [ -e "$ROOT$CONFIG" ]; then
     say "keeping your $CONFIG"
 else
     [ -f "$SRC_DIR/config.example.toml" ] || die "no config.example.toml in $SRC_DIR"
-    # The example with the installed locations filled in (it uses relative paths).
-    RECORDINGS="$RECORDINGS" SOUNDS="$SHARE_DIR/sounds" MODEL="$SHARE_DIR/models/kws.toml" \
-        awk '
-        /^recordings_dir[ \t]*=/ { print "recordings_dir = \"" ENVIRON["RECORDINGS"] "\""; next }
-        /^sounds_dir[ \t]*=/     { print "sounds_dir = \"" ENVIRON["SOUNDS"] "\""; next }
-        /^model[ \t]*=/          { print "model = \"" ENVIRON["MODEL"] "\""; next }
-        { print }
-        ' "$SRC_DIR/config.example.toml" | write_file "$ROOT$CONFIG" 0644
+    render_config "$SRC_DIR/config.example.toml" "$SHARE_DIR/sounds" "$SHARE_DIR/models/kws.toml" |
+        write_file "$ROOT$CONFIG" 0644
 fi
 
 # ---------------------------------------------------------------------------------------
@@ -251,7 +206,7 @@ fi
 # the Codec Zero: if it is still that file (our marker), it goes, and the file it had
 # replaced, if any, comes back.
 legacy="$ROOT$ASOUND_CONF"
-if [ -f "$legacy" ] && [ "$(head -c ${#ASOUND_MARKER} -- "$legacy")" = "$ASOUND_MARKER" ]; then
+if is_our_alsa_file "$legacy"; then
     rm -f -- "$legacy"
     if [ -f "$legacy.chatterbox-backup" ]; then
         mv -- "$legacy.chatterbox-backup" "$legacy"
@@ -275,21 +230,16 @@ fi
 # Either way `chatterbox supervise` runs the toy: it restarts it after a crash (with a
 # back-off, and gives up with the red LED on after a crash loop) and holds the one-instance
 # lock. Cron output goes to the journal (journalctl -t chatterbox), not a file that grows.
-cron_line="@reboot LD_LIBRARY_PATH=$LIB_DIR $BIN --config $CONFIG supervise 2>&1 | logger -t chatterbox $CRON_TAG"
+cron_line="$(cron_line "$BIN" "$LIB_DIR")"
 
 unit_path="$ROOT$SYSTEMD_DIR/$UNIT"
 if [ "$use_systemd" = 1 ]; then
-    if current_cron | grep -q -F -- "$CRON_TAG"; then
+    if has_cron_line; then
         set_cron_line ""
         stop_toy # the one cron started: the unit must not run beside it
     fi
     [ -f "$SCRIPT_DIR/chatterbox.service" ] || die "missing $SCRIPT_DIR/chatterbox.service"
-    BIN="$BIN" CONFIG="$CONFIG" LIB_DIR="$LIB_DIR" STATE_DIR="$STATE_DIR" USER_NAME="$CHATTERBOX_USER" \
-        awk '{
-            gsub(/@BIN@/, ENVIRON["BIN"]); gsub(/@CONFIG@/, ENVIRON["CONFIG"])
-            gsub(/@LIB_DIR@/, ENVIRON["LIB_DIR"]); gsub(/@STATE_DIR@/, ENVIRON["STATE_DIR"])
-            gsub(/@USER@/, ENVIRON["USER_NAME"]); print
-        }' "$SCRIPT_DIR/chatterbox.service" | write_file "$unit_path" 0644
+    render_unit "$SCRIPT_DIR/chatterbox.service" "$BIN" "$LIB_DIR" | write_file "$unit_path" 0644
     "$SYSTEMCTL" daemon-reload
     "$SYSTEMCTL" enable "$UNIT"
     say "enabled $UNIT: sudo systemctl start chatterbox (or reboot); logs: journalctl -u chatterbox"

@@ -15,28 +15,14 @@
 # PKILL, PGREP, ...), plus USERDEL.
 set -euo pipefail
 
-ROOT="${ROOT:-}"
 PREFIX="${PREFIX:-/usr/local}"
 SHARE_DIR="${SHARE_DIR:-$PREFIX/share/chatterbox}"
 LIB_DIR="${LIB_DIR:-$PREFIX/lib/chatterbox}"
-STATE_DIR="${STATE_DIR:-/var/lib/chatterbox}"
-CONF_DIR="${CONF_DIR:-/etc/chatterbox}"
 SYSTEMD_DIR="${SYSTEMD_DIR:-/etc/systemd/system}"
-ALSA_DROPIN="${ALSA_DROPIN:-/etc/alsa/conf.d/60-chatterbox.conf}"
-ASOUND_CONF="${ASOUND_CONF:-/etc/asound.conf}"
-CHATTERBOX_USER="${CHATTERBOX_USER:-chatterbox}"
-
-ID="${ID:-id}"
-USERDEL="${USERDEL:-userdel}"
-CRONTAB="${CRONTAB:-crontab}"
-SYSTEMCTL="${SYSTEMCTL:-systemctl}"
-PKILL="${PKILL:-pkill}"
-PGREP="${PGREP:-pgrep}"
-ASOUND_MARKER="# Written by \`chatterbox setup-audio\`."
-UNIT="chatterbox.service"
 
 say() { printf 'uninstall: %s\n' "$*"; }
 warn() { printf 'uninstall: warning: %s\n' "$*" >&2; }
+# The state, config and ALSA paths, the user, the crontab line, stop_toy, ...
 # shellcheck source=service-lib.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/service-lib.sh"
 die() {
@@ -79,7 +65,7 @@ remove_tree() {
 
 # 1. Autostart off (our crontab line - the user's other lines stay - or the systemd unit),
 # then whatever is still running stopped, before any of its files go.
-if "$ID" -u "$CHATTERBOX_USER" >/dev/null 2>&1 && current_cron | grep -q -F -- "$CRON_TAG"; then
+if has_cron_line; then
     set_cron_line ""
     say "removed the @reboot line from $CHATTERBOX_USER's crontab"
 fi
@@ -102,13 +88,12 @@ remove_tree "$CONF_DIR"
 
 # 3. The ALSA config, only files setup-audio wrote (our marker on the first line). An
 #    older version wrote $ASOUND_CONF and kept the file it replaced beside it.
-ours() { [ -f "$1" ] && [ "$(head -c ${#ASOUND_MARKER} -- "$1")" = "$ASOUND_MARKER" ]; }
-if ours "$ROOT$ALSA_DROPIN"; then
+if is_our_alsa_file "$ROOT$ALSA_DROPIN"; then
     rm -f -- "$ROOT$ALSA_DROPIN"
     say "removed $ALSA_DROPIN"
 fi
 asound="$ROOT$ASOUND_CONF"
-if ours "$asound"; then
+if is_our_alsa_file "$asound"; then
     rm -f -- "$asound"
     say "removed $ASOUND_CONF"
     if [ -f "$asound.chatterbox-backup" ]; then

@@ -222,15 +222,35 @@ fn init_logging(verbose: u8, quiet: bool) {
         .try_init();
 }
 
-fn load_config(path: Option<&Path>) -> Result<Config> {
-    match path {
-        Some(p) => Ok(Config::load(p)?),
-        None => Ok(Config::default()),
+fn load_config(path: Option<&Path>, command: &Command) -> Result<Config> {
+    let mut cfg = match path {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    for missing in cfg.locate_shipped_files(&crate::shipped::SearchPlaces::for_this_program()) {
+        match (command, missing.file.config_key) {
+            // These exist to run the model.
+            (
+                Command::Listen { .. } | Command::Enroll { .. } | Command::Evaluate { .. },
+                "keywords.model",
+            ) => return Err(missing.into()),
+            // The toy works without voice commands or cue sounds (the button must always
+            // work); it says why they are off.
+            (Command::Run { .. } | Command::Sim(_), "keywords.model") if cfg.keywords.enabled => {
+                log::warn!("voice commands are off: {missing}");
+                cfg.keywords.enabled = false;
+            }
+            (Command::Run { .. } | Command::Sim(_), "library.sounds_dir") => {
+                log::warn!("cue sounds are silent: {missing}");
+            }
+            _ => {}
+        }
     }
+    Ok(cfg)
 }
 
 fn dispatch(cli: Cli) -> Result<()> {
-    let cfg = load_config(cli.config.as_deref())?;
+    let cfg = load_config(cli.config.as_deref(), &cli.command)?;
     match cli.command {
         Command::Run { allow_root } => {
             refuse_root(effective_uid(), allow_root)?;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audio::PcmFormat;
 use crate::core::{CommandMap, MachineConfig};
+use crate::shipped::{self, NotFound, SearchPlaces};
 
 /// The whole config.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -72,7 +73,8 @@ pub struct LibraryConfig {
     /// Folder of recordings. Relative paths are relative to the config file's folder
     /// (or the current folder when there is no config file).
     pub recordings_dir: PathBuf,
-    /// Folder holding burp.wav, erase.wav and empty.wav.
+    /// Folder holding burp.wav, erase.wav and empty.wav. Empty: the ones shipped with the
+    /// program, found by [`Config::locate_shipped_files`].
     pub sounds_dir: PathBuf,
 }
 
@@ -80,7 +82,7 @@ impl Default for LibraryConfig {
     fn default() -> Self {
         LibraryConfig {
             recordings_dir: "recordings".into(),
-            sounds_dir: "sounds".into(),
+            sounds_dir: PathBuf::new(),
         }
     }
 }
@@ -175,7 +177,8 @@ impl Default for DisplayConfig {
 pub struct KeywordConfig {
     /// Listen for voice commands.
     pub enabled: bool,
-    /// The model's metadata file (it names the .tflite and labels beside it).
+    /// The model's metadata file (it names the .tflite and labels beside it). Empty: the
+    /// model shipped with the program, found by [`Config::locate_shipped_files`].
     pub model: PathBuf,
     /// Run the model every this many ms (at most 250 for snappy commands); rounded to
     /// whole STFT hops (8.19 ms) so windows can share STFT columns.
@@ -199,7 +202,7 @@ impl Default for KeywordConfig {
     fn default() -> Self {
         KeywordConfig {
             enabled: true,
-            model: "models/kws.toml".into(),
+            model: PathBuf::new(),
             hop_ms: 125,
             average_ms: 250,
             threshold: 0.85,
@@ -279,11 +282,32 @@ impl Config {
             &mut cfg.library.sounds_dir,
             &mut cfg.keywords.model,
         ] {
-            if p.is_relative() && !base.as_os_str().is_empty() {
+            // An empty path means "the shipped one" and stays empty until located.
+            if p.is_relative() && !p.as_os_str().is_empty() && !base.as_os_str().is_empty() {
                 *p = base.join(&*p);
             }
         }
         Ok(cfg)
+    }
+
+    /// Fills an empty `library.sounds_dir` and `keywords.model` with the files shipped with
+    /// the program, searched in `places`; a path the config names is kept as it is. Returns
+    /// the ones found nowhere (left empty) for the caller to judge: `listen` cannot work
+    /// without the model, while the toy runs on without voice commands.
+    pub fn locate_shipped_files(&mut self, places: &SearchPlaces) -> Vec<NotFound> {
+        let mut missing = Vec::new();
+        for (path, file) in [
+            (&mut self.library.sounds_dir, shipped::SOUNDS),
+            (&mut self.keywords.model, shipped::MODEL),
+        ] {
+            if path.as_os_str().is_empty() {
+                match places.find(file) {
+                    Ok(found) => *path = found,
+                    Err(e) => missing.push(e),
+                }
+            }
+        }
+        missing
     }
 
     /// Checks ranges the types cannot express.
@@ -326,11 +350,8 @@ impl Config {
                 return Err(bad(field, format!("{dev:?}"), allowed(field).unwrap_or("")));
             }
         }
-        for (field, path) in [
-            ("library.recordings_dir", &self.library.recordings_dir),
-            ("library.sounds_dir", &self.library.sounds_dir),
-            ("keywords.model", &self.keywords.model),
-        ] {
+        // (sounds_dir and model may be empty: the shipped ones.)
+        for (field, path) in [("library.recordings_dir", &self.library.recordings_dir)] {
             if path.as_os_str().is_empty() {
                 return Err(bad(
                     field,
@@ -520,7 +541,9 @@ pub fn allowed(field: &str) -> Option<&'static str> {
         "audio.max_clip_seconds" => "more than 0, at most 3600",
         "audio.volume" => "0 to 10",
         "library.recordings_dir" => "a folder path in quotes, e.g. \"recordings\"",
-        "library.sounds_dir" => "a folder path in quotes, e.g. \"sounds\"",
+        "library.sounds_dir" => {
+            "a folder path in quotes, e.g. \"sounds\", or \"\" for the shipped sounds"
+        }
         "button.pin" | "leds.green_pin" | "leds.red_pin" => GPIO,
         "button.debounce_ms" => "5 to 500",
         "button.poll_ms" => "1 to 50",
@@ -530,7 +553,9 @@ pub fn allowed(field: &str) -> Option<&'static str> {
         "display.i2c_bus" => "an I2C bus number 0 to 255, usually 1",
         "display.address" => "a 7-bit I2C address, usually 0x3C (60)",
         "display.size" => "\"128x64\" or \"128x32\"",
-        "keywords.model" => "the model's .toml file in quotes, e.g. \"models/kws.toml\"",
+        "keywords.model" => {
+            "the model's .toml file in quotes, e.g. \"models/kws.toml\", or \"\" for the shipped model"
+        }
         "keywords.hop_ms" => "20 to 1000 (250 or less recommended)",
         "keywords.average_ms" => "at least keywords.hop_ms, at most 5000",
         "keywords.threshold" => "between 0 and 1, e.g. 0.7",
@@ -712,6 +737,52 @@ mod tests {
         .unwrap();
         assert_eq!(c.library.recordings_dir, Path::new("/etc/chatterbox/rec"));
         assert_eq!(c.library.sounds_dir, Path::new("/abs/sounds"));
+    }
+
+    #[test]
+    fn shipped_files_are_found_unless_the_config_names_them() {
+        let root = tempfile::tempdir().unwrap();
+        let checkout = root.path().join("checkout");
+        std::fs::create_dir_all(checkout.join("sounds")).unwrap();
+        std::fs::create_dir_all(checkout.join("models")).unwrap();
+        std::fs::write(checkout.join("models/kws.toml"), "").unwrap();
+        let places = SearchPlaces::new(Some(&root.path().join("bin/chatterbox")), &checkout);
+
+        // Not in the file: searched, whatever the config file's folder.
+        let mut c = Config::parse("", Path::new("/etc/cb.toml"), Path::new("/etc")).unwrap();
+        assert!(c.library.sounds_dir.as_os_str().is_empty());
+        assert!(c.locate_shipped_files(&places).is_empty());
+        assert_eq!(c.library.sounds_dir, checkout.join("sounds"));
+        assert_eq!(c.keywords.model, checkout.join("models/kws.toml"));
+
+        // Named in the file: kept, even where nothing is (its error then names that path).
+        let mut c = Config::parse(
+            "[library]\nsounds_dir = \"mine\"\n[keywords]\nmodel = \"/m/k.toml\"\n",
+            Path::new("/etc/cb.toml"),
+            Path::new("/etc"),
+        )
+        .unwrap();
+        assert!(c.locate_shipped_files(&places).is_empty());
+        assert_eq!(c.library.sounds_dir, Path::new("/etc/mine"));
+        assert_eq!(c.keywords.model, Path::new("/m/k.toml"));
+    }
+
+    #[test]
+    fn shipped_files_found_nowhere_are_reported_with_the_places() {
+        let root = tempfile::tempdir().unwrap();
+        let places = SearchPlaces::new(None, &root.path().join("gone"));
+        let mut c = Config::default();
+        let missing = c.locate_shipped_files(&places);
+        let keys: Vec<&str> = missing.iter().map(|m| m.file.config_key).collect();
+        assert_eq!(keys, ["library.sounds_dir", "keywords.model"]);
+        assert!(missing[1].to_string().contains(
+            &root
+                .path()
+                .join("gone/models/kws.toml")
+                .display()
+                .to_string()
+        ));
+        assert!(c.keywords.model.as_os_str().is_empty());
     }
 
     #[test]

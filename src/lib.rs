@@ -25,5 +25,6 @@ pub mod instance;
 pub mod kws;
 pub mod runtime;
 pub mod setup_audio;
+pub mod shipped;
 pub mod supervise;
 pub mod ui;
