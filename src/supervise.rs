@@ -11,6 +11,7 @@
 //! The supervisor holds the [one-instance lock](crate::instance) for itself and its child.
 //! SIGTERM or SIGINT is passed on to the child, and the supervisor ends when it does.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::process::{Child, Command, ExitStatus};
@@ -87,6 +88,11 @@ impl CrashHistory {
 pub fn install_panic_exit() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        if CONTAINED.with(Cell::get) {
+            // Caught by `contain_panics` just above: an error for the caller, not a crash.
+            log::debug!("contained panic: {info}");
+            return;
+        }
         let thread = std::thread::current()
             .name()
             .unwrap_or("unnamed")
@@ -104,6 +110,23 @@ pub fn install_panic_exit() {
         // SAFETY: _exit ends the process; nothing after it runs.
         unsafe { libc::_exit(101) };
     }));
+}
+
+thread_local! {
+    /// Set while [`contain_panics`] runs on this thread.
+    static CONTAINED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f`, turning a panic inside it into `Err` instead of ending the process: for code
+/// that parses untrusted input with a library that might panic (a WAV decoder), where the
+/// caller has a clear error to report instead. The panic hook of
+/// [`install_panic_exit`] runs before unwinding starts, so a plain `catch_unwind` would be
+/// too late; this tells the hook to stand aside.
+pub fn contain_panics<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe) -> std::thread::Result<R> {
+    let outer = CONTAINED.with(|c| c.replace(true));
+    let result = std::panic::catch_unwind(f);
+    CONTAINED.with(|c| c.set(outer));
+    result
 }
 
 /// Test-only fault injection: with `CHATTERBOX_TEST_PANIC=NAME`, the named point panics;

@@ -110,6 +110,12 @@ fn hostile_folder() -> Folder {
     )
     .unwrap();
     std::fs::write(f("h_12_bit.wav"), wav_bytes(1, 1, RATE, 12, &[0; 64], 64)).unwrap();
+    // 24-bit stereo whose channel count was damaged to 1: 6 bytes a frame for one 24-bit
+    // channel (hound accepts it; the sample reader once indexed out of range on it).
+    let mut block_lies = wav_bytes(1, 1, RATE, 24, &[7; 6 * 1000], 6 * 1000);
+    block_lies[28..32].copy_from_slice(&(RATE * 6).to_le_bytes());
+    block_lies[32..34].copy_from_slice(&6u16.to_le_bytes());
+    std::fs::write(f("h2_block_align_lies.wav"), block_lies).unwrap();
     // IMA ADPCM (format tag 0x11): compressed, not supported.
     std::fs::write(f("i_adpcm.wav"), wav_bytes(0x11, 1, RATE, 4, &[0; 64], 64)).unwrap();
     // Odd but valid: these play.
@@ -186,8 +192,8 @@ fn hostile_files_are_refused_or_played_and_nothing_breaks() {
     )
     .unwrap();
     let script = sb.home().join("s.sim");
-    // 13 clips are listed; step through all of them and round again, then press too.
-    let mut text = "say right\nsettle\n".repeat(15);
+    // 14 clips are listed; step through all of them and round again, then press too.
+    let mut text = "say right\nsettle\n".repeat(16);
     text.push_str("say left\nsettle\npress\nrelease\nsettle\nstatus\n");
     std::fs::write(&script, text).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatterbox"));
@@ -214,7 +220,7 @@ fn hostile_files_are_refused_or_played_and_nothing_breaks() {
     assert!(out.status.success(), "{ctx}");
     assert!(!stderr.contains("panicked"), "{ctx}");
     assert!(
-        stdout.contains("[status]") && stdout.contains("clips=13"),
+        stdout.contains("[status]") && stdout.contains("clips=14"),
         "{ctx}"
     );
 
@@ -227,6 +233,7 @@ fn hostile_files_are_refused_or_played_and_nothing_breaks() {
         "f_zero_rate.wav",
         "g_zero_channels.wav",
         "h_12_bit.wav",
+        "h2_block_align_lies.wav",
         "i_adpcm.wav",
     ] {
         assert!(
@@ -258,5 +265,5 @@ fn hostile_files_are_refused_or_played_and_nothing_breaks() {
         "the symlink's target was played!"
     );
     // Nothing in the folder was changed or removed.
-    assert_eq!(std::fs::read_dir(&folder.rec).unwrap().count(), 17);
+    assert_eq!(std::fs::read_dir(&folder.rec).unwrap().count(), 18);
 }

@@ -114,7 +114,7 @@ pub fn open_clip(path: &Path, max_seconds: f32) -> Result<WavStream, WavError> {
     // the player thread down; turn any panic inside the decoder into an error.
     let owned = path.to_path_buf();
     let file_len = meta.len();
-    std::panic::catch_unwind(move || WavStream::open(owned, file_len, max_seconds))
+    crate::supervise::contain_panics(move || WavStream::open(owned, file_len, max_seconds))
         .unwrap_or_else(|_| Err(decoder_panicked(path)))
 }
 
@@ -241,6 +241,18 @@ impl WavStream {
             .map(|align| usize::from(align) / ch)
             .filter(|&c| c * 8 >= usize::from(spec.bits_per_sample))
             .unwrap_or_else(|| usize::from(spec.bits_per_sample.div_ceil(8)));
+        // No sample format here is wider than 4 bytes: a wider container means the block
+        // size and the channel count disagree (a damaged header).
+        if container > 4 {
+            return Err(WavError::NotWav {
+                path: path.clone(),
+                detail: format!(
+                    "the header is damaged: {} bytes per frame for {ch} channel(s) of {}-bit samples",
+                    container * ch,
+                    spec.bits_per_sample
+                ),
+            });
+        }
         let declared = reader.len() as usize;
         let cap_frames = (f64::from(max_seconds) * f64::from(spec.sample_rate)).floor() as usize;
         let wanted = declared.min(cap_frames.saturating_mul(ch));
