@@ -2,6 +2,7 @@
 //! The library does the work; this file only parses, loads the config and dispatches.
 
 use std::io::BufRead;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use crate::instance::{InstanceLock, SUPERVISED_ENV};
 use crate::kws::listener::{Hop, Recognizer, RecognizerConfig};
 use crate::runtime::sim::{describe, parse_line, SimButton, SimCommand, SimDriver, SimError};
 use crate::runtime::{self, Hardware, Options};
-use crate::supervise::{install_panic_exit, supervise, Ending, RestartPolicy};
+use crate::supervise::{install_panic_exit, supervise, Ending, RestartPolicy, Supervised};
 use crate::ui::{sample_screen, sample_screens, DisplaySize};
 
 /// Firmware for a Raspberry Pi + Codec Zero talking toy.
@@ -142,9 +143,13 @@ pub struct SimArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct SuperviseArgs {
-    /// More failures than this within --window-s and the supervisor gives up.
+    /// More failures than this within --window-s and the supervisor gives up for a while:
+    /// red LED on, one try every --retry-after-s.
     #[arg(long, default_value_t = 5)]
     pub max_crashes: usize,
+    /// After giving up, try again this often (seconds).
+    #[arg(long, default_value_t = 600)]
+    pub retry_after_s: u64,
     /// The window for --max-crashes, in seconds.
     #[arg(long, default_value_t = 600)]
     pub window_s: u64,
@@ -375,26 +380,41 @@ fn supervise_toy(
         ..RestartPolicy::default()
     };
     let signals = signal_channel()?;
-    // Held until the supervisor ends, so the red LED stays on after giving up.
+    // Held while the supervisor has given up, so the red LED stays on; dropped (the pins
+    // handed back) before the toy is tried again.
     let mut fault_leds: Option<RppalLeds> = None;
+    let program = program.into_os_string();
     let ending = supervise(
-        &program.into_os_string(),
-        &child_args,
-        &policy,
-        &signals,
-        &mut |_| match RppalLeds::new(cfg.leds.green_pin, cfg.leds.red_pin)
-            .and_then(|mut leds| leds.set(Led::Red, true).map(|()| leds))
-        {
-            Ok(leds) => fault_leds = Some(leds),
-            Err(e) => log::error!("supervisor: could not light the red LED: {e}"),
+        &Supervised {
+            program: &program,
+            args: &child_args,
+            policy: &policy,
+            retry_after_giving_up: std::time::Duration::from_secs(args.retry_after_s),
+            shared_fd: Some(lock.as_raw_fd()),
         },
-    )
-    .context("starting the toy")?;
+        &signals,
+        &mut |on| {
+            if !on {
+                fault_leds = None;
+                return;
+            }
+            if fault_leds.is_some() {
+                return;
+            }
+            match RppalLeds::new(cfg.leds.green_pin, cfg.leds.red_pin).and_then(|mut leds| {
+                leds.set(Led::Green, false)?;
+                leds.set(Led::Red, true).map(|()| leds)
+            }) {
+                Ok(leds) => fault_leds = Some(leds),
+                Err(e) => log::error!("supervisor: could not light the red LED: {e}"),
+            }
+        },
+    );
     drop(fault_leds);
     match ending {
         Ending::Stopped => Ok(()),
-        Ending::GaveUp { crashes } => {
-            bail!("the toy failed {crashes} times in a row; see the log above")
+        Ending::StoppedWhileFailing { crashes } => {
+            bail!("stopped while the toy was failing ({crashes} failures); see the log above")
         }
     }
 }

@@ -107,6 +107,14 @@ impl InstanceLock {
     }
 }
 
+impl AsRawFd for InstanceLock {
+    /// The locked file: a process that inherits it holds the lock as long as it keeps it
+    /// open (the supervisor's child does, so the lock outlives a killed supervisor).
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self._file.as_raw_fd()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

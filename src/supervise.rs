@@ -14,10 +14,12 @@
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::ffi::OsString;
+use std::os::fd::RawFd;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, select, Receiver};
+use crossbeam_channel::Receiver;
 
 use crate::instance::SUPERVISED_ENV;
 
@@ -162,94 +164,166 @@ pub fn test_panic_point(name: &str) {
 pub enum Ending {
     /// The child stopped cleanly, or a signal asked everything to stop.
     Stopped,
-    /// Too many crashes: the supervisor gave up.
-    GaveUp { crashes: usize },
+    /// A signal stopped the supervisor while it was in a crash loop (red LED on).
+    StoppedWhileFailing { crashes: usize },
 }
 
-/// Runs `program args` until it exits cleanly or a signal arrives, restarting it after
-/// crashes by `policy`. `on_give_up` runs once when the policy gives up (the red LED).
+/// What the supervisor runs and how.
+pub struct Supervised<'a> {
+    pub program: &'a OsString,
+    pub args: &'a [OsString],
+    pub policy: &'a RestartPolicy,
+    /// After giving up, try again this long later (a boot-time race or a fixed config then
+    /// heals without a reboot); the red LED stays on meanwhile.
+    pub retry_after_giving_up: Duration,
+    /// An open file (the instance lock) the child keeps open too, so the lock is held
+    /// while either process lives.
+    pub shared_fd: Option<RawFd>,
+}
+
+/// Runs the child until it exits cleanly or a signal arrives, restarting it after failures
+/// by the policy. `fault_led(true)` runs when the policy gives up (the red LED on),
+/// `fault_led(false)` before each start after that (the LEDs handed back to the toy).
 pub fn supervise(
-    program: &OsString,
-    args: &[OsString],
-    policy: &RestartPolicy,
+    what: &Supervised<'_>,
     signals: &Receiver<i32>,
-    on_give_up: &mut dyn FnMut(usize),
-) -> std::io::Result<Ending> {
+    fault_led: &mut dyn FnMut(bool),
+) -> Ending {
     let start = Instant::now();
     let mut history = CrashHistory::default();
+    let mut failing: Option<usize> = None;
     loop {
-        let child = Command::new(program)
-            .args(args)
-            .env(SUPERVISED_ENV, "1")
-            .spawn()?;
-        let pid = child.id();
-        log::info!("supervisor: started the toy (process {pid})");
-        let status = match wait_or_signal(child, signals)? {
-            Waited::Exited(status) => status,
-            Waited::Signalled(status) => {
-                log::info!("supervisor: the toy stopped ({status}) after a signal; done");
-                return Ok(Ending::Stopped);
-            }
-        };
-        if status.success() {
-            log::info!("supervisor: the toy stopped cleanly; done");
-            return Ok(Ending::Stopped);
+        if failing.is_some() {
+            fault_led(false);
         }
-        match history.crashed(start.elapsed(), policy) {
-            Verdict::RestartAfter(wait) => {
-                log::warn!(
-                    "supervisor: the toy (process {pid}) failed ({status}); starting it again in {:.0} s",
-                    wait.as_secs_f64()
-                );
-                if signals.recv_timeout(wait).is_ok() {
-                    return Ok(Ending::Stopped);
+        let failure = match spawn_child(what) {
+            Ok(child) => {
+                let pid = child.id();
+                log::info!("supervisor: started the toy (process {pid})");
+                match wait_or_signal(child, signals) {
+                    Waited::Exited(status) if status.success() => {
+                        log::info!("supervisor: the toy stopped cleanly; done");
+                        return Ending::Stopped;
+                    }
+                    Waited::Exited(status) => format!("the toy (process {pid}) failed ({status})"),
+                    Waited::Signalled(status) => {
+                        log::info!("supervisor: the toy stopped ({status}) after a signal; done");
+                        return ending(failing);
+                    }
+                    Waited::Lost(e) => format!("lost track of the toy (process {pid}): {e}"),
                 }
             }
-            Verdict::GiveUp { crashes } => {
-                log::error!(
-                    "supervisor: the toy failed {crashes} times within {} min; not starting it again. The red LED stays on. Read the log above for the cause (journalctl -t chatterbox), fix it, then restart (reboot, or `sudo systemctl restart chatterbox`)",
-                    policy.window.as_secs() / 60
+            Err(e) => format!("could not start {}: {e}", what.program.to_string_lossy()),
+        };
+        let wait = match history.crashed(start.elapsed(), what.policy) {
+            Verdict::RestartAfter(wait) => {
+                log::warn!(
+                    "supervisor: {failure}; starting it again in {:.0} s",
+                    wait.as_secs_f64()
                 );
-                on_give_up(crashes);
-                let _ = signals.recv();
-                return Ok(Ending::GaveUp { crashes });
+                wait
             }
+            Verdict::GiveUp { crashes } => {
+                if failing.is_none() {
+                    log::error!(
+                        "supervisor: {failure}; it failed {crashes} times within {} min, so the red LED is on and it is tried again only every {} min. Read the log above for the cause (journalctl -t chatterbox), fix it, then restart (reboot, or `sudo systemctl restart chatterbox`)",
+                        what.policy.window.as_secs() / 60,
+                        what.retry_after_giving_up.as_secs().div_ceil(60)
+                    );
+                } else {
+                    log::error!(
+                        "supervisor: {failure}; still failing, next try in {} min",
+                        what.retry_after_giving_up.as_secs().div_ceil(60)
+                    );
+                }
+                failing = Some(crashes);
+                fault_led(true);
+                what.retry_after_giving_up
+            }
+        };
+        if signals.recv_timeout(wait).is_ok() {
+            return ending(failing);
         }
     }
+}
+
+fn ending(failing: Option<usize>) -> Ending {
+    match failing {
+        Some(crashes) => Ending::StoppedWhileFailing { crashes },
+        None => Ending::Stopped,
+    }
+}
+
+/// Starts the child so that it cannot outlive the supervisor unnoticed: it gets SIGTERM
+/// when the supervisor dies (even by SIGKILL), and it holds the shared file (the lock) too.
+fn spawn_child(what: &Supervised<'_>) -> std::io::Result<Child> {
+    let mut cmd = Command::new(what.program);
+    cmd.args(what.args).env(SUPERVISED_ENV, "1");
+    let parent = std::process::id() as libc::pid_t;
+    let shared_fd = what.shared_fd;
+    // SAFETY: the closure runs in the forked child before exec and calls only
+    // async-signal-safe functions (prctl, getppid, fcntl); it touches no locks or heap.
+    unsafe {
+        cmd.pre_exec(move || {
+            // The signal follows the thread that forked: the supervisor forks from its main
+            // thread, which lives as long as the supervisor does.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                // The supervisor died between fork and prctl.
+                return Err(std::io::Error::other("the supervisor is gone"));
+            }
+            if let Some(fd) = shared_fd {
+                if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
 }
 
 enum Waited {
     Exited(ExitStatus),
     Signalled(ExitStatus),
+    Lost(std::io::Error),
 }
+
+/// How often the supervisor looks whether its child has ended. This thread is the only one
+/// that reaps the child, so a signal it forwards can never reach a recycled PID.
+const POLL_CHILD: Duration = Duration::from_millis(250);
 
 /// Waits for the child; a signal meanwhile is passed on to it (SIGTERM), and after 10 s
 /// without an exit it is killed.
-fn wait_or_signal(child: Child, signals: &Receiver<i32>) -> std::io::Result<Waited> {
-    let pid = child.id() as libc::pid_t;
-    let (tx, rx) = bounded(1);
-    let mut child = child;
-    std::thread::Builder::new()
-        .name("supervise-wait".into())
-        .spawn(move || {
-            let _ = tx.send(child.wait());
-        })?;
-    select! {
-        recv(rx) -> status => Ok(Waited::Exited(status.expect("the waiter always sends")?)),
-        recv(signals) -> _ => {
-            // SAFETY: kill with a PID we started and have not reaped (the waiter reaps it
-            // only after it exits, and we wait for that below).
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-            let status = match rx.recv_timeout(Duration::from_secs(10)) {
-                Ok(status) => status?,
-                Err(_) => {
-                    log::warn!("supervisor: the toy did not stop within 10 s; killing it");
-                    // SAFETY: as above; the child has not been reaped.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                    rx.recv().expect("the waiter always sends")?
+fn wait_or_signal(mut child: Child, signals: &Receiver<i32>) -> Waited {
+    let mut stop_by: Option<Instant> = None;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if stop_by.is_some() => return Waited::Signalled(status),
+            Ok(Some(status)) => return Waited::Exited(status),
+            Ok(None) => {}
+            Err(e) => return Waited::Lost(e),
+        }
+        match stop_by {
+            None => {
+                if signals.recv_timeout(POLL_CHILD).is_ok() {
+                    // SAFETY: kill with the PID of our child, which is not reaped yet
+                    // (try_wait above said it is running, and only this thread reaps).
+                    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+                    stop_by = Some(Instant::now() + Duration::from_secs(10));
                 }
-            };
-            Ok(Waited::Signalled(status))
+            }
+            Some(deadline) if Instant::now() >= deadline => {
+                log::warn!("supervisor: the toy did not stop within 10 s; killing it");
+                let _ = child.kill();
+                return match child.wait() {
+                    Ok(status) => Waited::Signalled(status),
+                    Err(e) => Waited::Lost(e),
+                };
+            }
+            Some(_) => std::thread::sleep(POLL_CHILD),
         }
     }
 }
@@ -306,24 +380,44 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_clean_exit_ends_supervision_without_restarts() {
-        let (_tx, signals) = crossbeam_channel::unbounded();
-        let mut gave_up = false;
-        let ending = supervise(
-            &OsString::from("true"),
-            &[],
-            &RestartPolicy::default(),
-            &signals,
-            &mut |_| gave_up = true,
+    fn run(
+        program: &str,
+        policy: &RestartPolicy,
+        retry: Duration,
+        signals: &Receiver<i32>,
+        fault_led: &mut dyn FnMut(bool),
+    ) -> Ending {
+        let program = OsString::from(program);
+        supervise(
+            &Supervised {
+                program: &program,
+                args: &[],
+                policy,
+                retry_after_giving_up: retry,
+                shared_fd: None,
+            },
+            signals,
+            fault_led,
         )
-        .unwrap();
-        assert_eq!(ending, Ending::Stopped);
-        assert!(!gave_up);
     }
 
     #[test]
-    fn a_child_that_always_fails_is_given_up_on_and_the_hook_runs_once() {
+    fn a_clean_exit_ends_supervision_without_restarts() {
+        let (_tx, signals) = crossbeam_channel::unbounded();
+        let mut led = Vec::new();
+        let ending = run(
+            "true",
+            &RestartPolicy::default(),
+            secs(600),
+            &signals,
+            &mut |on| led.push(on),
+        );
+        assert_eq!(ending, Ending::Stopped);
+        assert!(led.is_empty());
+    }
+
+    #[test]
+    fn a_crash_loop_lights_the_fault_then_keeps_trying_slowly() {
         let policy = RestartPolicy {
             first_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(4),
@@ -331,18 +425,23 @@ mod tests {
             window: secs(600),
         };
         let (stop_tx, stop) = crossbeam_channel::unbounded();
-        let (gave_up_tx, gave_up_rx) = crossbeam_channel::unbounded();
-        // After giving up the supervisor waits for a signal (the LED stays on meanwhile).
-        let sender = std::thread::spawn(move || {
-            let crashes = gave_up_rx.recv().unwrap();
-            stop_tx.send(15).unwrap();
-            crashes
-        });
-        let ending = supervise(&OsString::from("false"), &[], &policy, &stop, &mut |n| {
-            gave_up_tx.send(n).unwrap()
-        })
-        .unwrap();
-        assert_eq!(ending, Ending::GaveUp { crashes: 4 });
-        assert_eq!(sender.join().unwrap(), 4);
+        let mut led = Vec::new();
+        // A program that is not there fails every start (a spawn error counts as a crash).
+        let ending = run(
+            "/nonexistent/chatterbox",
+            &policy,
+            Duration::from_millis(20),
+            &stop,
+            &mut |on| {
+                led.push(on);
+                if led.iter().filter(|&&on| on).count() == 3 {
+                    stop_tx.send(15).unwrap();
+                }
+            },
+        );
+        assert_eq!(ending, Ending::StoppedWhileFailing { crashes: 6 });
+        // Crashes 4, 5 and 6 are over the limit: after each the LED is lit and the next
+        // start waits the long retry, handing the LEDs back first.
+        assert_eq!(led, [true, false, true, false, true]);
     }
 }

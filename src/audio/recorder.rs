@@ -165,6 +165,7 @@ fn record(
         if w.frames() >= target {
             break;
         }
+        crate::supervise::test_panic_point("recorder");
     }
     if lost > 0 && sub.dropped() > 0 {
         log::warn!(
