@@ -201,29 +201,26 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------
-# 6. Audio set-up: the Codec Zero mixer and the default ALSA devices.
-# Versions before the drop-in wrote $ASOUND_CONF, sending every program's default device to
-# the Codec Zero: if it is still that file (our marker), it goes, and the file it had
-# replaced, if any, comes back.
-legacy="$ROOT$ASOUND_CONF"
-if is_our_alsa_file "$legacy"; then
-    rm -f -- "$legacy"
-    if [ -f "$legacy.chatterbox-backup" ]; then
-        mv -- "$legacy.chatterbox-backup" "$legacy"
-        say "restored your $ASOUND_CONF (an older chatterbox had replaced it)"
-    else
-        say "removed the $ASOUND_CONF an older chatterbox wrote"
-    fi
-fi
+# 6. Audio set-up: the Codec Zero mixer and the ALSA names chatterbox_mic/_speaker.
+# An /etc/asound.conf an older version wrote is retired only once the drop-in that replaces
+# it is in place, and only then does the config move from "default" to the named devices:
+# until then "default" is what reaches the Codec Zero.
+dropin_ok=0
 if [ "${SKIP_SETUP_AUDIO:-0}" != 1 ]; then
     mkdir -p -- "$(dirname -- "$ROOT$ALSA_DROPIN")"
     if LD_LIBRARY_PATH="$ROOT$LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
         "$ROOT$BIN" setup-audio --output "$ROOT$ALSA_DROPIN"; then
         "$ALSACTL" store || warn "alsactl store failed: the mixer settings may not survive a reboot"
+        dropin_ok=1
     else
         warn "setup-audio failed (see above). Fix it, then run: sudo $BIN setup-audio"
     fi
 fi
+legacy_devices=0
+if [ "$dropin_ok" = 1 ] && retire_legacy_asound; then
+    legacy_devices=1
+fi
+migrate_config "$ROOT$CONFIG" "$legacy_devices"
 
 # ---------------------------------------------------------------------------------------
 # 7. Start at boot: one crontab line, or the systemd unit.

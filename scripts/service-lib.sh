@@ -129,6 +129,47 @@ render_unit() {
         }' "$1"
 }
 
+# migrate_config FILE LEGACY_DEVICES: brings a config written from an older example up to
+# date, changing only lines that still hold that example's values, so an owner's own
+# choices stay. `pace_capture = true` was the old default and overruns a real card about
+# once an hour (the card's clock is not the Pi's): it becomes "auto". With LEGACY_DEVICES=1
+# (the ALSA drop-in is in place and replaces an old /etc/asound.conf that made "default" the
+# Codec Zero), `"default"` devices become the drop-in's named ones.
+migrate_config() {
+    [ -f "$1" ] || return 0
+    _tmp="$1.chatterbox-new"
+    LEGACY="$2" awk '
+        /^pace_capture[ \t]*=[ \t]*true[ \t]*$/ { print "pace_capture = \"auto\""; next }
+        ENVIRON["LEGACY"] == "1" && /^capture_device[ \t]*=[ \t]*"default"[ \t]*$/ {
+            print "capture_device = \"chatterbox_mic\""; next }
+        ENVIRON["LEGACY"] == "1" && /^playback_device[ \t]*=[ \t]*"default"[ \t]*$/ {
+            print "playback_device = \"chatterbox_speaker\""; next }
+        { print }
+    ' "$1" >"$_tmp"
+    if cmp -s "$_tmp" "$1"; then
+        rm -f -- "$_tmp"
+    else
+        chmod --reference="$1" "$_tmp" 2>/dev/null || true
+        mv -f -- "$_tmp" "$1"
+        say "updated $1 from an older version's defaults (pace_capture = \"auto\"; named sound devices)"
+    fi
+}
+
+# retire_legacy_asound: versions before the drop-in wrote $ASOUND_CONF, sending every
+# program's default device to the Codec Zero. Once the drop-in is in place, that file (our
+# marker) goes and the file it had replaced, if any, comes back. Returns 1 if there was one.
+retire_legacy_asound() {
+    is_our_alsa_file "$ROOT$ASOUND_CONF" || return 1
+    rm -f -- "$ROOT$ASOUND_CONF"
+    if [ -f "$ROOT$ASOUND_CONF.chatterbox-backup" ]; then
+        mv -- "$ROOT$ASOUND_CONF.chatterbox-backup" "$ROOT$ASOUND_CONF"
+        say "restored your $ASOUND_CONF (an older chatterbox had replaced it)"
+    else
+        say "removed the $ASOUND_CONF an older chatterbox wrote"
+    fi
+    return 0
+}
+
 # is_our_alsa_file FILE: FILE was written by `chatterbox setup-audio` (its marker line).
 is_our_alsa_file() {
     [ -f "$1" ] && [ "$(head -c ${#ASOUND_MARKER} -- "$1")" = "$ASOUND_MARKER" ]

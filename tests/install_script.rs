@@ -631,15 +631,16 @@ fn an_asound_conf_from_an_older_version_is_retired_and_the_owners_file_comes_bac
     sb.run("uninstall.sh", &["--purge"]);
     assert_eq!(files_under(&sb.root), vec!["etc/asound.conf"]);
 
-    // Without one: the old file just goes. An unmarked drop-in of the same name (somebody
-    // else's) is left alone by install (setup-audio refuses it) and by uninstall.
+    // An unmarked drop-in of the same name (somebody else's) is left alone by install
+    // (setup-audio refuses it) and by uninstall; the old file then stays, since it is
+    // what still sends "default" to the Codec Zero, until uninstall removes it.
     let sb = Sandbox::new();
     std::fs::create_dir_all(sb.file("etc/alsa/conf.d")).unwrap();
     std::fs::write(sb.file("etc/asound.conf"), OLD).unwrap();
     std::fs::write(sb.file("etc/alsa/conf.d/60-chatterbox.conf"), "# mine\n").unwrap();
     let out = sb.install(&[]);
     assert!(out.contains("setup-audio failed"), "{out}");
-    assert!(!sb.file("etc/asound.conf").exists());
+    assert!(sb.file("etc/asound.conf").exists());
     sb.run("uninstall.sh", &["--purge"]);
     assert_eq!(
         files_under(&sb.root),
@@ -648,6 +649,58 @@ fn an_asound_conf_from_an_older_version_is_retired_and_the_owners_file_comes_bac
     assert_eq!(
         std::fs::read_to_string(sb.file("etc/alsa/conf.d/60-chatterbox.conf")).unwrap(),
         "# mine\n"
+    );
+}
+
+/// A config written from the old example: the system default device (which the old
+/// /etc/asound.conf made the Codec Zero) and forced pacing.
+const OLD_CONFIG: &str = "[audio]\ncapture_device = \"default\"\nplayback_device = \"default\"\n\
+                          pace_capture = true\nvolume = 4\n";
+const OLD_ASOUND: &str = "# Written by `chatterbox setup-audio`. Run it again to regenerate.\n\
+                          pcm.!default { type asym }\n";
+
+#[test]
+fn an_upgrade_moves_an_old_config_to_the_named_devices_and_auto_pacing() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.file("etc/chatterbox")).unwrap();
+    std::fs::write(sb.file("etc/chatterbox/config.toml"), OLD_CONFIG).unwrap();
+    std::fs::write(sb.file("etc/asound.conf"), OLD_ASOUND).unwrap();
+    let out = sb.install(&[]);
+    let cfg = chatterbox::config::Config::load(&sb.file("etc/chatterbox/config.toml")).unwrap();
+    assert_eq!(cfg.audio.capture_device, "chatterbox_mic", "{out}");
+    assert_eq!(cfg.audio.playback_device, "chatterbox_speaker", "{out}");
+    assert_eq!(
+        cfg.audio.pace_capture,
+        chatterbox::audio::capture::Pacing::Auto,
+        "{out}"
+    );
+    assert_eq!(cfg.audio.volume, 4, "the owner's own values stay");
+    assert!(!sb.file("etc/asound.conf").exists());
+    assert!(sb.file("etc/alsa/conf.d/60-chatterbox.conf").is_file());
+}
+
+#[test]
+fn an_upgrade_whose_audio_set_up_fails_keeps_the_old_default_device_working() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.file("etc/chatterbox")).unwrap();
+    std::fs::write(sb.file("etc/chatterbox/config.toml"), OLD_CONFIG).unwrap();
+    std::fs::write(sb.file("etc/asound.conf"), OLD_ASOUND).unwrap();
+    // Somebody else's file where the drop-in goes: setup-audio refuses to replace it.
+    std::fs::create_dir_all(sb.file("etc/alsa/conf.d")).unwrap();
+    std::fs::write(sb.file("etc/alsa/conf.d/60-chatterbox.conf"), "# mine\n").unwrap();
+    let out = sb.install(&[]);
+    assert!(out.contains("setup-audio failed"), "{out}");
+    let cfg = chatterbox::config::Config::load(&sb.file("etc/chatterbox/config.toml")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(sb.file("etc/asound.conf")).unwrap(),
+        OLD_ASOUND,
+        "the old file still makes \"default\" the Codec Zero"
+    );
+    assert_eq!(cfg.audio.capture_device, "default", "{out}");
+    assert_eq!(
+        cfg.audio.pace_capture,
+        chatterbox::audio::capture::Pacing::Auto,
+        "forced pacing goes either way: {out}"
     );
 }
 

@@ -238,6 +238,9 @@ pub struct Pacer {
     mode: Pacing,
     /// `Some(true)`: pace; `Some(false)`: never; `None`: not judged yet.
     verdict: Option<bool>,
+    /// The source has been looked at (in every mode, so a forced pace of a real card can
+    /// be pointed out).
+    judged: bool,
 }
 
 impl Pacer {
@@ -248,7 +251,11 @@ impl Pacer {
             Pacing::Never => Some(false),
             Pacing::Auto => device_paced.map(|paced| !paced),
         };
-        Pacer { mode, verdict }
+        Pacer {
+            mode,
+            verdict,
+            judged: false,
+        }
     }
 
     /// Whether this stream is being paced (`None` while `Auto` has not decided yet).
@@ -260,14 +267,23 @@ impl Pacer {
     /// started. Returns how long to sleep, if at all.
     pub fn after_read(&mut self, frames: u64, rate: u32, elapsed: Duration) -> Option<Duration> {
         let delivered = Duration::from_secs_f64(frames as f64 / f64::from(rate.max(1)));
-        if self.verdict.is_none() && delivered >= JUDGE_AFTER {
+        if !self.judged && delivered >= JUDGE_AFTER {
+            self.judged = true;
             // Generous margins: a real device is at most a few ppm ahead of `elapsed`.
             let too_fast = delivered > elapsed.mul_f64(1.25) + Duration::from_millis(50);
-            self.verdict = Some(too_fast);
-            if too_fast && self.mode == Pacing::Auto {
-                log::info!(
-                    "the microphone delivers audio faster than real time (a file or test source, not a sound card); pacing it to the clock"
-                );
+            match self.mode {
+                Pacing::Auto => {
+                    self.verdict = Some(too_fast);
+                    if too_fast {
+                        log::info!(
+                            "the microphone delivers audio faster than real time (a file or test source, not a sound card); pacing it to the clock"
+                        );
+                    }
+                }
+                Pacing::Always if !too_fast => log::warn!(
+                    "audio.pace_capture = true on what looks like a sound card: its clock is not the Pi's, so forced pacing makes the microphone overrun now and then (a gap every half hour or so). Use pace_capture = \"auto\""
+                ),
+                _ => {}
             }
         }
         if self.verdict == Some(true) {
