@@ -124,6 +124,7 @@ fn button_to_first_frame(sb: &alsa::AlsaSandbox) {
         button: None,
         leds: Box::new(RecordedLeds::default()),
         display: Box::new(|_| Ok(())),
+        display_refresh: None,
         clock: clock.clone(),
     };
     let app = runtime::start(&cfg, hw, Options { seed: Some(1) }).unwrap();

@@ -335,6 +335,7 @@ fn run(cfg: &Config) -> Result<()> {
         button: Some(Box::new(button)),
         leds: Box::new(leds),
         display: Box::new(move |screen| display.show(screen)),
+        display_refresh: Some(crate::hw::display::REFRESH_EVERY),
         clock: Arc::new(RealClock::new()),
     };
     let app = runtime::start(cfg, hw, Options::default())?;
@@ -495,6 +496,7 @@ fn sim(cfg: &Config, args: &SimArgs) -> Result<()> {
             println!("[screen] {}", describe(s));
             Ok(())
         }),
+        display_refresh: None,
         clock,
     };
     let app = runtime::start(cfg, hw, Options { seed: args.seed })?;

@@ -108,6 +108,7 @@ fn each_mic_episode_is_logged_once_and_everything_resubscribes_without_a_restart
                 shown.lock().unwrap().push(describe(s));
                 Ok(())
             }),
+            display_refresh: None,
             clock: Arc::new(clock.clone()),
         },
         Options { seed: Some(1) },
@@ -199,6 +200,7 @@ fn a_missing_speaker_is_one_error_however_many_presses_fail() {
             button: None,
             leds: Box::new(RecordedLeds::default()),
             display: Box::new(|_| Ok(())),
+            display_refresh: None,
             clock: Arc::new(clock.clone()),
         },
         Options { seed: Some(1) },

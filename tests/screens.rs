@@ -24,7 +24,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chatterbox::clock::ManualClock;
-use chatterbox::hw::display::{read_png, write_png, Display, Ssd1306Display, RETRY_MAX};
+use chatterbox::hw::display::{
+    read_png, write_png, Display, Ssd1306Display, REFRESH_EVERY, RETRY_MAX,
+};
 use chatterbox::hw::HwError;
 use chatterbox::ui::{self, DisplaySize, Framebuffer, Screen};
 use embedded_hal::i2c::{ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Operation};
@@ -555,4 +557,35 @@ fn contact_sheet() {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screens-sheet.png");
     write_png(&sheet, 1, &out).unwrap();
     eprintln!("contact sheet: {}", out.display());
+}
+
+/// The panel browns out (or is unplugged and plugged back) while the toy is idle, so no
+/// transfer fails: it forgets its set-up and its pixels, yet acknowledges every write. The
+/// periodic refresh brings it back lit, with the whole screen, within REFRESH_EVERY.
+#[test]
+fn a_panel_reset_between_frames_is_lit_again_by_the_refresh() {
+    let (bus, log) = fake_bus();
+    let clock = ManualClock::new();
+    let mut display =
+        Ssd1306Display::connect(bus, 0x3C, DisplaySize::W128H64, Arc::new(clock.clone()));
+    let idle = Screen::Idle {
+        clips: 3,
+        listening: true,
+        volume: 4,
+    };
+    display.show(&idle).unwrap();
+    log.lock().unwrap().clear();
+    // Power blip: a fresh panel (display off, charge pump off, RAM blank). No I2C error.
+    let mut panel = Ssd1306Model::new();
+    // Within the refresh time the same screen is an update of the changed pixels only (none).
+    clock.advance(REFRESH_EVERY / 2);
+    display.show(&idle).unwrap();
+    panel.replay(&std::mem::take(&mut *log.lock().unwrap()), 0x3C);
+    assert!(!panel.display_on, "nothing is resent early");
+    // Then the set-up and the full screen again.
+    clock.advance(REFRESH_EVERY);
+    display.show(&idle).unwrap();
+    panel.replay(&std::mem::take(&mut *log.lock().unwrap()), 0x3C);
+    assert!(panel.display_on && panel.charge_pump, "still dark");
+    assert_eq!(panel.pixels(64), ui::render(&idle, DisplaySize::W128H64));
 }

@@ -206,6 +206,7 @@ fn hours_of_random_use_leave_every_thread_working_and_memory_flat() {
                 screens.screens.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }),
+            display_refresh: None,
             clock: Arc::new(clock.clone()),
         },
         Options { seed: Some(seed) },

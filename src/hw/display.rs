@@ -104,7 +104,8 @@ pub struct Ssd1306Display<I2C> {
 /// Whether the panel is known to be set up.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Link {
-    Up,
+    /// Set up at this time.
+    Up { since: Duration },
     /// Not answering (or never set up): `init()` is due again at `retry_at`; `backoff` is
     /// the wait after the next failure.
     Lost {
@@ -117,6 +118,13 @@ enum Link {
 pub const RETRY_FIRST: Duration = Duration::from_secs(1);
 /// The longest wait between retries: an absent panel is tried about four times a minute.
 pub const RETRY_MAX: Duration = Duration::from_secs(16);
+/// How often a working panel is sent its set-up and the whole screen again. A panel that
+/// browned out or was unplugged and plugged back between two frames acknowledges the next
+/// transfer while it sits dark with its charge pump off, and nothing can be read back to
+/// tell; resending the set-up (about 30 bytes) and a full frame (1 KB) now and then brings
+/// it back within this time. The set-up is sent without clearing the panel first, so a
+/// panel that never lost power does not flicker.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(30);
 
 impl<I2C> Ssd1306Display<I2C>
 where
@@ -131,7 +139,9 @@ where
     pub fn with_address(i2c: I2C, address: u8, size: DisplaySize) -> Result<Self, HwError> {
         let mut d = Self::connect(i2c, address, size, Arc::new(RealClock::new()));
         d.bring_up()?;
-        d.link = Link::Up;
+        d.link = Link::Up {
+            since: d.clock.now(),
+        };
         Ok(d)
     }
 
@@ -174,6 +184,18 @@ where
             Panel::Short(d) => d.init().and_then(|()| d.flush()).map_err(init_failed)?,
         }
         self.shown = Some(Framebuffer::new(self.size.width(), self.size.height()));
+        Ok(())
+    }
+
+    /// Sends the set-up again without blanking the panel; the next update then resends the
+    /// whole screen (a panel that lost power lost its pixels too). See [`REFRESH_EVERY`].
+    fn set_up_again(&mut self) -> Result<(), HwError> {
+        let address = self.address;
+        match &mut self.panel {
+            Panel::Tall(d) => d.init().map_err(|e| no_answer(address, e))?,
+            Panel::Short(d) => d.init().map_err(|e| no_answer(address, e))?,
+        }
+        self.shown = None;
         Ok(())
     }
 
@@ -236,7 +258,15 @@ where
                 return Err(e);
             }
             log::info!("OLED at 0x{:02X} is answering (again)", self.address);
-            self.link = Link::Up;
+            self.link = Link::Up { since: now };
+        } else if let Link::Up { since } = self.link {
+            if now.saturating_sub(since) >= REFRESH_EVERY {
+                if let Err(e) = self.set_up_again() {
+                    self.lose(now, RETRY_FIRST);
+                    return Err(e);
+                }
+                self.link = Link::Up { since: now };
+            }
         }
         let next = ui::render(screen, self.size);
         // Until the transfer completes the panel may show a mix of old and new.

@@ -49,6 +49,9 @@ pub struct Hardware {
     /// Shows a screen (OLED, terminal, or nothing); an error means it is not on the
     /// panel, and the display thread tries the newest screen again a little later.
     pub display: ShowScreen,
+    /// Show the current screen again this often while nothing changes (the OLED, whose
+    /// driver then resends the panel its set-up); `None` for terminals and tests.
+    pub display_refresh: Option<Duration>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -155,10 +158,11 @@ pub fn start(cfg: &Config, hw: Hardware, opts: Options) -> Result<App, StartErro
 
     let (screen_tx, screen_rx) = unbounded::<Screen>();
     let show = hw.display;
+    let display_refresh = hw.display_refresh;
     workers.push(
         std::thread::Builder::new()
             .name("display".into())
-            .spawn(move || show_screens(show, &screen_rx))
+            .spawn(move || show_screens(show, &screen_rx, display_refresh))
             .map_err(thread_err("display"))?,
     );
 
@@ -236,16 +240,28 @@ const DISPLAY_RETRY: Duration = Duration::from_secs(1);
 /// The display thread: shows each screen, newest first, until the controller is gone.
 /// A screen that failed (I2C error, panel unplugged or browned out) is shown again every
 /// [`DISPLAY_RETRY`] until it works, even if nothing new arrives; the error is logged once
-/// per episode, not per try.
-fn show_screens(mut show: ShowScreen, screens: &crossbeam_channel::Receiver<Screen>) {
-    let mut unshown: Option<Screen> = None;
+/// per episode, not per try. With `refresh`, the current screen is also shown again that
+/// often while nothing changes, so the driver can resend the panel its set-up (an OLED
+/// that lost power between two frames; see `hw::display::REFRESH_EVERY`).
+fn show_screens(
+    mut show: ShowScreen,
+    screens: &crossbeam_channel::Receiver<Screen>,
+    refresh: Option<Duration>,
+) {
+    let mut current: Option<Screen> = None;
+    let mut shown = true;
     let mut failing = false;
     loop {
-        let next = match &unshown {
+        let wait = match (&current, shown) {
+            (Some(_), false) => Some(DISPLAY_RETRY),
+            (Some(_), true) => refresh,
+            (None, _) => None,
+        };
+        let next = match wait {
             None => screens.recv().ok(),
-            Some(_) => match screens.recv_timeout(DISPLAY_RETRY) {
+            Some(wait) => match screens.recv_timeout(wait) {
                 Ok(s) => Some(s),
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => unshown.take(),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => current.take(),
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => None,
             },
         };
@@ -254,20 +270,21 @@ fn show_screens(mut show: ShowScreen, screens: &crossbeam_channel::Receiver<Scre
         while let Ok(newer) = screens.try_recv() {
             screen = newer;
         }
-        match show(&screen) {
+        shown = match show(&screen) {
             Ok(()) => {
                 if std::mem::take(&mut failing) {
                     log::info!("display: the screen is showing again");
                 }
-                unshown = None;
+                true
             }
             Err(e) => {
                 if !std::mem::replace(&mut failing, true) {
                     log::warn!("{e}");
                 }
-                unshown = Some(screen);
+                false
             }
-        }
+        };
+        current = Some(screen);
     }
 }
 
@@ -393,7 +410,7 @@ mod tests {
                 })
             }
         });
-        let thread = std::thread::spawn(move || show_screens(show, &screen_rx));
+        let thread = std::thread::spawn(move || show_screens(show, &screen_rx, None));
         screen_tx
             .send(Screen::Erased { count: 1 })
             .expect("display thread");
@@ -404,6 +421,27 @@ mod tests {
         assert_eq!(tries, [false, false, true]);
         // Once it is on the panel, nothing more is sent until a new screen comes.
         assert!(tried_rx.recv_timeout(DISPLAY_RETRY * 2).is_err());
+        drop(screen_tx);
+        thread.join().unwrap();
+    }
+
+    #[test]
+    fn with_a_refresh_the_current_screen_is_shown_again_while_nothing_changes() {
+        let (screen_tx, screen_rx) = unbounded::<Screen>();
+        let (shown_tx, shown_rx) = unbounded::<Screen>();
+        let show = Box::new(move |s: &Screen| {
+            let _ = shown_tx.send(s.clone());
+            Ok(())
+        });
+        let refresh = Duration::from_millis(50);
+        let thread = std::thread::spawn(move || show_screens(show, &screen_rx, Some(refresh)));
+        screen_tx.send(Screen::Erased { count: 2 }).unwrap();
+        for _ in 0..3 {
+            let again = shown_rx
+                .recv_timeout(Duration::from_secs(5))
+                .expect("shown");
+            assert_eq!(again, Screen::Erased { count: 2 });
+        }
         drop(screen_tx);
         thread.join().unwrap();
     }
