@@ -364,6 +364,8 @@ fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) -> bool {
 trait PaceTimer {
     /// Time since the stream's open was started.
     fn elapsed(&self) -> Duration;
+    /// A reading of the same clock that can be compared across opens.
+    fn now(&self) -> Duration;
     /// Waits `d`; true if `stop` was set meanwhile.
     fn sleep(&self, d: Duration, stop: &AtomicBool) -> bool;
 }
@@ -373,6 +375,10 @@ struct WallTimer(Instant);
 impl PaceTimer for WallTimer {
     fn elapsed(&self) -> Duration {
         self.0.elapsed()
+    }
+    fn now(&self) -> Duration {
+        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        EPOCH.get_or_init(Instant::now).elapsed()
     }
     fn sleep(&self, d: Duration, stop: &AtomicBool) -> bool {
         sleep_unless_stopped(d, stop)
@@ -392,6 +398,8 @@ fn run_capture(
     // Down and one error, not an Up/Down pair every retry.
     let mut down = false;
     let mut next_frame: u64 = 0;
+    // When the last chunk arrived (`PaceTimer::now`), across reopens: see `pump`.
+    let mut last_read: Option<Duration> = None;
     while !stop.load(Ordering::Relaxed) {
         // Taken before the open: a hardware-clocked stream can then never appear to have
         // delivered more audio than time has passed (see `Pacer`).
@@ -408,7 +416,7 @@ fn run_capture(
                 }
                 log::info!("microphone '{}' open: {format}", cfg.device);
                 let before = next_frame;
-                let mut on_first_audio = || {
+                let mut on_audio_flowing = || {
                     report(
                         status,
                         DeviceStatus::Up {
@@ -424,8 +432,9 @@ fn run_capture(
                     hub,
                     stop,
                     &mut next_frame,
+                    &mut last_read,
                     &timer,
-                    &mut on_first_audio,
+                    &mut on_audio_flowing,
                 );
                 // Only a stream that worked for a while resets the backoff: a device that
                 // opens and then fails at once must not be reopened twice a second forever.
@@ -459,16 +468,29 @@ fn run_capture(
     }
 }
 
-/// Reads chunks until `stop` (Ok) or a device error (Err). `on_first_audio` runs once,
-/// when the first chunk has arrived.
+/// Wall time between two chunks beyond their length that counts as lost audio: more than
+/// the card's buffer (160 ms) can hold, so it is a reopen or an overrun, not jitter.
+const LOST_AUDIO_AFTER: Duration = Duration::from_millis(250);
+
+/// Reads chunks until `stop` (Ok) or a device error (Err). `on_audio_flowing` runs once,
+/// when a second of audio has arrived: a device that opens, delivers a chunk and fails
+/// again is one fault episode, not an Up/Down pair every retry.
+///
+/// `next_frame` numbers the frames subscribers get. Audio that never arrived — while the
+/// microphone was being reopened, or lost to an overrun inside ALSA's recovery — is
+/// counted in it too, from the wall time between chunks, so a recorder sees a gap in
+/// `first_frame` instead of audio from either side of the outage joined up. The estimate
+/// is good to about one device buffer.
+#[allow(clippy::too_many_arguments)]
 fn pump(
     stream: &mut dyn super::pcm::CaptureStream,
     cfg: &CaptureConfig,
     hub: &CaptureHub,
     stop: &AtomicBool,
     next_frame: &mut u64,
+    last_read: &mut Option<Duration>,
     timer: &dyn PaceTimer,
-    on_first_audio: &mut dyn FnMut(),
+    on_audio_flowing: &mut dyn FnMut(),
 ) -> Result<(), AudioError> {
     let format = stream.format();
     let ch = usize::from(format.channels.max(1));
@@ -482,8 +504,20 @@ fn pump(
         }
         let length = Duration::from_secs_f64(n as f64 / f64::from(format.rate.max(1)));
         let now = Instant::now();
-        if frames_this_open == 0 {
-            on_first_audio();
+        let read_at = timer.now();
+        if let Some(last) = last_read.replace(read_at) {
+            let missing = read_at.saturating_sub(last).saturating_sub(length);
+            if missing > LOST_AUDIO_AFTER {
+                log::debug!(
+                    "microphone: {:.0} ms of audio never arrived",
+                    missing.as_secs_f64() * 1000.0
+                );
+                *next_frame += (missing.as_secs_f64() * f64::from(format.rate)) as u64;
+            }
+        }
+        let rate = u64::from(format.rate.max(1));
+        if frames_this_open < rate && frames_this_open + n as u64 >= rate {
+            on_audio_flowing();
         }
         let samples: Arc<[i16]> = Arc::from(&buf[..n * ch]);
         hub.publish(AudioChunk {
@@ -640,6 +674,9 @@ mod tests {
         fn elapsed(&self) -> Duration {
             crate::clock::Clock::now(&self.0)
         }
+        fn now(&self) -> Duration {
+            crate::clock::Clock::now(&self.0)
+        }
         fn sleep(&self, d: Duration, _stop: &AtomicBool) -> bool {
             self.0.advance(d);
             false
@@ -684,6 +721,7 @@ mod tests {
             &CaptureHub::new(),
             &stop,
             &mut next,
+            &mut None,
             &SimTimer(clock.clone()),
             &mut || {},
         )
@@ -754,5 +792,54 @@ mod tests {
         // Written back as it is read.
         let text = toml::to_string(&Config::default()).unwrap();
         assert!(text.contains("pace_capture = \"auto\""), "{text}");
+    }
+
+    #[test]
+    fn audio_lost_while_the_microphone_was_reopened_leaves_a_gap_in_the_frame_count() {
+        let backend = crate::audio::memory::MemoryBackend::new();
+        let format = PcmFormat {
+            rate: 8000,
+            channels: 1,
+        };
+        let hub = CaptureHub::new();
+        let sub = hub.subscribe("test", 1000);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (status_tx, status_rx) = crossbeam_channel::unbounded();
+        let thread = spawn_capture(
+            Arc::new(backend.clone()),
+            CaptureConfig {
+                device: "mem".into(),
+                format,
+                chunk_frames: 160,
+                pacing: Pacing::Never,
+            },
+            hub.clone(),
+            status_tx,
+            stop.clone(),
+        )
+        .unwrap();
+        // Silence in real time (the memory device's clock), then the microphone is pulled
+        // and comes back after the capture thread's first back-off (0.5 s).
+        let first = sub.receiver().recv_timeout(Duration::from_secs(5)).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        backend.disconnect_capture();
+        let down = status_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(matches!(down, DeviceStatus::Down { .. }), "{down:?}");
+        // Walk the chunks: the frame count must jump by about the outage, not run on.
+        let mut expected = first.first_frame + first.frames() as u64;
+        let mut jump = 0;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while jump == 0 && Instant::now() < deadline {
+            let c = sub.receiver().recv_timeout(Duration::from_secs(5)).unwrap();
+            jump = c.first_frame - expected;
+            expected = c.first_frame + c.frames() as u64;
+        }
+        stop.store(true, Ordering::SeqCst);
+        thread.join().unwrap();
+        let ms = jump * 1000 / 8000;
+        assert!(
+            (300..=3000).contains(&ms),
+            "the reopen should leave a gap of about 0.5 s, got {ms} ms"
+        );
     }
 }
