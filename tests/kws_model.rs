@@ -384,3 +384,55 @@ fn wrong_lengths_are_errors_not_panics() {
         assert!((scores.iter().sum::<f32>() - 1.0).abs() < 1e-3);
     }
 }
+
+/// Buffers that do not fit the compiled model are refused by our own check, before LiteRT
+/// sees them: swapped input and output, an output too small, a buffer of the wrong element
+/// type. (LiteRT 2.1.4 happens to refuse some of these too, with another status; its C API
+/// does not promise to.)
+#[test]
+fn buffers_that_do_not_fit_the_tensors_are_refused_before_the_run() {
+    use chatterbox::kws::model::ffi::{
+        CompiledModel, Environment, Io, Model, ModelBytes, Options, TensorBuffer,
+    };
+    use litert_sys::kLiteRtStatusErrorInvalidArgument as INVALID;
+    let raw = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/kws_tiny_int8.tflite"),
+    )
+    .unwrap();
+    let env = Environment::new().unwrap();
+    let model = Model::from_bytes(ModelBytes::checked(&raw).unwrap()).unwrap();
+    let options = Options::cpu(1).unwrap();
+    let mut compiled = CompiledModel::new(&env, &model, &options).unwrap();
+    let out_dims = compiled.output_dims().unwrap();
+    let (in_t, out_t) = (
+        model.tensor(Io::Input).unwrap(),
+        model.tensor(Io::Output).unwrap(),
+    );
+    let n_in = in_t.dims.iter().product::<i32>() as usize;
+    let n_out = out_dims.iter().product::<i32>() as usize;
+    let mut input = TensorBuffer::managed(&env, &in_t, &in_t.dims, n_in).unwrap();
+    let mut output = TensorBuffer::managed(&env, &out_t, &out_dims, n_out).unwrap();
+    assert_eq!(
+        compiled.run(&mut output, &mut input),
+        Err(INVALID),
+        "swapped"
+    );
+    let mut tiny = TensorBuffer::managed(&env, &out_t, &[1], 1).unwrap();
+    assert_eq!(
+        compiled.run(&mut input, &mut tiny),
+        Err(INVALID),
+        "too small"
+    );
+    // An input-typed buffer as big as the output, in the output's place.
+    let mut wrong_type = TensorBuffer::managed(&env, &in_t, &out_dims, n_out.max(n_in)).unwrap();
+    let same_type = in_t.element == out_t.element;
+    if !same_type {
+        assert_eq!(
+            compiled.run(&mut input, &mut wrong_type),
+            Err(INVALID),
+            "wrong type"
+        );
+    }
+    // The right buffers run.
+    assert_eq!(compiled.run(&mut input, &mut output), Ok(()));
+}

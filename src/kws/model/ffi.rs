@@ -250,6 +250,7 @@ pub enum Io {
 }
 
 /// Element type of a tensor, as far as we support it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Element {
     Float32,
     Int8,
@@ -438,7 +439,18 @@ pub struct CompiledModel<'a> {
     ptr: NonNull<sys::LiteRtCompiledModelT>,
     /// Outputs of the default signature: how many layouts LiteRT may write in `output_dims`.
     outputs: usize,
+    /// What `run` accepts, checked here rather than left to LiteRT (whose C API does not
+    /// promise to check): the element type and element count of the input and the output.
+    /// A count is `None` while a dimension is dynamic or not yet known after a resize.
+    input: (sys::LiteRtElementType, Option<usize>),
+    output: (sys::LiteRtElementType, Option<usize>),
     _parents: PhantomData<(&'a Environment, &'a Model, &'a Options)>,
+}
+
+/// Elements of a tensor with these dimensions; `None` if one is dynamic (negative).
+fn element_count(dims: &[i32]) -> Option<usize> {
+    dims.iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(usize::try_from(d).ok()?))
 }
 
 impl<'a> CompiledModel<'a> {
@@ -448,6 +460,7 @@ impl<'a> CompiledModel<'a> {
         options: &'a Options,
     ) -> Result<Self, Status> {
         let (_, outputs) = model.io_counts()?;
+        let (input, output) = (model.tensor(Io::Input)?, model.tensor(Io::Output)?);
         let mut raw = ptr::null_mut();
         // Safety: all handles live, and the borrows in the result keep them alive longer than
         // the compiled model.
@@ -462,6 +475,8 @@ impl<'a> CompiledModel<'a> {
         Ok(Self {
             ptr: non_null(raw)?,
             outputs,
+            input: (input.ranked.element_type, element_count(&input.dims)),
+            output: (output.ranked.element_type, element_count(&output.dims)),
             _parents: PhantomData,
         })
     }
@@ -477,7 +492,11 @@ impl<'a> CompiledModel<'a> {
                 dims.as_ptr(),
                 dims.len(),
             )
-        })
+        })?;
+        self.input.1 = element_count(dims);
+        // The output follows from the new input; `output_dims` learns it.
+        self.output.1 = None;
+        Ok(())
     }
 
     /// Dimensions of the first output of the default signature, as compiled (after any
@@ -497,19 +516,33 @@ impl<'a> CompiledModel<'a> {
         })?;
         let layout = &layouts[0];
         let rank = (layout.rank() as usize).min(layout.dimensions.len());
-        Ok(layout.dimensions[..rank].to_vec())
+        let dims = layout.dimensions[..rank].to_vec();
+        self.output.1 = element_count(&dims);
+        Ok(dims)
     }
 
     /// Runs the default signature with one input and one output buffer, without
     /// allocating.
     ///
     /// Both buffers are taken by `&mut` so no view of either is alive during the run (LiteRT
-    /// locks them itself and writes the output); LiteRT checks that they fit the tensors.
+    /// locks them itself and writes the output). Buffers whose element type differs from the
+    /// tensor's, or that hold fewer elements, are refused here with `InvalidArgument`
+    /// before LiteRT sees them (input and output swapped, a buffer made for another model).
     pub fn run(
         &mut self,
         input: &mut TensorBuffer<'_>,
         output: &mut TensorBuffer<'_>,
     ) -> Result<(), Status> {
+        if self.output.1.is_none() {
+            self.output_dims()?;
+        }
+        let fits = |buffer: &TensorBuffer<'_>,
+                    (element, count): (sys::LiteRtElementType, Option<usize>)| {
+            buffer.element == element && count.is_some_and(|n| buffer.len >= n)
+        };
+        if !fits(input, self.input) || !fits(output, self.output) {
+            return Err(sys::kLiteRtStatusErrorInvalidArgument);
+        }
         let mut ins = [input.ptr.as_ptr()];
         let mut outs = [output.ptr.as_ptr()];
         // Safety: all handles live and unlocked (exclusive borrows); arrays outlive the call.
