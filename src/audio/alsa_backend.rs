@@ -336,10 +336,36 @@ fn is_recoverable(e: &alsa::Error) -> bool {
     matches!(e.errno().abs(), libc::EPIPE | libc::ESTRPIPE | libc::EINTR)
 }
 
-/// Whether a capture stream in `state` after `snd_pcm_recover` must be started to deliver
-/// audio again: only a prepared one; a running one already does.
-fn needs_start_after_recovery(state: alsa::pcm::State) -> bool {
-    state == alsa::pcm::State::Prepared
+/// The part of a PCM that recovery touches, so the sequence can be tested without a card
+/// that overruns on demand.
+trait Recoverable {
+    fn try_recover(&self, e: alsa::Error, silent: bool) -> alsa::Result<()>;
+    fn state(&self) -> alsa::pcm::State;
+    fn start(&self) -> alsa::Result<()>;
+}
+
+impl Recoverable for PCM {
+    fn try_recover(&self, e: alsa::Error, silent: bool) -> alsa::Result<()> {
+        PCM::try_recover(self, e, silent)
+    }
+    fn state(&self) -> alsa::pcm::State {
+        PCM::state(self)
+    }
+    fn start(&self) -> alsa::Result<()> {
+        PCM::start(self)
+    }
+}
+
+/// Recovers a capture stream after `e`. After an overrun (or a failed resume) recovery
+/// leaves the stream prepared, and a capture stream must then be started again. After
+/// EINTR, or a suspend the card resumed from, it is still running, and `start` would fail
+/// with EBADFD and turn a harmless interruption into a reopen.
+fn recover_capture(pcm: &impl Recoverable, e: alsa::Error) -> alsa::Result<()> {
+    pcm.try_recover(e, true)?;
+    if pcm.state() == alsa::pcm::State::Prepared {
+        pcm.start()?;
+    }
+    Ok(())
 }
 
 /// An open, running ALSA capture stream.
@@ -365,19 +391,7 @@ impl AlsaCapture {
                 );
             }
         }
-        self.pcm
-            .try_recover(e, true)
-            .map_err(|e| map_io_error(&self.device, e))?;
-        // After an overrun (or a failed resume) recovery leaves the stream prepared, and a
-        // capture stream must then be started again. After EINTR, or a suspend the card
-        // resumed from, it is still running, and `start` would fail with EBADFD and turn
-        // a harmless interruption into a reopen.
-        if needs_start_after_recovery(self.pcm.state()) {
-            self.pcm
-                .start()
-                .map_err(|e| map_io_error(&self.device, e))?;
-        }
-        Ok(())
+        recover_capture(&self.pcm, e).map_err(|e| map_io_error(&self.device, e))
     }
 }
 
@@ -557,16 +571,56 @@ mod tests {
         assert!(e.to_string().contains("audio' group"));
     }
 
+    /// A PCM whose recovery leaves it in a given state, and that fails `start` on a
+    /// running stream the way ALSA does (EBADFD).
+    struct FakePcm {
+        after_recover: alsa::pcm::State,
+        state: std::cell::Cell<alsa::pcm::State>,
+        starts: std::cell::Cell<u32>,
+    }
+
+    impl Recoverable for FakePcm {
+        fn try_recover(&self, _e: alsa::Error, _silent: bool) -> alsa::Result<()> {
+            self.state.set(self.after_recover);
+            Ok(())
+        }
+        fn state(&self) -> alsa::pcm::State {
+            self.state.get()
+        }
+        fn start(&self) -> alsa::Result<()> {
+            if self.state.get() != alsa::pcm::State::Prepared {
+                return Err(alsa::Error::new("snd_pcm_start", libc::EBADFD));
+            }
+            self.starts.set(self.starts.get() + 1);
+            self.state.set(alsa::pcm::State::Running);
+            Ok(())
+        }
+    }
+
+    fn recover_from(errno: i32, after_recover: alsa::pcm::State) -> (alsa::Result<()>, u32) {
+        let pcm = FakePcm {
+            after_recover,
+            state: std::cell::Cell::new(alsa::pcm::State::XRun),
+            starts: std::cell::Cell::new(0),
+        };
+        let r = recover_capture(&pcm, alsa::Error::new("snd_pcm_readi", errno));
+        (r, pcm.starts.get())
+    }
+
     #[test]
     fn recovery_starts_only_a_stream_left_prepared() {
         use alsa::pcm::State;
-        assert!(
-            needs_start_after_recovery(State::Prepared),
-            "after an overrun"
-        );
-        assert!(
-            !needs_start_after_recovery(State::Running),
-            "after EINTR or a resume"
-        );
+        // An overrun: recovery prepares the stream, which must be started again.
+        let (r, starts) = recover_from(libc::EPIPE, State::Prepared);
+        assert!(r.is_ok() && starts == 1, "{r:?}, {starts} starts");
+        // EINTR, or a suspend the card resumed from: still running; a start would fail
+        // with EBADFD and force a reopen.
+        for errno in [libc::EINTR, libc::ESTRPIPE] {
+            let (r, starts) = recover_from(errno, State::Running);
+            assert!(
+                r.is_ok() && starts == 0,
+                "errno {errno}: {r:?}, {starts} starts"
+            );
+        }
     }
 }
