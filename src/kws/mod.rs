@@ -4,11 +4,13 @@
 //! * [`features`] — scipy-exact magnitude STFT plus the declared transform.
 //! * [`ln`] — the transform's logarithm, vectorized.
 //! * [`sliding`] — the features of a sliding window, recomputing only the columns that changed.
+//! * [`embedding`] — the speech-embedding front end (mel frames → embeddings → a ring).
 //! * [`frontend`] — downmix + resample the capture to 16 kHz mono, keep a 1 s window, hop.
 //! * [`detector`] — posterior smoothing, threshold, refractory period (pure).
 //! * [`model`] — the classifier trait and its LiteRT backend.
 //! * [`listener`] — all of the above on one thread, fed by the capture fan-out.
 pub mod detector;
+pub mod embedding;
 pub mod evaluate;
 pub mod features;
 pub mod frontend;

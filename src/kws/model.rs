@@ -27,6 +27,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod ffi;
+pub mod float_fn;
 mod tflite_check;
 
 /// Number of CPU threads LiteRT may use for one inference.
@@ -543,7 +544,13 @@ fn read_checked_model(path: &Path, sha256: Option<&str>) -> Result<ffi::ModelByt
     })
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// Reads a model file that must have the sha256 `sha256` (hex); see [`read_checked_model`].
+pub(crate) fn read_pinned_model(path: &Path, sha256: &str) -> Result<ffi::ModelBytes, ModelError> {
+    read_checked_model(path, Some(sha256))
+}
+
+/// SHA-256 of `bytes` as lowercase hex, as `sha256sum` prints it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     use std::fmt::Write;
     Sha256::digest(bytes)
