@@ -43,7 +43,11 @@ fn main() {
         };
         let name = path.display().to_string();
         let t0 = Instant::now();
-        let mut c = match LiteRtClassifier::load(&path, labels.clone(), logits) {
+        // The bench trusts the file it is pointed at: its pin is its own sha256.
+        let pin = std::fs::read(&path)
+            .map(|b| chatterbox::kws::model::sha256_hex(&b))
+            .unwrap_or_default();
+        let mut c = match LiteRtClassifier::load(&path, labels.clone(), logits, &pin) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("{e}");

@@ -544,12 +544,7 @@ fn main() {
     );
 
     // 1. Per-window, shipped model.
-    let mut shipped = LiteRtClassifier::load(
-        &meta.model_path(),
-        meta.labels.clone(),
-        meta.model.output == chatterbox::kws::meta::ModelOutput::Logits,
-    )
-    .unwrap_or_else(|e| {
+    let mut shipped = chatterbox::kws::front_end::load_classifier(&meta).unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(1)
     });
@@ -561,7 +556,11 @@ fn main() {
     let original = std::env::var_os("KWS_BENCH_ORIGINAL").map(PathBuf::from);
     let orig = original.as_ref().and_then(|path| {
         let labels: Vec<String> = (0..10).map(|i| format!("class{i}")).collect();
-        match LiteRtClassifier::load(path, labels, true) {
+        // A file the bench is pointed at is trusted: its pin is its own sha256.
+        let pin = std::fs::read(path)
+            .map(|b| chatterbox::kws::model::sha256_hex(&b))
+            .unwrap_or_default();
+        match LiteRtClassifier::load(path, labels, true, &pin) {
             Ok(mut c) => {
                 let t = per_window(&meta, &FeatureSpec::default(), &mut c, iters);
                 t.print(&format!("original architecture ({})", path.display()));

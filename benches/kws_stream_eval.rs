@@ -41,8 +41,7 @@ use std::time::{Duration, Instant};
 use chatterbox::audio::PcmFormat;
 use chatterbox::kws::detector::{Detection, Detector, DetectorConfig};
 use chatterbox::kws::listener::{Recognizer, RecognizerConfig};
-use chatterbox::kws::meta::{KwsMeta, ModelOutput};
-use chatterbox::kws::model::LiteRtClassifier;
+use chatterbox::kws::meta::KwsMeta;
 
 const RATE: usize = 16_000;
 const MONO16K: PcmFormat = PcmFormat {
@@ -238,18 +237,16 @@ impl Runners {
         let runs = HOPS_MS
             .iter()
             .map(|&hop| {
-                let classifier = LiteRtClassifier::load(
-                    &meta.model_path(),
-                    meta.labels.clone(),
-                    meta.model.output == ModelOutput::Logits,
-                )
-                .unwrap_or_else(|e| die(format!("{}: {e}", meta_path.display())));
+                let classifier = chatterbox::kws::front_end::load_classifier(meta)
+                    .unwrap_or_else(|e| die(format!("{}: {e}", meta_path.display())));
                 let cfg = RecognizerConfig {
                     hop: Duration::from_millis(hop),
                     ..RecognizerConfig::default()
                 };
-                let r =
-                    Recognizer::new(meta, Box::new(classifier), &cfg).unwrap_or_else(|e| die(e));
+                let front_end = chatterbox::kws::front_end::FrontEnd::load(meta)
+                    .unwrap_or_else(|e| die(format!("{}: {e}", meta_path.display())));
+                let r = Recognizer::with_front_end(meta, front_end, Box::new(classifier), &cfg)
+                    .unwrap_or_else(|e| die(e));
                 (hop, r, Vec::new(), Vec::new())
             })
             .collect();

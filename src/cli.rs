@@ -294,11 +294,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Enroll { dir, takes, words } => enroll(&cfg, &dir, takes, words),
         Command::Evaluate { dir, held_out } => {
             let meta = crate::kws::meta::KwsMeta::load(&cfg.keywords.model)?;
-            let mut model = crate::kws::model::LiteRtClassifier::load(
-                &meta.model_path(),
-                meta.labels.clone(),
-                meta.model.output == crate::kws::meta::ModelOutput::Logits,
-            )?;
+            let mut model = crate::kws::front_end::load_classifier(&meta)?;
             let which = if held_out {
                 crate::kws::evaluate::Clips::HeldOut
             } else {

@@ -183,6 +183,7 @@ nfft = 256
 layout = "bins_frames"
 [model]
 file = "kws.tflite"
+sha256 = "e0f780711b5fefa88fac4e3b78bfcd4d69017d76b2cd64b263e605223037a221"
 labels = "labels.txt"
 output = "logits"
 "#;

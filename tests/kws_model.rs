@@ -70,6 +70,15 @@ impl Fixtures {
         f
     }
 
+    /// The pin the manifest gives for `model` (a file name from the manifest).
+    fn pin(&self, model: &str) -> &str {
+        if model == self.m.int8.model {
+            &self.m.int8.sha256
+        } else {
+            &self.m.float.sha256
+        }
+    }
+
     fn input_len(&self) -> usize {
         self.m.input_shape.iter().product()
     }
@@ -122,7 +131,8 @@ fn float_model_matches_python_interpreter() {
     let f = Fixtures::load();
     let path = f.path(&f.m.float.model);
 
-    let mut raw = LiteRtClassifier::load(&path, f.labels.clone(), false).unwrap();
+    let pin = f.pin(&f.m.float.model);
+    let mut raw = LiteRtClassifier::load(&path, f.labels.clone(), false, pin).unwrap();
     // The float model is exported the Keras way, with a dynamic batch: the loader fixes it to 1.
     assert!(f.m.float.dynamic_batch);
     assert_eq!(raw.input_shape(), &f.m.input_shape[..]);
@@ -134,7 +144,7 @@ fn float_model_matches_python_interpreter() {
     println!("float model: max |logit - python| = {err:e}");
     assert!(err <= 1e-5, "float logits differ from Python by {err}");
 
-    let mut soft = LiteRtClassifier::load(&path, f.labels.clone(), true).unwrap();
+    let mut soft = LiteRtClassifier::load(&path, f.labels.clone(), true, pin).unwrap();
     let probs = run_all(&mut soft, &f);
     let want_probs = read_f32(&f.path(&f.m.float.probs));
     let err = max_abs_diff(&probs, &want_probs);
@@ -152,7 +162,13 @@ fn float_model_matches_python_interpreter() {
 #[test]
 fn int8_model_matches_python_interpreter_exactly() {
     let f = Fixtures::load();
-    let mut c = LiteRtClassifier::load(&f.path(&f.m.int8.model), f.labels.clone(), false).unwrap();
+    let mut c = LiteRtClassifier::load(
+        &f.path(&f.m.int8.model),
+        f.labels.clone(),
+        false,
+        &f.m.int8.sha256,
+    )
+    .unwrap();
 
     let qin = c
         .input_quantization()
@@ -192,7 +208,13 @@ fn int8_model_matches_python_interpreter_exactly() {
 fn classifier_is_reusable_and_deterministic() {
     let f = Fixtures::load();
     let mut boxed: Box<dyn Classifier> = Box::new(
-        LiteRtClassifier::load(&f.path(&f.m.int8.model), f.labels.clone(), false).unwrap(),
+        LiteRtClassifier::load(
+            &f.path(&f.m.int8.model),
+            f.labels.clone(),
+            false,
+            &f.m.int8.sha256,
+        )
+        .unwrap(),
     );
     let n = f.labels.len();
     let (mut first, mut other, mut again) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
@@ -215,8 +237,10 @@ fn classifier_is_reusable_and_deterministic() {
     assert!(s.iter().all(|p| (0.0..=1.0).contains(p)));
 }
 
+/// Loads `path` as if the contract pinned the float fixture model there.
 fn load_err(path: &Path, labels: Vec<String>) -> ModelError {
-    match LiteRtClassifier::load(path, labels, false) {
+    let pin = Fixtures::load().m.float.sha256;
+    match LiteRtClassifier::load(path, labels, false, &pin) {
         Ok(_) => panic!("{} loaded but should not", path.display()),
         Err(e) => e,
     }
@@ -231,64 +255,58 @@ fn missing_file_is_reported_with_its_path() {
     assert!(e.to_string().contains("no_such_model.tflite"), "{e}");
 }
 
+/// A damaged file never reaches LiteRT (2.1.4 crashes on damaged flatbuffers): its sha256
+/// differs from the contract's pin, and the error names the file and the fix.
+fn assert_refused_by_pin(path: &Path, labels: Vec<String>) {
+    let e = load_err(path, labels);
+    assert!(
+        matches!(e, ModelError::ChecksumMismatch { .. }),
+        "{}: {e:?}",
+        path.display()
+    );
+    let msg = e.to_string();
+    let name = path.file_name().unwrap().to_string_lossy();
+    assert!(msg.contains(&*name), "{msg}");
+    assert!(msg.contains("damaged") && msg.contains("copy"), "{msg}");
+}
+
 #[test]
-fn garbage_files_are_not_models() {
+fn garbage_files_are_refused_by_their_pin() {
     let f = Fixtures::load();
     let dir = tempfile::tempdir().unwrap();
 
     let text = dir.path().join("notes.tflite");
     std::fs::write(&text, b"this is not a model, just some text\n").unwrap();
-    let e = load_err(&text, f.labels.clone());
-    assert!(matches!(e, ModelError::NotTflite { .. }), "{e:?}");
-    assert!(e.to_string().contains("notes.tflite"), "{e}");
+    assert_refused_by_pin(&text, f.labels.clone());
 
     let empty = dir.path().join("empty.tflite");
     std::fs::write(&empty, b"").unwrap();
-    assert!(matches!(
-        load_err(&empty, f.labels.clone()),
-        ModelError::NotTflite { .. }
-    ));
+    assert_refused_by_pin(&empty, f.labels.clone());
 
-    // Right identifier, nonsense after it: LiteRT's own verifier must reject it, not crash.
+    // Right identifier, nonsense after it.
     let fake = dir.path().join("fake.tflite");
     let mut bytes = vec![0x1c, 0, 0, 0, b'T', b'F', b'L', b'3'];
     bytes.extend((0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
     std::fs::write(&fake, bytes).unwrap();
-    assert!(matches!(
-        load_err(&fake, f.labels.clone()),
-        ModelError::NotTflite { .. }
-    ));
-
-    // A real model cut in half (an interrupted copy to the Pi).
-    let real = std::fs::read(f.path(&f.m.float.model)).unwrap();
-    let cut = dir.path().join("cut.tflite");
-    std::fs::write(&cut, &real[..real.len() / 2]).unwrap();
-    let e = load_err(&cut, f.labels.clone());
-    assert!(matches!(e, ModelError::NotTflite { .. }), "{e:?}");
+    assert_refused_by_pin(&fake, f.labels.clone());
 
     // Damage LiteRT 2.1.4 itself does not survive (found by mutating the tiny model; each of
-    // these crashed the process before tflite_check existed):
-    // an all-zero body (valid header, empty vtable) and ...
+    // these crashed the process when nothing checked the bytes): an all-zero body (valid
+    // header, empty vtable), and truncation anywhere (an interrupted copy to the Pi).
     let zeros = dir.path().join("zeros.tflite");
     let mut bytes = vec![0x1c, 0, 0, 0, b'T', b'F', b'L', b'3'];
     bytes.resize(4096, 0);
     std::fs::write(&zeros, bytes).unwrap();
-    assert!(matches!(
-        load_err(&zeros, f.labels.clone()),
-        ModelError::NotTflite { .. }
-    ));
-    // ... truncation anywhere (a model cut short loses the tables stored at its end).
-    for keep in (8..real.len())
-        .step_by(997)
-        .chain([real.len() - 100, real.len() - 1])
+    assert_refused_by_pin(&zeros, f.labels.clone());
+    let real = std::fs::read(f.path(&f.m.float.model)).unwrap();
+    for keep in
+        (8..real.len())
+            .step_by(997)
+            .chain([real.len() / 2, real.len() - 100, real.len() - 1])
     {
         let cut = dir.path().join(format!("cut{keep}.tflite"));
         std::fs::write(&cut, &real[..keep]).unwrap();
-        let e = load_err(&cut, f.labels.clone());
-        assert!(
-            matches!(e, ModelError::NotTflite { .. }),
-            "cut at {keep}: {e:?}"
-        );
+        assert_refused_by_pin(&cut, f.labels.clone());
     }
 
     let e = load_err(dir.path(), f.labels.clone());
@@ -303,11 +321,11 @@ fn pinned_checksum_accepts_the_model_and_rejects_any_other_file() {
         (&f.m.int8.model, &f.m.int8.sha256),
     ] {
         let path = f.path(model);
-        LiteRtClassifier::load_pinned(&path, f.labels.clone(), false, sha).unwrap();
-        LiteRtClassifier::load_pinned(&path, f.labels.clone(), false, &sha.to_uppercase()).unwrap();
+        LiteRtClassifier::load(&path, f.labels.clone(), false, sha).unwrap();
+        LiteRtClassifier::load(&path, f.labels.clone(), false, &sha.to_uppercase()).unwrap();
     }
     // The int8 model is a valid model, but not the one the float checksum pins.
-    let e = LiteRtClassifier::load_pinned(
+    let e = LiteRtClassifier::load(
         &f.path(&f.m.int8.model),
         f.labels.clone(),
         false,
@@ -328,9 +346,11 @@ fn pinned_checksum_accepts_the_model_and_rejects_any_other_file() {
     bytes[at] ^= 0x10;
     let flipped = dir.path().join("flipped.tflite");
     std::fs::write(&flipped, &bytes).unwrap();
-    LiteRtClassifier::load(&flipped, f.labels.clone(), false).unwrap();
-    let e = LiteRtClassifier::load_pinned(&flipped, f.labels.clone(), false, &f.m.float.sha256)
-        .unwrap_err();
+    // Its own sha256 would load it (LiteRT cannot tell a flipped weight); the pin refuses it.
+    let own = chatterbox::kws::model::sha256_hex(&bytes);
+    LiteRtClassifier::load(&flipped, f.labels.clone(), false, &own).unwrap();
+    let e =
+        LiteRtClassifier::load(&flipped, f.labels.clone(), false, &f.m.float.sha256).unwrap_err();
     assert!(matches!(e, ModelError::ChecksumMismatch { .. }), "{e:?}");
 }
 
@@ -358,7 +378,8 @@ fn label_count_must_match_outputs() {
 fn wrong_lengths_are_errors_not_panics() {
     let f = Fixtures::load();
     for model in [&f.m.float.model, &f.m.int8.model] {
-        let mut c = LiteRtClassifier::load(&f.path(model), f.labels.clone(), true).unwrap();
+        let mut c =
+            LiteRtClassifier::load(&f.path(model), f.labels.clone(), true, f.pin(model)).unwrap();
         let mut scores = vec![0.0; f.labels.len()];
         let short = &f.input(0)[..f.input_len() - 1];
         let e = c.classify(short, &mut scores).unwrap_err();

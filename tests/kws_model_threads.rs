@@ -37,6 +37,9 @@ fn threads_started_by<T>(f: impl FnOnce() -> T) -> (T, usize) {
 
 /// Loads the shipped-shape int8 fixture with the classifier (the application's path, with
 /// `NUM_THREADS`) and runs it a few times.
+/// tests/fixtures/models/manifest.toml's pin of kws_tiny_int8.tflite.
+const INT8_SHA256: &str = "91bef90f7643a274a155c182c051ef54acd448a6f0557f64787981b72e8efedf";
+
 fn classify_with_the_classifier() -> LiteRtClassifier {
     let dir = fixtures();
     let labels: Vec<String> = std::fs::read_to_string(dir.join("labels.txt"))
@@ -44,7 +47,13 @@ fn classify_with_the_classifier() -> LiteRtClassifier {
         .lines()
         .map(str::to_owned)
         .collect();
-    let mut c = LiteRtClassifier::load(&dir.join("kws_tiny_int8.tflite"), labels, false).unwrap();
+    let mut c = LiteRtClassifier::load(
+        &dir.join("kws_tiny_int8.tflite"),
+        labels,
+        false,
+        INT8_SHA256,
+    )
+    .unwrap();
     let features = vec![0.5f32; c.input_shape().iter().product()];
     let mut scores = vec![0.0; c.labels().len()];
     for _ in 0..3 {
@@ -59,7 +68,7 @@ fn threads_started_with(threads: i32) -> usize {
     let raw = std::fs::read(fixtures().join("kws_tiny_int8.tflite")).unwrap();
     let before = thread_ids();
     let env = Environment::new().unwrap();
-    let model = Model::from_bytes(ModelBytes::checked(&raw).unwrap()).unwrap();
+    let model = Model::from_bytes(ModelBytes::pinned(&raw, INT8_SHA256).unwrap()).unwrap();
     let options = Options::cpu(threads).unwrap();
     let mut compiled = CompiledModel::new(&env, &model, &options).unwrap();
     let out_dims = compiled.output_dims().unwrap();

@@ -14,12 +14,8 @@ fn repo() -> PathBuf {
 
 fn load() -> (KwsMeta, LiteRtClassifier) {
     let meta = KwsMeta::load(repo().join("models/kws.toml")).expect("models/kws.toml loads");
-    let model = LiteRtClassifier::load(
-        &meta.model_path(),
-        meta.labels.clone(),
-        meta.model.output == chatterbox::kws::meta::ModelOutput::Logits,
-    )
-    .expect("models/kws.tflite loads in LiteRT");
+    let model = chatterbox::kws::front_end::load_classifier(&meta)
+        .expect("models/kws.tflite loads in LiteRT");
     (meta, model)
 }
 

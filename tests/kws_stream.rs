@@ -14,8 +14,7 @@ use chatterbox::audio::wav::{convert, read_clip, Clip};
 use chatterbox::audio::PcmFormat;
 use chatterbox::kws::evaluate::{evaluate_dir, Clips};
 use chatterbox::kws::listener::{hop_on_frame_grid, Recognizer, RecognizerConfig};
-use chatterbox::kws::meta::{KwsMeta, ModelOutput};
-use chatterbox::kws::model::LiteRtClassifier;
+use chatterbox::kws::meta::KwsMeta;
 use common::alsa::AlsaSandbox;
 
 const RATE: usize = 16_000;
@@ -74,9 +73,7 @@ fn recognize_in_process(samples16k: &[f32]) -> Vec<(String, f32)> {
 fn confident_clips(min_p: f32) -> Vec<(String, String)> {
     let meta =
         KwsMeta::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kws.toml")).unwrap();
-    let logits = meta.model.output == ModelOutput::Logits;
-    let mut model =
-        LiteRtClassifier::load(&meta.model_path(), meta.labels.clone(), logits).unwrap();
+    let mut model = chatterbox::kws::front_end::load_classifier(&meta).unwrap();
     let eval = evaluate_dir(&meta, &mut model, &fixture(""), Clips::All).unwrap();
     eval.results
         .into_iter()

@@ -41,6 +41,7 @@ def toml_text(mean: float, std: float, output: str = "softmax",
     """models/kws.toml, the only place the runtime learns the post-processing."""
     return (
         "# Written by scripts/train_kws.py; read by the Rust runtime (unknown keys rejected).\n"
+        'front_end = "stft"\n'
         "[features]\n"
         f"sample_rate = {C.SAMPLE_RATE}\n"
         f"clip_samples = {C.CLIP_SAMPLES}\n"

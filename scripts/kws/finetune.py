@@ -26,7 +26,7 @@ import numpy as np
 
 from . import augment as A
 from . import config as C
-from . import dataset
+from . import contract, dataset
 from . import features as F
 from . import sounds
 
@@ -203,6 +203,7 @@ def _run(args, log) -> int:
         shutil.copy(paths["float"], out / "kws-float.tflite")
     (out / "labels.txt").write_text("\n".join(C.LABELS) + "\n")
     (out / "kws.toml").write_text(F.toml_text(mean, std))
+    contract.pin(out / "kws.toml")  # the runtime refuses unpinned model files
     core.save_weights(out / "kws.weights.h5")
     info = {"takes": str(args.finetune), "train_takes": len(train), "test_takes": len(test),
             "owner_copies": args.owner_copies, "replay": 0 if args.no_replay else args.replay,

@@ -16,7 +16,7 @@ import soundfile as sf
 
 from . import augment as A
 from . import config as C
-from . import dataset, evaluate, features, report, sounds, synth
+from . import contract, dataset, evaluate, features, report, sounds, synth
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -199,6 +199,7 @@ def main(argv=None) -> int:
         shutil.copy(paths["float"], args.out / "kws-float.tflite")
     (args.out / "labels.txt").write_text("\n".join(C.LABELS) + "\n")
     (args.out / "kws.toml").write_text(features.toml_text(mean, std))
+    contract.pin(args.out / "kws.toml")  # the runtime refuses unpinned model files
     # The trained weights, so `--finetune` can start from the shipped model.
     core.save_weights(args.out / "kws.weights.h5")
     metrics["wall_seconds"] = time.time() - t_start

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::features::Stft;
+use super::front_end::FrontEnd;
 use super::listener::KwsError;
 use super::meta::KwsMeta;
 use super::model::Classifier;
@@ -104,7 +104,9 @@ fn held_out_list(dir: &Path) -> Result<std::collections::BTreeSet<String>, KwsEr
     Ok(text.lines().map(|l| l.trim().to_string()).collect())
 }
 
-/// Classifies the first second of every `<label>__*.wav` in `dir` (any rate/channels).
+/// Classifies every `<label>__*.wav` in `dir` (any rate/channels) as the trainer does: the
+/// STFT front end reads its first second, the embedding front end the clip centred in its
+/// window (see [`FrontEnd::clip`]).
 pub fn evaluate_dir(
     meta: &KwsMeta,
     classifier: &mut dyn Classifier,
@@ -115,8 +117,7 @@ pub fn evaluate_dir(
         Clips::All => None,
         Clips::HeldOut => Some(held_out_list(dir)?),
     };
-    let mut stft = Stft::new(&meta.features)?;
-    let mut features = vec![0.0f32; stft.len()];
+    let mut front_end = FrontEnd::load(meta)?;
     let mut scores = vec![0.0f32; meta.labels.len()];
     let mut eval = Evaluation::default();
     let read = |d: &Path| {
@@ -181,11 +182,10 @@ pub fn evaluate_dir(
         };
         let samples: Vec<f32> = convert(&clip, mono16k, 1.0)?
             .iter()
-            .take(meta.features.clip_samples)
             .map(|&s| f32::from(s) / 32768.0)
             .collect();
-        stft.features(&samples, &mut features)?;
-        classifier.classify(&features, &mut scores)?;
+        let features = front_end.clip(&samples)?;
+        classifier.classify(features, &mut scores)?;
         let (best, &confidence) = scores
             .iter()
             .enumerate()

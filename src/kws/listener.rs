@@ -1,5 +1,5 @@
-//! The keyword recognizer end to end: [`Recognizer`] chains frontend → STFT → model →
-//! detector on one thread with no clock, and [`spawn_listener`] runs it on the capture
+//! The keyword recognizer end to end: [`Recognizer`] chains frontend → front end (STFT or
+//! speech embedding, as `kws.toml` says) → model → detector on one thread with no clock, and [`spawn_listener`] runs it on the capture
 //! fan-out.
 //!
 //! Cost control: a window quieter than `quiet_dbfs` skips the STFT and the model (it
@@ -16,10 +16,10 @@ use crossbeam_channel::RecvTimeoutError;
 
 use super::detector::{Detection, Detector, DetectorConfig, DetectorError};
 use super::features::FeatureError;
+use super::front_end::{load_classifier, FrontEnd};
 use super::frontend::{Frontend, FrontendConfig, FrontendError};
-use super::meta::{KwsMeta, MetaError, ModelOutput};
-use super::model::{Classifier, LiteRtClassifier, ModelError};
-use super::sliding::SlidingFeatures;
+use super::meta::{KwsMeta, MetaError};
+use super::model::{Classifier, ModelError};
 use crate::audio::capture::Subscription;
 use crate::audio::playback_window::PlaybackWindow;
 use crate::audio::{AudioChunk, PcmFormat};
@@ -101,7 +101,7 @@ pub struct Stats {
 /// Audio in, detections out. Single-threaded and clock-free: times are stream times.
 pub struct Recognizer {
     frontend: Frontend,
-    features: SlidingFeatures,
+    features: FrontEnd,
     scores: Vec<f32>,
     classifier: Box<dyn Classifier>,
     detector: Detector,
@@ -113,17 +113,26 @@ impl Recognizer {
     /// Loads `models/kws.toml`, the model and labels it names, and sets everything up.
     pub fn load(meta_path: &Path, cfg: &RecognizerConfig) -> Result<Recognizer, KwsError> {
         let meta = KwsMeta::load(meta_path)?;
-        let classifier = LiteRtClassifier::load(
-            &meta.model_path(),
-            meta.labels.clone(),
-            meta.model.output == ModelOutput::Logits,
-        )?;
-        Recognizer::new(&meta, Box::new(classifier), cfg)
+        let features = FrontEnd::load(&meta)?;
+        let classifier = load_classifier(&meta)?;
+        Recognizer::with_front_end(&meta, features, Box::new(classifier), cfg)
     }
 
-    /// Builds a recognizer around any classifier (tests use a scripted one).
+    /// Builds a recognizer with the STFT front end around any classifier (tests use a
+    /// scripted one).
     pub fn new(
         meta: &KwsMeta,
+        classifier: Box<dyn Classifier>,
+        cfg: &RecognizerConfig,
+    ) -> Result<Recognizer, KwsError> {
+        let features = FrontEnd::Stft(super::sliding::SlidingFeatures::new(&meta.features)?);
+        Recognizer::with_front_end(meta, features, classifier, cfg)
+    }
+
+    /// Builds a recognizer from its parts.
+    pub fn with_front_end(
+        meta: &KwsMeta,
+        features: FrontEnd,
         classifier: Box<dyn Classifier>,
         cfg: &RecognizerConfig,
     ) -> Result<Recognizer, KwsError> {
@@ -134,9 +143,8 @@ impl Recognizer {
                 file: meta.labels.clone(),
             });
         }
-        let features = SlidingFeatures::new(&meta.features)?;
         let frontend = Frontend::new(FrontendConfig {
-            hop: hop_on_frame_grid(cfg.hop, &meta.features),
+            hop: features.hop(cfg.hop, meta),
             ..FrontendConfig::from_features(&meta.features)
         })?;
         let detector = Detector::new(cfg.detector.clone(), &meta.labels)?;
@@ -212,27 +220,35 @@ impl Recognizer {
         while let Some(window) = self.frontend.next_window() {
             let (end, rms, end_sample) = (window.end, window.rms_dbfs, window.end_sample);
             self.stats.hops += 1;
-            let detection = if window.is_quiet(self.quiet_dbfs) {
-                let d = self.detector.push_silence(end)?;
-                on_hop(Hop {
-                    end,
-                    rms_dbfs: rms,
-                    scores: None,
-                    detection: d.as_ref(),
-                });
-                d
+            let features = if window.is_quiet(self.quiet_dbfs) {
+                None
             } else {
-                let features = self.features.compute(window.samples, end_sample)?;
-                self.classifier.classify(features, &mut self.scores)?;
-                self.stats.inferences += 1;
-                let d = self.detector.push(end, &self.scores)?;
-                on_hop(Hop {
-                    end,
-                    rms_dbfs: rms,
-                    scores: Some(&self.scores),
-                    detection: d.as_ref(),
-                });
-                d
+                // `None` also while the embedding ring is not full yet (right after a reset).
+                self.features.compute(window.samples, end_sample)?
+            };
+            let detection = match features {
+                None => {
+                    let d = self.detector.push_silence(end)?;
+                    on_hop(Hop {
+                        end,
+                        rms_dbfs: rms,
+                        scores: None,
+                        detection: d.as_ref(),
+                    });
+                    d
+                }
+                Some(features) => {
+                    self.classifier.classify(features, &mut self.scores)?;
+                    self.stats.inferences += 1;
+                    let d = self.detector.push(end, &self.scores)?;
+                    on_hop(Hop {
+                        end,
+                        rms_dbfs: rms,
+                        scores: Some(&self.scores),
+                        detection: d.as_ref(),
+                    });
+                    d
+                }
             };
             if detection.is_some() {
                 self.stats.detections += 1;
@@ -243,7 +259,7 @@ impl Recognizer {
 }
 
 /// `hop` rounded to a whole number of STFT hops (at least one): consecutive windows then
-/// share all but a few STFT columns, which [`SlidingFeatures`] reuses instead of
+/// share all but a few STFT columns, which [`super::sliding::SlidingFeatures`] reuses instead of
 /// recomputing. At 16 kHz an STFT hop is 131 samples (8.19 ms), so the default 125 ms
 /// becomes 15 STFT hops = 122.8 ms.
 pub fn hop_on_frame_grid(hop: Duration, spec: &super::meta::FeatureSpec) -> Duration {
@@ -555,7 +571,10 @@ mod tests {
         let go = ScriptedClassifier::peaked(&labels, "go", 0.2);
         let mut r = rig(vec![go; 20]);
         r.push(&tone(3.0, 0.3), MIC).unwrap();
-        let (computed, reused) = r.features.counters();
+        let FrontEnd::Stft(sliding) = &r.features else {
+            panic!("the STFT front end was asked for")
+        };
+        let (computed, reused) = sliding.counters();
         // 8 windows: the first computes 124 frames, the next 7 only 3 + 32 each.
         assert_eq!((computed, reused), (124 + 7 * 35, 7 * 89));
     }

@@ -6,7 +6,14 @@
 //! `tomllib`. Unknown keys are errors on both sides: a typo must not silently fall back to a
 //! default and produce features the model has never seen.
 //!
+//! Every file the contract names carries its sha256, which the trainer writes and the loader
+//! checks before LiteRT sees a byte: a damaged, truncated or swapped file is refused with a
+//! message naming it, and the rest of the toy (the button) keeps working.
+//!
+//! Two front ends (architecture notes, "Two front ends, one recognizer"):
+//!
 //! ```toml
+//! front_end = "stft"       # the default when absent
 //! [features]
 //! sample_rate = 16000      # Hz
 //! clip_samples = 16000     # 1 s window
@@ -19,8 +26,24 @@
 //! std = 1.0
 //! [model]
 //! file = "kws.tflite"      # relative to the toml's folder
+//! sha256 = "…64 hex digits…"
 //! labels = "labels.txt"    # one label per line, in output order
 //! output = "softmax"       # or "logits"
+//! ```
+//!
+//! ```toml
+//! front_end = "embedding"  # openWakeWord's mel + speech embedding (kws::embedding); no [features]
+//! [embedding]
+//! mel_file = "melspectrogram.tflite"
+//! mel_sha256 = "…"
+//! embedding_file = "embedding_model.tflite"
+//! embedding_sha256 = "…"
+//! embeddings = 16          # N: the head reads the last N embeddings (80 ms apart)
+//! [model]                  # the head: input [1, N, 96] (or any shape of N * 96 values)
+//! file = "head.tflite"
+//! sha256 = "…"
+//! labels = "labels.txt"
+//! output = "softmax"
 //! ```
 use std::path::{Path, PathBuf};
 
@@ -296,23 +319,70 @@ impl FeatureSpec {
 pub struct ModelSpec {
     /// The `.tflite` file, relative to the folder of `kws.toml` (see [`KwsMeta::model_path`]).
     pub file: PathBuf,
+    /// The file's sha256 (hex), written by the trainer; checked before the model is parsed.
+    #[serde(default)]
+    pub sha256: String,
     /// The labels file, relative to the folder of `kws.toml`.
     pub labels: PathBuf,
     /// Whether the output tensor is already a softmax.
     pub output: ModelOutput,
 }
 
-/// `models/kws.toml` once loaded and checked, with its labels.
+/// Which front end turns audio into the classifier's input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrontEndKind {
+    /// scipy-exact STFT of a 1 s window (`kws::features`, `kws::sliding`), `[features]`.
+    #[default]
+    Stft,
+    /// openWakeWord's mel + speech-embedding models (`kws::embedding`), `[embedding]`.
+    Embedding,
+}
+
+/// Largest `embedding.embeddings` accepted: 10 s of embeddings.
+pub const MAX_EMBEDDINGS: usize = 125;
+
+/// The `[embedding]` table: the two pinned feature models and how many embeddings the head reads.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct EmbeddingSpec {
+    /// `melspectrogram.tflite`, relative to the toml's folder.
+    pub mel_file: PathBuf,
+    #[serde(default)]
+    pub mel_sha256: String,
+    /// `embedding_model.tflite`, relative to the toml's folder.
+    pub embedding_file: PathBuf,
+    #[serde(default)]
+    pub embedding_sha256: String,
+    /// N: the head's input is the last N embeddings (one per 80 ms), oldest first.
+    pub embeddings: usize,
+}
+
+/// `models/kws.toml` as written: `[features]` for the STFT front end, `[embedding]` for the
+/// other; checked and turned into [`KwsMeta`] by [`KwsMeta::parse`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetaFile {
+    #[serde(default)]
+    front_end: FrontEndKind,
+    features: Option<FeatureSpec>,
+    embedding: Option<EmbeddingSpec>,
+    model: ModelSpec,
+}
+
+/// `models/kws.toml` once loaded and checked, with its labels.
+#[derive(Clone, Debug, PartialEq)]
 pub struct KwsMeta {
+    pub front_end: FrontEndKind,
+    /// The STFT settings; for the embedding front end, a 16 kHz spec whose `clip_samples` is the
+    /// audio the head's N embeddings cover (what the keyword frontend keeps as its window).
     pub features: FeatureSpec,
+    /// The embedding front end's files and N (`Some` exactly when `front_end` is `embedding`).
+    pub embedding: Option<EmbeddingSpec>,
     pub model: ModelSpec,
     /// The labels, in the model's output order (from `model.labels`).
-    #[serde(skip)]
     pub labels: Vec<String>,
     /// The folder the toml was read from; `model.file` and `model.labels` are relative to it.
-    #[serde(skip)]
     pub dir: PathBuf,
 }
 
@@ -346,32 +416,97 @@ impl KwsMeta {
     /// Parses and checks the toml text alone (no labels are read; `labels` stays empty and
     /// `dir` is empty). `origin` only names the text in error messages.
     pub fn parse(text: &str, origin: &Path) -> Result<KwsMeta, MetaError> {
-        let meta: KwsMeta = toml::from_str(text).map_err(|source| MetaError::Parse {
+        let raw: MetaFile = toml::from_str(text).map_err(|source| MetaError::Parse {
             path: origin.to_path_buf(),
             source,
         })?;
-        meta.features
+        let invalid = |field: &'static str, problem: String| MetaError::Invalid {
+            path: origin.to_path_buf(),
+            field,
+            problem,
+        };
+        let features = match (raw.front_end, raw.features, &raw.embedding) {
+            (FrontEndKind::Stft, Some(f), None) => f,
+            (FrontEndKind::Stft, None, _) => {
+                return Err(invalid(
+                    "features",
+                    "is missing; the stft front end needs the [features] table the trainer writes"
+                        .into(),
+                ))
+            }
+            (FrontEndKind::Stft, Some(_), Some(_)) => {
+                return Err(invalid(
+                    "embedding",
+                    "is only for front_end = \"embedding\"; remove it or set front_end".into(),
+                ))
+            }
+            (FrontEndKind::Embedding, Some(_), _) => {
+                return Err(invalid(
+                    "features",
+                    "is only for front_end = \"stft\"; the embedding front end has fixed settings"
+                        .into(),
+                ))
+            }
+            (FrontEndKind::Embedding, None, None) => {
+                return Err(invalid(
+                    "embedding",
+                    "is missing; front_end = \"embedding\" needs the [embedding] table (mel_file, mel_sha256, embedding_file, embedding_sha256, embeddings)".into(),
+                ))
+            }
+            (FrontEndKind::Embedding, None, Some(e)) => embedding_window_spec(e.embeddings),
+        };
+        features
             .validate()
-            .map_err(|(field, problem)| MetaError::Invalid {
-                path: origin.to_path_buf(),
-                field,
-                problem,
-            })?;
-        if meta.model.file.as_os_str().is_empty() {
-            return Err(MetaError::Invalid {
-                path: origin.to_path_buf(),
-                field: "model.file",
-                problem: "is empty; name the .tflite file, e.g. \"kws.tflite\"".into(),
-            });
+            .map_err(|(field, problem)| invalid(field, problem))?;
+        if raw.model.file.as_os_str().is_empty() {
+            return Err(invalid(
+                "model.file",
+                "is empty; name the .tflite file, e.g. \"kws.tflite\"".into(),
+            ));
         }
-        if meta.model.labels.as_os_str().is_empty() {
-            return Err(MetaError::Invalid {
-                path: origin.to_path_buf(),
-                field: "model.labels",
-                problem: "is empty; name the labels file, e.g. \"labels.txt\"".into(),
-            });
+        check_pin("model.sha256", &raw.model.sha256, &raw.model.file)
+            .map_err(|p| invalid("model.sha256", p))?;
+        if raw.model.labels.as_os_str().is_empty() {
+            return Err(invalid(
+                "model.labels",
+                "is empty; name the labels file, e.g. \"labels.txt\"".into(),
+            ));
         }
-        Ok(meta)
+        if let Some(e) = &raw.embedding {
+            if e.embeddings == 0 || e.embeddings > MAX_EMBEDDINGS {
+                return Err(invalid(
+                    "embedding.embeddings",
+                    format!(
+                        "is {}; it must be 1..={MAX_EMBEDDINGS} (the head's N, e.g. 16)",
+                        e.embeddings
+                    ),
+                ));
+            }
+            for (field, file) in [
+                ("embedding.mel_file", &e.mel_file),
+                ("embedding.embedding_file", &e.embedding_file),
+            ] {
+                if file.as_os_str().is_empty() {
+                    return Err(invalid(field, "is empty; name the .tflite file".into()));
+                }
+            }
+            check_pin("embedding.mel_sha256", &e.mel_sha256, &e.mel_file)
+                .map_err(|p| invalid("embedding.mel_sha256", p))?;
+            check_pin(
+                "embedding.embedding_sha256",
+                &e.embedding_sha256,
+                &e.embedding_file,
+            )
+            .map_err(|p| invalid("embedding.embedding_sha256", p))?;
+        }
+        Ok(KwsMeta {
+            front_end: raw.front_end,
+            features,
+            embedding: raw.embedding,
+            model: raw.model,
+            labels: Vec::new(),
+            dir: PathBuf::new(),
+        })
     }
 
     /// Where the `.tflite` file is: `model.file` resolved against the toml's folder.
@@ -383,6 +518,46 @@ impl KwsMeta {
     pub fn labels_path(&self) -> PathBuf {
         self.dir.join(&self.model.labels)
     }
+
+    /// The embedding front end's mel and embedding model paths, resolved against the toml's
+    /// folder (`None` for the STFT front end).
+    pub fn embedding_paths(&self) -> Option<(PathBuf, PathBuf)> {
+        self.embedding
+            .as_ref()
+            .map(|e| (self.dir.join(&e.mel_file), self.dir.join(&e.embedding_file)))
+    }
+}
+
+/// The keyword frontend's window for the embedding front end: the audio N embeddings read,
+/// 13 280 samples for the first and 1 280 more for each further one.
+fn embedding_window_spec(embeddings: usize) -> FeatureSpec {
+    use super::embedding::{BLOCK_SAMPLES, MEL_CALL_SAMPLES};
+    let first = (super::embedding::EMBEDDING_WINDOW / super::embedding::MEL_FRAMES_PER_BLOCK)
+        * BLOCK_SAMPLES
+        + MEL_CALL_SAMPLES;
+    FeatureSpec {
+        sample_rate: super::embedding::SAMPLE_RATE,
+        clip_samples: first + embeddings.saturating_sub(1) * BLOCK_SAMPLES,
+        ..FeatureSpec::default()
+    }
+}
+
+/// A pin must be 64 hex digits. The message says how to make one.
+fn check_pin(field: &str, pin: &str, file: &Path) -> Result<(), String> {
+    let pin = pin.trim();
+    if pin.is_empty() {
+        return Err(format!(
+            "is missing: every model file must be pinned by its sha256. Retrain (the trainer writes it) or, for a file you trust, run `sha256sum {}` and write `{field} = \"<hex>\"`",
+            file.display()
+        ));
+    }
+    if pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "is '{pin}', not a sha256 (64 hex digits as `sha256sum {}` prints)",
+            file.display()
+        ));
+    }
+    Ok(())
 }
 
 /// One label per line, in output order. Trailing blank lines are ignored; a blank line in

@@ -27,7 +27,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod ffi;
-mod tflite_check;
+pub mod float_fn;
 
 /// Number of CPU threads LiteRT may use for one inference.
 ///
@@ -55,7 +55,7 @@ pub enum ModelError {
     #[error("keyword model {path}: not a TensorFlow Lite model ({detail}); point the config at the .tflite file the trainer exported")]
     NotTflite { path: PathBuf, detail: String },
 
-    #[error("keyword model {path}: its sha256 is {actual} but {expected} was expected; the file is damaged or is not the model the configuration was written for (reinstall it)")]
+    #[error("keyword model {path}: its sha256 is {actual} but kws.toml pins {expected}; the file is damaged, truncated or not the model the contract names: copy the model folder again (scripts/install.sh) or retrain (the trainer writes the pins)")]
     ChecksumMismatch {
         path: PathBuf,
         expected: String,
@@ -246,42 +246,33 @@ impl std::fmt::Debug for LiteRtClassifier {
 }
 
 impl LiteRtClassifier {
-    /// Loads and compiles `model_path` once.
+    /// Checks `model_path` against `sha256` (hex, as `sha256sum` prints it; the feature
+    /// contract's `model.sha256`), then loads and compiles it once.
     ///
     /// `labels` are the class names in the model's output order (from `models/kws.toml`);
     /// `output_is_logits` says whether the model's last layer is linear (then `classify` applies
     /// a softmax) or already a softmax.
-    pub fn load(
-        model_path: &Path,
-        labels: Vec<String>,
-        output_is_logits: bool,
-    ) -> Result<Self, ModelError> {
-        Self::load_inner(model_path, labels, output_is_logits, None)
-    }
-
-    /// Like [`Self::load`], but first checks the file's SHA-256 against `sha256` (hex, as
-    /// `sha256sum` prints it).
     ///
-    /// Prefer this on the device: the structural check in `load` catches truncated and mangled
-    /// files, but only a pinned checksum catches every damaged byte (a flipped weight, or a
-    /// rewired graph that LiteRT would crash on) and a model swapped for another one.
-    pub fn load_pinned(
+    /// The pin is the only check before LiteRT parses the file (LiteRT 2.1.4 crashes on damaged
+    /// flatbuffers): it catches every damaged byte, a truncated copy, and a model swapped for
+    /// another one.
+    pub fn load(
         model_path: &Path,
         labels: Vec<String>,
         output_is_logits: bool,
         sha256: &str,
     ) -> Result<Self, ModelError> {
-        Self::load_inner(model_path, labels, output_is_logits, Some(sha256))
+        Self::load_inner(model_path, labels, output_is_logits, sha256)
     }
 
     fn load_inner(
         model_path: &Path,
         labels: Vec<String>,
         output_is_logits: bool,
-        sha256: Option<&str>,
+        sha256: &str,
     ) -> Result<Self, ModelError> {
         let path = model_path.to_path_buf();
-        let bytes = read_checked_model(&path, sha256)?;
+        let bytes = read_pinned_model(&path, sha256)?;
         let runtime = |action: &'static str| {
             let path = path.clone();
             move |status: u32| ModelError::Runtime {
@@ -508,9 +499,8 @@ pub fn softmax_in_place(v: &mut [f32]) {
     }
 }
 
-/// Reads the whole model file and checks its structure before LiteRT parses it: LiteRT 2.1.4
-/// does not verify the flatbuffer and crashes on damaged files (see `model/tflite_check.rs`).
-fn read_checked_model(path: &Path, sha256: Option<&str>) -> Result<ffi::ModelBytes, ModelError> {
+/// Reads the whole model file and checks it against its pin before LiteRT parses it.
+pub(crate) fn read_pinned_model(path: &Path, sha256: &str) -> Result<ffi::ModelBytes, ModelError> {
     let io = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => ModelError::NotFound {
             path: path.to_path_buf(),
@@ -527,23 +517,15 @@ fn read_checked_model(path: &Path, sha256: Option<&str>) -> Result<ffi::ModelByt
         });
     }
     let raw = std::fs::read(path).map_err(io)?;
-    if let Some(expected) = sha256 {
-        let actual = sha256_hex(&raw);
-        if !actual.eq_ignore_ascii_case(expected.trim()) {
-            return Err(ModelError::ChecksumMismatch {
-                path: path.to_path_buf(),
-                expected: expected.trim().to_owned(),
-                actual,
-            });
-        }
-    }
-    ffi::ModelBytes::checked(&raw).map_err(|why| ModelError::NotTflite {
+    ffi::ModelBytes::pinned(&raw, sha256).map_err(|m| ModelError::ChecksumMismatch {
         path: path.to_path_buf(),
-        detail: format!("{} bytes, damaged or not a model: {why}", raw.len()),
+        expected: m.expected,
+        actual: m.actual,
     })
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// SHA-256 of `bytes` as lowercase hex, as `sha256sum` prints it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     use std::fmt::Write;
     Sha256::digest(bytes)

@@ -140,7 +140,8 @@
 //! }
 //! // A full-int8 model with a fixed input shape.
 //! let bytes = std::fs::read("tests/fixtures/models/kws_tiny_int8.tflite").unwrap();
-//! let model = ModelBytes::checked(&bytes).unwrap();
+//! let pin = "91bef90f7643a274a155c182c051ef54acd448a6f0557f64787981b72e8efedf";
+//! let model = ModelBytes::pinned(&bytes, pin).unwrap();
 //! println!("{}", first_score(model).unwrap());
 //! ```
 
@@ -206,13 +207,14 @@ impl Drop for Environment {
     }
 }
 
-/// Model bytes that passed the structural check, in 16-byte aligned storage: LiteRT reads
-/// tensor data in place, and the schema aligns buffer data to 16 bytes relative to the start of
-/// the file.
+/// Model bytes whose sha256 matched the pin the feature contract gives for them, in 16-byte
+/// aligned storage: LiteRT reads tensor data in place, and the schema aligns buffer data to 16
+/// bytes relative to the start of the file.
 ///
-/// The only constructor runs `tflite_check::check` because LiteRT 2.1.4 does not
-/// verify the flatbuffer and crashes on damaged files; so safe code cannot hand
-/// [`Model::from_bytes`] unchecked bytes.
+/// LiteRT 2.1.4 does not verify the flatbuffer and crashes on damaged files, so the only
+/// constructor checks the bytes against the sha256 the trainer wrote next to them: a damaged,
+/// truncated or swapped file never reaches [`Model::from_bytes`]. (This replaced a hand-written
+/// flatbuffer verifier: with every file pinned it guarded against nothing the pin misses.)
 pub struct ModelBytes {
     blocks: Vec<Block>,
     len: usize,
@@ -222,11 +224,25 @@ pub struct ModelBytes {
 #[derive(Clone, Copy)]
 struct Block([u8; 16]);
 
+/// The bytes' sha256 differs from the pin; both in lowercase hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinMismatch {
+    pub expected: String,
+    pub actual: String,
+}
+
 impl ModelBytes {
-    /// Checks `bytes` and copies them into aligned storage; the error says what is wrong with
-    /// the file.
-    pub fn checked(bytes: &[u8]) -> Result<Self, String> {
-        super::tflite_check::check(bytes).map_err(|why| why.0)?;
+    /// Copies `bytes` into aligned storage if their sha256 is `sha256` (hex, either case, as
+    /// `sha256sum` prints it).
+    pub fn pinned(bytes: &[u8], sha256: &str) -> Result<Self, PinMismatch> {
+        let actual = super::sha256_hex(bytes);
+        let expected = sha256.trim();
+        if !actual.eq_ignore_ascii_case(expected) {
+            return Err(PinMismatch {
+                expected: expected.to_ascii_lowercase(),
+                actual,
+            });
+        }
         let mut blocks = vec![Block([0; 16]); bytes.len().div_ceil(16)];
         for (block, chunk) in blocks.iter_mut().zip(bytes.chunks(16)) {
             block.0[..chunk.len()].copy_from_slice(chunk);
@@ -274,7 +290,7 @@ pub struct Model {
 }
 
 impl Model {
-    /// Parses `bytes` (already checked by `tflite_check`, see [`ModelBytes`]); the model
+    /// Parses `bytes` (already matched to their pin, see [`ModelBytes`]); the model
     /// keeps them alive because LiteRT reads from the buffer without copying it.
     pub fn from_bytes(bytes: ModelBytes) -> Result<Self, Status> {
         let mut raw = ptr::null_mut();

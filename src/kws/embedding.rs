@@ -1,0 +1,377 @@
+//! The speech-embedding front end: 16 kHz audio → log-mel frames every 10 ms → one 96-value
+//! speech embedding every 80 ms → a ring of the last N embeddings, which the keyword head reads.
+//!
+//! The two feature models are openWakeWord's frozen `melspectrogram.tflite` and
+//! `embedding_model.tflite` (Google's `speech_embedding`, trained on real speech; see
+//! `models/embedding/NOTICE.md`). Only the small head on top is trained here, so what it learns
+//! from synthetic voices carries over to real ones.
+//!
+//! # How the audio is cut, and why
+//! The mel model clips its log output at (max − 80 dB) over *everything it is given in one
+//! call*. Feeding it whatever the capture delivers, or a whole file at once, would therefore
+//! change the values wherever speech meets near-silence (measured on the committed fixture: up to
+//! 11.4 on the scaled mel scale, in 119 of 440 frames, between one call over 4.5 s and the cut
+//! below). So the cut is part of the contract, fixed independently of how audio arrives:
+//!
+//! * **block k** = stream samples `[1280 k, 1280 k + 1760)`: 80 ms of new audio plus the 480
+//!   samples (3 mel hops) before it, one mel call, 8 frames (`8k .. 8k+7`);
+//! * **embedding j** = the 76 frames `[8j + 4, 8j + 80)`, computed as soon as block `j + 9`
+//!   is in, i.e. the window always ends at a block's end.
+//!
+//! This is openWakeWord 0.4.0's streaming arithmetic (`AudioFeatures._streaming_features`:
+//! 1280 new samples + 480 of context per mel call, one embedding from the last 76 frames) with
+//! the start fixed so nothing is padded: the first embedding exists after 13 280 samples
+//! (830 ms). `scripts/kws/embedding.py` implements the same cut and the trainer computes every
+//! training embedding through it; `tests/kws_embedding.rs` checks this module against fixtures
+//! it wrote.
+//!
+//! The mel step runs as the `.tflite` in LiteRT: it costs a tenth of the embedding step, so a
+//! hand-written Rust mel (rustfft) could save little and would need its own tolerance story.
+//!
+//! Steady state allocates nothing: the sample, mel and embedding buffers are made once and
+//! shifted in place (at most 76 × 32 floats per block).
+
+use std::path::Path;
+
+use super::model::float_fn::FloatFunction;
+use super::model::ModelError;
+
+/// Sample rate the feature models were trained at.
+pub const SAMPLE_RATE: u32 = 16_000;
+/// New samples per mel call and per embedding: 80 ms.
+pub const BLOCK_SAMPLES: usize = 1280;
+/// Samples before each block fed with it, so its 8 frames (512 samples each) are whole.
+pub const CONTEXT_SAMPLES: usize = 480;
+/// Samples per mel call.
+pub const MEL_CALL_SAMPLES: usize = BLOCK_SAMPLES + CONTEXT_SAMPLES;
+/// Mel frames (10 ms hop) per block.
+pub const MEL_FRAMES_PER_BLOCK: usize = 8;
+/// Mel bands per frame.
+pub const MEL_BINS: usize = 32;
+/// Mel frames one embedding reads.
+pub const EMBEDDING_WINDOW: usize = 76;
+/// Values per embedding.
+pub const EMBEDDING_DIM: usize = 96;
+
+/// Number of embeddings a stream of `samples` samples gives (the Python side's
+/// `embeddings_for_length`).
+pub fn embeddings_for_length(samples: usize) -> usize {
+    if samples < MEL_CALL_SAMPLES {
+        return 0;
+    }
+    let blocks = (samples - CONTEXT_SAMPLES) / BLOCK_SAMPLES;
+    let frames = blocks * MEL_FRAMES_PER_BLOCK;
+    if frames < EMBEDDING_WINDOW {
+        0
+    } else {
+        (frames - EMBEDDING_WINDOW) / MEL_FRAMES_PER_BLOCK + 1
+    }
+}
+
+/// The two feature models as functions. A trait so the ring arithmetic can be tested without
+/// LiteRT, and so a cheaper embedding (quantized, or every other block) can be swapped in.
+pub trait SpeechModels: Send {
+    /// `block`: [`MEL_CALL_SAMPLES`] samples in int16 range (−32768..32767, as f32).
+    /// Writes `MEL_FRAMES_PER_BLOCK * MEL_BINS` raw (unscaled) mel values, frame-major.
+    fn mel(&mut self, block: &[f32], frames: &mut [f32]) -> Result<(), ModelError>;
+    /// `mels`: [`EMBEDDING_WINDOW`] scaled frames, frame-major. Writes [`EMBEDDING_DIM`] values.
+    fn embed(&mut self, mels: &[f32], embedding: &mut [f32]) -> Result<(), ModelError>;
+}
+
+/// The feature models run by LiteRT, each file checked against its pinned sha256 first.
+#[derive(Debug)]
+pub struct LiteRtSpeechModels {
+    mel: FloatFunction,
+    embedding: FloatFunction,
+}
+
+impl LiteRtSpeechModels {
+    /// Loads both models; a file whose sha256 differs from its pin is refused.
+    pub fn load(
+        mel: &Path,
+        mel_sha256: &str,
+        embedding: &Path,
+        embedding_sha256: &str,
+    ) -> Result<Self, ModelError> {
+        let mel_fn = FloatFunction::load(mel, mel_sha256, &[1, MEL_CALL_SAMPLES])?;
+        let want = MEL_FRAMES_PER_BLOCK * MEL_BINS;
+        if mel_fn.output_len() != want {
+            return Err(ModelError::Unsupported {
+                path: mel.to_path_buf(),
+                what: format!(
+                    "{MEL_CALL_SAMPLES} samples give output shape {:?}, not {MEL_FRAMES_PER_BLOCK} frames of {MEL_BINS} mel bands; this is not openWakeWord's melspectrogram model",
+                    mel_fn.output_dims()
+                ),
+            });
+        }
+        let emb_fn = FloatFunction::load(
+            embedding,
+            embedding_sha256,
+            &[1, EMBEDDING_WINDOW, MEL_BINS, 1],
+        )?;
+        if emb_fn.output_len() != EMBEDDING_DIM {
+            return Err(ModelError::Unsupported {
+                path: embedding.to_path_buf(),
+                what: format!(
+                    "output shape {:?} is not {EMBEDDING_DIM} values; this is not openWakeWord's embedding model",
+                    emb_fn.output_dims()
+                ),
+            });
+        }
+        Ok(Self {
+            mel: mel_fn,
+            embedding: emb_fn,
+        })
+    }
+}
+
+impl SpeechModels for LiteRtSpeechModels {
+    fn mel(&mut self, block: &[f32], frames: &mut [f32]) -> Result<(), ModelError> {
+        self.mel.run(block, frames)
+    }
+
+    fn embed(&mut self, mels: &[f32], embedding: &mut [f32]) -> Result<(), ModelError> {
+        self.embedding.run(mels, embedding)
+    }
+}
+
+/// What one push produced, in stream order (for tests and diagnostics).
+#[derive(Debug, Clone, Copy)]
+pub enum Produced<'a> {
+    /// The 8 new scaled mel frames of a block, frame-major.
+    MelFrames(&'a [f32]),
+    /// A new embedding.
+    Embedding(&'a [f32]),
+}
+
+/// Streaming audio → embeddings, cut as the module docs say, keeping the last `ring_len`.
+pub struct EmbeddingStream {
+    models: Box<dyn SpeechModels>,
+    /// Samples of the next block, int16 range; a block runs when it holds
+    /// [`MEL_CALL_SAMPLES`], then keeps its last [`CONTEXT_SAMPLES`].
+    pending: Vec<f32>,
+    /// The last [`EMBEDDING_WINDOW`] scaled mel frames, oldest first.
+    mels: Vec<f32>,
+    /// Mel frames computed since the last reset.
+    mel_frames: u64,
+    /// Scratch for one block's frames.
+    block_frames: Vec<f32>,
+    /// The last `ring_len` embeddings, oldest first.
+    ring: Vec<f32>,
+    ring_len: usize,
+    /// Embeddings computed since the last reset.
+    embeddings: u64,
+    /// Scratch for one embedding.
+    embedding: Vec<f32>,
+}
+
+impl std::fmt::Debug for EmbeddingStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddingStream")
+            .field("ring_len", &self.ring_len)
+            .field("mel_frames", &self.mel_frames)
+            .field("embeddings", &self.embeddings)
+            .finish()
+    }
+}
+
+impl EmbeddingStream {
+    /// A stream whose ring keeps the last `ring_len` (≥ 1) embeddings.
+    pub fn new(models: Box<dyn SpeechModels>, ring_len: usize) -> Self {
+        let ring_len = ring_len.max(1);
+        Self {
+            models,
+            pending: Vec::with_capacity(MEL_CALL_SAMPLES),
+            mels: vec![0.0; EMBEDDING_WINDOW * MEL_BINS],
+            mel_frames: 0,
+            block_frames: vec![0.0; MEL_FRAMES_PER_BLOCK * MEL_BINS],
+            ring: vec![0.0; ring_len * EMBEDDING_DIM],
+            ring_len,
+            embeddings: 0,
+            embedding: vec![0.0; EMBEDDING_DIM],
+        }
+    }
+
+    /// Embeddings the ring holds when full.
+    pub fn ring_len(&self) -> usize {
+        self.ring_len
+    }
+
+    /// Embeddings computed since the last reset.
+    pub fn embeddings(&self) -> u64 {
+        self.embeddings
+    }
+
+    /// The last `ring_len` embeddings, oldest first (`ring_len * 96` values), once that many
+    /// have been computed since the last reset.
+    pub fn ring(&self) -> Option<&[f32]> {
+        (self.embeddings >= self.ring_len as u64).then_some(self.ring.as_slice())
+    }
+
+    /// Forgets all audio, frames and embeddings: the next sample is block 0's first.
+    pub fn reset(&mut self) {
+        self.pending.clear();
+        self.mel_frames = 0;
+        self.embeddings = 0;
+    }
+
+    /// Feeds mono 16 kHz samples in [-1, 1) (the keyword frontend's scale); returns how many
+    /// embeddings they completed.
+    pub fn push(&mut self, samples: &[f32]) -> Result<usize, ModelError> {
+        self.push_observed(samples, &mut |_| {})
+    }
+
+    /// [`Self::push`], calling `observe` with every block's mel frames and every embedding.
+    pub fn push_observed(
+        &mut self,
+        samples: &[f32],
+        observe: &mut dyn FnMut(Produced<'_>),
+    ) -> Result<usize, ModelError> {
+        let mut new = 0;
+        let mut rest = samples;
+        while !rest.is_empty() {
+            let room = MEL_CALL_SAMPLES - self.pending.len();
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            // The models take int16-range values; x * 32768 undoes the frontend's scaling
+            // exactly (a power of two).
+            self.pending.extend(now.iter().map(|&x| x * 32768.0));
+            rest = later;
+            if self.pending.len() == MEL_CALL_SAMPLES {
+                if self.run_block(observe)? {
+                    new += 1;
+                }
+                self.pending.drain(..BLOCK_SAMPLES);
+            }
+        }
+        Ok(new)
+    }
+
+    /// One mel call on the pending block; then an embedding if 76 frames are in.
+    fn run_block(&mut self, observe: &mut dyn FnMut(Produced<'_>)) -> Result<bool, ModelError> {
+        self.models.mel(&self.pending, &mut self.block_frames)?;
+        // openWakeWord's scaling, which brings the model's output to what speech_embedding was
+        // trained on.
+        self.block_frames
+            .iter_mut()
+            .for_each(|v| *v = *v / 10.0 + 2.0);
+        observe(Produced::MelFrames(&self.block_frames));
+        let n = self.block_frames.len();
+        self.mels.copy_within(n.., 0);
+        let keep = self.mels.len() - n;
+        self.mels[keep..].copy_from_slice(&self.block_frames);
+        self.mel_frames += MEL_FRAMES_PER_BLOCK as u64;
+        if self.mel_frames < EMBEDDING_WINDOW as u64 {
+            return Ok(false);
+        }
+        self.models.embed(&self.mels, &mut self.embedding)?;
+        observe(Produced::Embedding(&self.embedding));
+        self.ring.copy_within(EMBEDDING_DIM.., 0);
+        let keep = self.ring.len() - EMBEDDING_DIM;
+        self.ring[keep..].copy_from_slice(&self.embedding);
+        self.embeddings += 1;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Mel frame values record which samples they saw; an embedding records its first and
+    /// last frame, so the tests can check the cut without LiteRT.
+    struct Probe;
+
+    impl SpeechModels for Probe {
+        fn mel(&mut self, block: &[f32], frames: &mut [f32]) -> Result<(), ModelError> {
+            assert_eq!(block.len(), MEL_CALL_SAMPLES);
+            for (f, frame) in frames.chunks_mut(MEL_BINS).enumerate() {
+                // The ramp's sample at the frame start is its stream index; pre-scaled so that
+                // x/10 + 2 gives the index back.
+                frame.fill((block[f * 160] - 2.0) * 10.0);
+            }
+            Ok(())
+        }
+
+        fn embed(&mut self, mels: &[f32], embedding: &mut [f32]) -> Result<(), ModelError> {
+            assert_eq!(mels.len(), EMBEDDING_WINDOW * MEL_BINS);
+            embedding.fill(0.0);
+            embedding[0] = mels[0];
+            embedding[1] = mels[mels.len() - 1];
+            Ok(())
+        }
+    }
+
+    /// A ramp: sample i carries i / 32768 so the probe can read stream positions back.
+    fn ramp(n: usize) -> Vec<f32> {
+        (0..n).map(|i| i as f32 / 32768.0).collect()
+    }
+
+    fn run(chunks: &[usize], total: usize) -> (Vec<f32>, Vec<[f32; 2]>) {
+        let mut s = EmbeddingStream::new(Box::new(Probe), 3);
+        let audio = ramp(total);
+        let (mut frames, mut embs) = (Vec::new(), Vec::new());
+        let mut at = 0;
+        let mut i = 0;
+        while at < total {
+            let n = chunks[i % chunks.len()].min(total - at);
+            s.push_observed(&audio[at..at + n], &mut |p| match p {
+                Produced::MelFrames(f) => frames.extend(f.chunks(MEL_BINS).map(|c| c[0])),
+                Produced::Embedding(e) => embs.push([e[0], e[1]]),
+            })
+            .unwrap();
+            at += n;
+            i += 1;
+        }
+        (frames, embs)
+    }
+
+    #[test]
+    fn frames_sit_on_the_10ms_grid_and_embeddings_read_frames_8j_plus_4_to_8j_plus_79() {
+        let total = 13_280 + 2 * 1280 + 100;
+        let (frames, embs) = run(&[1280], total);
+        let starts: Vec<f32> = (0..frames.len()).map(|f| (f * 160) as f32).collect();
+        assert_eq!(frames, starts);
+        assert_eq!(embs.len(), embeddings_for_length(total));
+        assert_eq!(embs.len(), 3);
+        for (j, e) in embs.iter().enumerate() {
+            assert_eq!(
+                e[0],
+                ((8 * j + 4) * 160) as f32,
+                "embedding {j} first frame"
+            );
+            assert_eq!(
+                e[1],
+                ((8 * j + 79) * 160) as f32,
+                "embedding {j} last frame"
+            );
+        }
+    }
+
+    #[test]
+    fn the_cut_does_not_depend_on_how_audio_arrives() {
+        let total = 40_000;
+        let reference = run(&[total], total);
+        for chunks in [&[1][..], &[7, 300, 4096], &[1279, 1281], &[160]] {
+            assert_eq!(run(chunks, total), reference, "chunks {chunks:?}");
+        }
+    }
+
+    #[test]
+    fn first_embedding_needs_830_ms_and_the_ring_fills_after_ring_len() {
+        assert_eq!(embeddings_for_length(13_279), 0);
+        assert_eq!(embeddings_for_length(13_280), 1);
+        assert_eq!(embeddings_for_length(13_280 + 1279), 1);
+        assert_eq!(embeddings_for_length(13_280 + 1280), 2);
+        let mut s = EmbeddingStream::new(Box::new(Probe), 2);
+        s.push(&ramp(13_280 + 1279)).unwrap();
+        assert!(s.ring().is_none(), "one embedding, ring of two");
+        assert_eq!(s.push(&[0.0]).unwrap(), 1);
+        let ring = s.ring().expect("two embeddings fill a ring of two");
+        assert_eq!(ring.len(), 2 * EMBEDDING_DIM);
+        assert_eq!(ring[0], (4 * 160) as f32, "oldest first");
+        assert_eq!(ring[EMBEDDING_DIM], (12 * 160) as f32);
+        s.reset();
+        assert!(s.ring().is_none());
+        assert_eq!(s.embeddings(), 0);
+    }
+}
