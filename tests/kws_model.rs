@@ -421,7 +421,8 @@ fn buffers_that_do_not_fit_the_tensors_are_refused_before_the_run() {
     )
     .unwrap();
     let env = Environment::new().unwrap();
-    let model = Model::from_bytes(ModelBytes::checked(&raw).unwrap()).unwrap();
+    let pin = chatterbox::kws::model::sha256_hex(&raw);
+    let model = Model::from_bytes(ModelBytes::pinned(&raw, &pin).unwrap()).unwrap();
     let options = Options::cpu(1).unwrap();
     let mut compiled = CompiledModel::new(&env, &model, &options).unwrap();
     let out_dims = compiled.output_dims().unwrap();

@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 pub mod ffi;
 pub mod float_fn;
+mod quiet;
 
 /// Number of CPU threads LiteRT may use for one inference.
 ///

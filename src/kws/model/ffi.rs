@@ -151,6 +151,7 @@ use std::ptr::{self, NonNull};
 
 use litert_sys as sys;
 
+use super::quiet::quietly;
 use super::Quantization;
 
 /// A raw `LiteRtStatus` (`kLiteRtStatusOk` is never returned as an error).
@@ -193,9 +194,24 @@ pub struct Environment(NonNull<sys::LiteRtEnvironmentT>);
 
 impl Environment {
     pub fn new() -> Result<Self, Status> {
+        let int = |tag, value: i64| sys::LiteRtEnvOption {
+            tag,
+            value: sys::LiteRtAny {
+                type_: sys::kLiteRtAnyTypeInt,
+                __bindgen_anon_1: sys::LiteRtAny__bindgen_ty_1 { int_value: value },
+            },
+        };
+        // Only the CPU: probing for NPU and GPU libraries finds none on a Pi or a PC and
+        // prints a warning for each.
+        let options = [int(
+            sys::kLiteRtEnvOptionTagAutoRegisterAccelerators,
+            i64::from(sys::kLiteRtHwAcceleratorCpu),
+        )];
         let mut raw = ptr::null_mut();
-        // Safety: no options (count 0, null array); out-pointer is valid.
-        check(unsafe { sys::LiteRtCreateEnvironment(0, ptr::null(), &mut raw) })?;
+        // Safety: the options array is valid for the call; out-pointer is valid.
+        check(quietly(|| unsafe {
+            sys::LiteRtCreateEnvironment(options.len() as i32, options.as_ptr(), &mut raw)
+        }))?;
         Ok(Self(non_null(raw)?))
     }
 }
@@ -203,7 +219,7 @@ impl Environment {
 impl Drop for Environment {
     fn drop(&mut self) {
         // Safety: created by LiteRtCreateEnvironment, destroyed once.
-        unsafe { sys::LiteRtDestroyEnvironment(self.0.as_ptr()) }
+        quietly(|| unsafe { sys::LiteRtDestroyEnvironment(self.0.as_ptr()) })
     }
 }
 
@@ -480,14 +496,14 @@ impl<'a> CompiledModel<'a> {
         let mut raw = ptr::null_mut();
         // Safety: all handles live, and the borrows in the result keep them alive longer than
         // the compiled model.
-        check(unsafe {
+        check(quietly(|| unsafe {
             sys::LiteRtCreateCompiledModel(
                 env.0.as_ptr(),
                 model.ptr.as_ptr(),
                 options.0.as_ptr(),
                 &mut raw,
             )
-        })?;
+        }))?;
         Ok(Self {
             ptr: non_null(raw)?,
             outputs,
