@@ -13,7 +13,9 @@ command -v sox >/dev/null || scripts/deps.sh
 work="$(mktemp -d)"
 trap 'rm -rf -- "$work"' EXIT
 sox -n -r 48000 -c 2 -b 16 "$work/two-hours.wav" synth 7200 sine 440 vol 0.05
-"/usr/bin/time" -f '%M' -o "$work/rss" "$bin" listen "$work/two-hours.wav" >/dev/null
+# The repository's LiteRT library: a binary built for the .deb has only the installed run path.
+LD_LIBRARY_PATH="$PWD/third_party/litert/$(uname -m)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    /usr/bin/time -f '%M' -o "$work/rss" "$bin" listen "$work/two-hours.wav" >/dev/null
 rss_kb="$(tail -n 1 "$work/rss")"
 rss_mb=$((rss_kb / 1024))
 echo "check-listen-memory: listen on a 2-hour 48 kHz stereo file ($(du -m "$work/two-hours.wav" | cut -f1) MB): peak RSS ${rss_mb} MB (limit ${limit_mb} MB)"
