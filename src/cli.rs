@@ -1,7 +1,7 @@
 //! The command line: `clap` definitions and one small function per subcommand.
 //! The library does the work; this file only parses, loads the config and dispatches.
 
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -543,21 +543,27 @@ fn sim(cfg: &Config, args: &SimArgs) -> Result<()> {
 }
 
 /// Prints one hop or detection, as text or JSON.
-fn print_hop(hop: &Hop<'_>, labels: &[String], json: bool, all: bool) {
+fn print_hop(
+    out: &mut impl Write,
+    hop: &Hop<'_>,
+    labels: &[String],
+    json: bool,
+    all: bool,
+) -> std::io::Result<()> {
     let t = hop.end.as_secs_f64();
     if let Some(d) = hop.detection {
-        if json {
-            println!(
+        return if json {
+            writeln!(
+                out,
                 "{{\"time\":{t:.3},\"word\":\"{}\",\"confidence\":{:.3}}}",
                 d.word, d.confidence
-            );
+            )
         } else {
-            println!("{t:8.3} s  {:<8} {:.2}", d.word, d.confidence);
-        }
-        return;
+            writeln!(out, "{t:8.3} s  {:<8} {:.2}", d.word, d.confidence)
+        };
     }
     if !all {
-        return;
+        return Ok(());
     }
     let mut top: Vec<(usize, f32)> = hop
         .scores
@@ -570,22 +576,24 @@ fn print_hop(hop: &Hop<'_>, labels: &[String], json: bool, all: bool) {
             .iter()
             .map(|(i, p)| format!("\"{}\":{p:.3}", labels[*i]))
             .collect();
-        println!(
+        writeln!(
+            out,
             "{{\"time\":{t:.3},\"dbfs\":{:.1},\"scores\":{{{}}}}}",
             hop.rms_dbfs,
             scores.join(",")
-        );
+        )
     } else if top.is_empty() {
-        println!(
+        writeln!(
+            out,
             "{t:8.3} s  (quiet, {:.0} dBFS: model skipped)",
             hop.rms_dbfs
-        );
+        )
     } else {
         let scores: Vec<String> = top
             .iter()
             .map(|(i, p)| format!("{} {p:.2}", labels[*i]))
             .collect();
-        println!("{t:8.3} s  {}", scores.join("  "));
+        writeln!(out, "{t:8.3} s  {}", scores.join("  "))
     }
 }
 
@@ -609,7 +617,15 @@ fn listen(
         &RecognizerConfig::from_config(&cfg.keywords),
     )?;
     let labels = recognizer.labels().to_vec();
-    let mut on_hop = |hop: Hop<'_>| print_hop(&hop, &labels, json, all);
+    // A reader that goes away (`chatterbox listen … | head`) ends the listening quietly, as
+    // for any Unix tool; another write error is reported.
+    let mut out = std::io::stdout().lock();
+    let mut write_error: Option<std::io::Error> = None;
+    let mut print = |hop: Hop<'_>, error: &mut Option<std::io::Error>| {
+        if error.is_none() {
+            *error = print_hop(&mut out, &hop, &labels, json, all).err();
+        }
+    };
     if let Some(path) = file {
         // Streamed 20 ms at a time, as the microphone delivers it: memory stays flat
         // however long the file (decoding it whole took ~1 GB per 16 minutes at 48 kHz
@@ -627,10 +643,13 @@ fn listen(
             if converter.next_block(chunk_frames, 1.0, &mut block)? == 0 {
                 break;
             }
-            recognizer.push_with(&block, format, &mut on_hop)?;
+            recognizer.push_with(&block, format, &mut |h| print(h, &mut write_error))?;
+            if write_error.is_some() {
+                break;
+            }
         }
-        recognizer.finish(&mut on_hop)?;
-        return Ok(());
+        recognizer.finish(&mut |h| print(h, &mut write_error))?;
+        return output_result(write_error);
     }
     let signals = signal_channel()?;
     let mut stream = AlsaBackend.open_capture(&cfg.audio.capture_device, cfg.capture_format())?;
@@ -648,10 +667,23 @@ fn listen(
         recognizer.push_with(
             &buf[..frames * usize::from(format.channels)],
             format,
-            &mut on_hop,
+            &mut |h| print(h, &mut write_error),
         )?;
+        if write_error.is_some() {
+            break;
+        }
     }
-    Ok(())
+    output_result(write_error)
+}
+
+/// Ok for no error or a closed pipe (the reader has what it wanted); the error otherwise.
+fn output_result(error: Option<std::io::Error>) -> Result<()> {
+    match error {
+        Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("writing to standard output"))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn enroll(cfg: &Config, dir: &Path, takes: usize, words: Vec<String>) -> Result<()> {
