@@ -33,8 +33,30 @@ model = "$repo/models/kws.toml"
 CONFIG
 echo "== chatterbox sim --virtual-time --script scripts/demo.sim"
 HOME="$work" "$bin" --config "$work/chatterbox.toml" sim --allow-root --virtual-time --seed 7 \
-  --script scripts/demo.sim 2> >(grep --line-buffered -v -e '^INFO: ' -e '^WARNING: All log' >&2)
+  --script scripts/demo.sim
 sox -t raw -r 48000 -c 2 -b 16 -e signed-integer "$work/speaker.raw" "$work/speaker.wav"
+
+# Part 2: voice commands heard from the microphone, not typed. espeak-ng says a few
+# keywords between other words, two seconds apart; the session runs in real time so the
+# recognizer hears them as they are "spoken" (about 20 s).
+phrases=("Hello there, little box." "Go!" "Then turn it up." "Please stop." "Yes." "Turn left.")
+parts=()
+for i in "${!phrases[@]}"; do
+  espeak-ng -s 140 -w "$work/phrase$i.wav" "${phrases[$i]}"
+  sox "$work/phrase$i.wav" -r 48000 -c 2 "$work/phrase$i-padded.wav" pad 0 2
+  parts+=("$work/phrase$i-padded.wav")
+done
+sox "${parts[@]}" "$work/voice.wav"
+sox "$work/voice.wav" -b 16 -e signed-integer -t raw "$work/voice.raw" pad 0 3
+cat >> "$work/.asoundrc" <<ASOUND
+pcm.demo_voice { type file slave.pcm "null" file "/dev/null" infile "$work/voice.raw" format "raw" }
+ASOUND
+sed 's/^capture_device = .*/capture_device = "demo_voice"/' "$work/chatterbox.toml" >"$work/voice.toml"
 echo
-echo "What the toy played: $work/speaker.wav ($(soxi -d "$work/speaker.wav"))"
+echo "== the microphone says: ${phrases[*]}"
+echo "== chatterbox sim --script scripts/demo-voice.sim   (real time)"
+HOME="$work" "$bin" --config "$work/voice.toml" sim --allow-root --seed 7 \
+  --script scripts/demo-voice.sim 2>&1 | grep --line-buffered -e '^>' -e '\[screen\] heard' -e '\[status\]'
+echo
+echo "What the toy played in part 1: $work/speaker.wav ($(soxi -d "$work/speaker.wav"))"
 echo "Listen with: aplay $work/speaker.wav   (or play it from any file manager)"
