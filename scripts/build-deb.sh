@@ -98,7 +98,8 @@ for arch in "${arches[@]}"; do
         if ! command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 ||
             [[ ! -f third_party/litert/aarch64/libLiteRt.so ]]; then
             say "setting up the cross build (scripts/ci-aarch64.sh --build-only)"
-            scripts/ci-aarch64.sh --build-only
+            # (its own check runs the binary under qemu from the build tree: build-tree run path)
+            env -u CHATTERBOX_INSTALL_RPATH scripts/ci-aarch64.sh --build-only
         fi
         cp third_party/litert/aarch64/libLiteRt.so "$assets/libLiteRt.so"
         say "cargo deb (arm64)"

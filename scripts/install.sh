@@ -225,7 +225,7 @@ migrate_config "$ROOT$CONFIG" "$legacy_devices"
 # ---------------------------------------------------------------------------------------
 # 7. Start at boot: one crontab line, or the systemd unit.
 # Either way `chatterbox supervise` runs the toy: it restarts it after a crash (with a
-# back-off, and gives up with the red LED on after a crash loop) and holds the one-instance
+# back-off; after a crash loop, red LED on and a try every 10 min) and holds the one-instance
 # lock. Cron output goes to the journal (journalctl -t chatterbox), not a file that grows.
 cron_line="$(cron_line "$BIN" "$LIB_DIR")"
 

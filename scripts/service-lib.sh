@@ -40,7 +40,7 @@ ASOUND_MARKER="# Written by \`chatterbox setup-audio\`."
 CRON_TAG="# chatterbox-autostart"
 
 # boot_command BIN LIB_DIR: what starts the toy - `supervise` restarts it after a crash
-# (with a back-off, giving up with the red LED on after a crash loop) and holds the
+# (with a back-off; after a crash loop, red LED on and a try every 10 min) and holds the
 # one-instance lock. Output goes to the journal (journalctl -t chatterbox).
 boot_command() {
     printf 'LD_LIBRARY_PATH=%s %s --config %s supervise 2>&1 | logger -t chatterbox' \

@@ -54,9 +54,9 @@ pub enum Command {
         #[arg(long)]
         allow_root: bool,
     },
-    /// Start `run` and keep it running: restart it with a back-off when it fails, give up
-    /// with the red LED on after too many failures in a short time (what cron and systemd
-    /// start at boot).
+    /// Start `run` and keep it running: restart it with a back-off when it fails; after too
+    /// many failures in a short time, red LED on and a try every 10 minutes (what cron and
+    /// systemd start at boot).
     Supervise(SuperviseArgs),
     /// The same program driven from the keyboard or a script; LEDs and screens print.
     Sim(SimArgs),
