@@ -123,6 +123,7 @@ fn measure<B: AudioBackend + 'static>(label: &str, backend: B, device: &str, cli
         device: device.into(),
         preferred: STEREO48,
         max_clip_seconds: 30.0,
+        idle_close: None,
     };
     let handle = spawn_player(Arc::new(probe), cfg, crx, rtx).unwrap();
     let mut samples = Vec::new();

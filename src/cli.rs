@@ -823,6 +823,7 @@ fn play(cfg: &Config, file: &Path) -> Result<()> {
                 channels: cfg.audio.channels,
             },
             max_clip_seconds: cfg.audio.max_clip_seconds,
+            idle_close: None,
         },
         cmd_rx,
         rep_tx,

@@ -46,6 +46,9 @@ pub struct AudioConfig {
     pub pace_capture: crate::audio::capture::Pacing,
     /// Longest clip the player will load, in seconds (protects memory from huge files).
     pub max_clip_seconds: f32,
+    /// Close the speaker after this many idle seconds (the amplifier then stops hissing);
+    /// 0 keeps it open. Whether the Codec Zero pops on open is for a listen on the Pi.
+    pub speaker_idle_close_s: f32,
     /// Volume at start, 0..=10.
     pub volume: u8,
 }
@@ -61,6 +64,7 @@ impl Default for AudioConfig {
             chunk_ms: 20,
             pace_capture: crate::audio::capture::Pacing::Auto,
             max_clip_seconds: 120.0,
+            speaker_idle_close_s: 0.0,
             volume: 7,
         }
     }
@@ -115,6 +119,14 @@ impl Default for ButtonConfig {
             erase_hold_s: 20.0,
             record_seconds: 5.0,
         }
+    }
+}
+
+impl AudioConfig {
+    /// [`AudioConfig::speaker_idle_close_s`] as the player takes it.
+    pub fn speaker_idle_close(&self) -> Option<Duration> {
+        (self.speaker_idle_close_s > 0.0)
+            .then(|| Duration::from_secs_f32(self.speaker_idle_close_s))
     }
 }
 
@@ -332,6 +344,13 @@ impl Config {
         if !(5..=200).contains(&a.chunk_ms) {
             return Err(bad("audio.chunk_ms", a.chunk_ms.to_string(), "5 to 200"));
         }
+        if !(0.0..=3600.0).contains(&a.speaker_idle_close_s) {
+            return Err(bad(
+                "audio.speaker_idle_close_s",
+                a.speaker_idle_close_s.to_string(),
+                "0 (keep the speaker open) to 3600 seconds",
+            ));
+        }
         if !(a.max_clip_seconds > 0.0 && a.max_clip_seconds <= 3600.0) {
             return Err(bad(
                 "audio.max_clip_seconds",
@@ -539,6 +558,7 @@ pub fn allowed(field: &str) -> Option<&'static str> {
         "audio.pace_capture" => "\"auto\" (recommended), true or false",
         "display.enabled" | "keywords.enabled" => BOOL,
         "audio.max_clip_seconds" => "more than 0, at most 3600",
+        "audio.speaker_idle_close_s" => "0 (keep the speaker open) to 3600 seconds",
         "audio.volume" => "0 to 10",
         "library.recordings_dir" => "a folder path in quotes, e.g. \"recordings\"",
         "library.sounds_dir" => {

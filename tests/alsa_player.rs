@@ -49,6 +49,15 @@ impl Player {
     /// Spawns a player; `queued` commands are in the channel before the thread starts, so
     /// "Play then Stop" is seen as back-to-back, independent of timing.
     fn start(backend: Arc<dyn AudioBackend>, device: &str, queued: Vec<PlayerCommand>) -> Self {
+        Self::start_with(backend, device, queued, None)
+    }
+
+    fn start_with(
+        backend: Arc<dyn AudioBackend>,
+        device: &str,
+        queued: Vec<PlayerCommand>,
+        idle_close: Option<Duration>,
+    ) -> Self {
         let (ctx, crx) = crossbeam_channel::unbounded();
         let (rtx, rrx) = crossbeam_channel::unbounded();
         for c in queued {
@@ -58,6 +67,7 @@ impl Player {
             device: device.into(),
             preferred: STEREO48,
             max_clip_seconds: 30.0,
+            idle_close,
         };
         let handle = spawn_player(backend, cfg, crx, rtx).unwrap();
         Self {
@@ -435,4 +445,29 @@ fn clips_are_converted_to_whatever_the_device_can_do() {
     assert_eq!(played.len(), 8000, "0.5 s at 16 kHz mono");
     let f = zero_crossing_freq(&played[800..7200], 16000);
     assert!((f - 440.0).abs() < 5.0, "{f} Hz");
+}
+
+#[test]
+fn with_an_idle_close_the_speaker_closes_between_clips_and_reopens_for_the_next() {
+    let dir = temp_dir();
+    let wav = dir.path().join("clip.wav");
+    sine_wav(&wav, 48000, 440.0, 0.05, 0.3);
+    for idle_close in [Some(Duration::from_millis(200)), None] {
+        let mem = MemoryBackend::new();
+        let p = Player::start_with(Arc::new(mem.clone()), "mem", vec![], idle_close);
+        p.play(1, &wav);
+        assert_eq!(p.expect_finished(1), PlayOutcome::Completed);
+        let opens_after_first = mem.playback_opens();
+        // Idle for well over the idle close.
+        std::thread::sleep(Duration::from_millis(800));
+        p.play(2, &wav);
+        assert_eq!(p.expect_finished(2), PlayOutcome::Completed);
+        let reopened = mem.playback_opens() - opens_after_first;
+        assert_eq!(
+            reopened,
+            usize::from(idle_close.is_some()),
+            "idle close {idle_close:?}: opens for the second clip"
+        );
+        p.shutdown();
+    }
 }

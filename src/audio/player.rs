@@ -34,6 +34,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
@@ -50,6 +51,10 @@ pub struct PlayerConfig {
     pub preferred: PcmFormat,
     /// Clips longer than this are cut (protects against a huge file on the SD card).
     pub max_clip_seconds: f32,
+    /// Close the speaker after this long with nothing to play, so the DAC and amplifier
+    /// power down (no hiss while the toy sits idle); the next clip opens it again. `None`
+    /// keeps it open, which starts clips a little sooner.
+    pub idle_close: Option<Duration>,
 }
 
 /// What the player can be told to do.
@@ -157,9 +162,9 @@ impl Player {
         loop {
             let cmd = match pending.take() {
                 Some(c) => c,
-                None => match commands.recv() {
-                    Ok(c) => c,
-                    Err(_) => break,
+                None => match self.next_command(commands) {
+                    Some(c) => c,
+                    None => break,
                 },
             };
             match cmd {
@@ -176,6 +181,26 @@ impl Player {
         }
         // Closing the PCM (drop) releases the sound card.
         self.stream = None;
+    }
+
+    /// Waits for the next command; with an idle close set and the speaker open, closes the
+    /// speaker once that long has passed without one. `None` when the controller is gone.
+    fn next_command(&mut self, commands: &Receiver<PlayerCommand>) -> Option<PlayerCommand> {
+        if let (Some(idle), true) = (self.cfg.idle_close, self.stream.is_some()) {
+            match commands.recv_timeout(idle) {
+                Ok(c) => return Some(c),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return None,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    log::debug!(
+                        "speaker '{}' closed after {:.0} s idle",
+                        self.cfg.device,
+                        idle.as_secs_f64()
+                    );
+                    self.stream = None;
+                }
+            }
+        }
+        commands.recv().ok()
     }
 
     /// Makes sure the device is open, reporting transitions.

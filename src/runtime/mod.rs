@@ -132,6 +132,7 @@ pub fn start(cfg: &Config, hw: Hardware, opts: Options) -> Result<App, StartErro
                 device: cfg.audio.playback_device.clone(),
                 preferred: format,
                 max_clip_seconds: cfg.audio.max_clip_seconds,
+                idle_close: cfg.audio.speaker_idle_close(),
             },
             player_rx,
             player_report_tx,
