@@ -132,7 +132,6 @@ fn releases_near_the_marks_do_what_their_stamps_say() {
                 .collect::<Vec<_>>()
         })
         .collect();
-    let mut near_mark = 0;
     for (hold, held, outcome, log) in &results {
         eprintln!("hold {hold:.2} s: stamped {held:.3} s -> {outcome:?}");
         // The exact rule, at the stamped time: this is what the race broke.
@@ -141,16 +140,16 @@ fn releases_near_the_marks_do_what_their_stamps_say() {
             promised(*held),
             "hold {hold} s stamped {held:.3} s:\n{log}"
         );
-        // The stamp is within a poll interval or two of the scripted hold on an idle
-        // machine; when the machine stalls it can land on the other side of a mark, and
-        // then only the stamped rule above applies.
-        if promised(*held) != promised(*hold) {
-            near_mark += 1;
-        }
     }
-    assert!(
-        near_mark * 3 <= results.len(),
-        "most stamps should match the scripted holds: {near_mark} of {} did not",
-        results.len()
-    );
+    // On a stalled machine a stamp can land on the other side of a mark, where the old
+    // and the new code agree; every scripted hold must still be seen on its own side at
+    // least once, or this run tested nothing near that mark.
+    for hold in &holds {
+        assert!(
+            results
+                .iter()
+                .any(|(h, held, _, _)| h == hold && promised(*held) == promised(*hold)),
+            "no trial of hold {hold} s was stamped on its side of the mark"
+        );
+    }
 }
