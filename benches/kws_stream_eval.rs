@@ -12,13 +12,14 @@
 //!
 //! Streams are mixed deterministically from a seed (`KWS_EVAL_SEED`):
 //!
-//! * KEYWORD stream: `KWS_EVAL_KEYWORDS` keyword clips drawn at random from the split,
-//!   each 1.2–2.5 s after the previous one, at a speech level of -30..-12 dBFS, over a bed
+//! * KEYWORD stream: `KWS_EVAL_KEYWORDS` keyword clips drawn at random from the split
+//!   (default: each of the split's keyword clips once, shuffled), each 1.2–2.5 s after the
+//!   previous one, at a speech level of -30..-12 dBFS, over a bed
 //!   of white, brown-ish or real background noise at an SNR of 30, 20, 10 or 5 dB. Ground
 //!   truth: the word's start and end from the clean clip's energy envelope (10 ms frames
 //!   within 30 dB of the loudest).
 //! * NON-KEYWORD stream: every real prompt of the split, `KWS_EVAL_WORDS` synthetic
-//!   non-keywords (near-misses such as goat/nope/top/dawn/lift and everyday words), every
+//!   non-keywords (default: each of the split's once) (near-misses such as goat/nope/top/dawn/lift and everyday words), every
 //!   confuser clip (homophones and words containing a keyword: write, know, going, ago,
 //!   yesterday …), noise-only stretches and digital silence, shuffled, with the same levels
 //!   and beds. Confusers are counted apart from the other non-keywords.
@@ -636,8 +637,6 @@ fn lat(v: Option<f64>) -> String {
 fn main() {
     let mode = mode();
     let seed = env_num("KWS_EVAL_SEED", 20261123);
-    let n_keywords = env_num("KWS_EVAL_KEYWORDS", 1600) as usize;
-    let n_words = env_num("KWS_EVAL_WORDS", 3576) as usize;
     let root = std::env::var_os("KWS_EVAL_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("target/kws-eval"));
@@ -658,6 +657,9 @@ fn main() {
     let confusers = ClipSet::load(&data, "confusers");
     let speech = ClipSet::load(&data, "asterisk");
     let backgrounds = ClipSet::load(&data, "backgrounds");
+    // By default every clip of the split once, in random order.
+    let n_keywords = env_num("KWS_EVAL_KEYWORDS", keywords.items.len() as u64) as usize;
+    let n_words = env_num("KWS_EVAL_WORDS", words.items.len() as u64) as usize;
     println!(
         "kws_stream_eval --{}: {split} split ({}), model {} ({} bytes, fnv1a {:016x}), seed {seed}, {n_keywords} keywords drawn from {} clips, {n_words} non-keyword words + {} confusers + {} real prompts, data {}",
         if mode == Mode::Tune { "tune" } else { "report" },

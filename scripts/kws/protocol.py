@@ -279,6 +279,22 @@ def main(argv=None) -> int:
     return 0
 
 
+def compact(res: dict, threshold: float = 0.85) -> dict:
+    """The figures a side-by-side table needs, from a `measure` result."""
+    c = res["clips"]
+    out = {k: {"accuracy": c[k]["accuracy"], "keyword_accuracy": c[k]["keyword_accuracy"],
+               "n": c[k]["n"]} for k in ("val", "test", "test_clean")}
+    for split, st in res.get("streams", {}).items():
+        row = next((r for r in st["sweep"] if r["threshold"] == threshold), None)
+        if row:
+            out[f"stream_{split}"] = {k: row[k] for k in (
+                "threshold", "hit_rate", "latency_ms_median", "real_speech_fa_per_hour",
+                "synthetic_nonkw_fa_per_hour", "confusers_fa_per_hour",
+                "background_fa_per_hour", "nonkw_fa_per_hour")}
+    out["front_end"] = res.get("front_end", "?")
+    return out
+
+
 def _pct(x) -> str:
     return "—" if x is None else f"{100 * x:.1f} %"
 
@@ -298,7 +314,8 @@ def summary(res: dict) -> str:
                  f"{row['synthetic_nonkw_fa_per_hour']:.1f}, confusers "
                  f"{row['confusers_fa_per_hour']:.1f}, background "
                  f"{row['background_fa_per_hour']:.1f}; latency median "
-                 f"{row['latency_ms_median']} ms")
+                 + (f"{row['latency_ms_median']:.0f} ms" if row["latency_ms_median"] is not None
+                    else "—"))
     return "\n".join(L)
 
 
