@@ -163,6 +163,39 @@ def test_split_rules_divide_three_ways():
     assert set(speech) == {"val", "test"} and 0.4 < speech.count("val") / 400 < 0.6
 
 
+def test_protocol_keyword_only_accuracy_ignores_the_easy_classes():
+    """Keyword-only accuracy counts only clips that ARE a keyword; silence and unknown
+    clips (easy, and many) cannot lift it."""
+    from kws import protocol  # noqa: PLC0415
+
+    n = len(C.LABELS)
+    sil, unk = C.LABELS.index(C.SILENCE), C.LABELS.index(C.UNKNOWN)
+    y = np.array([0, 1, 2, 3, sil, sil, sil, sil, unk, unk])
+    pred = np.array([0, unk, unk, unk, sil, sil, sil, sil, unk, 5])  # 1 of 4 keywords right
+    probs = np.eye(n, dtype=np.float32)[pred]
+    r = protocol.clip_metrics(probs, y, ["a"] * 6 + ["b"] * 4)
+    assert r["accuracy"] == 0.6  # 6 of 10 over all classes
+    assert r["keyword_accuracy"] == 0.25
+    assert r["unknown_as_keyword"] == 0.5  # one of the two unknown clips became "left"
+    assert r["per_family_keyword"] == {"a": (0.25, 4)}
+
+
+def test_protocol_stream_scoring_hits_false_accepts_and_latency():
+    """A detection of the right word after the word's middle is a hit with its latency;
+    the wrong word, or a detection outside the window, is a false accept."""
+    from kws import evaluate, protocol  # noqa: PLC0415
+
+    sr, hop = C.SAMPLE_RATE, evaluate.HOP
+    # "go" from 2.0 s to 2.5 s, "stop" from 6.0 s to 6.4 s.
+    st = evaluate.Stream(np.zeros(sr * 10, np.int16),
+                         [(0, 2 * sr, int(2.5 * sr)), (3, 6 * sr, int(6.4 * sr))])
+    # Window i ends at i*hop + 1 s: i=6 ends at 2.5 s (go's end), i=26 at 7.5 s.
+    dets = [(0, 6), (5, 26), (3, 36)]  # go: hit; "left" at 7.5 s: wrong; stop at 10 s: late
+    hits, fa, lat = protocol.hits_and_latency(st, dets)
+    assert (hits, fa) == (1, 2)
+    assert lat == [(6 * hop + sr - 2.5 * sr) / sr * 1000]
+
+
 def test_pipeline_tiny_run():
     if shutil.which("espeak-ng") is None:
         raise RuntimeError("espeak-ng is missing: run scripts/setup-train-venv.sh")
@@ -184,6 +217,14 @@ def test_pipeline_tiny_run():
         # After two steps the choice is a coin toss; both exports must exist and load.
         shipped = metrics["shipped"]
         assert shipped in ("int8", "float")
+        # int8 vs float is decided on validation, never on test.
+        gap = metrics["float_val"]["accuracy"] - metrics["int8_val"]["accuracy"]
+        assert shipped == ("float" if gap > 0.015 else "int8"), (gap, shipped)
+        # The protocol's figures: validation and test, keyword-only beside 10-class.
+        for split in ("val", "test", "test_clean"):
+            c = metrics["protocol"]["clips"][split]
+            assert 0 <= c["accuracy"] <= 1 and c["keyword_accuracy"] is not None, split
+        assert set(metrics["split"]) == {"train", "val", "test"}
         assert metrics["sizes"]["int8"] > 0 and metrics["sizes"]["float"] > 0
         assert (out / "kws-float.tflite").exists() == (shipped == "int8")
         labels = (out / "labels.txt").read_text().split("\n")[:-1]
