@@ -547,7 +547,9 @@ fn score(truth: &[Truth], kw_dets: &[Detection], spans: &[Span], nk_dets: &[Dete
         if kind == CONFUSERS {
             s.confuser_accepts += 1;
             if let Some(w) = span.and_then(|sp| sp.word.clone()) {
-                *s.fa_by_confuser.entry(format!("{w}→{}", d.word)).or_default() += 1;
+                *s.fa_by_confuser
+                    .entry(format!("{w}→{}", d.word))
+                    .or_default() += 1;
             }
         } else {
             s.false_accepts += 1;
@@ -758,7 +760,13 @@ fn main() {
             report(current, &s, truth.len(), &hours);
         }
         Mode::Tune => tune(
-            &truth, &kw_hops, &nk_hops, &spans, &meta.labels, current, &hours,
+            &truth,
+            &kw_hops,
+            &nk_hops,
+            &spans,
+            &meta.labels,
+            current,
+            &hours,
         ),
     }
     println!("total wall time {:.0} s", wall.elapsed().as_secs_f64());
