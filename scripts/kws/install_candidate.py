@@ -111,6 +111,12 @@ def install(chosen: str, runs: list[str], cache: Path) -> int:
     m.setdefault("aug_copies", 3)
     m["previous_model"] = {"name": "the model this one replaced",
                            **protocol.compact(shipped["protocol"])}
+    m["side_by_side"] = [{"name": f"{chosen} (shipped)", **protocol.compact(m["protocol"])}]
+    for r in runs:
+        other = json.loads((cache / f"{r}-models" / "metrics.json").read_text())
+        if r != chosen and other.get("protocol"):
+            m["side_by_side"].append({"name": f"{r}: {describe(other)}",
+                                      **protocol.compact(other["protocol"])})
     if m.get("balance_engines") and not m.get("engine_copies"):
         settings = synth.make_settings(m["seed"], scale=m["scale"])
         m["engine_copies"] = dataset.engine_copies(settings, m["aug_copies"])
