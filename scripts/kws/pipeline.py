@@ -323,10 +323,10 @@ def _fixtures(args, ds_path, data, model, mean, std, log):
                 break
     (args.fixtures / "expected.json").write_text(json.dumps(written, indent=1))
     (args.fixtures / "README.md").write_text(
-        "# Keyword clips from held-out voices\n\n"
+        "# Keyword clips from test-split voices (a parity check)\n\n"
         "Written by `scripts/train_kws.py` with the model in `models/`. Each file is 1 s of "
         "16 kHz mono int16 audio named `<label>__<voice family>.wav`; every voice family here "
-        "is in the held-out test split (never heard in training). Clips were picked among "
+        "is in the test split (never heard in training). Clips were picked among "
         "those the shipped model classifies right with probability >= 0.8 in Python "
         "(ai-edge-litert), so the Rust runtime must classify them right too: this is a "
         "parity check of the runtime (features, quantization, invoke), not an accuracy "
