@@ -216,8 +216,8 @@ def _side_by_side(m: dict) -> list[str]:
         return []
     L = ["", "### Side by side, same protocol", "",
          "| model | front end | validation 10-class / keyword-only | **test 10-class / "
-         "keyword-only** | test clean 10-class / keyword-only | test streams at 0.85: hit, "
-         "FA/h real speech, synthetic, confusers |", "|---|---|---|---|---|---|"]
+         "keyword-only** | test clean 10-class / keyword-only | test streams, Python detector "
+         "at 0.85: hit, FA/h real speech, synthetic, confusers |", "|---|---|---|---|---|---|"]
     for r in rows:
         st = r.get("stream_test")
         st = (f"{_pct(st['hit_rate'])}, {st['real_speech_fa_per_hour']:.1f}, "
