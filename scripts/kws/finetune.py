@@ -12,8 +12,9 @@ synthetic test set before and after. Everything the fine-tune DECIDES (int8 or f
 whether the result beats the base model at all) is decided on a validation part instead:
 the takes in `validation_list.txt` if the folder has one, otherwise every fourth of the
 remaining takes of each word, and the synthetic validation voices; the held-out takes and
-the synthetic test voices are only measured, so their figures stay honest. The result goes to `--out` (default `models-owner/`),
-never over the base model: point `[keywords] model` at `<out>/kws.toml` to use it.
+the synthetic test voices are only measured, so their figures stay honest. The result goes
+to `--out` (default `models-owner/`), never over the base model: point `[keywords] model`
+at `<out>/kws.toml` to use it.
 
 TensorFlow training wants a PC; copy the takes off the Pi, fine-tune, copy `<out>` back.
 """
