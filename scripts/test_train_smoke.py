@@ -89,6 +89,113 @@ def test_legacy_stem_weights_load_into_the_folded_stem():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _split_parts(cache: Path):
+    from kws import sounds  # noqa: PLC0415
+
+    rooms = sounds.split_rooms(sounds.load_named_rirs(cache, 1234))
+    bgs = sounds.split_backgrounds(sounds.load_backgrounds(cache))
+    speech = sounds.split_speech(sounds.load_asterisk(cache))
+    return rooms, bgs, speech
+
+
+def test_split_shares_no_speaker_variant_room_background_or_prompt():
+    """The shipped split (seed 1234, scale 2.0): no recorded speaker, espeak-ng variant,
+    room, background recording or real prompt in two of train / validation / test. Uses
+    the real rooms and sounds where the machine has them (the default data cache)."""
+    from kws import protocol_split as P  # noqa: PLC0415
+    from kws import synth  # noqa: PLC0415
+
+    settings = synth.make_settings(1234, scale=2.0)
+    rooms, bgs, speech = _split_parts(C.default_cache())
+    assert P.check(settings, rooms, bgs, speech) == []
+    d = P.describe(settings, rooms, bgs, speech)
+    for split in ("train", "val", "test"):
+        assert d[split]["families"] and d[split]["espeak_variants"], split
+        assert d[split]["rooms"], f"no rooms in {split}"
+    # Roger (festival rab_diphone, festival en1_mbrola, espeak-ng mb-en1) is one family.
+    roger = {s.split for s in settings if C.recorded_speaker(s.engine, s.voice) == "CSTR Roger"}
+    assert roger == {"train"}, roger
+
+
+def test_split_check_catches_planted_leaks():
+    """The check is not a formality: each kind of leak, planted, is reported."""
+    from kws import protocol_split as P  # noqa: PLC0415
+    from kws import synth  # noqa: PLC0415
+
+    settings = synth.make_settings(1234, scale=0.1)
+    rooms = {"train": [("a", np.ones(4))], "val": [], "test": [("b", np.zeros(4))]}
+    bgs = {"train": {"x": np.ones(3, np.int16)}, "val": {}, "test": {"y": np.zeros(3, np.int16)}}
+    speech = {"val": {"p": np.ones(2, np.int16)}, "test": {"q": np.zeros(2, np.int16)}}
+    assert P.check(settings, rooms, bgs, speech) == []
+    # Roger's en1 under a test family name: the same recorded speaker in train and test.
+    leak = synth.Setting(id="leak", family="cstr-don", engine="festival", voice="en1_mbrola")
+    assert any("CSTR Roger" in p for p in P.check(settings + [leak], rooms, bgs, speech))
+    # A training espeak-ng variant on the test accent.
+    train_var = next(s.voice.split("+")[1] for s in settings
+                     if s.engine == "espeak" and "+" in s.voice and s.split == "train")
+    leak = synth.Setting(id="leak", family="espeak-en-029", engine="espeak",
+                         voice=f"en-029+{train_var}")
+    assert any(train_var in p for p in P.check(settings + [leak], rooms, bgs, speech))
+    # The same room under another name in validation.
+    bad_rooms = dict(rooms, val=[("c", np.ones(4))])
+    assert any("room" in p for p in P.check(settings, bad_rooms, bgs, speech))
+    # The same background under two names, and one name in two splits.
+    bad_bgs = dict(bgs, val={"z": np.zeros(3, np.int16)})
+    assert any("background" in p for p in P.check(settings, rooms, bad_bgs, speech))
+    bad_bgs = dict(bgs, val={"x": np.full(3, 7, np.int16)})
+    assert any("'x'" in p for p in P.check(settings, rooms, bad_bgs, speech))
+    # A real prompt in both halves.
+    bad_speech = {"val": {"p": np.ones(2, np.int16)}, "test": {"p": np.ones(2, np.int16)}}
+    assert any("prompt" in p for p in P.check(settings, rooms, bgs, bad_speech))
+
+
+def test_split_rules_divide_three_ways():
+    """Rooms, backgrounds and prompts: every split gets a share, by fixed rules."""
+    from kws import sounds  # noqa: PLC0415
+
+    rooms = sounds.split_rooms([(f"r{i}", np.full(4, i)) for i in range(30)])
+    assert [len(rooms[k]) for k in ("train", "val", "test")] == [22, 4, 4]
+    names = [f"bundle#{i}" for i in range(400)]
+    shares = {k: sum(sounds.background_split(n) == k for n in names) / 400
+              for k in ("train", "val", "test")}
+    assert 0.05 < shares["test"] < 0.15 and 0.05 < shares["val"] < 0.15, shares
+    speech = [sounds.speech_split(f"prompt-{i}") for i in range(400)]
+    assert set(speech) == {"val", "test"} and 0.4 < speech.count("val") / 400 < 0.6
+
+
+def test_protocol_keyword_only_accuracy_ignores_the_easy_classes():
+    """Keyword-only accuracy counts only clips that ARE a keyword; silence and unknown
+    clips (easy, and many) cannot lift it."""
+    from kws import protocol  # noqa: PLC0415
+
+    n = len(C.LABELS)
+    sil, unk = C.LABELS.index(C.SILENCE), C.LABELS.index(C.UNKNOWN)
+    y = np.array([0, 1, 2, 3, sil, sil, sil, sil, unk, unk])
+    pred = np.array([0, unk, unk, unk, sil, sil, sil, sil, unk, 5])  # 1 of 4 keywords right
+    probs = np.eye(n, dtype=np.float32)[pred]
+    r = protocol.clip_metrics(probs, y, ["a"] * 6 + ["b"] * 4)
+    assert r["accuracy"] == 0.6  # 6 of 10 over all classes
+    assert r["keyword_accuracy"] == 0.25
+    assert r["unknown_as_keyword"] == 0.5  # one of the two unknown clips became "left"
+    assert r["per_family_keyword"] == {"a": (0.25, 4)}
+
+
+def test_protocol_stream_scoring_hits_false_accepts_and_latency():
+    """A detection of the right word after the word's middle is a hit with its latency;
+    the wrong word, or a detection outside the window, is a false accept."""
+    from kws import evaluate, protocol  # noqa: PLC0415
+
+    sr, hop = C.SAMPLE_RATE, evaluate.HOP
+    # "go" from 2.0 s to 2.5 s, "stop" from 6.0 s to 6.4 s.
+    st = evaluate.Stream(np.zeros(sr * 10, np.int16),
+                         [(0, 2 * sr, int(2.5 * sr)), (3, 6 * sr, int(6.4 * sr))])
+    # Window i ends at i*hop + 1 s: i=6 ends at 2.5 s (go's end), i=26 at 7.5 s.
+    dets = [(0, 6), (5, 26), (3, 36)]  # go: hit; "left" at 7.5 s: wrong; stop at 10 s: late
+    hits, fa, lat = protocol.hits_and_latency(st, dets)
+    assert (hits, fa) == (1, 2)
+    assert lat == [(6 * hop + sr - 2.5 * sr) / sr * 1000]
+
+
 def test_pipeline_tiny_run():
     if shutil.which("espeak-ng") is None:
         raise RuntimeError("espeak-ng is missing: run scripts/setup-train-venv.sh")
@@ -110,6 +217,14 @@ def test_pipeline_tiny_run():
         # After two steps the choice is a coin toss; both exports must exist and load.
         shipped = metrics["shipped"]
         assert shipped in ("int8", "float")
+        # int8 vs float is decided on validation, never on test.
+        gap = metrics["float_val"]["accuracy"] - metrics["int8_val"]["accuracy"]
+        assert shipped == ("float" if gap > 0.015 else "int8"), (gap, shipped)
+        # The protocol's figures: validation and test, keyword-only beside 10-class.
+        for split in ("val", "test", "test_clean"):
+            c = metrics["protocol"]["clips"][split]
+            assert 0 <= c["accuracy"] <= 1 and c["keyword_accuracy"] is not None, split
+        assert set(metrics["split"]) == {"train", "val", "test"}
         assert metrics["sizes"]["int8"] > 0 and metrics["sizes"]["float"] > 0
         assert (out / "kws-float.tflite").exists() == (shipped == "int8")
         labels = (out / "labels.txt").read_text().split("\n")[:-1]
@@ -160,7 +275,7 @@ def test_pipeline_tiny_run():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def make_takes(root: Path, words=("go", "stop"), per_word=3) -> None:
+def make_takes(root: Path, words=("go", "stop"), per_word=6) -> None:
     """A `chatterbox enroll` folder: espeak-ng takes, every third one in testing_list.txt."""
     import subprocess  # noqa: PLC0415
 
@@ -187,7 +302,7 @@ def check_finetune(tmp: Path, base: Path, cache: Path) -> None:
 
     assert (base / "kws.weights.h5").stat().st_size > 0
     takes, out = tmp / "takes", tmp / "owner-model"
-    make_takes(takes)
+    make_takes(takes, per_word=6)
     digest = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in base.iterdir()}
     common = ["--cache", str(cache), "--engines", "espeak", "--scale", "0.1",
               "--aug-copies", "1", "--jobs", "1", "--threads", "1"]
@@ -204,9 +319,11 @@ def check_finetune(tmp: Path, base: Path, cache: Path) -> None:
     new = tomllib.loads((out / "kws.toml").read_text())["features"]
     assert new == old, "fine-tuning must keep the feature contract"
     ft = json.loads((out / "metrics.json").read_text())["finetune"]
-    assert (ft["train_takes"], ft["test_takes"]) == (4, 2)
+    # 6 takes per word: 3 train, 1 validation (decides), 2 held out (reported).
+    assert (ft["train_takes"], ft["val_takes"], ft["test_takes"]) == (6, 2, 4)
     assert ft["before"]["owner_test"] is not None
     assert ft["after"][ft["shipped"]]["owner_test"] is not None
+    assert ft["before"]["owner_val"] is not None and isinstance(ft["keep"], bool)
     assert "Fine-tuned on the owner's voice" in (out / "README.md").read_text()
     # Mistakes a person can make are refused with exit code 2, writing nothing.
     assert main(["--finetune", str(tmp / "no-such-dir"), "--base", str(base),

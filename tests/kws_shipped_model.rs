@@ -1,6 +1,13 @@
 //! The committed keyword model, checked the way CI can without training: it loads through
 //! the same code as the toy, declares the labels and input shape the runtime expects, and
-//! classifies held-out clips (voices the model never heard in training) correctly.
+//! the Rust runtime agrees with Python on the fixture clips.
+//!
+//! The fixture clips are a PARITY check, not an accuracy figure: the trainer picked them
+//! among test-split clips that the model already classifies right in Python with
+//! probability >= 0.8, so 100 % here says the Rust features, quantization and LiteRT call
+//! reproduce Python's decisions, nothing about how often the model is right. Accuracy on
+//! held-out voices is measured by the protocol (`python -m kws.protocol`, `cargo bench
+//! --bench kws_stream_eval -- --report`) and reported in models/README.md.
 
 use std::path::PathBuf;
 
@@ -44,7 +51,7 @@ fn shipped_model_has_the_declared_labels_and_shape() {
 }
 
 #[test]
-fn shipped_model_classifies_held_out_clips() {
+fn shipped_model_agrees_with_python_on_the_parity_clips() {
     let (meta, mut model) = load();
     let dir = repo().join("tests/fixtures/kws_clips");
     let eval = evaluate_dir(&meta, &mut model, &dir, Clips::All).unwrap();

@@ -1,8 +1,9 @@
 """Constants shared by every stage: classes, word lists, voice families and the split.
 
-The split is by *speaker*: a voice family listed in TEST_FAMILIES or VAL_FAMILIES never
-contributes a single clip to training, so the test figures measure generalization to voices
-the model never heard (the synthetic-data equivalent of Speech Commands' speaker split).
+The split is by *recorded speaker*: a voice family listed in TEST_FAMILIES or VAL_FAMILIES
+never contributes a single clip to training, and rooms, background recordings, espeak-ng
+variants and the real speech are split three ways as well, so the test figures measure
+voices and acoustics nothing was trained or chosen on. `protocol_split.check` verifies it.
 """
 
 from __future__ import annotations
@@ -69,11 +70,17 @@ def default_cache() -> Path:
 
 
 # --- voice families -------------------------------------------------------------------
-# A family is one speaker identity (or, for espeak-ng, one accent: all its variants share
-# one formant synthesizer and one set of pronunciation rules). Engines that render the same
-# recorded speaker (festival's us1_mbrola and espeak-ng's mb-us1; flite's kal and festival's
-# kal_diphone; flite's slt and festival's HTS slt) belong to the SAME family, so the split
-# never leaks a speaker.
+# A family is one RECORDED speaker (or, for espeak-ng's formant synthesizer, one accent:
+# its pronunciation rules). Engines that render the same recordings belong to the SAME
+# family whatever the engine is called, so the split never leaks a speaker:
+# - CSTR "Roger": festival's rab_diphone, festival's en1_mbrola and espeak-ng's mb-en1 are
+#   all built from Roger's diphones (MBROLA en1's README; festival's rab_diphone.scm and
+#   en1_mbrola.scm) -> one family, `cstr-roger`.
+# - festival's us1/us2/us3_mbrola and espeak-ng's mb-us1/2/3 are the same MBROLA databases.
+# - flite's kal16 and festival's kal_diphone are CMU's Kal; flite's slt and festival's HTS
+#   slt are CMU ARCTIC's SLT.
+# RECORDED_SPEAKER below says the same thing per (engine, voice) independently of the
+# family tables, so `protocol_split.check` can catch a family table that disagrees with it.
 ESPEAK_ACCENTS = ["en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan",
                   "en-gb-x-gbcwmd", "en-029", "en-us-nyc"]
 ESPEAK_VARIANTS = [
@@ -88,29 +95,83 @@ ESPEAK_VARIANTS = [
     "grandma", "norbert", "sandro", "shelby", "travis", "victor", "whisper", "whisperf",
     "croak",
 ]
+# espeak-ng variants (pitch, formant and voicing settings laid over an accent) are split
+# too: before, every accent drew from all variants, so the test accent's "unseen voice"
+# was a seen variant with other pronunciation rules. Each split has its own set, with male,
+# female and klatt-voiced variants in each; variants derived from one another (iven..iven4,
+# Gene/Gene2, edward/edward2, steph..steph3, whisper/whisperf) stay together.
+ESPEAK_VARIANTS_TEST = ["m3", "m7", "f2", "f5", "klatt4", "Alicia", "belinda", "Denis",
+                        "Gene", "Gene2", "Hugo", "linda", "quincy", "travis", "grandma"]
+ESPEAK_VARIANTS_VAL = ["m5", "f4", "klatt2", "Andrea", "boris", "david", "iven", "iven2",
+                       "iven3", "iven4", "Lee", "shelby", "norbert"]
+ESPEAK_VARIANTS_TRAIN = [v for v in ESPEAK_VARIANTS
+                         if v not in ESPEAK_VARIANTS_TEST and v not in ESPEAK_VARIANTS_VAL]
 MBROLA_EN = ["us1", "us2", "us3", "en1"]
 MBROLA_FOREIGN = ["de1", "de2", "de3", "de4", "de5", "de6", "fr1", "fr4", "nl2", "af1",
                   "sw1", "sw2", "pl1", "hu1", "gr2", "ro1"]
 # espeak-ng voice names for the foreign databases speaking English.
 MBROLA_FOREIGN_VOICE = {db: f"mb-{db}-en" for db in MBROLA_FOREIGN}
+ROGER = "cstr-roger"
+MBROLA_FAMILY = {"en1": ROGER}  # an MBROLA database whose speaker has another family name
 FESTIVAL_VOICES = {  # festival voice -> family
-    "kal_diphone": "cmu-kal", "ked_diphone": "cmu-ked", "rab_diphone": "cstr-rab",
+    "kal_diphone": "cmu-kal", "ked_diphone": "cmu-ked", "rab_diphone": ROGER,
     "don_diphone": "cstr-don", "cmu_us_slt_arctic_hts": "cmu-slt",
     "us1_mbrola": "mbrola-us1", "us2_mbrola": "mbrola-us2", "us3_mbrola": "mbrola-us3",
-    "en1_mbrola": "mbrola-en1",
+    "en1_mbrola": ROGER,
 }
 FLITE_VOICES = {"kal16": "cmu-kal", "slt": "cmu-slt", "awb": "cmu-awb", "rms": "cmu-rms"}
 PICO_VOICES = {"en-US": "pico-en-us", "en-GB": "pico-en-gb"}
 
-# Held out for the reported test figures: two whole engines (pico, hibari), a whole
-# flite/clustergen pair, British diphone speakers, foreign-accented mbrola speakers and a
-# whole espeak-ng accent.
-TEST_FAMILIES = {
-    "pico-en-us", "pico-en-gb", "hibari-heart", "cmu-awb", "cmu-rms", "mbrola-en1",
-    "cstr-don", "mbrola-de2", "mbrola-fr4", "mbrola-sw2", "espeak-en-029",
+# Who actually recorded each (engine, voice), written from the voices' own documentation,
+# not from the family tables above (the split check compares the two).
+RECORDED_SPEAKER = {
+    ("festival", "rab_diphone"): "CSTR Roger", ("festival", "en1_mbrola"): "CSTR Roger",
+    ("espeak", "mb-en1"): "CSTR Roger",
+    ("festival", "kal_diphone"): "CMU Kal", ("flite", "kal16"): "CMU Kal",
+    ("festival", "cmu_us_slt_arctic_hts"): "CMU SLT", ("flite", "slt"): "CMU SLT",
+    ("festival", "ked_diphone"): "CMU Ked", ("festival", "don_diphone"): "CSTR Don",
+    ("flite", "awb"): "CMU AWB", ("flite", "rms"): "CMU RMS",
+    ("pico", "en-US"): "SVOX en-US", ("pico", "en-GB"): "SVOX en-GB",
+    ("piper", "en_US-joe-medium"): "piper joe", ("hibari", "heart"): "hibari heart",
+    **{("festival", f"{db}_mbrola"): f"MBROLA {db}" for db in ("us1", "us2", "us3")},
+    **{("espeak", f"mb-{db}"): f"MBROLA {db}" for db in ("us1", "us2", "us3")},
+    **{("espeak", f"mb-{db}-en"): f"MBROLA {db}" for db in MBROLA_FOREIGN},
 }
-# Held out from training too, used only to pick the best checkpoint.
-VAL_FAMILIES = {"mbrola-us2", "cmu-ked", "mbrola-de5", "espeak-en-gb-x-gbclan"}
+
+
+def recorded_speaker(engine: str, voice: str) -> str:
+    """The recording behind a voice; espeak-ng's own voices are '<accent>' (formant rules,
+    no recording) and their variant is checked separately."""
+    if (engine, voice) in RECORDED_SPEAKER:
+        return RECORDED_SPEAKER[(engine, voice)]
+    if engine == "espeak" and "+" in voice:
+        return "espeak " + voice.split("+", 1)[0]
+    raise KeyError(f"no recorded speaker known for {engine} voice {voice!r}: add it to "
+                   "config.RECORDED_SPEAKER (and its family to a split)")
+
+
+# Held out for the reported test figures, each for a reason:
+# - pico-en-us, pico-en-gb: a whole engine (SVOX Pico) absent from train and validation;
+# - hibari-heart: the only neural voice besides piper-joe (train), a different engine;
+# - cmu-awb: flite's clustergen voice, a speaker in no other split;
+# - cstr-don: a British diphone speaker (Roger, the other CSTR diphone speaker, trains);
+# - mbrola-de2, -fr4, -sw2: accented English from foreign MBROLA speakers; other speakers
+#   of the same languages train, these three recordings never do;
+# - espeak-en-029: an accent (Caribbean rules) no other split uses, with its own variants.
+# Roger (rab + en1) used to be split across train and test; he is now wholly in TRAIN,
+# where the models trained before this split already had him (festival rab_diphone), so
+# those models can still be measured on this test split honestly.
+TEST_FAMILIES = {
+    "pico-en-us", "pico-en-gb", "hibari-heart", "cmu-awb", "cstr-don", "mbrola-de2",
+    "mbrola-fr4", "mbrola-sw2", "espeak-en-029",
+}
+# Held out from training too; everything that is CHOSEN (epoch, candidate, int8 vs float,
+# detector settings, fine-tune keep/discard) is chosen on these, never on test:
+# - mbrola-us2 (a US diphone speaker), cmu-ked (an American diphone speaker), mbrola-de5
+#   (accented English), espeak-en-gb-x-gbclan (an accent with its own variants);
+# - cmu-rms (flite clustergen, moved from test) so that validation also has a voice of a
+#   family of engines like the test's flite one, not only diphone/formant voices.
+VAL_FAMILIES = {"mbrola-us2", "cmu-ked", "mbrola-de5", "espeak-en-gb-x-gbclan", "cmu-rms"}
 
 
 def split_of(family: str) -> str:
@@ -121,6 +182,34 @@ def split_of(family: str) -> str:
     return "train"
 
 
+def espeak_variants(split: str) -> list[str]:
+    """The espeak-ng variants an accent of `split` may use."""
+    return {"train": ESPEAK_VARIANTS_TRAIN, "val": ESPEAK_VARIANTS_VAL,
+            "test": ESPEAK_VARIANTS_TEST}[split]
+
+
 def engine_group(family: str) -> str:
     """Coarse grouping used for per-family reporting."""
     return family.split("-")[0]
+
+
+# --- rooms, backgrounds and real speech: split three ways too --------------------------
+# Validation used to share the test rooms and backgrounds, so choosing an epoch or a
+# candidate already saw the test acoustics. Now each is in exactly one split (sounds.py
+# applies these rules). The test part is the same as before the three-way split (rooms at
+# positions 0, 8, 16 ... of sounds.load_rirs' list; backgrounds with stable bucket 0 of 10),
+# and validation's is the other half of what used to be held out (positions 4, 12, 20 ...;
+# bucket 5 of 10), so models trained before this split never heard either.
+ROOM_PERIOD = 8  # position % 8: 0 -> test, 4 -> val, anything else -> train
+BACKGROUND_BUCKETS = 10  # stable bucket of the name: 0 -> test, 5 -> val, else train
+# The real recorded speech (asterisk prompts, never trained on): a fixed half by a stable
+# hash of the prompt's name tunes (validation), the other half is only measured (test).
+SPEECH_BUCKETS = 2  # 0 -> val, 1 -> test
+
+# Homophones of a keyword and words that contain one, said by validation/test voices and
+# streamed on their own: what a user feels as "it reacted when I said 'write'". Never
+# trained on (even the ones also in UNKNOWN_WORDS are excluded there, see NOT_UNKNOWN).
+CONFUSERS = ["write", "rite", "know", "ago", "going", "goes", "yesterday", "upstairs",
+             "upset", "stopping", "downstairs", "leftover", "nobody", "alright", "gopher",
+             "lefty", "downy"]
+

@@ -35,6 +35,7 @@ class Job:
     family: str
     clip: np.ndarray | None
     strength: float
+    setting: str = ""  # the voice setting's id (empty for silence and running speech)
 
 
 _POOLS: dict[str, A.Pools] = {}
@@ -122,23 +123,29 @@ def from_metrics(cache: Path, m: dict, jobs: int = 2, log=print):
     """The data set a training run used, rebuilt from its metrics.json (seed, scale,
     aug_copies, engines, balance_engines, speech_negatives): served from the cache when that
     run's arrays are there, otherwise synthesized and augmented again."""
+    return from_metrics_with_path(cache, m, jobs, log)[0]
+
+
+def from_metrics_with_path(cache: Path, m: dict, jobs: int = 2, log=print):
+    """from_metrics, plus the data set's path (for eval_audio) and its settings."""
     engines = set(m["engines"].split(",")) if m.get("engines") else None
     settings = synth.synthesize(cache, m["seed"], jobs=jobs, scale=m["scale"], engines=engines,
                                 log=log)
-    data, _ = build(cache, settings, m["seed"], aug_copies=m["aug_copies"], workers=jobs,
-                    balance_engines=m.get("balance_engines", False),
-                    speech_negatives=m.get("speech_negatives", 0.0), log=log)
-    return data
+    data, path = build(cache, settings, m["seed"], aug_copies=m["aug_copies"], workers=jobs,
+                       balance_engines=m.get("balance_engines", False),
+                       speech_negatives=m.get("speech_negatives", 0.0), log=log)
+    return data, path, settings
 
 
 def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,
-          unknown_keep: float = 0.7, eval_unknown_keep: float = 0.25, silence_ratio: float = 1.5, workers: int = 2,
+          unknown_keep: float = 0.7, eval_unknown_keep: float = 0.25,
+          silence_ratio: float = 1.5, workers: int = 2,
           speech_commands: Path | None = None, balance_engines: bool = False,
           speech_negatives: float = 0.0, log=print):
     """Returns {split: (X float16 [N,129,124], y int64 [N], fam list[str])} and cache path."""
     key = {"seed": seed, "aug": aug_copies, "uk": unknown_keep, "euk": eval_unknown_keep,
            "sil": silence_ratio, "ids": [s.id for s in settings],
-           "sc": str(speech_commands), "v": 4}
+           "sc": str(speech_commands), "v": 5}
     per_engine = engine_copies(settings, aug_copies) if balance_engines else {}
     if per_engine:
         key["balance"] = per_engine  # absent otherwise, so older caches stay valid
@@ -160,10 +167,14 @@ def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,
     for s, w, clip in load_clips(cache, settings):
         if w not in C.NOT_UNKNOWN:
             by_split[s.split].append((s, w, clip))
-    bg_train, bg_test = sounds.split_backgrounds(sounds.load_backgrounds(cache, log))
-    rirs = sounds.load_rirs(cache, seed, log)
-    rir_test = rirs[::4]  # a quarter of the rooms are only ever used for evaluation
-    rir_train = [r for i, r in enumerate(rirs) if i % 4]
+    # Rooms and background recordings are split three ways (config.ROOM_PERIOD,
+    # BACKGROUND_BUCKETS): validation (epoch and candidate choice) never hears the test
+    # acoustics.
+    bgs = sounds.split_backgrounds(sounds.load_backgrounds(cache, log))
+    rooms = sounds.split_rooms(sounds.load_named_rirs(cache, seed, log))
+
+    def rirs(split):
+        return [r for _, r in rooms[split]]
 
     sc_items, sc_bgs = ([], [])
     if speech_commands is not None:
@@ -172,10 +183,11 @@ def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,
     def babble(split):
         return [c for (s, w, c) in by_split[split] if w not in C.KEYWORDS]
 
-    _POOLS["train"] = A.Pools(rir_train, list(bg_train.values()) + sc_bgs, babble("train"))
+    _POOLS["train"] = A.Pools(rirs("train"), list(bgs["train"].values()) + sc_bgs,
+                              babble("train"))
     for sp in ("val", "test", "test_clean"):
         src = "test" if sp != "val" else "val"
-        _POOLS[sp] = A.Pools(rir_test, list(bg_test.values()), babble(src))
+        _POOLS[sp] = A.Pools(rirs(src), list(bgs[src].values()), babble(src))
 
     out = {}
     for split in ("train", "val", "test", "test_clean"):
@@ -187,9 +199,10 @@ def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,
             if w in C.KEYWORDS:
                 n_copies = per_engine.get(s.engine, copies) if split == "train" else copies
                 for _ in range(n_copies):
-                    jobs.append(Job("word", LABEL_INDEX[w], s.family, clip, strength))
+                    jobs.append(Job("word", LABEL_INDEX[w], s.family, clip, strength, s.id))
             elif rng.random() < (unknown_keep if split == "train" else eval_unknown_keep):
-                jobs.append(Job("word", LABEL_INDEX[C.UNKNOWN], s.family, clip, strength))
+                jobs.append(Job("word", LABEL_INDEX[C.UNKNOWN], s.family, clip, strength,
+                                s.id))
         for sp, label, a in sc_items:
             if sp == src:
                 jobs.append(Job("word", LABEL_INDEX[label], "speech-commands", a,
@@ -212,9 +225,28 @@ def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,
             f"{time.time() - t0:.0f}s")
         if split == "test_clean":
             np.save(cache / f"test-clean-audio-{h}.npy", audio)
+        if split != "train":
+            # The evaluation clips as audio, so that a model with another front end (not
+            # this STFT) is measured on exactly the same clips (kws.protocol).
+            tmp_a = cache / f"eval-{split}-{h}.tmp.npz"
+            np.savez(tmp_a, audio=audio, y=y, fam=np.array(fam),
+                     setting=np.array([j.setting for j in jobs]))
+            tmp_a.replace(cache / f"eval-{split}-{h}.npz")
     tmp = dst.with_suffix(".tmp.npz")
     np.savez(tmp, **{f"{s}_X": v[0] for s, v in out.items()},
              **{f"{s}_y": v[1] for s, v in out.items()},
              **{f"{s}_fam": np.array(v[2]) for s, v in out.items()})
     tmp.replace(dst)
     return out, dst
+
+
+def eval_audio(ds_path: Path, split: str) -> dict[str, np.ndarray]:
+    """The evaluation clips of one split ("val", "test", "test_clean") of the data set at
+    `ds_path` as audio: {audio int16 [N, 16000], y, fam, setting}."""
+    h = ds_path.stem.split("-")[-1]
+    p = ds_path.parent / f"eval-{split}-{h}.npz"
+    if not p.exists():
+        raise FileNotFoundError(f"{p} is missing: rebuild the data set (train_kws.py, or "
+                                "python -m kws.protocol, which builds it)")
+    with np.load(p) as z:
+        return {k: z[k] for k in z.files}

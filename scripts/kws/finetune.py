@@ -8,8 +8,13 @@ runtime needs nothing but the new files. It trains a few epochs at a low learnin
 augmented copies of the owner's takes mixed with a replay sample of the synthetic training
 set, so that `unknown`, `silence` and the other voices are not forgotten, and reports the
 accuracy on the owner's held-out takes (`testing_list.txt`, every third take) and on the
-synthetic test set before and after. The result goes to `--out` (default `models-owner/`),
-never over the base model: point `[keywords] model` at `<out>/kws.toml` to use it.
+synthetic test set before and after. Everything the fine-tune DECIDES (int8 or float, and
+whether the result beats the base model at all) is decided on a validation part instead:
+the takes in `validation_list.txt` if the folder has one, otherwise every fourth of the
+remaining takes of each word, and the synthetic validation voices; the held-out takes and
+the synthetic test voices are only measured, so their figures stay honest. The result goes
+to `--out` (default `models-owner/`), never over the base model: point `[keywords] model`
+at `<out>/kws.toml` to use it.
 
 TensorFlow training wants a PC; copy the takes off the Pi, fine-tune, copy `<out>` back.
 """
@@ -56,17 +61,29 @@ def load_base(base: Path) -> dict:
 
 
 def owner_takes(takes: Path, log=print):
-    """(train, test) lists of (label index, int16 clip) from the enroll folder."""
+    """(train, validation, test) lists of (label index, int16 clip) from the enroll folder.
+
+    Test: the takes `testing_list.txt` names (reported, never used to decide). Validation:
+    the takes `validation_list.txt` names, or without that file every fourth non-test take
+    of each word (with 6 takes per word: 3 train, 1 validation, 2 test)."""
     if not takes.is_dir():
         raise FinetuneError(f"{takes} is not a folder: give the folder `chatterbox enroll` "
                             "wrote (one sub-folder per word)")
     items, _ = dataset._speech_commands(takes, log)
-    train = [(LABEL_INDEX[label], a) for split, label, a in items if split != "test"]
-    test = [(LABEL_INDEX[label], a) for split, label, a in items if split == "test"]
+    listed_val = (takes / "validation_list.txt").exists()
+    train, val, test = [], [], []
+    seen: dict[str, int] = {}
+    for split, label, a in items:
+        if split == "test":
+            test.append((LABEL_INDEX[label], a))
+            continue
+        k = seen[label] = seen.get(label, -1) + 1
+        is_val = split == "val" if listed_val else k % 4 == 3
+        (val if is_val else train).append((LABEL_INDEX[label], a))
     if not train:
         raise FinetuneError(f"{takes} holds no takes to train on: record some with "
                             "`chatterbox enroll` (every third take is kept for testing)")
-    return train, test
+    return train, val, test
 
 
 def owner_examples(train, pools: A.Pools, copies: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +100,7 @@ def owner_examples(train, pools: A.Pools, copies: int, seed: int) -> tuple[np.nd
 
 
 def replay_set(args, base_metrics: dict, n: int, log) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """A sample of the synthetic train split and the synthetic test split (unnormalized),
+    """A sample of the synthetic train, validation and test splits (unnormalized),
     from the data set the base model was trained on (its metrics.json says how it was
     made; the command line fills in what an older metrics.json lacks)."""
     m = {"seed": args.seed, "scale": args.scale, "aug_copies": args.aug_copies,
@@ -93,7 +110,7 @@ def replay_set(args, base_metrics: dict, n: int, log) -> dict[str, tuple[np.ndar
     data = dataset.from_metrics(args.cache, m, jobs=args.jobs, log=log)
     rng = np.random.default_rng([args.seed, 78])
     out = {}
-    for split, size in (("train", n), ("test", n // 2)):
+    for split, size in (("train", n), ("val", n // 2), ("test", n // 2)):
         X, y, _ = data[split]
         idx = np.sort(rng.choice(len(X), size=min(size, len(X)), replace=False))
         out[split] = (X[idx], y[idx])
@@ -121,28 +138,34 @@ def _run(args, log) -> int:
                             "the base model stays as it was")
     base = load_base(args.base)
     mean, std = base["mean"], base["std"]
-    train, test = owner_takes(args.finetune, log)
+    train, val, test = owner_takes(args.finetune, log)
     log(f"finetune: base {args.base} ({base['arch']}), {len(train)} takes to train on, "
-        f"{len(test)} held out")
-    bg_train, _ = sounds.split_backgrounds(sounds.load_backgrounds(args.cache, log))
-    pools = A.Pools(sounds.load_rirs(args.cache, args.seed, log), list(bg_train.values()))
+        f"{len(val)} to decide with, {len(test)} held out")
+    # Training rooms and backgrounds only: the validation and test ones stay unheard.
+    bgs = sounds.split_backgrounds(sounds.load_backgrounds(args.cache, log))
+    rooms = sounds.split_rooms(sounds.load_named_rirs(args.cache, args.seed, log))
+    pools = A.Pools([r for _, r in rooms["train"]], list(bgs["train"].values()))
     Xo, yo = owner_examples(train, pools, args.owner_copies, args.seed)
-    # Held-out takes as recorded (enroll writes exactly 1 s; anything else is centred).
-    one_second = [A._finish(A.place(None, A._f(a), jitter=False)) for _, a in test]
-    Xt = F.batch_log_features(np.stack(one_second)) if test else \
-        np.zeros((0, C.N_BINS, C.N_FRAMES), np.float16)
-    yt = np.array([label for label, _ in test], np.int64)
+    Xv, yv = as_recorded(val)
+    Xt, yt = as_recorded(test)
     if args.no_replay:
         log("finetune: --no-replay: the model may forget unknown/silence and other voices")
         replay = {s: (np.zeros((0, C.N_BINS, C.N_FRAMES), np.float16), np.zeros(0, np.int64))
-                  for s in ("train", "test")}
+                  for s in ("train", "val", "test")}
     else:
         replay = replay_set(args, base["metrics"], args.replay, log)
     norm = lambda X: F.normalize(X, mean, std)  # noqa: E731  (the base model's contract)
     X_train = np.concatenate([norm(Xo), norm(replay["train"][0])])
     y_train = np.concatenate([yo, replay["train"][1]])
     X_syn, y_syn = norm(replay["test"][0]), replay["test"][1]
-    X_own = norm(Xt)
+    X_synv, y_synv = norm(replay["val"][0]), replay["val"][1]
+    X_own, X_ownv = norm(Xt), norm(Xv)
+
+    def measure(predict) -> dict:
+        return {"owner_val": accuracy(predict, X_ownv, yv),
+                "synthetic_val": accuracy(predict, X_synv, y_synv),
+                "owner_test": accuracy(predict, X_own, yt),
+                "synthetic_test": accuracy(predict, X_syn, y_syn)}
 
     from . import train as T  # noqa: PLC0415  (TensorFlow loads only from here on)
 
@@ -152,8 +175,7 @@ def _run(args, log) -> int:
     core = build(base["arch"])
     load_weights(core, base["arch"], base["weights"])
     predict = lambda X: core.predict(X[..., None], verbose=0, batch_size=256)  # noqa: E731
-    before = {"owner_test": accuracy(predict, X_own, yt),
-              "synthetic_test": accuracy(predict, X_syn, y_syn)}
+    before = measure(predict)
     log(f"finetune: before: owner held-out {before['owner_test']}, "
         f"synthetic test {before['synthetic_test']}")
     net = keras.Sequential([keras.Input((C.N_BINS, C.N_FRAMES, 1)),
@@ -187,14 +209,15 @@ def _run(args, log) -> int:
     after = {}
     for kind, p in paths.items():
         m = TfliteModel(p)
-        after[kind] = {"owner_test": accuracy(m.predict, X_own, yt),
-                       "synthetic_test": accuracy(m.predict, X_syn, y_syn)}
-        log(f"finetune: after ({kind}): owner held-out {after[kind]['owner_test']}, "
-            f"synthetic test {after[kind]['synthetic_test']}")
+        after[kind] = measure(m.predict)
+        log(f"finetune: after ({kind}): owner validation {after[kind]['owner_val']}, "
+            f"owner held-out {after[kind]['owner_test']}, synthetic test "
+            f"{after[kind]['synthetic_test']}")
     chosen = "int8"
-    fo, qo = after["float"]["owner_test"], after["int8"]["owner_test"]
-    if fo is not None and qo is not None and fo - qo > 0.015:
-        chosen = "float"
+    if validation_score(after["float"]) - validation_score(after["int8"]) > 0.015:
+        chosen = "float"  # int8 must not cost more than 1.5 points on validation
+    keep, why = keep_verdict(before, after[chosen])
+    log(f"finetune: {'keep' if keep else 'DISCARD'} ({why})")
 
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -207,13 +230,51 @@ def _run(args, log) -> int:
     core.save_weights(out / "kws.weights.h5")
     info = {"takes": str(args.finetune), "train_takes": len(train), "test_takes": len(test),
             "owner_copies": args.owner_copies, "replay": 0 if args.no_replay else args.replay,
-            "epochs": args.epochs, "lr": args.lr, "before": before, "after": after,
-            "shipped": chosen, "seconds": time.time() - t0}
+            "val_takes": len(val), "epochs": args.epochs, "lr": args.lr, "before": before,
+            "after": after, "shipped": chosen, "keep": keep, "keep_reason": why,
+            "seconds": time.time() - t0}
     metrics = dict(base["metrics"], arch=base["arch"], finetune=info)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     (out / "README.md").write_text(base["readme"] + "\n" + card_section(info))
     log(f"finetune: done in {info['seconds'] / 60:.1f} min -> {out}")
     return 0
+
+
+def as_recorded(takes) -> tuple[np.ndarray, np.ndarray]:
+    """Takes as recorded (enroll writes exactly 1 s; anything else is centred)."""
+    if not takes:
+        return np.zeros((0, C.N_BINS, C.N_FRAMES), np.float16), np.zeros(0, np.int64)
+    one_second = [A._finish(A.place(None, A._f(a), jitter=False)) for _, a in takes]
+    return (F.batch_log_features(np.stack(one_second)),
+            np.array([label for label, _ in takes], np.int64))
+
+
+def validation_score(acc: dict) -> float:
+    """What decisions compare: the owner's validation takes and the synthetic validation
+    voices, equally weighted (whichever exist)."""
+    parts = [v for v in (acc["owner_val"], acc["synthetic_val"]) if v is not None]
+    return float(np.mean(parts)) if parts else 0.0
+
+
+# The synthetic validation voices may lose this much before the fine-tune is discarded:
+# a little forgetting is the price of learning the owner, a lot means it went wrong.
+MAX_SYNTHETIC_LOSS = 0.03
+
+
+def keep_verdict(before: dict, after: dict) -> tuple[bool, str]:
+    """Is the fine-tuned model better than the base, judged on validation only?"""
+    ob, oa = before["owner_val"], after["owner_val"]
+    sb, sa = before["synthetic_val"], after["synthetic_val"]
+    if sb is not None and sa is not None and sb - sa > MAX_SYNTHETIC_LOSS:
+        return False, (f"the synthetic validation voices fell from {sb:.1%} to {sa:.1%}: "
+                       "it forgot too much; keep using the base model")
+    if ob is None:
+        return True, ("no validation takes (record at least 4 takes per word, or list some "
+                      "in validation_list.txt): judged on the synthetic voices only")
+    if oa < ob:
+        return False, (f"your validation takes fell from {ob:.1%} to {oa:.1%}; keep using "
+                       "the base model")
+    return True, f"your validation takes {ob:.1%} -> {oa:.1%}"
 
 
 def card_section(info: dict) -> str:
@@ -224,9 +285,15 @@ def card_section(info: dict) -> str:
         f"This model is the one above, fine-tuned on `{info['takes']}` "
         f"({info['train_takes']} takes, each with {info['owner_copies']} augmented copies, plus "
         f"{info['replay']} replayed synthetic examples; {info['epochs']} epochs at "
-        f"learning rate {info['lr']}). Shipped: {info['shipped']}.\n\n"
+        f"learning rate {info['lr']}). Shipped: {info['shipped']} (chosen on validation). "
+        f"Verdict on validation: **{'keep' if info.get('keep', True) else 'discard'}** — "
+        f"{info.get('keep_reason', '')}.\n\n"
         "| Accuracy | before | after |\n|---|---|---|\n"
-        f"| owner's held-out takes ({info['test_takes']}) | "
+        f"| owner's validation takes ({info.get('val_takes', 0)}, decide) | "
+        f"{pct(info['before'].get('owner_val'))} | {pct(a.get('owner_val'))} |\n"
+        f"| synthetic validation voices (sample, decide) | "
+        f"{pct(info['before'].get('synthetic_val'))} | {pct(a.get('synthetic_val'))} |\n"
+        f"| owner's held-out takes ({info['test_takes']}, reported) | "
         f"{pct(info['before']['owner_test'])} | {pct(a['owner_test'])} |\n"
         f"| synthetic held-out voices (sample) | {pct(info['before']['synthetic_test'])} | "
         f"{pct(a['synthetic_test'])} |\n"

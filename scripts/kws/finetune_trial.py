@@ -6,8 +6,11 @@ every keyword in one voice family the model never heard (as `chatterbox enroll` 
 (`train_kws.py --finetune`), and measures, before and after:
 
 * the owner's held-out takes (what `chatterbox evaluate --held-out` reports), and
-* every clip of that family in the synthetic *test* split: other words' settings, noise,
-  rooms — the same speaker in conditions the takes never showed;
+* the clips of that family in the synthetic *test* split whose speaking rate AND pitch
+  lie outside the narrow bands the takes were recorded in (TAKE_BANDS): the same speaker
+  in noise, rooms and voice settings the takes never showed. The engines are
+  deterministic, so a test clip at a take's rate and pitch would be a near-copy of it;
+  the bands keep those out;
 * the other held-out families, to show what fine-tuning costs everybody else.
 
     python -m kws.finetune_trial --family pico-en-gb      (from scripts/, in the venv)
@@ -35,22 +38,35 @@ from .pipeline import REPO, main as pipeline_main
 # The engine and voice behind each family a trial may use.
 VOICES = {"pico-en-gb": ("pico", "en-GB"), "pico-en-us": ("pico", "en-US"),
           "espeak-en-029": ("espeak", "en-029"), "hibari-heart": ("hibari", "heart")}
+# Per engine, the (rate, pitch) bands the takes are recorded in; test clips inside either
+# band are left out of the trial's figures (pitch None: the engine has no pitch setting,
+# hibari's "pitch" seeds its sampler).
+TAKE_BANDS = {"pico": ((95, 110), (95, 110)), "espeak": ((150, 170), (45, 55)),
+              "hibari": ((0.95, 1.05), None)}
+
+
+def outside_bands(engine: str, rate: float, pitch: float) -> bool:
+    """True if a setting's rate and pitch are both outside the takes' bands."""
+    (r0, r1), pb = TAKE_BANDS[engine]
+    if r0 <= rate <= r1:
+        return False
+    return pb is None or not (pb[0] <= pitch <= pb[1])
 
 
 def record_takes(root: Path, family: str, per_word: int, seed: int) -> None:
     engine, voice = VOICES[family]
     rng = np.random.default_rng([seed, 5])
+    (r0, r1), pb = TAKE_BANDS[engine]
     listed = []
     for w in C.KEYWORDS:
         (root / w).mkdir(parents=True, exist_ok=True)
         for i in range(per_word):
+            rate = float(rng.uniform(r0, r1)) if engine == "hibari" else \
+                float(rng.integers(r0, r1 + 1))
+            # hibari: "pitch" seeds its sampler (takes get seeds no test setting uses).
+            pitch = float(rng.integers(pb[0], pb[1] + 1)) if pb else float(20_000 + i)
             s = synth.Setting(id=f"trial-{w}-{i}", family=family, engine=engine, voice=voice,
-                              rate=float(rng.integers(85, 116)),
-                              pitch=float(rng.integers(85, 116)), words=[w], texts=[w])
-            if engine == "espeak":
-                s.rate, s.pitch = float(rng.integers(140, 200)), float(rng.integers(35, 65))
-            elif engine == "hibari":  # speed factor; "pitch" seeds its sampler
-                s.rate = float(rng.uniform(0.8, 1.2))
+                              rate=rate, pitch=pitch, words=[w], texts=[w])
             with tempfile.TemporaryDirectory(prefix="kws-trial-") as td:
                 (x, sr), = synth.ENGINES[engine](s, Path(td))
             y = A.place(rng, synth.trim(synth.to_16k(x, sr)), jitter=True)
@@ -65,13 +81,15 @@ def record_takes(root: Path, family: str, per_word: int, seed: int) -> None:
 
 
 def family_accuracy(model_dir: Path, X: np.ndarray, y: np.ndarray, fam: np.ndarray,
-                    family: str) -> dict:
+                    family: str, unlike_takes: np.ndarray) -> dict:
+    """Accuracy on the owner's family (only clips unlike the takes) and on the others."""
     import tomllib  # noqa: PLC0415
 
     f = tomllib.loads((model_dir / "kws.toml").read_text())["features"]
     m = TfliteModel(model_dir / "kws.tflite")
     out = {}
-    for name, sel in (("owner_family", fam == family), ("other_families", fam != family)):
+    for name, sel in (("owner_family", (fam == family) & unlike_takes),
+                      ("other_families", fam != family)):
         pred = m.predict(F.normalize(X[sel], f["mean"], f["std"])).argmax(1)
         out[name] = {"accuracy": float((pred == y[sel]).mean()), "n": int(sel.sum())}
     return out
@@ -99,14 +117,20 @@ def main(argv=None) -> int:
         return rc
     # The base model's own data set (cached by its training run).
     m = json.loads((args.base / "metrics.json").read_text())
-    data = dataset.from_metrics(args.cache, {"seed": args.seed, "scale": 2.0, "aug_copies": 3,
-                                             **m})
+    data, path, settings = dataset.from_metrics_with_path(
+        args.cache, {"seed": args.seed, "scale": 2.0, "aug_copies": 3, **m})
     X, yy, fam = data["test"]
     fam = np.array(fam)
+    by_id = {s.id: s for s in settings}
+    ids = dataset.eval_audio(path, "test")["setting"]
+    engine = VOICES[args.family][0]
+    unlike = np.array([i in by_id and outside_bands(engine, by_id[i].rate, by_id[i].pitch)
+                       for i in ids])
     result = {"family": args.family, "takes_per_word": args.takes,
+              "take_bands": TAKE_BANDS[engine],
               "finetune": json.loads((out / "metrics.json").read_text())["finetune"],
-              "base": family_accuracy(args.base, X, yy, fam, args.family),
-              "tuned": family_accuracy(out, X, yy, fam, args.family)}
+              "base": family_accuracy(args.base, X, yy, fam, args.family, unlike),
+              "tuned": family_accuracy(out, X, yy, fam, args.family, unlike)}
     (work / "trial.json").write_text(json.dumps(result, indent=1))
     ft = result["finetune"]
     a = ft["after"][ft["shipped"]]

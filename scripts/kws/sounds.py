@@ -85,11 +85,20 @@ def load_backgrounds(cache: Path, log=print) -> dict[str, np.ndarray]:
     return out
 
 
-def split_backgrounds(bg: dict[str, np.ndarray]):
-    """One file in five is kept for testing (streaming/false-accept evaluation)."""
-    train = {k: v for k, v in bg.items() if stable_bucket(k, 5) != 0}
-    test = {k: v for k, v in bg.items() if stable_bucket(k, 5) == 0}
-    return train, test
+def background_split(name: str) -> str:
+    """train / val / test of one background recording (config.BACKGROUND_BUCKETS)."""
+    b = stable_bucket(name, C.BACKGROUND_BUCKETS)
+    return "test" if b == 0 else "val" if b == C.BACKGROUND_BUCKETS // 2 else "train"
+
+
+def split_backgrounds(bg: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """{train, val, test: {name: recording}}: one in ten for testing, one in ten for
+    validation, the rest for training (streaming and false-accept evaluation use the
+    test ones, tuning the validation ones)."""
+    out: dict[str, dict[str, np.ndarray]] = {"train": {}, "val": {}, "test": {}}
+    for k, v in bg.items():
+        out[background_split(k)][k] = v
+    return out
 
 
 # --- room impulse responses -------------------------------------------------------------
@@ -154,10 +163,39 @@ def _generated_rooms(rng: np.random.Generator, n: int) -> list[np.ndarray]:
 
 
 def load_rirs(cache: Path, seed: int, log=print) -> list[np.ndarray]:
-    rirs = _piper_impulses(cache, log) + _sox_impulses()
-    rirs += _generated_rooms(np.random.default_rng(seed), 16)
-    log(f"rir: {len(rirs)} impulse responses")
-    return [r / (np.sqrt(np.sum(r ** 2)) + 1e-9) for r in rirs]
+    return [r for _, r in load_named_rirs(cache, seed, log)]
+
+
+def load_named_rirs(cache: Path, seed: int, log=print) -> list[tuple[str, np.ndarray]]:
+    """(name, unit-energy impulse response): piper's real rooms, sox reverbs, generated."""
+    piper = _piper_impulses(cache, log)
+    sox = _sox_impulses()
+    gen = _generated_rooms(np.random.default_rng(seed), 16)
+    named = ([(f"piper#{i}", r) for i, r in enumerate(piper)]
+             + [(f"sox#{i}", r) for i, r in enumerate(sox)]
+             + [(f"generated#{i}", r) for i, r in enumerate(gen)])
+    if len(piper) != 8 or len(sox) != 6:
+        log(f"rir: {len(piper)} piper rooms (8 expected), {len(sox)} sox rooms (6 "
+            "expected): the room split differs from the shipped model's (run "
+            "scripts/setup-train-venv.sh)")
+    log(f"rir: {len(named)} impulse responses")
+    return [(k, r / (np.sqrt(np.sum(r ** 2)) + 1e-9)) for k, r in named]
+
+
+def room_split(position: int) -> str:
+    """train / val / test of the room at `position` in load_named_rirs' list
+    (config.ROOM_PERIOD)."""
+    p = position % C.ROOM_PERIOD
+    return "test" if p == 0 else "val" if p == C.ROOM_PERIOD // 2 else "train"
+
+
+def split_rooms(named: list[tuple[str, np.ndarray]]) -> dict[str, list[tuple[str, np.ndarray]]]:
+    """{train, val, test: [(name, impulse response)]}: 1/8 test, 1/8 validation, the rest
+    training, each source (real, sox, generated) spread over the three."""
+    out: dict[str, list[tuple[str, np.ndarray]]] = {"train": [], "val": [], "test": []}
+    for i, item in enumerate(named):
+        out[room_split(i)].append(item)
+    return out
 
 
 # --- generated noise --------------------------------------------------------------------
@@ -208,6 +246,18 @@ def _transcripts() -> dict[str, str]:
             continue
         k, v = line.split(":", 1)
         out[k.strip().removesuffix(".wav")] = v.strip()
+    return out
+
+
+def speech_split(name: str) -> str:
+    """val / test of one real recorded prompt: a fixed half by a stable hash of its name."""
+    return "val" if stable_bucket(name, C.SPEECH_BUCKETS) == 0 else "test"
+
+
+def split_speech(speech: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    out: dict[str, dict[str, np.ndarray]] = {"val": {}, "test": {}}
+    for k, v in speech.items():
+        out[speech_split(k)][k] = v
     return out
 
 

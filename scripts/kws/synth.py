@@ -71,15 +71,22 @@ def make_settings(seed: int, n_unknown: int = 14, scale: float = 1.0,
 
     for acc in C.ESPEAK_ACCENTS:
         fam = f"espeak-{acc}"
-        k = 30 if C.split_of(fam) == "train" else 18
+        split = C.split_of(fam)
+        allowed = C.espeak_variants(split)
+        k = 30 if split == "train" else 18
         for _ in range(n(k)):
+            # The draw from the full list keeps the main RNG's sequence (so every other
+            # setting, and the cache of its clips, stays as it was); a variant of another
+            # split is replaced by a uniform pick from this split's own set.
             var = rng.choice(C.ESPEAK_VARIANTS)
+            if var not in allowed:
+                var = random.Random(f"{seed}:{len(out)}").choice(allowed)
             add(fam, "espeak", f"{acc}+{var}", rate=rng.randint(105, 230),
                 pitch=rng.randint(15, 85))
     for db in C.MBROLA_EN:
         for _ in range(n(10)):
-            add(f"mbrola-{db}", "espeak", f"mb-{db}", rate=rng.randint(110, 200),
-                pitch=rng.randint(25, 75))
+            add(C.MBROLA_FAMILY.get(db, f"mbrola-{db}"), "espeak", f"mb-{db}",
+                rate=rng.randint(110, 200), pitch=rng.randint(25, 75))
     for db in C.MBROLA_FOREIGN:
         for _ in range(n(8)):
             add(f"mbrola-{db}", "espeak", C.MBROLA_FOREIGN_VOICE[db],
@@ -314,10 +321,47 @@ def synthesize(cache: Path, seed: int, jobs: int = 2, scale: float = 1.0,
     return settings
 
 
-def load_clips(cache: Path, settings: list[Setting]):
+def confuser_settings(settings: list[Setting], seed: int) -> list[Setting]:
+    """The validation and test voice settings saying config.CONFUSERS (homophones and words
+    containing a keyword) instead of their words: same engine, voice, rate and pitch, so the
+    confuser stream is spoken by exactly the held-out voices. Never used for training."""
+    rng = random.Random(f"{seed}:confusers")
+    return [Setting(id=s.id, family=s.family, engine=s.engine, voice=s.voice, rate=s.rate,
+                    pitch=s.pitch, shift=s.shift, words=list(C.CONFUSERS),
+                    texts=_texts(rng, list(C.CONFUSERS)))
+            for s in settings if s.split != "train"]
+
+
+def synthesize_confusers(cache: Path, settings: list[Setting], seed: int, jobs: int = 2,
+                         log=print) -> list[Setting]:
+    """Synthesizes confuser_settings into cache/confusers/ (resumable like `synthesize`)."""
+    out_dir = cache / "confusers"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    conf = confuser_settings(settings, seed)
+    todo = [(s, out_dir) for s in conf if not (out_dir / f"{s.id}.npz").exists()]
+    log(f"synth: {len(conf)} confuser settings, {len(todo)} to synthesize")
+    if jobs > 1 and todo:
+        import multiprocessing as mp  # noqa: PLC0415
+
+        with mp.get_context("fork").Pool(jobs) as pool:
+            results = list(pool.imap_unordered(_worker, todo, chunksize=2))
+    else:
+        results = [_worker(a) for a in todo]
+    for sid, st, _ in results:
+        if st.startswith("FAILED"):
+            log(f"synth confusers {sid}: {st}")
+    return conf
+
+
+def load_confusers(cache: Path, settings: list[Setting]):
+    """Yields (setting, word, int16 clip) for every synthesized confuser on disk."""
+    return load_clips(cache, settings, folder="confusers")
+
+
+def load_clips(cache: Path, settings: list[Setting], folder: str = "clips"):
     """Yields (setting, word, int16 clip) for every synthesized clip on disk."""
     for s in settings:
-        p = cache / "clips" / f"{s.id}.npz"
+        p = cache / folder / f"{s.id}.npz"
         if not p.exists():
             continue
         with np.load(p) as z:
