@@ -29,7 +29,7 @@ from kws import features as F  # noqa: E402
 TOML_KEYS = {
     "features": {"sample_rate", "clip_samples", "nperseg", "noverlap", "nfft", "layout",
                  "log_epsilon", "mean", "std"},
-    "model": {"file", "labels", "output"},
+    "model": {"file", "sha256", "labels", "output"},
 }
 
 
@@ -230,9 +230,14 @@ def test_pipeline_tiny_run():
         labels = (out / "labels.txt").read_text().split("\n")[:-1]
         assert labels == C.LABELS
         meta = tomllib.loads((out / "kws.toml").read_text())
-        assert set(meta) == set(TOML_KEYS)
+        assert set(meta) == set(TOML_KEYS) | {"front_end"}
+        assert meta["front_end"] == "stft"
         for sec, keys in TOML_KEYS.items():
             assert set(meta[sec]) == keys, (sec, set(meta[sec]) ^ keys)
+        # The runtime refuses a model file whose sha256 is not the pinned one.
+        import hashlib
+        pinned = hashlib.sha256((out / meta["model"]["file"]).read_bytes()).hexdigest()
+        assert meta["model"]["sha256"] == pinned
         f = meta["features"]
         assert (f["sample_rate"], f["clip_samples"], f["nperseg"], f["noverlap"], f["nfft"]) \
             == (16000, 16000, 255, 124, 256)
