@@ -26,6 +26,9 @@
 
 use std::path::{Path, PathBuf};
 
+use compiled::{Handles, Opened};
+
+mod compiled;
 pub mod ffi;
 pub mod float_fn;
 mod quiet;
@@ -202,31 +205,6 @@ pub struct LiteRtClassifier {
     handles: Handles,
 }
 
-/// The LiteRT handles everything compiled is made from.
-struct Parents {
-    env: ffi::Environment,
-    model: ffi::Model,
-    options: ffi::Options,
-}
-
-/// The handles made from [`Parents`], borrowing them.
-struct Compiled<'a> {
-    model: ffi::CompiledModel<'a>,
-    input: ffi::TensorBuffer<'a>,
-    output: ffi::TensorBuffer<'a>,
-}
-
-self_cell::self_cell!(
-    /// Parents and the handles borrowing them in one value: the borrow checker proves the
-    /// handles never outlive their parents (`self_cell` drops the dependent first), where a
-    /// plain struct would rest on its field order.
-    struct Handles {
-        owner: Parents,
-        #[covariant]
-        dependent: Compiled,
-    }
-);
-
 // Safety: every LiteRT handle is owned by this value alone (no handle is shared with another
 // value) and only used through `&mut self`, so there is never concurrent access. LiteRT's CPU
 // path has no thread affinity: handles may be created on one thread and used on another, which
@@ -272,92 +250,27 @@ impl LiteRtClassifier {
         output_is_logits: bool,
         sha256: &str,
     ) -> Result<Self, ModelError> {
-        let path = model_path.to_path_buf();
-        let bytes = read_pinned_model(&path, sha256)?;
-        let runtime = |action: &'static str| {
-            let path = path.clone();
-            move |status: u32| ModelError::Runtime {
-                path,
-                action,
-                status,
-                meaning: ffi::status_meaning(status),
-            }
-        };
-        let unsupported = |what: String| ModelError::Unsupported {
-            path: path.clone(),
-            what,
-        };
-
-        let env = ffi::Environment::new().map_err(runtime("create its environment"))?;
-        let model = ffi::Model::from_bytes(bytes).map_err(|s| ModelError::NotTflite {
-            path: path.clone(),
-            detail: format!(
-                "LiteRT rejected it: status {s}, {}; the file may be damaged",
-                ffi::status_meaning(s)
-            ),
-        })?;
-
-        let (n_in, n_out) = model.io_counts().map_err(runtime("read its signature"))?;
-        if n_in != 1 || n_out != 1 {
-            return Err(unsupported(format!(
-                "it has {n_in} input and {n_out} output tensors; a keyword model has exactly one of each"
-            )));
-        }
-        let in_t = model
-            .tensor(ffi::Io::Input)
-            .map_err(runtime("read its input tensor"))?;
-        let out_t = model
-            .tensor(ffi::Io::Output)
-            .map_err(runtime("read its output tensor"))?;
-
-        let (input_dims, dynamic_batch) = batch_of_one(&in_t.dims)
+        let opened = Opened::open(model_path, sha256, "a keyword model")?;
+        let path = opened.path.clone();
+        let unsupported = |what: String| compiled::unsupported(&path, what);
+        let (in_t, out_t) = (&opened.input, &opened.output);
+        // Keras exports a dynamic batch dimension by default; we always run one window.
+        let (input_dims, _) = batch_of_one(&in_t.dims)
             .ok_or_else(|| unsupported(format!("input shape {:?} is not fixed", in_t.dims)))?;
-        let input_encoding = encoding(&in_t).map_err(|w| unsupported(format!("input {w}")))?;
-        let output_encoding = encoding(&out_t).map_err(|w| unsupported(format!("output {w}")))?;
+        let input_encoding = encoding(in_t).map_err(|w| unsupported(format!("input {w}")))?;
+        let output_encoding = encoding(out_t).map_err(|w| unsupported(format!("output {w}")))?;
         let input_shape = dims_to_shape(&input_dims)
             .ok_or_else(|| unsupported(format!("input shape {input_dims:?} is empty")))?;
         let input_len: usize = input_shape.iter().product();
-
-        let options = ffi::Options::cpu(NUM_THREADS).map_err(runtime("set its CPU options"))?;
-        let parents = Parents {
-            env,
-            model,
-            options,
-        };
-        let handles = Handles::try_new(parents, |p| {
-            let mut compiled = ffi::CompiledModel::new(&p.env, &p.model, &p.options)
-                .map_err(runtime("compile it for the CPU"))?;
-            if dynamic_batch {
-                // Keras exports a dynamic batch dimension by default; we always run one window.
-                compiled
-                    .resize_input(&input_dims)
-                    .map_err(runtime("fix its batch size to 1"))?;
-            }
-            // Ask the compiled model, not the file: after a resize the output shape follows.
-            let output_dims = compiled
-                .output_dims()
-                .map_err(runtime("read its output shape"))?;
-            let output_shape = dims_to_shape(&output_dims)
-                .ok_or_else(|| unsupported(format!("output shape {output_dims:?} is not fixed")))?;
-            let output_len: usize = output_shape.iter().product();
-            if labels.len() != output_len {
-                return Err(ModelError::LabelMismatch {
-                    path: path.clone(),
-                    labels: labels.len(),
-                    outputs: output_len,
-                });
-            }
-            let input = ffi::TensorBuffer::managed(&p.env, &in_t, &input_dims, input_len)
-                .map_err(runtime("allocate its input buffer"))?;
-            let output = ffi::TensorBuffer::managed(&p.env, &out_t, &output_dims, output_len)
-                .map_err(runtime("allocate its output buffer"))?;
-            Ok(Compiled {
-                model: compiled,
-                input,
-                output,
-            })
-        })?;
-
+        let (handles, output_shape) = opened.compile(&input_dims)?;
+        let output_len: usize = output_shape.iter().product();
+        if labels.len() != output_len {
+            return Err(ModelError::LabelMismatch {
+                path,
+                labels: labels.len(),
+                outputs: output_len,
+            });
+        }
         Ok(Self {
             path,
             labels,

@@ -9,7 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{ffi, read_pinned_model, ModelError, NUM_THREADS};
+use super::compiled::{self, Handles, Opened};
+use super::{ffi, ModelError};
 
 /// A float32 model with one input and one output, compiled once for `input_dims`.
 pub struct FloatFunction {
@@ -19,27 +20,6 @@ pub struct FloatFunction {
     output_len: usize,
     handles: Handles,
 }
-
-struct Parents {
-    env: ffi::Environment,
-    model: ffi::Model,
-    options: ffi::Options,
-}
-
-struct Compiled<'a> {
-    model: ffi::CompiledModel<'a>,
-    input: ffi::TensorBuffer<'a>,
-    output: ffi::TensorBuffer<'a>,
-}
-
-self_cell::self_cell!(
-    /// Parents and the handles borrowing them in one value (as in `LiteRtClassifier`).
-    struct Handles {
-        owner: Parents,
-        #[covariant]
-        dependent: Compiled,
-    }
-);
 
 // Safety: as for `LiteRtClassifier`: every handle is owned by this value alone and only used
 // through `&mut self`; LiteRT's CPU path has no thread affinity.
@@ -58,99 +38,34 @@ impl std::fmt::Debug for FloatFunction {
 impl FloatFunction {
     /// Checks `path` against `sha256`, then compiles it with its input fixed to `input_dims`.
     pub fn load(path: &Path, sha256: &str, input_dims: &[usize]) -> Result<Self, ModelError> {
-        let path = path.to_path_buf();
-        let bytes = read_pinned_model(&path, sha256)?;
-        let runtime = |action: &'static str| {
-            let path = path.clone();
-            move |status: u32| ModelError::Runtime {
-                path,
-                action,
-                status,
-                meaning: ffi::status_meaning(status),
-            }
-        };
-        let unsupported = |what: String| ModelError::Unsupported {
-            path: path.clone(),
-            what,
-        };
-        let env = ffi::Environment::new().map_err(runtime("create its environment"))?;
-        let model = ffi::Model::from_bytes(bytes).map_err(|s| ModelError::NotTflite {
-            path: path.clone(),
-            detail: format!("LiteRT rejected it: status {s}, {}", ffi::status_meaning(s)),
-        })?;
-        let (n_in, n_out) = model.io_counts().map_err(runtime("read its signature"))?;
-        if n_in != 1 || n_out != 1 {
-            return Err(unsupported(format!(
-                "it has {n_in} input and {n_out} output tensors; a feature model has exactly one of each"
-            )));
-        }
-        let in_t = model
-            .tensor(ffi::Io::Input)
-            .map_err(runtime("read its input tensor"))?;
-        let out_t = model
-            .tensor(ffi::Io::Output)
-            .map_err(runtime("read its output tensor"))?;
-        for (side, t) in [("input", &in_t), ("output", &out_t)] {
+        let opened = Opened::open(path, sha256, "a feature model")?;
+        let path = opened.path.clone();
+        let unsupported = |what: String| compiled::unsupported(&path, what);
+        for (side, t) in [("input", &opened.input), ("output", &opened.output)] {
             if !matches!(t.element, ffi::Element::Float32) {
                 return Err(unsupported(format!(
                     "its {side} is not float32; the feature models are float32"
                 )));
             }
         }
-        if in_t.dims.len() != input_dims.len() {
+        if opened.input.dims.len() != input_dims.len() {
             return Err(unsupported(format!(
                 "input rank {} (shape {:?}) but the front end feeds shape {input_dims:?}",
-                in_t.dims.len(),
-                in_t.dims
+                opened.input.dims.len(),
+                opened.input.dims
             )));
         }
         let dims: Vec<i32> = input_dims
             .iter()
             .map(|&d| i32::try_from(d).unwrap_or(i32::MAX))
             .collect();
-        // The file's dims are the default shape (the mel model says [1, 1] though it takes any
-        // length); LiteRT refuses a resize the graph cannot take.
-        let needs_resize = in_t.dims != dims;
         let input_len: usize = input_dims.iter().product();
-        let options = ffi::Options::cpu(NUM_THREADS).map_err(runtime("set its CPU options"))?;
-        let parents = Parents {
-            env,
-            model,
-            options,
-        };
-        let mut out_shape = Vec::new();
-        let handles = Handles::try_new(parents, |p| {
-            let mut compiled = ffi::CompiledModel::new(&p.env, &p.model, &p.options)
-                .map_err(runtime("compile it for the CPU"))?;
-            if needs_resize {
-                compiled
-                    .resize_input(&dims)
-                    .map_err(runtime("resize its input"))?;
-            }
-            let output_dims = compiled
-                .output_dims()
-                .map_err(runtime("read its output shape"))?;
-            out_shape = output_dims
-                .iter()
-                .map(|&d| usize::try_from(d).ok().filter(|&d| d > 0))
-                .collect::<Option<Vec<usize>>>()
-                .ok_or_else(|| unsupported(format!("output shape {output_dims:?} is not fixed")))?;
-            let output_len = out_shape.iter().product();
-            let input = ffi::TensorBuffer::managed(&p.env, &in_t, &dims, input_len)
-                .map_err(runtime("allocate its input buffer"))?;
-            let output = ffi::TensorBuffer::managed(&p.env, &out_t, &output_dims, output_len)
-                .map_err(runtime("allocate its output buffer"))?;
-            Ok(Compiled {
-                model: compiled,
-                input,
-                output,
-            })
-        })?;
-        let output_len = out_shape.iter().product();
+        let (handles, output_dims) = opened.compile(&dims)?;
+        let output_len = output_dims.iter().product();
         Ok(Self {
             path,
             input_len,
-            output_dims: out_shape,
+            output_dims,
             output_len,
             handles,
         })
