@@ -208,8 +208,9 @@ pub struct KeywordConfig {
     pub commands: CommandMap,
 }
 
-/// The timing defaults (125 ms hop, 250 ms average, 0.85) were chosen by
-/// `benches/kws_stream_eval.rs` on ~3 h of held-out streams; docs/kws-tuning.md has the table.
+/// The timing defaults (125 ms hop, 250 ms average, 0.85, 2 results) were chosen by
+/// `cargo bench --bench kws_stream_eval -- --tune` on the VALIDATION streams and measured
+/// once on the test streams (`-- --report`); docs/kws-tuning.md has both tables.
 impl Default for KeywordConfig {
     fn default() -> Self {
         KeywordConfig {

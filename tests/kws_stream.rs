@@ -1,5 +1,7 @@
-//! The keyword recognizer on a synthesized stream, end to end: held-out spoken keywords
-//! at known offsets in background noise, upsampled to the Codec Zero's 48 kHz stereo and
+//! The keyword recognizer on a synthesized stream, end to end: spoken keywords (the
+//! committed fixture clips: a parity check chosen by the model's success, not an accuracy
+//! figure; accuracy is measured by the protocol, docs/kws-tuning.md) at known offsets in
+//! background noise, upsampled to the Codec Zero's 48 kHz stereo and
 //! fed as the microphone through ALSA's `file` plugin to `chatterbox listen`.
 //! The words must come out in order, at the right times, and nothing else: not the
 //! non-keyword speech, not the noise, not the silence. (See `best_clips` for which clips.)
