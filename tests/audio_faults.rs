@@ -11,6 +11,8 @@
 //! (Device-level reopening, busy/missing/lost, is in tests/alsa_capture.rs and
 //! tests/alsa_player.rs; this file checks what the rest of the program sees.)
 
+mod common;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,40 +24,7 @@ use chatterbox::hw::leds::RecordedLeds;
 use chatterbox::runtime::sim::{describe, SimButton, SimCommand, SimDriver};
 use chatterbox::runtime::{self, Hardware, Options};
 
-/// Every log line of the process, for counting.
-struct Capture(Mutex<Vec<(log::Level, String)>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
-    }
-    fn log(&self, r: &log::Record) {
-        if let Ok(mut v) = self.0.lock() {
-            v.push((r.level(), r.args().to_string()));
-        }
-    }
-    fn flush(&self) {}
-}
-
-static LOG: Capture = Capture(Mutex::new(Vec::new()));
-
-/// Installs the capturing logger once for every test in this binary.
-fn init_log() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        log::set_logger(&LOG).unwrap();
-        log::set_max_level(log::LevelFilter::Debug);
-    });
-}
-
-fn count(level: log::Level, needle: &str) -> usize {
-    LOG.0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(l, m)| *l == level && m.contains(needle))
-        .count()
-}
+use common::log_capture::{count, init as init_log};
 
 /// Waits (up to a minute) until `needle` has been logged at `level` `n` times.
 fn wait_logged(level: log::Level, needle: &str, n: usize) {
@@ -64,7 +33,7 @@ fn wait_logged(level: log::Level, needle: &str, n: usize) {
         assert!(
             Instant::now() < deadline,
             "never logged {needle:?} {n} times; log:\n{:#?}",
-            LOG.0.lock().unwrap()
+            common::log_capture::all()
         );
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -231,7 +200,7 @@ fn a_missing_speaker_is_one_error_however_many_presses_fail() {
         count(log::Level::Error, needle),
         1,
         "{:#?}",
-        LOG.0.lock().unwrap()
+        common::log_capture::all()
     );
     assert_eq!(
         count(

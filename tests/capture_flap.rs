@@ -2,32 +2,12 @@
 //! Down report and one error line per episode, no Up until audio arrives. In its own test
 //! binary because it counts process-wide log lines (tests/audio_faults.rs counts its own).
 
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use chatterbox::audio::memory::MemoryBackend;
-
-/// Every log line of the process, for counting.
-struct Capture(Mutex<Vec<(log::Level, String)>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
-    }
-    fn log(&self, r: &log::Record) {
-        if let Ok(mut v) = self.0.lock() {
-            v.push((r.level(), r.args().to_string()));
-        }
-    }
-    fn flush(&self) {}
-}
-
-static LOG: Capture = Capture(Mutex::new(Vec::new()));
-
-fn init_log() {
-    log::set_logger(&LOG).unwrap();
-    log::set_max_level(log::LevelFilter::Debug);
-}
 
 /// A microphone that opens but delivers nothing (an unclocked codec: every read times
 /// out) is one episode: one Down, one error line, no Up until audio really arrives.
@@ -36,7 +16,7 @@ fn a_mic_that_opens_then_times_out_does_not_flap() {
     use chatterbox::audio::capture::{spawn_capture, CaptureConfig, CaptureHub, Pacing};
     use chatterbox::audio::pcm::{DeviceStatus, PcmFormat};
     use std::sync::atomic::{AtomicBool, Ordering};
-    init_log();
+    common::log_capture::init();
     let mem = MemoryBackend::new();
     mem.stall_capture_opens(2);
     let (status_tx, status_rx) = crossbeam_channel::unbounded();
@@ -82,13 +62,7 @@ fn a_mic_that_opens_then_times_out_does_not_flap() {
         })
         .collect();
     assert_eq!(reports, ["down", "up"]);
-    let errors = LOG
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(l, m)| *l == log::Level::Error && m.contains("stalling-mic"))
-        .count();
+    let errors = common::log_capture::count(log::Level::Error, "stalling-mic");
     assert_eq!(errors, 1, "one error line for the episode");
 }
 

@@ -1,2 +1,3 @@
 pub mod alsa;
+pub mod log_capture;
 pub mod toy;
