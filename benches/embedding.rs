@@ -10,8 +10,11 @@
 //! 3. the whole recognizer (48 kHz stereo capture chunks -> resampler -> front end -> head ->
 //!    detector) on 60 s of the committed keyword clips, as % of one core, with the energy gate
 //!    (default config) and on a stream where every window is loud enough to pass it.
+mod common;
+use common::{repo, thread_cpu};
+
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chatterbox::audio::wav::read_clip;
 use chatterbox::audio::PcmFormat;
@@ -21,23 +24,6 @@ use chatterbox::kws::embedding::{
 };
 use chatterbox::kws::listener::{Recognizer, RecognizerConfig};
 use chatterbox::kws::meta::KwsMeta;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);

@@ -37,6 +37,9 @@
 #[path = "../tests/common/alsa.rs"]
 mod alsa;
 
+mod common;
+use common::{repo, thread_cpu};
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -61,24 +64,6 @@ const CHUNK_FRAMES: usize = 960;
 /// Uniform noise amplitudes (of full scale): RMS = amp / sqrt(3).
 const QUIET_NOISE: f32 = 0.001; // about -65 dBFS, below the -55 dBFS gate
 const LOUD_NOISE: f32 = 0.055; // about -30 dBFS: speech-level, above the gate
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// CPU time of the calling thread (`CLOCK_THREAD_CPUTIME_ID`).
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
