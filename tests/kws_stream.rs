@@ -33,24 +33,30 @@ fn fixture(name: &str) -> PathBuf {
 /// uses held-out clips the model classifies right (confidence at least `min_p`), and then
 /// keeps those the in-process [`Recognizer`] hears in their slot of the stream (see the
 /// test). Through ALSA and the CLI the same words must come out at the same stream times.
-fn confident_by_label(min_p: f32) -> BTreeMap<String, Vec<String>> {
+fn confident_by_label(meta: &Path, min_p: f32) -> BTreeMap<String, Vec<String>> {
     let mut by: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (label, file) in confident_clips(min_p) {
+    for (label, file) in confident_clips(meta, min_p) {
         by.entry(label).or_default().push(file);
     }
     by
 }
 
-/// Words and stream times (s) the library's recognizer (default settings, shipped model)
+/// The shipped default (STFT) model's contract.
+fn stft_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kws.toml")
+}
+
+/// The shipped speech-embedding alternative's contract.
+fn embedding_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/embedding/kws.toml")
+}
+
+/// Words and stream times (s) the library's recognizer (default settings, model `meta`)
 /// reports for a 16 kHz stream, fed to it as the Codec Zero's 48 kHz stereo like the CLI
 /// gets it.
-fn recognize_in_process(samples16k: &[f32]) -> Vec<(String, f32)> {
+fn recognize_in_process(meta: &Path, samples16k: &[f32]) -> Vec<(String, f32)> {
     let mic = to_mic(samples16k.to_vec());
-    let mut r = Recognizer::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kws.toml"),
-        &RecognizerConfig::default(),
-    )
-    .unwrap();
+    let mut r = Recognizer::load(meta, &RecognizerConfig::default()).unwrap();
     let mut words = Vec::new();
     let mic_format = PcmFormat {
         rate: 48_000,
@@ -72,9 +78,8 @@ fn recognize_in_process(samples16k: &[f32]) -> Vec<(String, f32)> {
 
 /// Every held-out fixture clip the model classifies right with confidence >= `min_p`, as
 /// (label, file), in file-name order.
-fn confident_clips(min_p: f32) -> Vec<(String, String)> {
-    let meta =
-        KwsMeta::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kws.toml")).unwrap();
+fn confident_clips(meta: &Path, min_p: f32) -> Vec<(String, String)> {
+    let meta = KwsMeta::load(meta).unwrap();
     let mut model = chatterbox::kws::front_end::load_classifier(&meta).unwrap();
     let eval = evaluate_dir(&meta, &mut model, &fixture(""), Clips::All).unwrap();
     eval.results
@@ -143,17 +148,14 @@ fn to_mic(samples16k: Vec<f32>) -> Vec<i16> {
     .unwrap()
 }
 
-/// Runs `chatterbox listen --json` on the mic and returns what it printed.
-fn listen(sb: &AlsaSandbox, samples16k: Vec<f32>, seconds: f32) -> Vec<Heard> {
+/// Runs `chatterbox listen --json` with model `meta` on the mic and returns what it printed.
+fn listen(sb: &AlsaSandbox, meta: &Path, samples16k: Vec<f32>, seconds: f32) -> Vec<Heard> {
     let mic = to_mic(samples16k);
     sb.write_mic(&mic).unwrap();
     let config = sb.home().join("listen.toml");
     std::fs::write(
         &config,
-        format!(
-            "[audio]\ncapture_device = \"cb_mic\"\n[keywords]\nmodel = {:?}\n",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kws.toml")
-        ),
+        format!("[audio]\ncapture_device = \"cb_mic\"\n[keywords]\nmodel = {meta:?}\n"),
     )
     .unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatterbox"));
@@ -204,9 +206,8 @@ struct Slots {
 }
 
 impl Slots {
-    fn new() -> Slots {
-        let meta =
-            KwsMeta::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kws.toml")).unwrap();
+    fn new(meta: &Path) -> Slots {
+        let meta = KwsMeta::load(meta).unwrap();
         let hop = hop_on_frame_grid(RecognizerConfig::default().hop, &meta.features).as_secs_f32();
         Slots {
             spacing: (5.0 / hop).ceil() * hop,
@@ -238,8 +239,20 @@ fn label_of(file: &str) -> &str {
 
 #[test]
 fn keywords_in_noise_are_heard_in_order_at_their_times_and_nothing_else() {
+    heard_in_order_at_their_times(&stft_model());
+}
+
+/// The same through the speech-embedding alternative (`keywords.model =
+/// models/embedding/kws.toml`): its chain (blocks, mel, embeddings, head) runs behind the same
+/// ALSA capture, resampler and detector in `chatterbox listen`.
+#[test]
+fn the_embedding_model_hears_keywords_through_alsa_and_listen() {
+    heard_in_order_at_their_times(&embedding_model());
+}
+
+fn heard_in_order_at_their_times(model: &Path) {
     let sb = AlsaSandbox::new().unwrap();
-    let clips = confident_by_label(0.9);
+    let clips = confident_by_label(model, 0.9);
     let candidates: Vec<(usize, String)> = clips
         .iter()
         .filter(|(label, _)| *label != "unknown" && *label != "silence")
@@ -247,14 +260,14 @@ fn keywords_in_noise_are_heard_in_order_at_their_times_and_nothing_else() {
         .enumerate()
         .collect();
     let unknown = clips.get("unknown").and_then(|files| files.first());
-    let slots = Slots::new();
+    let slots = Slots::new(model);
     // Keep the keywords the library itself hears in their slot (right word, once, within
     // 2.25 s of the word's start); the model's misses are the streaming bench's business.
     let end = |n: usize| slots.keyword_at(n) + 1.0;
-    let trial = recognize_in_process(&stream(
-        end(candidates.len()),
-        &slots.place(&candidates, unknown),
-    ));
+    let trial = recognize_in_process(
+        model,
+        &stream(end(candidates.len()), &slots.place(&candidates, unknown)),
+    );
     let keywords: Vec<(usize, String)> = candidates
         .into_iter()
         .filter(|(i, file)| {
@@ -281,8 +294,8 @@ fn keywords_in_noise_are_heard_in_order_at_their_times_and_nothing_else() {
         })
         .collect();
     let samples = stream(seconds, &placed);
-    let in_process = recognize_in_process(&samples);
-    let heard = listen(&sb, samples, seconds);
+    let in_process = recognize_in_process(model, &samples);
+    let heard = listen(&sb, model, samples, seconds);
     let words: Vec<&str> = heard.iter().map(|h| h.word.as_str()).collect();
     let expected: Vec<&str> = want.iter().map(|p| p.word.as_str()).collect();
     assert_eq!(words, expected, "{heard:?} (in process: {in_process:?})");
@@ -309,10 +322,12 @@ fn keywords_in_noise_are_heard_in_order_at_their_times_and_nothing_else() {
 
 #[test]
 fn noise_and_silence_alone_produce_no_words() {
-    let sb = AlsaSandbox::new().unwrap();
-    let mut s = stream(20.0, &[]);
-    // Half of it digital silence: exercises the energy gate too.
-    s[..RATE * 10].iter_mut().for_each(|x| *x = 0.0);
-    let heard = listen(&sb, s, 20.0);
-    assert!(heard.is_empty(), "{heard:?}");
+    for model in [stft_model(), embedding_model()] {
+        let sb = AlsaSandbox::new().unwrap();
+        let mut s = stream(20.0, &[]);
+        // Half of it digital silence: exercises the energy gate too.
+        s[..RATE * 10].iter_mut().for_each(|x| *x = 0.0);
+        let heard = listen(&sb, &model, s, 20.0);
+        assert!(heard.is_empty(), "{}: {heard:?}", model.display());
+    }
 }
