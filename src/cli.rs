@@ -723,7 +723,7 @@ fn enroll(cfg: &Config, dir: &Path, takes: usize, words: Vec<String>) -> Result<
     let mut buf = Vec::with_capacity(per_take);
     let mut saved = 0;
     for word in &words {
-        let (mut n, mut silent) = (1, 0);
+        let (mut n, mut refused) = (1, 0);
         while n <= takes {
             println!("Say \"{word}\" now ({n}/{takes})…");
             buf.clear();
@@ -738,11 +738,12 @@ fn enroll(cfg: &Config, dir: &Path, takes: usize, words: Vec<String>) -> Result<
                     println!("  saved {}", path.display());
                     saved += 1;
                     n += 1;
+                    refused = 0;
                 }
-                Err(e @ EnrollError::Silent { .. }) if silent >= 4 => return Err(e.into()),
-                Err(EnrollError::Silent { peak_dbfs }) => {
-                    silent += 1;
-                    println!("  heard nothing ({peak_dbfs:.0} dBFS): again, a little louder");
+                Err(e @ EnrollError::Refused(_)) if refused >= 4 => return Err(e.into()),
+                Err(EnrollError::Refused(why)) => {
+                    refused += 1;
+                    println!("  {}: {why}. Again:", why.short());
                 }
                 Err(e) => return Err(e.into()),
             }
