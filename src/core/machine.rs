@@ -17,6 +17,18 @@
 //!   microphone is busy and playing a clip would end up in the recording.
 //! * Voice commands map to the same actions (see [`VoiceCommand`]); they are ignored while
 //!   recording, except "cancel", which can still abandon a pending erase.
+//! * **Tap, then press and hold `enroll_hold`** (2 s) — a double press whose second press is
+//!   held — teaches the toy its owner's voice (see [`super::enrollment`]). The first tap (held
+//!   at most `double_press_window`, 0.6 s) is an ordinary short press: it plays (or stops) a
+//!   clip at once, so no press waits to find out whether a second one follows. The second
+//!   press must begin within `double_press_window` of the tap's release; at 2 s the clip the
+//!   tap started is stopped, the green LED lights and the screen says "let go"; releasing
+//!   then starts the session. Released before 2 s it is an ordinary short press (it stops the
+//!   clip, as a second press always did); held on to 10 s it records, as any hold does. So
+//!   nothing that worked before the gesture existed does anything else now, except a second
+//!   press held 2-10 s right after a tap, which used to be a slow "stop".
+//! * While a session runs, voice commands are ignored (the words said *are* the commands)
+//!   and a press of any length cancels it, except while learning, when presses are ignored.
 //!
 //! Deadlines (the 10 s and 20 s marks, screen time-outs, the recording countdown) are the
 //! machine's own: [`Machine::next_deadline`] says when it next wants a
@@ -37,6 +49,7 @@ use rand::{Rng, SeedableRng};
 
 use super::clip_order::{recording_order, sort_clips};
 use super::commands::VoiceCommand;
+use super::enrollment::{AdaptOutcome, Ended, Enrollment, EnrollmentConfig, TakeResult};
 use crate::hw::leds::Led;
 use crate::ui::Screen;
 
@@ -61,6 +74,13 @@ pub struct MachineConfig {
     /// wake-up). Hold marks fire this much late so a release stamped before a mark is
     /// never overtaken by it; zero when edges arrive in order (virtual time, tests).
     pub release_grace: Duration,
+    /// Longest tap, and longest gap between its release and the second press, that make a
+    /// double press.
+    pub double_press_window: Duration,
+    /// How long the second press of a double press is held to teach the toy a voice.
+    pub enroll_hold: Duration,
+    /// The teaching session; `None`: the gesture does nothing special (no enroller thread).
+    pub enrollment: Option<EnrollmentConfig>,
 }
 
 impl Default for MachineConfig {
@@ -74,6 +94,9 @@ impl Default for MachineConfig {
             listening: false,
             seed: 0,
             release_grace: Duration::ZERO,
+            double_press_window: Duration::from_millis(600),
+            enroll_hold: Duration::from_secs(2),
+            enrollment: Some(EnrollmentConfig::default()),
         }
     }
 }
@@ -117,6 +140,12 @@ pub enum Input {
     },
     /// A device needs attention (`Some(title, detail)`) or is fine again (`None`).
     Fault(Option<(String, String)>),
+    /// The enroller finished the take asked for under `id` (see [`Action::RecordTake`]).
+    TakeFinished { id: u64, result: TakeResult },
+    /// The adapter finished (see [`Action::Adapt`]).
+    AdaptFinished {
+        result: Result<AdaptOutcome, String>,
+    },
 }
 
 /// A sound the machine asks the player for.
@@ -188,6 +217,24 @@ impl LedPattern {
         off: Duration::from_millis(100),
         times: Some(6),
     };
+    /// Two quick blinks (green): a take was kept, or the toy learned the voice.
+    pub const GOT_IT: LedPattern = LedPattern::Blink {
+        on: Duration::from_millis(150),
+        off: Duration::from_millis(150),
+        times: Some(2),
+    };
+    /// Two slower blinks (red): the take was refused, say it again.
+    pub const AGAIN: LedPattern = LedPattern::Blink {
+        on: Duration::from_millis(250),
+        off: Duration::from_millis(250),
+        times: Some(2),
+    };
+    /// Slow blinking until cleared (green): learning the voice.
+    pub const LEARNING: LedPattern = LedPattern::Blink {
+        on: Duration::from_millis(500),
+        off: Duration::from_millis(500),
+        times: None,
+    };
 }
 
 /// What the machine asks the rest of the program to do.
@@ -211,6 +258,20 @@ pub enum Action {
     SetVolume(u8),
     Led(Led, LedPattern),
     Show(Screen),
+    /// A teaching session starts: the enroller opens a new set of takes.
+    BeginEnrollment,
+    /// Record one take of `word` (its `take`-th) for `length`, check it, and save it if it
+    /// is good; the enroller answers [`Input::TakeFinished`] with `id`.
+    RecordTake {
+        id: u64,
+        word: String,
+        take: usize,
+        length: Duration,
+    },
+    /// Abandon the take being recorded (nothing is saved, no answer is needed).
+    CancelTake,
+    /// Learn from the saved takes; the adapter answers [`Input::AdaptFinished`].
+    Adapt,
 }
 
 /// How far the current press has got.
@@ -226,6 +287,13 @@ enum Hold {
     EraseCancelled,
     /// The press began while recording: ignored until release.
     Ignored,
+    /// The second press of a double press, not yet held `enroll_hold`: released now it is
+    /// a short press.
+    Armed,
+    /// The second press of a double press held past `enroll_hold`: release teaches.
+    EnrollReady,
+    /// A press during a teaching session: release cancels it, whatever the length.
+    Cancel,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,6 +337,10 @@ pub struct Machine {
     /// Next whole-second update of the recording countdown.
     countdown_at: Option<Duration>,
     fault: Option<(String, String)>,
+    /// Release time of the last tap (a short press no longer than `double_press_window`).
+    last_tap: Option<Duration>,
+    /// The teaching session, while one runs.
+    enrollment: Option<Enrollment>,
 }
 
 impl Machine {
@@ -289,6 +361,8 @@ impl Machine {
             message_until: None,
             countdown_at: None,
             fault: None,
+            last_tap: None,
+            enrollment: None,
         };
         m.set_clips(clips);
         m
@@ -331,6 +405,12 @@ impl Machine {
             && self.recording == Recording::Idle
             && !self.erase_after_recording
             && !self.erasing
+            && !self.enrollment.as_ref().is_some_and(Enrollment::is_busy)
+    }
+
+    /// `true` while a teaching session runs (from the gesture to the result).
+    pub fn is_enrolling(&self) -> bool {
+        self.enrollment.is_some()
     }
 
     /// `true` while a sound is playing (the keyword recognizer is muted then, so the toy
@@ -349,7 +429,8 @@ impl Machine {
         let hold = self
             .next_hold_mark()
             .map(|mark| mark + self.cfg.release_grace);
-        [hold, self.message_until, self.countdown_at]
+        let enroll = self.enrollment.as_ref().and_then(Enrollment::deadline);
+        [hold, self.message_until, self.countdown_at, enroll]
             .into_iter()
             .flatten()
             .min()
@@ -367,6 +448,14 @@ impl Machine {
                 since,
                 hold: Hold::Record,
             } => Some(since + self.cfg.erase_hold),
+            Button::Down {
+                since,
+                hold: Hold::Armed,
+            } => Some(since + self.cfg.enroll_hold),
+            Button::Down {
+                since,
+                hold: Hold::EnrollReady,
+            } => Some(since + self.cfg.record_hold),
             _ => None,
         }
     }
@@ -393,8 +482,47 @@ impl Machine {
                 command,
             } => self.heard(word, confidence, command, at, &mut out),
             Input::Fault(fault) => self.set_fault(fault, at, &mut out),
+            Input::TakeFinished { id, result } => match self.enrollment.as_mut() {
+                Some(e) => {
+                    let ended = e.take_finished(id, result, at, &mut out);
+                    self.enrollment_ended(ended, at, &mut out);
+                }
+                None => log::debug!("take {id} finished after teaching ended: {result:?}"),
+            },
+            Input::AdaptFinished { result } => match self.enrollment.as_mut() {
+                Some(e) => {
+                    let ended = e.adapt_finished(result, &mut out);
+                    self.enrollment_ended(ended, at, &mut out);
+                }
+                None => log::warn!("adapter answered with no teaching session: {result:?}"),
+            },
         }
         out
+    }
+
+    /// Starts a teaching session (the gesture was completed at `at`).
+    fn start_enrollment(&mut self, at: Duration, out: &mut Vec<Action>) {
+        let Some(cfg) = self.cfg.enrollment.clone() else {
+            return;
+        };
+        self.message_until = None;
+        out.push(Action::Led(Led::Green, LedPattern::Off));
+        self.enrollment = Enrollment::start(&cfg, at, out);
+        if self.enrollment.is_none() {
+            out.push(Action::Show(self.resting_screen(at)));
+        }
+    }
+
+    /// Clears the session if it ended; shows the idle screen or leaves a message up.
+    fn enrollment_ended(&mut self, ended: Ended, at: Duration, out: &mut Vec<Action>) {
+        let Ended::Yes { message_for } = ended else {
+            return;
+        };
+        self.enrollment = None;
+        match message_for {
+            Some(d) => self.message_until = Some(at + d),
+            None => out.push(Action::Show(self.resting_screen(at))),
+        }
     }
 
     /// Fires every deadline at or before `now`, each at its own time, in order.
@@ -419,6 +547,14 @@ impl Machine {
             self.countdown(due, out);
             return;
         }
+        let speaker_busy = self.playing.is_some();
+        if let Some(e) = self.enrollment.as_mut() {
+            if e.deadline() == Some(due) {
+                let ended = e.fire(due, speaker_busy, out);
+                self.enrollment_ended(ended, due, out);
+                return;
+            }
+        }
         if self.message_until == Some(due) {
             self.message_until = None;
             out.push(Action::Show(self.resting_screen(due)));
@@ -431,11 +567,25 @@ impl Machine {
             log::debug!("button down while already down; ignored");
             return;
         }
-        let hold = if self.recording == Recording::Idle {
-            Hold::Short
-        } else {
+        let tap = self.last_tap.take();
+        let hold = if let Some(e) = &self.enrollment {
+            if e.is_learning() {
+                log::info!("button pressed while learning: ignored");
+                Hold::Ignored
+            } else {
+                Hold::Cancel
+            }
+        } else if self.recording != Recording::Idle {
             log::info!("button pressed while recording: ignored until released");
             Hold::Ignored
+        } else if self.cfg.enrollment.is_some()
+            && self.cfg.enroll_hold < self.cfg.record_hold
+            && tap.is_some_and(|t| at.saturating_sub(t) <= self.cfg.double_press_window)
+        {
+            log::debug!("second press of a double press: hold it to teach the toy a voice");
+            Hold::Armed
+        } else {
+            Hold::Short
         };
         self.button = Button::Down { since: at, hold };
         let _ = out;
@@ -457,11 +607,21 @@ impl Machine {
         );
         self.button = Button::Up;
         match hold {
-            Hold::Short => {
+            Hold::Short | Hold::Armed => {
+                if hold == Hold::Short && at.saturating_sub(since) <= self.cfg.double_press_window {
+                    self.last_tap = Some(at);
+                }
                 if self.playing.is_some() {
                     self.stop(out);
                 } else {
                     self.play_random(at, out);
+                }
+            }
+            Hold::EnrollReady => self.start_enrollment(at, out),
+            Hold::Cancel => {
+                if let Some(e) = self.enrollment.as_mut() {
+                    let ended = e.cancel(out);
+                    self.enrollment_ended(ended, at, out);
                 }
             }
             Hold::Record | Hold::Ignored => {}
@@ -496,8 +656,36 @@ impl Machine {
                 since,
                 hold: Hold::Record,
             } => self.reached_erase_hold(since, out),
+            Button::Down {
+                since,
+                hold: Hold::Armed,
+            } => self.reached_enroll_hold(since, out),
+            Button::Down {
+                since,
+                hold: Hold::EnrollReady,
+            } => {
+                // Still held at 10 s: an ordinary record hold after all.
+                out.push(Action::Led(Led::Green, LedPattern::Off));
+                self.reached_record_hold(since, out);
+            }
             _ => {}
         }
+    }
+
+    fn reached_enroll_hold(&mut self, since: Duration, out: &mut Vec<Action>) {
+        self.button = Button::Down {
+            since,
+            hold: Hold::EnrollReady,
+        };
+        log::info!(
+            "double press held {:?}: let go to teach the toy a voice",
+            self.cfg.enroll_hold
+        );
+        // The clip the tap started is no longer wanted.
+        self.stop(out);
+        out.push(Action::Led(Led::Green, LedPattern::On));
+        self.message_until = None;
+        out.push(Action::Show(Screen::TeachReady));
     }
 
     fn reached_record_hold(&mut self, since: Duration, out: &mut Vec<Action>) {
@@ -526,6 +714,12 @@ impl Machine {
     fn playback_finished(&mut self, id: u64, at: Duration, out: &mut Vec<Action>) {
         if self.playing == Some(id) {
             self.playing = None;
+        }
+        if let Some(e) = self.enrollment.as_mut() {
+            if self.playing.is_none() {
+                e.speaker_free(at, out);
+            }
+            return;
         }
         if self.recording == Recording::AfterCue(id) {
             self.recording = Recording::Running { started: at };
@@ -618,6 +812,11 @@ impl Machine {
         at: Duration,
         out: &mut Vec<Action>,
     ) {
+        if self.enrollment.is_some() {
+            // The words said while teaching are the commands themselves.
+            log::info!("heard \"{word}\" while teaching: not a command");
+            return;
+        }
         let recording = self.recording != Recording::Idle;
         if !recording {
             out.push(Action::Led(Led::Green, LedPattern::FLASH));
@@ -753,7 +952,7 @@ impl Machine {
     }
 
     fn refresh_idle(&mut self, out: &mut Vec<Action>) {
-        if self.is_idle() && self.message_until.is_none() {
+        if self.is_idle() && self.message_until.is_none() && self.enrollment.is_none() {
             out.push(Action::Show(self.idle_screen()));
         }
     }
@@ -772,6 +971,9 @@ impl Machine {
     fn resting_screen(&self, _at: Duration) -> Screen {
         if self.erase_pending_on_release() {
             return Screen::ReleaseToErase;
+        }
+        if let Some(e) = &self.enrollment {
+            return e.screen();
         }
         if let Some((title, detail)) = &self.fault {
             return Screen::Error {

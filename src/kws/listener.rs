@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::RecvTimeoutError;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::detector::{Detection, Detector, DetectorConfig, DetectorError};
 use super::features::FeatureError;
@@ -280,7 +280,29 @@ pub const ECHO_TAIL: Duration = Duration::from_millis(300);
 /// capture time against `playback`, not when this thread gets to it, so a listener that
 /// fell behind still never hears its own speaker.
 pub fn spawn_listener(
+    recognizer: Recognizer,
+    subscription: Subscription,
+    playback: Arc<PlaybackWindow>,
+    stop: Arc<AtomicBool>,
+    on_detection: impl FnMut(Detection) + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    spawn_reloadable_listener(
+        recognizer,
+        crossbeam_channel::never(),
+        subscription,
+        playback,
+        stop,
+        on_detection,
+    )
+}
+
+/// [`spawn_listener`], whose recognizer is replaced by each one that arrives on `swap`
+/// (a new model learned on the toy, loaded by the sender: loading is slow and must not
+/// cost this thread its audio). The swap happens between two chunks; the new recognizer
+/// starts from a clean state.
+pub fn spawn_reloadable_listener(
     mut recognizer: Recognizer,
+    swap: Receiver<Recognizer>,
     subscription: Subscription,
     playback: Arc<PlaybackWindow>,
     stop: Arc<AtomicBool>,
@@ -295,6 +317,12 @@ pub fn spawn_listener(
             let mut reported_error = false;
             let mut last_dropped = 0;
             while !stop.load(Ordering::Relaxed) {
+                if let Some(newer) = swap.try_iter().last() {
+                    log::info!("keyword listener: now using the newly learned model");
+                    recognizer = newer;
+                    muted = false;
+                    reported_error = false;
+                }
                 let chunk = match subscription
                     .receiver()
                     .recv_timeout(Duration::from_millis(200))
