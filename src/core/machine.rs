@@ -1571,4 +1571,501 @@ mod tests {
             .iter()
             .any(|a| matches!(a, Action::Show(Screen::Idle { .. }))));
     }
+
+    // --- Teaching the toy a voice: the gesture and the session -------------------------
+
+    use crate::core::enrollment::{AdaptOutcome, EnrollmentConfig, TakeResult};
+
+    fn teach_cfg(words: &[&str], takes: usize, grace: Duration) -> MachineConfig {
+        MachineConfig {
+            seed: 7,
+            release_grace: grace,
+            enrollment: Some(EnrollmentConfig {
+                words: words.iter().map(|w| w.to_string()).collect(),
+                takes,
+                ..EnrollmentConfig::default()
+            }),
+            ..MachineConfig::default()
+        }
+    }
+
+    fn teach_rig(clips: &[&str], words: &[&str], takes: usize) -> Rig {
+        Rig {
+            m: Machine::new(
+                teach_cfg(words, takes, Duration::ZERO),
+                clips.iter().map(|s| s.to_string()).collect(),
+            ),
+        }
+    }
+
+    /// The take asked for in `out`: (id, word, take).
+    fn take_asked(out: &[Action]) -> Option<(u64, String, usize)> {
+        out.iter().find_map(|a| match a {
+            Action::RecordTake { id, word, take, .. } => Some((*id, word.clone(), *take)),
+            _ => None,
+        })
+    }
+
+    fn shows(out: &[Action], pred: impl Fn(&Screen) -> bool) -> bool {
+        out.iter().any(|a| matches!(a, Action::Show(s) if pred(s)))
+    }
+
+    /// Tap at `t0` (0.1 s), second press 0.3 s later, held to `t0 + 2.4`, released at
+    /// `t0 + 2.5`; the empty cue the tap played finishes when the gesture stops it. Returns
+    /// the actions of the release.
+    fn gesture(r: &mut Rig, t0: f64) -> Vec<Action> {
+        r.press(secs(t0), secs(t0 + 0.1));
+        r.at(secs(t0 + 0.4), Input::ButtonDown);
+        r.at(secs(t0 + 2.4), Input::Tick);
+        r.at(secs(t0 + 2.45), Input::PlaybackFinished { id: 1 });
+        r.at(secs(t0 + 2.5), Input::ButtonUp)
+    }
+
+    #[test]
+    fn a_tap_then_a_2_s_hold_starts_teaching() {
+        let mut r = teach_rig(&["a.wav"], &["left", "right"], 2);
+        let out = r.press(secs(0.0), secs(0.1));
+        assert_eq!(
+            plays(&out),
+            vec![(1, Sound::Clip("a.wav".into()))],
+            "the tap plays at once: no press waits for a possible second one"
+        );
+        r.at(secs(0.5), Input::ButtonDown);
+        assert_eq!(r.m.next_deadline(), Some(secs(2.5)), "the 2 s mark");
+        let out = r.at(secs(2.5), Input::Tick);
+        assert!(has(&out, &Action::StopPlayback), "the tap's clip stops");
+        assert!(has(&out, &Action::Led(Led::Green, LedPattern::On)));
+        assert!(has(&out, &Action::Show(Screen::TeachReady)));
+        assert!(!r.m.is_enrolling(), "not before the release");
+        r.at(secs(2.55), Input::PlaybackFinished { id: 1 });
+        let out = r.at(secs(3.0), Input::ButtonUp);
+        assert!(has(&out, &Action::BeginEnrollment));
+        assert!(has(
+            &out,
+            &Action::Show(Screen::EnrollSay {
+                word: "left".into(),
+                take: 1,
+                takes: 2,
+                listening: false
+            })
+        ));
+        assert!(r.m.is_enrolling());
+        assert!(plays(&out).is_empty());
+    }
+
+    #[test]
+    fn the_second_press_must_begin_within_the_window() {
+        // Released at 0.1 s; a second press at exactly 0.7 s is inside (0.6 s), at 0.701 not.
+        for (down, armed) in [(0.699, true), (0.7, true), (0.701, false), (1.5, false)] {
+            let mut r = teach_rig(&["a.wav"], &["go"], 1);
+            r.press(secs(0.0), secs(0.1));
+            r.at(secs(down), Input::ButtonDown);
+            let out = r.at(secs(down + 2.0), Input::Tick);
+            assert_eq!(
+                has(&out, &Action::Show(Screen::TeachReady)),
+                armed,
+                "second press at {down} s"
+            );
+            let out = r.at(secs(down + 2.1), Input::ButtonUp);
+            assert_eq!(r.m.is_enrolling(), armed, "second press at {down} s");
+            if !armed {
+                assert_eq!(out, vec![Action::StopPlayback], "an ordinary short press");
+            }
+        }
+    }
+
+    #[test]
+    fn only_a_tap_opens_the_window() {
+        // The first press lasted 0.61 s: longer than a tap.
+        let mut r = teach_rig(&["a.wav"], &["go"], 1);
+        r.press(secs(0.0), secs(0.61));
+        r.at(secs(0.7), Input::ButtonDown);
+        let out = r.at(secs(2.7), Input::Tick);
+        assert!(!has(&out, &Action::Show(Screen::TeachReady)));
+        assert_eq!(r.m.next_deadline(), Some(secs(10.7)), "an ordinary hold");
+    }
+
+    #[test]
+    fn released_just_before_the_2_s_mark_is_a_short_press() {
+        let mut r = teach_rig(&["a.wav"], &["go"], 1);
+        r.press(secs(0.0), secs(0.1));
+        r.at(secs(0.5), Input::ButtonDown);
+        let out = r.at(ms(2_499), Input::ButtonUp);
+        assert_eq!(out, vec![Action::StopPlayback]);
+        assert!(!r.m.is_enrolling());
+    }
+
+    #[test]
+    fn late_releases_around_the_2_s_mark_follow_their_stamps() {
+        // Releases reach the machine up to 60 ms after their stamps.
+        let rig = || Rig {
+            m: Machine::new(teach_cfg(&["go"], 1, ms(60)), vec!["a.wav".to_string()]),
+        };
+        // Stamped 2.49 s (before the mark at 2.5 s), delivered at 2.53 s.
+        let mut r = rig();
+        r.press(secs(0.0), secs(0.1));
+        r.at(secs(0.5), Input::ButtonDown);
+        assert_eq!(r.m.next_deadline(), Some(ms(2_560)));
+        let early = r.at(ms(2_530), Input::Tick);
+        assert!(!has(&early, &Action::Show(Screen::TeachReady)));
+        let out = r.at(ms(2_490), Input::ButtonUp);
+        assert_eq!(out, vec![Action::StopPlayback], "a short press");
+        assert!(!r.m.is_enrolling());
+        // Stamped 2.51 s, before the timer confirmed the mark: the mark is reached first.
+        let mut r = rig();
+        r.press(secs(0.0), secs(0.1));
+        r.at(secs(0.5), Input::ButtonDown);
+        let out = r.at(ms(2_510), Input::ButtonUp);
+        assert!(has(&out, &Action::Show(Screen::TeachReady)), "{out:?}");
+        assert!(has(&out, &Action::BeginEnrollment), "{out:?}");
+        assert!(r.m.is_enrolling());
+    }
+
+    #[test]
+    fn holding_the_second_press_on_to_10_s_still_records() {
+        let mut r = teach_rig(&[], &["go"], 1);
+        r.press(secs(0.0), secs(0.1)); // the empty cue, id 1
+        r.at(secs(0.3), Input::ButtonDown);
+        r.at(secs(2.3), Input::Tick);
+        r.at(secs(2.35), Input::PlaybackFinished { id: 1 });
+        let out = r.at(secs(10.3), Input::Tick);
+        assert!(has(&out, &Action::Led(Led::Green, LedPattern::Off)));
+        assert_eq!(plays(&out), vec![(2, Sound::Cue(Cue::Burp))]);
+        r.at(secs(10.4), Input::ButtonUp);
+        let out = r.at(secs(10.9), Input::PlaybackFinished { id: 2 });
+        assert!(has(&out, &Action::StartRecording { length: secs(5.0) }));
+        assert!(!r.m.is_enrolling());
+    }
+
+    #[test]
+    fn without_an_enroller_the_gesture_is_two_short_presses() {
+        let cfg = MachineConfig {
+            seed: 7,
+            enrollment: None,
+            ..MachineConfig::default()
+        };
+        let mut m = Machine::new(cfg, vec!["a.wav".into()]);
+        m.handle(Event::new(secs(0.0), Input::ButtonDown));
+        m.handle(Event::new(secs(0.1), Input::ButtonUp));
+        m.handle(Event::new(secs(0.4), Input::ButtonDown));
+        assert_eq!(m.next_deadline(), Some(secs(10.4)));
+        let out = m.handle(Event::new(secs(3.0), Input::ButtonUp));
+        assert_eq!(out, vec![Action::StopPlayback]);
+    }
+
+    #[test]
+    fn a_whole_session_prompts_listens_refuses_keeps_and_learns() {
+        let mut r = teach_rig(&[], &["go", "stop"], 2);
+        gesture(&mut r, 0.0);
+        let cfg = EnrollmentConfig::default();
+        let mut now = secs(2.5);
+        let mut asked = vec![];
+        let mut refused_once = false;
+        let mut takes_seen = 0;
+        while takes_seen < 4 {
+            // The prompt shows, then listening starts.
+            now += cfg.prompt_time;
+            assert!(r.m.is_settled(), "time may jump during a prompt");
+            let out = r.at(now, Input::Tick);
+            let (id, word, take) = take_asked(&out).expect("a take is asked for");
+            assert!(has(&out, &Action::Led(Led::Green, LedPattern::On)));
+            assert!(shows(&out, |s| matches!(
+                s,
+                Screen::EnrollSay {
+                    listening: true,
+                    ..
+                }
+            )));
+            assert!(!r.m.is_settled(), "waiting for the enroller");
+            asked.push((word.clone(), take));
+            now += cfg.take_length;
+            let result = if word == "stop" && !refused_once {
+                refused_once = true;
+                TakeResult::Refused {
+                    reason: "too quiet".into(),
+                    detail: "the take was silent".into(),
+                }
+            } else {
+                takes_seen += 1;
+                TakeResult::Kept
+            };
+            let kept = result == TakeResult::Kept;
+            let out = r.at(now, Input::TakeFinished { id, result });
+            assert!(has(&out, &Action::Led(Led::Green, LedPattern::Off)));
+            if kept {
+                assert!(has(&out, &Action::Led(Led::Green, LedPattern::GOT_IT)));
+                assert!(has(
+                    &out,
+                    &Action::Show(Screen::EnrollGotIt {
+                        word: word.clone(),
+                        take,
+                        takes: 2
+                    })
+                ));
+            } else {
+                assert!(has(&out, &Action::Led(Led::Red, LedPattern::AGAIN)));
+                assert!(has(
+                    &out,
+                    &Action::Show(Screen::EnrollAgain {
+                        word: word.clone(),
+                        reason: "too quiet".into()
+                    })
+                ));
+            }
+            now += cfg.result_time;
+            if takes_seen < 4 {
+                let out = r.at(now, Input::Tick);
+                assert!(shows(&out, |s| matches!(
+                    s,
+                    Screen::EnrollSay {
+                        listening: false,
+                        ..
+                    }
+                )));
+            }
+        }
+        assert_eq!(
+            asked,
+            [
+                ("go".to_string(), 1),
+                ("go".to_string(), 2),
+                ("stop".to_string(), 1),
+                ("stop".to_string(), 1),
+                ("stop".to_string(), 2)
+            ],
+            "the refused take is asked again"
+        );
+        let out = r.at(now, Input::Tick);
+        assert!(has(&out, &Action::Adapt));
+        assert!(has(
+            &out,
+            &Action::Show(Screen::EnrollLearning { takes: 4 })
+        ));
+        assert!(!r.m.is_settled());
+        let out = r.at(
+            now + secs(3.0),
+            Input::AdaptFinished {
+                result: Ok(AdaptOutcome {
+                    before: 0.78,
+                    after: 0.96,
+                    switched: true,
+                }),
+            },
+        );
+        assert!(has(
+            &out,
+            &Action::Show(Screen::EnrollResult {
+                before: 0.78,
+                after: 0.96,
+                switched: true
+            })
+        ));
+        assert!(!r.m.is_enrolling());
+        assert!(r.m.is_idle());
+        // The result stays up, then the idle screen returns.
+        let back = r.m.next_deadline().expect("the result times out");
+        let out = r.at(back, Input::Tick);
+        assert!(shows(&out, |s| matches!(s, Screen::Idle { .. })));
+    }
+
+    /// Runs the gesture and the first prompt; returns the first take's id and the time.
+    fn listening(r: &mut Rig) -> (u64, Duration) {
+        gesture(r, 0.0);
+        let at = secs(2.5) + EnrollmentConfig::default().prompt_time;
+        let out = r.at(at, Input::Tick);
+        (take_asked(&out).expect("listening").0, at)
+    }
+
+    #[test]
+    fn while_teaching_voice_commands_do_nothing_and_a_press_cancels() {
+        let mut r = teach_rig(&["a.wav"], &["go"], 2);
+        let (id, at) = listening(&mut r);
+        let out = r.at(
+            at + ms(500),
+            Input::Heard {
+                word: "go".into(),
+                confidence: 0.99,
+                command: Some(VoiceCommand::PlayRandom),
+            },
+        );
+        assert!(out.is_empty(), "the word said is not a command: {out:?}");
+        // A short press cancels; the take in flight is abandoned.
+        let out = r.press(at + ms(800), at + ms(900));
+        assert!(has(&out, &Action::CancelTake));
+        assert!(has(&out, &Action::Led(Led::Green, LedPattern::Off)));
+        assert!(plays(&out).is_empty(), "the press plays nothing");
+        assert!(shows(&out, |s| matches!(s, Screen::Idle { .. })));
+        assert!(!r.m.is_enrolling());
+        // The enroller's late answer is ignored.
+        let out = r.at(
+            at + secs(2.0),
+            Input::TakeFinished {
+                id,
+                result: TakeResult::Kept,
+            },
+        );
+        assert!(out.is_empty(), "{out:?}");
+        assert!(r.m.is_idle());
+    }
+
+    #[test]
+    fn a_long_press_while_teaching_cancels_and_neither_records_nor_erases() {
+        let mut r = teach_rig(&["a.wav"], &["go"], 2);
+        let (_, at) = listening(&mut r);
+        r.at(at + ms(100), Input::ButtonDown);
+        let out = r.at(at + secs(25.0), Input::ButtonUp);
+        assert!(!has(&out, &Action::EraseAll));
+        assert!(plays(&out).is_empty());
+        assert!(!r.m.is_enrolling());
+        assert_eq!(r.m.clips().len(), 1);
+    }
+
+    #[test]
+    fn a_take_that_never_comes_back_fails_the_session_instead_of_hanging() {
+        let mut r = teach_rig(&[], &["go"], 2);
+        let (_, at) = listening(&mut r);
+        let cfg = EnrollmentConfig::default();
+        let watchdog = at + cfg.take_length + cfg.take_timeout;
+        assert_eq!(r.m.next_deadline(), Some(watchdog));
+        let out = r.at(watchdog, Input::Tick);
+        assert!(has(&out, &Action::Led(Led::Red, LedPattern::FAILED)));
+        assert!(shows(
+            &out,
+            |s| matches!(s, Screen::Error { title, .. } if title == "Not learned")
+        ));
+        assert!(!r.m.is_enrolling());
+        assert!(r.m.is_idle());
+    }
+
+    #[test]
+    fn a_failed_take_ends_the_session_with_its_reason() {
+        let mut r = teach_rig(&[], &["go"], 2);
+        let (id, at) = listening(&mut r);
+        let out = r.at(
+            at + secs(2.0),
+            Input::TakeFinished {
+                id,
+                result: TakeResult::Failed("no audio from the microphone".into()),
+            },
+        );
+        assert!(shows(
+            &out,
+            |s| matches!(s, Screen::Error { detail, .. } if detail.contains("no audio"))
+        ));
+        assert!(!r.m.is_enrolling());
+    }
+
+    #[test]
+    fn too_many_refusals_in_a_row_give_up() {
+        let mut r = teach_rig(&[], &["go"], 2);
+        let (mut id, mut at) = listening(&mut r);
+        let cfg = EnrollmentConfig::default();
+        for n in 1..=cfg.max_refusals {
+            at += cfg.take_length;
+            let out = r.at(
+                at,
+                Input::TakeFinished {
+                    id,
+                    result: TakeResult::Refused {
+                        reason: "clipped".into(),
+                        detail: "the take was clipped".into(),
+                    },
+                },
+            );
+            if n == cfg.max_refusals {
+                assert!(
+                    shows(&out, |s| matches!(s, Screen::Error { .. })),
+                    "{out:?}"
+                );
+                assert!(!r.m.is_enrolling());
+                return;
+            }
+            at += cfg.result_time;
+            r.at(at, Input::Tick);
+            at += cfg.prompt_time;
+            id = take_asked(&r.at(at, Input::Tick)).expect("asked again").0;
+        }
+        panic!("never gave up");
+    }
+
+    #[test]
+    fn listening_waits_for_the_speaker_to_be_quiet() {
+        let mut r = teach_rig(&["a.wav"], &["go"], 1);
+        r.press(secs(0.0), secs(0.1)); // plays a.wav (id 1)
+        r.at(secs(0.4), Input::ButtonDown);
+        r.at(secs(2.4), Input::Tick); // asks the player to stop
+        r.at(secs(2.5), Input::ButtonUp);
+        // The player has not confirmed yet when the prompt is over.
+        let out = r.at(
+            secs(2.5) + EnrollmentConfig::default().prompt_time,
+            Input::Tick,
+        );
+        assert!(take_asked(&out).is_none(), "the clip would be in the take");
+        let out = r.at(secs(3.5), Input::PlaybackFinished { id: 1 });
+        assert!(take_asked(&out).is_some());
+    }
+
+    #[test]
+    fn presses_while_learning_are_ignored_and_a_failure_is_shown() {
+        let mut r = teach_rig(&[], &["go"], 1);
+        let (id, at) = listening(&mut r);
+        let cfg = EnrollmentConfig::default();
+        r.at(
+            at + ms(100),
+            Input::TakeFinished {
+                id,
+                result: TakeResult::Kept,
+            },
+        );
+        let out = r.at(at + ms(100) + cfg.result_time, Input::Tick);
+        assert!(has(&out, &Action::Adapt));
+        let t = at + secs(2.0);
+        let out = r.press(t, t + ms(100));
+        assert!(out.is_empty(), "{out:?}");
+        assert!(r.m.is_enrolling());
+        let out = r.at(
+            t + secs(1.0),
+            Input::AdaptFinished {
+                result: Err("not enough takes".into()),
+            },
+        );
+        assert!(shows(
+            &out,
+            |s| matches!(s, Screen::Error { detail, .. } if detail == "not enough takes")
+        ));
+        assert!(!r.m.is_enrolling());
+    }
+
+    #[test]
+    fn kept_the_old_model_is_said_without_a_red_light() {
+        let mut r = teach_rig(&[], &["go"], 1);
+        let (id, at) = listening(&mut r);
+        r.at(
+            at,
+            Input::TakeFinished {
+                id,
+                result: TakeResult::Kept,
+            },
+        );
+        r.at(at + secs(1.0), Input::Tick);
+        let out = r.at(
+            at + secs(2.0),
+            Input::AdaptFinished {
+                result: Ok(AdaptOutcome {
+                    before: 0.8,
+                    after: 0.7,
+                    switched: false,
+                }),
+            },
+        );
+        assert!(has(
+            &out,
+            &Action::Show(Screen::EnrollResult {
+                before: 0.8,
+                after: 0.7,
+                switched: false
+            })
+        ));
+        assert!(!out.iter().any(|a| matches!(a, Action::Led(Led::Red, _))));
+    }
 }

@@ -249,7 +249,7 @@ impl Controller {
     }
 
     /// Sends to the enroller; `false` when there is none (any more).
-    fn to_enroller(&mut self, cmd: EnrollCommand) -> bool {
+    fn send_enroller(&mut self, cmd: EnrollCommand) -> bool {
         match &self.out.enroll {
             Some(tx) => tx.send(cmd).is_ok(),
             None => false,
@@ -341,7 +341,7 @@ impl Controller {
                     let _ = self.out.screens.send(screen);
                 }
                 Action::BeginEnrollment => {
-                    self.to_enroller(EnrollCommand::Begin);
+                    self.send_enroller(EnrollCommand::Begin);
                 }
                 Action::RecordTake {
                     id,
@@ -349,7 +349,7 @@ impl Controller {
                     take,
                     length,
                 } => {
-                    if self.to_enroller(EnrollCommand::Take {
+                    if self.send_enroller(EnrollCommand::Take {
                         id,
                         word,
                         take,
@@ -367,10 +367,10 @@ impl Controller {
                 }
                 Action::CancelTake => {
                     self.pending_take = None;
-                    self.to_enroller(EnrollCommand::Cancel);
+                    self.send_enroller(EnrollCommand::Cancel);
                 }
                 Action::Adapt => {
-                    if self.to_enroller(EnrollCommand::Adapt) {
+                    if self.send_enroller(EnrollCommand::Adapt) {
                         self.adapting = true;
                     } else {
                         follow_up.push(Input::AdaptFinished {
