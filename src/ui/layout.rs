@@ -493,7 +493,7 @@ where
             switched,
         } => {
             let (title, line) = if *switched {
-                ("Learned!", "your voice, now")
+                ("Learned!", "your voice:")
             } else {
                 ("Kept old", "model: no better")
             };
@@ -530,7 +530,7 @@ where
             widgets::text(t, &count, LARGE, Point::new(W - 1, 0), Alignment::Right, ON)?;
             widgets::dot(t, Point::new(4, second + 4), 8, *listening)?;
             let status = if *listening {
-                "listening... say it!"
+                "listening: say it!"
             } else {
                 "say it when green"
             };
