@@ -27,6 +27,8 @@ pub struct EnrollmentSetup {
     pub state_dir: PathBuf,
     /// Takes per word.
     pub takes: usize,
+    /// The words to teach; empty: every keyword of the model in use.
+    pub words: Vec<String>,
     /// The trainer (see [`super::adapter_glue`]).
     pub adapter: Box<dyn VoiceAdapter>,
     /// Where the adapter puts the owner's model contract (`<state_dir>/models-owner/kws.toml`,

@@ -251,7 +251,11 @@ pub fn start_with(
     let enroll_tx = match enrollment {
         Some(setup) => {
             machine_cfg.enrollment = Some(EnrollmentConfig {
-                words: enroll_words(&model),
+                words: if setup.words.is_empty() {
+                    enroll_words(&model)
+                } else {
+                    setup.words.clone()
+                },
                 takes: setup.takes,
                 ..EnrollmentConfig::default()
             });
