@@ -544,6 +544,39 @@ mod tests {
         h.join().unwrap();
     }
 
+    #[test]
+    fn a_recognizer_sent_to_a_running_listener_replaces_its_model() {
+        let hub = crate::audio::capture::CaptureHub::new();
+        let playback = Arc::new(PlaybackWindow::new());
+        let labels = meta().labels;
+        // The model it starts with hears only silence; the new one hears "go" everywhere.
+        let deaf = rig(vec![]);
+        let sub = hub.subscribe("keywords", 1000);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (swap_tx, swap_rx) = crossbeam_channel::unbounded();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let h = spawn_reloadable_listener(deaf, swap_rx, sub, playback, stop.clone(), move |d| {
+            let _ = tx.send(d);
+        })
+        .unwrap();
+        let (mut frame, mut t) = (0u64, std::time::Instant::now());
+        publish(&hub, &mut frame, &mut t, 50, true);
+        // The deaf model cannot say "go": a "go" can only come from the one sent now.
+        swap_tx
+            .send(rig(vec![
+                ScriptedClassifier::peaked(&labels, "go", 0.95);
+                40
+            ]))
+            .unwrap();
+        publish(&hub, &mut frame, &mut t, 150, true);
+        let d = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the new model hears");
+        assert_eq!(d.word, "go");
+        stop.store(true, Ordering::SeqCst);
+        h.join().unwrap();
+    }
+
     /// The listener is more than the echo tail behind: the whole clip and its tail were
     /// over before it looked at any of that audio. It must still ignore what was captured
     /// while the toy spoke (a flag read at processing time would let it all through).
