@@ -240,3 +240,130 @@ fn adapt(
     }
     Ok(outcome)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::{AudioChunk, PcmFormat};
+    use crate::runtime::adapter_glue::ClosureAdapter;
+    use std::sync::Arc;
+
+    const MONO16: PcmFormat = PcmFormat {
+        rate: 16_000,
+        channels: 1,
+    };
+
+    /// 2 s: a 0.5 s tone at `amp` from 0.5 s, silence around it, in 20 ms chunks.
+    fn speak(hub: &CaptureHub, amp: f32) {
+        let samples: Vec<i16> = (0..32_000)
+            .map(|i| {
+                let t = i as f32 / 16_000.0;
+                if (0.5..1.0).contains(&t) {
+                    (amp * 32767.0 * (t * 300.0 * std::f32::consts::TAU).sin()) as i16
+                } else {
+                    0
+                }
+            })
+            .collect();
+        for (n, c) in samples.chunks(320).enumerate() {
+            hub.publish(AudioChunk {
+                format: MONO16,
+                first_frame: n as u64 * 320,
+                captured_at: std::time::Instant::now(),
+                samples: Arc::from(c),
+            });
+        }
+    }
+
+    fn until_subscribed(hub: &CaptureHub, n: usize) {
+        while hub.subscriber_count() != n {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn takes_are_checked_saved_cancelled_and_adapted() {
+        let state = tempfile::tempdir().unwrap();
+        let hub = CaptureHub::new();
+        let reloaded = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = reloaded.clone();
+        let setup = EnrollmentSetup {
+            state_dir: state.path().to_path_buf(),
+            takes: 1,
+            words: vec!["go".into()],
+            adapter: Box::new(ClosureAdapter::new(|_| {
+                Ok(AdaptOutcome {
+                    before: 0.5,
+                    after: 0.9,
+                    switched: true,
+                })
+            })),
+            owner_model: state.path().join("models-owner/kws.toml"),
+        };
+        let (cmd_tx, cmd_rx) = crossbeam_channel::unbounded();
+        let (rep_tx, rep_rx) = crossbeam_channel::unbounded();
+        let reload: ReloadFn = Box::new(move |p: &Path| {
+            seen.lock().unwrap().push(p.to_path_buf());
+            Ok(())
+        });
+        let h = spawn_enroller(setup, hub.clone(), reload, cmd_rx, rep_tx).unwrap();
+        let take = |id| EnrollCommand::Take {
+            id,
+            word: "go".into(),
+            take: 1,
+            length: Duration::from_secs(2),
+        };
+        cmd_tx.send(EnrollCommand::Begin).unwrap();
+        // A take cancelled mid-way answers nothing and saves nothing.
+        cmd_tx.send(take(1)).unwrap();
+        until_subscribed(&hub, 1);
+        cmd_tx.send(EnrollCommand::Cancel).unwrap();
+        until_subscribed(&hub, 0);
+        // A quiet take is refused with its reason.
+        cmd_tx.send(take(2)).unwrap();
+        until_subscribed(&hub, 1);
+        speak(&hub, 0.001);
+        match rep_rx.recv().unwrap() {
+            EnrollReport::Take {
+                id: 2,
+                result: TakeResult::Refused { reason, .. },
+            } => assert_eq!(reason, "too quiet"),
+            other => panic!("{other:?}"),
+        }
+        // A clear one is kept, in the enroll layout.
+        until_subscribed(&hub, 0);
+        cmd_tx.send(take(3)).unwrap();
+        until_subscribed(&hub, 1);
+        speak(&hub, 0.4);
+        assert_eq!(
+            rep_rx.recv().unwrap(),
+            EnrollReport::Take {
+                id: 3,
+                result: TakeResult::Kept
+            }
+        );
+        let saved: Vec<_> = std::fs::read_dir(state.path().join("enroll/go"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(saved.len(), 1, "{saved:?}");
+        assert!(saved[0].starts_with("owner_nohash_") && saved[0].ends_with("-1.wav"));
+        // Adapting reports the outcome and has the listener load the new model.
+        cmd_tx.send(EnrollCommand::Adapt).unwrap();
+        assert_eq!(
+            rep_rx.recv().unwrap(),
+            EnrollReport::Adapted(Ok(AdaptOutcome {
+                before: 0.5,
+                after: 0.9,
+                switched: true
+            }))
+        );
+        assert_eq!(
+            *reloaded.lock().unwrap(),
+            vec![state.path().join("models-owner/kws.toml")]
+        );
+        cmd_tx.send(EnrollCommand::Shutdown).unwrap();
+        h.join().unwrap();
+    }
+}
