@@ -334,11 +334,37 @@ fn run(cfg: &Config) -> Result<()> {
         display_refresh: Some(crate::hw::display::REFRESH_EVERY),
         clock: Arc::new(RealClock::new()),
     };
-    let app = runtime::start(cfg, hw, Options::default())?;
+    let app = runtime::start_with(cfg, hw, Options::default(), Some(enrollment_setup(cfg)))?;
     let signals = signal_channel()?;
     let _ = signals.recv();
     app.shutdown();
     Ok(())
+}
+
+/// The toy's state folder: the one holding the recordings folder (`/var/lib/chatterbox`
+/// as installed, owned by the toy's user). Takes go to `<state>/enroll/`, a learned model
+/// to `<state>/models-owner/`.
+fn state_dir(cfg: &Config) -> PathBuf {
+    match cfg.library.recordings_dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// What `run` needs to teach itself its owner's voice (the double-press-and-hold gesture).
+fn enrollment_setup(cfg: &Config) -> runtime::enroller::EnrollmentSetup {
+    let state_dir = state_dir(cfg);
+    // INTEGRATION: replace `NoAdapter` with the trainer, one line (see
+    // `runtime::adapter_glue::ClosureAdapter` for it), and `owner_model` with
+    // `crate::adapt::owner_model(&state_dir)`.
+    let adapter = Box::new(runtime::adapter_glue::NoAdapter);
+    runtime::enroller::EnrollmentSetup {
+        owner_model: state_dir.join("models-owner").join("kws.toml"),
+        state_dir,
+        takes: crate::core::EnrollmentConfig::default().takes,
+        words: Vec::new(),
+        adapter,
+    }
 }
 
 fn supervise_toy(
@@ -723,7 +749,7 @@ fn enroll(cfg: &Config, dir: &Path, takes: usize, words: Vec<String>) -> Result<
     let mut buf = Vec::with_capacity(per_take);
     let mut saved = 0;
     for word in &words {
-        let (mut n, mut silent) = (1, 0);
+        let (mut n, mut refused) = (1, 0);
         while n <= takes {
             println!("Say \"{word}\" now ({n}/{takes})…");
             buf.clear();
@@ -738,11 +764,12 @@ fn enroll(cfg: &Config, dir: &Path, takes: usize, words: Vec<String>) -> Result<
                     println!("  saved {}", path.display());
                     saved += 1;
                     n += 1;
+                    refused = 0;
                 }
-                Err(e @ EnrollError::Silent { .. }) if silent >= 4 => return Err(e.into()),
-                Err(EnrollError::Silent { peak_dbfs }) => {
-                    silent += 1;
-                    println!("  heard nothing ({peak_dbfs:.0} dBFS): again, a little louder");
+                Err(e @ EnrollError::Refused(_)) if refused >= 4 => return Err(e.into()),
+                Err(EnrollError::Refused(why)) => {
+                    refused += 1;
+                    println!("  {}: {why}. Again:", why.short());
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -25,12 +25,164 @@ pub enum EnrollError {
     Wav(#[from] WavError),
     #[error(transparent)]
     Save(#[from] LibraryError),
+    /// The take itself is unusable; say it again (see [`Refusal`]).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("'{word}' is not a word the model knows; choose from: {known}")]
+    UnknownWord { word: String, known: String },
+}
+
+/// Why a take is refused and must be said again. Decided by [`check_take`] from the signal
+/// alone, so the CLI (`chatterbox enroll`) and the toy refuse the same takes for the same
+/// reasons.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    /// Nothing louder than [`SILENT_DBFS`] at its peak.
     #[error(
         "the take was silent (peak {peak_dbfs:.0} dBFS): check the microphone and speak closer"
     )]
     Silent { peak_dbfs: f32 },
-    #[error("'{word}' is not a word the model knows; choose from: {known}")]
-    UnknownWord { word: String, known: String },
+    /// More than [`CLIPPED_FRACTION`] of the samples at or near full scale: the word is
+    /// distorted, and a model trained on it learns the distortion.
+    #[error("the take was clipped ({percent:.1} % of the samples at full scale): speak a little further from the microphone")]
+    Clipped { percent: f32 },
+    /// The sound lasted longer than one take window: cutting one second would lose part
+    /// of the word (or the room is too noisy to tell the word from the rest).
+    #[error("the sound lasted {seconds:.1} s, longer than the {TAKE_SECONDS} s a take keeps: say the word once, alone, in a quiet room")]
+    TooLong { seconds: f32 },
+    /// Only a click or a very short noise: no stretch of sound as long as the shortest word.
+    #[error("only a click or a very short sound ({ms} ms): say the whole word")]
+    TooShort { ms: u32 },
+}
+
+impl Refusal {
+    /// Two or three words for a small screen: "too quiet", "clipped", "too long", "too short".
+    pub fn short(&self) -> &'static str {
+        match self {
+            Refusal::Silent { .. } => "too quiet",
+            Refusal::Clipped { .. } => "clipped",
+            Refusal::TooLong { .. } => "too long",
+            Refusal::TooShort { .. } => "too short",
+        }
+    }
+}
+
+/// A take whose peak is below this is silent (or the microphone is off).
+pub const SILENT_DBFS: f32 = -50.0;
+/// A sample whose magnitude is at least this fraction of full scale counts as clipped.
+pub const CLIP_LEVEL: f32 = 0.98;
+/// More than this fraction of the recording's samples clipped refuses the take (0.1 %:
+/// about 100 of the 96 000 samples of 2 s at 48 kHz; a click or two is tolerated).
+pub const CLIPPED_FRACTION: f32 = 0.001;
+/// Length of one take, seconds (the model's window).
+pub const TAKE_SECONDS: f32 = 1.0;
+/// Envelope frame: 20 ms at 16 kHz.
+pub const FRAME: usize = 320;
+/// A frame is "sound" when its RMS is within this many dB of the loudest frame ...
+pub const ACTIVE_BELOW_PEAK_DB: f32 = 20.0;
+/// ... and above this absolute floor.
+pub const ACTIVE_FLOOR_DBFS: f32 = -55.0;
+/// Runs of sound closer than this are one stretch (the stop before the "t" of "stop").
+pub const MERGE_GAP_FRAMES: usize = 15; // 300 ms
+/// Stretches shorter than this are clicks, not speech.
+pub const MIN_SOUND_FRAMES: usize = 3; // 60 ms
+
+/// Where the sound of a take lies, in 16 kHz samples: `start..end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Speech {
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Fraction (0..=1) of `samples` at or near full scale (see [`CLIP_LEVEL`]).
+pub fn clipped_fraction(samples: &[i16]) -> f32 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let level = (CLIP_LEVEL * 32768.0) as i32;
+    let n = samples
+        .iter()
+        .filter(|&&s| i32::from(s).abs() >= level)
+        .count();
+    n as f32 / samples.len() as f32
+}
+
+/// RMS of each [`FRAME`] of `mono` in dBFS (the last, partial frame included).
+pub fn envelope_dbfs(mono: &[f32]) -> Vec<f32> {
+    mono.chunks(FRAME)
+        .map(|f| {
+            let ms = f.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>() / f.len() as f64;
+            // NaN (a corrupt sample) counts as silence.
+            if ms.is_nan() || ms <= 1e-12 {
+                -120.0
+            } else {
+                (10.0 * ms.log10()) as f32
+            }
+        })
+        .collect()
+}
+
+/// The stretch of `mono` (16 kHz) that holds the sound, from its energy envelope: frames
+/// within [`ACTIVE_BELOW_PEAK_DB`] of the loudest (and above [`ACTIVE_FLOOR_DBFS`]), runs
+/// closer than [`MERGE_GAP_FRAMES`] merged, runs shorter than [`MIN_SOUND_FRAMES`] dropped as
+/// clicks. `None` when nothing but clicks (or nothing) is there.
+pub fn speech_span(mono: &[f32]) -> Option<Speech> {
+    let env = envelope_dbfs(mono);
+    let peak = env.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let threshold = (peak - ACTIVE_BELOW_PEAK_DB).max(ACTIVE_FLOOR_DBFS);
+    // Runs of active frames, merged across short gaps: (first, last) frame, inclusive.
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for (i, &db) in env.iter().enumerate() {
+        if db < threshold {
+            continue;
+        }
+        match runs.last_mut() {
+            Some((_, last)) if i - *last <= MERGE_GAP_FRAMES => *last = i,
+            _ => runs.push((i, i)),
+        }
+    }
+    let kept: Vec<_> = runs
+        .into_iter()
+        .filter(|(a, b)| b - a + 1 >= MIN_SOUND_FRAMES)
+        .collect();
+    let (first, last) = (kept.first()?.0, kept.last()?.1);
+    Some(Speech {
+        start: first * FRAME,
+        end: ((last + 1) * FRAME).min(mono.len()),
+    })
+}
+
+/// Checks one take: `raw` is the capture as recorded (interleaved, any rate: clipping is
+/// judged before resampling smooths it), `mono` the same audio as 16 kHz mono in -1..1.
+/// Returns where the word is, or why the take must be said again.
+pub fn check_take(raw: &[i16], mono: &[f32]) -> Result<Speech, Refusal> {
+    let peak = peak_dbfs(mono);
+    if peak < SILENT_DBFS {
+        return Err(Refusal::Silent { peak_dbfs: peak });
+    }
+    let clipped = clipped_fraction(raw);
+    if clipped > CLIPPED_FRACTION {
+        return Err(Refusal::Clipped {
+            percent: clipped * 100.0,
+        });
+    }
+    let Some(speech) = speech_span(mono) else {
+        // Loud enough but no stretch of sound: the longest run, for the message.
+        let env = envelope_dbfs(mono);
+        let peak = env.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let loud = env
+            .iter()
+            .filter(|&&d| d >= peak - ACTIVE_BELOW_PEAK_DB)
+            .count();
+        return Err(Refusal::TooShort {
+            ms: (loud * FRAME * 1000 / RATE as usize) as u32,
+        });
+    };
+    let seconds = (speech.end - speech.start) as f32 / RATE as f32;
+    if speech.end - speech.start > TAKE_SAMPLES {
+        return Err(Refusal::TooLong { seconds });
+    }
+    Ok(speech)
 }
 
 /// Start (in samples) of the `len`-sample stretch of `mono` with the most energy.
@@ -63,7 +215,9 @@ pub fn peak_dbfs(mono: &[f32]) -> f32 {
     }
 }
 
-/// Turns a captured recording (interleaved S16 in `format`) into one 1 s, 16 kHz mono take.
+/// Turns a captured recording (interleaved S16 in `format`) into one 1 s, 16 kHz mono take,
+/// or refuses it (see [`check_take`]). The second kept is the loudest one, moved if need be
+/// so that the whole stretch of sound is inside it.
 pub fn make_take(samples: &[i16], format: PcmFormat) -> Result<Vec<i16>, EnrollError> {
     let clip = Clip {
         rate: format.rate,
@@ -79,11 +233,12 @@ pub fn make_take(samples: &[i16], format: PcmFormat) -> Result<Vec<i16>, EnrollE
         1.0,
     )?;
     let as_f32: Vec<f32> = mono.iter().map(|&s| f32::from(s) / 32768.0).collect();
-    let peak = peak_dbfs(&as_f32);
-    if peak < -50.0 {
-        return Err(EnrollError::Silent { peak_dbfs: peak });
-    }
-    let start = loudest_window(&as_f32, TAKE_SAMPLES);
+    let speech = check_take(samples, &as_f32)?;
+    let loudest = loudest_window(&as_f32, TAKE_SAMPLES);
+    // The sound fits in one window (checked); keep all of it.
+    let start = loudest
+        .max(speech.end.saturating_sub(TAKE_SAMPLES))
+        .min(speech.start);
     let mut take: Vec<i16> = mono
         .iter()
         .skip(start)
@@ -184,6 +339,120 @@ mod tests {
         };
         let err = make_take(&[0i16; 32_000], fmt).unwrap_err().to_string();
         assert!(err.contains("microphone"), "{err}");
+    }
+
+    /// 16 kHz mono: silence with bursts of a 300 Hz tone at `amp` over `(from, to)` seconds,
+    /// over `seconds` in all, plus a little background hiss-like ripple at -60 dBFS.
+    fn signal(seconds: f32, bursts: &[(f32, f32)], amp: f32) -> Vec<i16> {
+        let n = (seconds * RATE as f32) as usize;
+        (0..n)
+            .map(|i| {
+                let t = i as f32 / RATE as f32;
+                let floor = 0.001 * (t * 1234.0 * std::f32::consts::TAU).sin();
+                let v = if bursts.iter().any(|&(a, b)| (a..b).contains(&t)) {
+                    amp * (t * 300.0 * std::f32::consts::TAU).sin()
+                } else {
+                    0.0
+                };
+                ((v + floor).clamp(-1.0, 1.0) * 32767.0) as i16
+            })
+            .collect()
+    }
+
+    const MONO16: PcmFormat = PcmFormat {
+        rate: 16_000,
+        channels: 1,
+    };
+
+    fn refusal(samples: &[i16]) -> Option<Refusal> {
+        match make_take(samples, MONO16) {
+            Ok(_) => None,
+            Err(EnrollError::Refused(r)) => Some(r),
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+
+    #[test]
+    fn a_clear_word_is_kept_whole() {
+        let s = signal(2.0, &[(1.3, 1.9)], 0.5);
+        let take = make_take(&s, MONO16).unwrap();
+        // The 0.6 s word is all inside the 1 s take, though it sits near the recording's end.
+        let loud = take.iter().filter(|x| x.abs() > 8000).count();
+        let all = s.iter().filter(|x| x.abs() > 8000).count();
+        assert_eq!(loud, all, "the whole word is in the take");
+    }
+
+    #[test]
+    fn a_word_with_a_gap_inside_is_one_stretch() {
+        // "stop": s-t-o-p with a 150 ms closure before the vowel.
+        let s = signal(2.0, &[(0.5, 0.65), (0.8, 1.2)], 0.4);
+        assert_eq!(refusal(&s), None);
+        let mono: Vec<f32> = s.iter().map(|&x| f32::from(x) / 32768.0).collect();
+        let span = speech_span(&mono).unwrap();
+        assert!(span.start <= 8_000 && span.end >= 19_200, "{span:?}");
+    }
+
+    #[test]
+    fn a_quiet_take_is_refused_as_silent() {
+        let s = signal(2.0, &[(0.5, 1.0)], 0.002); // about -54 dBFS
+        let r = refusal(&s).unwrap();
+        assert!(matches!(r, Refusal::Silent { .. }), "{r:?}");
+        assert_eq!(r.short(), "too quiet");
+    }
+
+    #[test]
+    fn a_clipped_take_is_refused_but_a_loud_clean_one_is_not() {
+        let clipped = signal(2.0, &[(0.5, 1.0)], 1.6);
+        let r = refusal(&clipped).unwrap();
+        assert!(
+            matches!(r, Refusal::Clipped { percent } if percent > 5.0),
+            "{r:?}"
+        );
+        assert!(r.to_string().contains("further from the microphone"));
+        let loud = signal(2.0, &[(0.5, 1.0)], 0.95);
+        assert_eq!(refusal(&loud), None);
+        // One full-scale click among clean speech is tolerated.
+        let mut click = signal(2.0, &[(0.5, 1.0)], 0.5);
+        click[100] = i16::MAX;
+        click[101] = i16::MIN;
+        assert_eq!(refusal(&click), None);
+    }
+
+    #[test]
+    fn sound_longer_than_a_take_is_refused_as_too_long() {
+        // 1.4 s of continuous sound: the 1 s cut would lose part of it.
+        let r = refusal(&signal(2.0, &[(0.3, 1.7)], 0.5)).unwrap();
+        assert!(
+            matches!(r, Refusal::TooLong { seconds } if (1.35..1.45).contains(&seconds)),
+            "{r:?}"
+        );
+        // The word said twice, 0.5 s apart: too long as well.
+        let r = refusal(&signal(2.0, &[(0.2, 0.6), (1.1, 1.5)], 0.5)).unwrap();
+        assert_eq!(r.short(), "too long");
+        // Just inside one second is fine.
+        assert_eq!(refusal(&signal(2.0, &[(0.5, 1.46)], 0.5)), None);
+    }
+
+    #[test]
+    fn a_click_alone_is_refused_as_too_short() {
+        let r = refusal(&signal(2.0, &[(1.0, 1.02)], 0.5)).unwrap();
+        assert!(matches!(r, Refusal::TooShort { ms } if ms <= 40), "{r:?}");
+        // A click before the word is ignored, not counted as part of the word.
+        let s = signal(2.0, &[(0.1, 0.12), (1.0, 1.5)], 0.5);
+        assert_eq!(refusal(&s), None);
+    }
+
+    #[test]
+    fn hostile_inputs_do_not_panic() {
+        for s in [vec![], vec![i16::MIN], vec![i16::MAX; 7], vec![0; 3]] {
+            let _ = make_take(&s, MONO16);
+            let mono: Vec<f32> = s.iter().map(|&x| f32::from(x) / 32768.0).collect();
+            let _ = check_take(&s, &mono);
+            let _ = speech_span(&mono);
+        }
+        assert_eq!(clipped_fraction(&[]), 0.0);
+        assert_eq!(speech_span(&[]), None);
+        assert_eq!(speech_span(&[f32::NAN; 1000]), None);
     }
 
     #[test]

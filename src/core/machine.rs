@@ -17,6 +17,18 @@
 //!   microphone is busy and playing a clip would end up in the recording.
 //! * Voice commands map to the same actions (see [`VoiceCommand`]); they are ignored while
 //!   recording, except "cancel", which can still abandon a pending erase.
+//! * **Tap, then press and hold `enroll_hold`** (2 s) — a double press whose second press is
+//!   held — teaches the toy its owner's voice (see [`super::enrollment`]). The first tap (held
+//!   at most `double_press_window`, 0.6 s) is an ordinary short press: it plays (or stops) a
+//!   clip at once, so no press waits to find out whether a second one follows. The second
+//!   press must begin within `double_press_window` of the tap's release; at 2 s the clip the
+//!   tap started is stopped, the green LED lights and the screen says "let go"; releasing
+//!   then starts the session. Released before 2 s it is an ordinary short press (it stops the
+//!   clip, as a second press always did); held on to 10 s it records, as any hold does. So
+//!   nothing that worked before the gesture existed does anything else now, except a second
+//!   press held 2-10 s right after a tap, which used to be a slow "stop".
+//! * While a session runs, voice commands are ignored (the words said *are* the commands)
+//!   and a press of any length cancels it, except while learning, when presses are ignored.
 //!
 //! Deadlines (the 10 s and 20 s marks, screen time-outs, the recording countdown) are the
 //! machine's own: [`Machine::next_deadline`] says when it next wants a
@@ -37,6 +49,7 @@ use rand::{Rng, SeedableRng};
 
 use super::clip_order::{recording_order, sort_clips};
 use super::commands::VoiceCommand;
+use super::enrollment::{AdaptOutcome, Ended, Enrollment, EnrollmentConfig, TakeResult};
 use crate::hw::leds::Led;
 use crate::ui::Screen;
 
@@ -61,6 +74,13 @@ pub struct MachineConfig {
     /// wake-up). Hold marks fire this much late so a release stamped before a mark is
     /// never overtaken by it; zero when edges arrive in order (virtual time, tests).
     pub release_grace: Duration,
+    /// Longest tap, and longest gap between its release and the second press, that make a
+    /// double press.
+    pub double_press_window: Duration,
+    /// How long the second press of a double press is held to teach the toy a voice.
+    pub enroll_hold: Duration,
+    /// The teaching session; `None`: the gesture does nothing special (no enroller thread).
+    pub enrollment: Option<EnrollmentConfig>,
 }
 
 impl Default for MachineConfig {
@@ -74,6 +94,9 @@ impl Default for MachineConfig {
             listening: false,
             seed: 0,
             release_grace: Duration::ZERO,
+            double_press_window: Duration::from_millis(600),
+            enroll_hold: Duration::from_secs(2),
+            enrollment: Some(EnrollmentConfig::default()),
         }
     }
 }
@@ -117,6 +140,12 @@ pub enum Input {
     },
     /// A device needs attention (`Some(title, detail)`) or is fine again (`None`).
     Fault(Option<(String, String)>),
+    /// The enroller finished the take asked for under `id` (see [`Action::RecordTake`]).
+    TakeFinished { id: u64, result: TakeResult },
+    /// The adapter finished (see [`Action::Adapt`]).
+    AdaptFinished {
+        result: Result<AdaptOutcome, String>,
+    },
 }
 
 /// A sound the machine asks the player for.
@@ -188,6 +217,24 @@ impl LedPattern {
         off: Duration::from_millis(100),
         times: Some(6),
     };
+    /// Two quick blinks (green): a take was kept, or the toy learned the voice.
+    pub const GOT_IT: LedPattern = LedPattern::Blink {
+        on: Duration::from_millis(150),
+        off: Duration::from_millis(150),
+        times: Some(2),
+    };
+    /// Two slower blinks (red): the take was refused, say it again.
+    pub const AGAIN: LedPattern = LedPattern::Blink {
+        on: Duration::from_millis(250),
+        off: Duration::from_millis(250),
+        times: Some(2),
+    };
+    /// Slow blinking until cleared (green): learning the voice.
+    pub const LEARNING: LedPattern = LedPattern::Blink {
+        on: Duration::from_millis(500),
+        off: Duration::from_millis(500),
+        times: None,
+    };
 }
 
 /// What the machine asks the rest of the program to do.
@@ -211,6 +258,20 @@ pub enum Action {
     SetVolume(u8),
     Led(Led, LedPattern),
     Show(Screen),
+    /// A teaching session starts: the enroller opens a new set of takes.
+    BeginEnrollment,
+    /// Record one take of `word` (its `take`-th) for `length`, check it, and save it if it
+    /// is good; the enroller answers [`Input::TakeFinished`] with `id`.
+    RecordTake {
+        id: u64,
+        word: String,
+        take: usize,
+        length: Duration,
+    },
+    /// Abandon the take being recorded (nothing is saved, no answer is needed).
+    CancelTake,
+    /// Learn from the saved takes; the adapter answers [`Input::AdaptFinished`].
+    Adapt,
 }
 
 /// How far the current press has got.
@@ -226,6 +287,13 @@ enum Hold {
     EraseCancelled,
     /// The press began while recording: ignored until release.
     Ignored,
+    /// The second press of a double press, not yet held `enroll_hold`: released now it is
+    /// a short press.
+    Armed,
+    /// The second press of a double press held past `enroll_hold`: release teaches.
+    EnrollReady,
+    /// A press during a teaching session: release cancels it, whatever the length.
+    Cancel,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,6 +337,10 @@ pub struct Machine {
     /// Next whole-second update of the recording countdown.
     countdown_at: Option<Duration>,
     fault: Option<(String, String)>,
+    /// Release time of the last tap (a short press no longer than `double_press_window`).
+    last_tap: Option<Duration>,
+    /// The teaching session, while one runs.
+    enrollment: Option<Enrollment>,
 }
 
 impl Machine {
@@ -289,6 +361,8 @@ impl Machine {
             message_until: None,
             countdown_at: None,
             fault: None,
+            last_tap: None,
+            enrollment: None,
         };
         m.set_clips(clips);
         m
@@ -331,6 +405,12 @@ impl Machine {
             && self.recording == Recording::Idle
             && !self.erase_after_recording
             && !self.erasing
+            && !self.enrollment.as_ref().is_some_and(Enrollment::is_busy)
+    }
+
+    /// `true` while a teaching session runs (from the gesture to the result).
+    pub fn is_enrolling(&self) -> bool {
+        self.enrollment.is_some()
     }
 
     /// `true` while a sound is playing (the keyword recognizer is muted then, so the toy
@@ -349,7 +429,8 @@ impl Machine {
         let hold = self
             .next_hold_mark()
             .map(|mark| mark + self.cfg.release_grace);
-        [hold, self.message_until, self.countdown_at]
+        let enroll = self.enrollment.as_ref().and_then(Enrollment::deadline);
+        [hold, self.message_until, self.countdown_at, enroll]
             .into_iter()
             .flatten()
             .min()
@@ -367,6 +448,14 @@ impl Machine {
                 since,
                 hold: Hold::Record,
             } => Some(since + self.cfg.erase_hold),
+            Button::Down {
+                since,
+                hold: Hold::Armed,
+            } => Some(since + self.cfg.enroll_hold),
+            Button::Down {
+                since,
+                hold: Hold::EnrollReady,
+            } => Some(since + self.cfg.record_hold),
             _ => None,
         }
     }
@@ -393,8 +482,47 @@ impl Machine {
                 command,
             } => self.heard(word, confidence, command, at, &mut out),
             Input::Fault(fault) => self.set_fault(fault, at, &mut out),
+            Input::TakeFinished { id, result } => match self.enrollment.as_mut() {
+                Some(e) => {
+                    let ended = e.take_finished(id, result, at, &mut out);
+                    self.enrollment_ended(ended, at, &mut out);
+                }
+                None => log::debug!("take {id} finished after teaching ended: {result:?}"),
+            },
+            Input::AdaptFinished { result } => match self.enrollment.as_mut() {
+                Some(e) => {
+                    let ended = e.adapt_finished(result, &mut out);
+                    self.enrollment_ended(ended, at, &mut out);
+                }
+                None => log::warn!("adapter answered with no teaching session: {result:?}"),
+            },
         }
         out
+    }
+
+    /// Starts a teaching session (the gesture was completed at `at`).
+    fn start_enrollment(&mut self, at: Duration, out: &mut Vec<Action>) {
+        let Some(cfg) = self.cfg.enrollment.clone() else {
+            return;
+        };
+        self.message_until = None;
+        out.push(Action::Led(Led::Green, LedPattern::Off));
+        self.enrollment = Enrollment::start(&cfg, at, out);
+        if self.enrollment.is_none() {
+            out.push(Action::Show(self.resting_screen(at)));
+        }
+    }
+
+    /// Clears the session if it ended; shows the idle screen or leaves a message up.
+    fn enrollment_ended(&mut self, ended: Ended, at: Duration, out: &mut Vec<Action>) {
+        let Ended::Yes { message_for } = ended else {
+            return;
+        };
+        self.enrollment = None;
+        match message_for {
+            Some(d) => self.message_until = Some(at + d),
+            None => out.push(Action::Show(self.resting_screen(at))),
+        }
     }
 
     /// Fires every deadline at or before `now`, each at its own time, in order.
@@ -419,6 +547,14 @@ impl Machine {
             self.countdown(due, out);
             return;
         }
+        let speaker_busy = self.playing.is_some();
+        if let Some(e) = self.enrollment.as_mut() {
+            if e.deadline() == Some(due) {
+                let ended = e.fire(due, speaker_busy, out);
+                self.enrollment_ended(ended, due, out);
+                return;
+            }
+        }
         if self.message_until == Some(due) {
             self.message_until = None;
             out.push(Action::Show(self.resting_screen(due)));
@@ -431,11 +567,25 @@ impl Machine {
             log::debug!("button down while already down; ignored");
             return;
         }
-        let hold = if self.recording == Recording::Idle {
-            Hold::Short
-        } else {
+        let tap = self.last_tap.take();
+        let hold = if let Some(e) = &self.enrollment {
+            if e.is_learning() {
+                log::info!("button pressed while learning: ignored");
+                Hold::Ignored
+            } else {
+                Hold::Cancel
+            }
+        } else if self.recording != Recording::Idle {
             log::info!("button pressed while recording: ignored until released");
             Hold::Ignored
+        } else if self.cfg.enrollment.is_some()
+            && self.cfg.enroll_hold < self.cfg.record_hold
+            && tap.is_some_and(|t| at.saturating_sub(t) <= self.cfg.double_press_window)
+        {
+            log::debug!("second press of a double press: hold it to teach the toy a voice");
+            Hold::Armed
+        } else {
+            Hold::Short
         };
         self.button = Button::Down { since: at, hold };
         let _ = out;
@@ -457,11 +607,21 @@ impl Machine {
         );
         self.button = Button::Up;
         match hold {
-            Hold::Short => {
+            Hold::Short | Hold::Armed => {
+                if hold == Hold::Short && at.saturating_sub(since) <= self.cfg.double_press_window {
+                    self.last_tap = Some(at);
+                }
                 if self.playing.is_some() {
                     self.stop(out);
                 } else {
                     self.play_random(at, out);
+                }
+            }
+            Hold::EnrollReady => self.start_enrollment(at, out),
+            Hold::Cancel => {
+                if let Some(e) = self.enrollment.as_mut() {
+                    let ended = e.cancel(out);
+                    self.enrollment_ended(ended, at, out);
                 }
             }
             Hold::Record | Hold::Ignored => {}
@@ -496,8 +656,36 @@ impl Machine {
                 since,
                 hold: Hold::Record,
             } => self.reached_erase_hold(since, out),
+            Button::Down {
+                since,
+                hold: Hold::Armed,
+            } => self.reached_enroll_hold(since, out),
+            Button::Down {
+                since,
+                hold: Hold::EnrollReady,
+            } => {
+                // Still held at 10 s: an ordinary record hold after all.
+                out.push(Action::Led(Led::Green, LedPattern::Off));
+                self.reached_record_hold(since, out);
+            }
             _ => {}
         }
+    }
+
+    fn reached_enroll_hold(&mut self, since: Duration, out: &mut Vec<Action>) {
+        self.button = Button::Down {
+            since,
+            hold: Hold::EnrollReady,
+        };
+        log::info!(
+            "double press held {:?}: let go to teach the toy a voice",
+            self.cfg.enroll_hold
+        );
+        // The clip the tap started is no longer wanted.
+        self.stop(out);
+        out.push(Action::Led(Led::Green, LedPattern::On));
+        self.message_until = None;
+        out.push(Action::Show(Screen::TeachReady));
     }
 
     fn reached_record_hold(&mut self, since: Duration, out: &mut Vec<Action>) {
@@ -526,6 +714,12 @@ impl Machine {
     fn playback_finished(&mut self, id: u64, at: Duration, out: &mut Vec<Action>) {
         if self.playing == Some(id) {
             self.playing = None;
+        }
+        if let Some(e) = self.enrollment.as_mut() {
+            if self.playing.is_none() {
+                e.speaker_free(at, out);
+            }
+            return;
         }
         if self.recording == Recording::AfterCue(id) {
             self.recording = Recording::Running { started: at };
@@ -618,6 +812,11 @@ impl Machine {
         at: Duration,
         out: &mut Vec<Action>,
     ) {
+        if self.enrollment.is_some() {
+            // The words said while teaching are the commands themselves.
+            log::info!("heard \"{word}\" while teaching: not a command");
+            return;
+        }
         let recording = self.recording != Recording::Idle;
         if !recording {
             out.push(Action::Led(Led::Green, LedPattern::FLASH));
@@ -753,7 +952,7 @@ impl Machine {
     }
 
     fn refresh_idle(&mut self, out: &mut Vec<Action>) {
-        if self.is_idle() && self.message_until.is_none() {
+        if self.is_idle() && self.message_until.is_none() && self.enrollment.is_none() {
             out.push(Action::Show(self.idle_screen()));
         }
     }
@@ -772,6 +971,9 @@ impl Machine {
     fn resting_screen(&self, _at: Duration) -> Screen {
         if self.erase_pending_on_release() {
             return Screen::ReleaseToErase;
+        }
+        if let Some(e) = &self.enrollment {
+            return e.screen();
         }
         if let Some((title, detail)) = &self.fault {
             return Screen::Error {
@@ -1368,5 +1570,502 @@ mod tests {
         assert!(out
             .iter()
             .any(|a| matches!(a, Action::Show(Screen::Idle { .. }))));
+    }
+
+    // --- Teaching the toy a voice: the gesture and the session -------------------------
+
+    use crate::core::enrollment::{AdaptOutcome, EnrollmentConfig, TakeResult};
+
+    fn teach_cfg(words: &[&str], takes: usize, grace: Duration) -> MachineConfig {
+        MachineConfig {
+            seed: 7,
+            release_grace: grace,
+            enrollment: Some(EnrollmentConfig {
+                words: words.iter().map(|w| w.to_string()).collect(),
+                takes,
+                ..EnrollmentConfig::default()
+            }),
+            ..MachineConfig::default()
+        }
+    }
+
+    fn teach_rig(clips: &[&str], words: &[&str], takes: usize) -> Rig {
+        Rig {
+            m: Machine::new(
+                teach_cfg(words, takes, Duration::ZERO),
+                clips.iter().map(|s| s.to_string()).collect(),
+            ),
+        }
+    }
+
+    /// The take asked for in `out`: (id, word, take).
+    fn take_asked(out: &[Action]) -> Option<(u64, String, usize)> {
+        out.iter().find_map(|a| match a {
+            Action::RecordTake { id, word, take, .. } => Some((*id, word.clone(), *take)),
+            _ => None,
+        })
+    }
+
+    fn shows(out: &[Action], pred: impl Fn(&Screen) -> bool) -> bool {
+        out.iter().any(|a| matches!(a, Action::Show(s) if pred(s)))
+    }
+
+    /// Tap at `t0` (0.1 s), second press 0.3 s later, held to `t0 + 2.4`, released at
+    /// `t0 + 2.5`; the empty cue the tap played finishes when the gesture stops it. Returns
+    /// the actions of the release.
+    fn gesture(r: &mut Rig, t0: f64) -> Vec<Action> {
+        r.press(secs(t0), secs(t0 + 0.1));
+        r.at(secs(t0 + 0.4), Input::ButtonDown);
+        r.at(secs(t0 + 2.4), Input::Tick);
+        r.at(secs(t0 + 2.45), Input::PlaybackFinished { id: 1 });
+        r.at(secs(t0 + 2.5), Input::ButtonUp)
+    }
+
+    #[test]
+    fn a_tap_then_a_2_s_hold_starts_teaching() {
+        let mut r = teach_rig(&["a.wav"], &["left", "right"], 2);
+        let out = r.press(secs(0.0), secs(0.1));
+        assert_eq!(
+            plays(&out),
+            vec![(1, Sound::Clip("a.wav".into()))],
+            "the tap plays at once: no press waits for a possible second one"
+        );
+        r.at(secs(0.5), Input::ButtonDown);
+        assert_eq!(r.m.next_deadline(), Some(secs(2.5)), "the 2 s mark");
+        let out = r.at(secs(2.5), Input::Tick);
+        assert!(has(&out, &Action::StopPlayback), "the tap's clip stops");
+        assert!(has(&out, &Action::Led(Led::Green, LedPattern::On)));
+        assert!(has(&out, &Action::Show(Screen::TeachReady)));
+        assert!(!r.m.is_enrolling(), "not before the release");
+        r.at(secs(2.55), Input::PlaybackFinished { id: 1 });
+        let out = r.at(secs(3.0), Input::ButtonUp);
+        assert!(has(&out, &Action::BeginEnrollment));
+        assert!(has(
+            &out,
+            &Action::Show(Screen::EnrollSay {
+                word: "left".into(),
+                take: 1,
+                takes: 2,
+                listening: false
+            })
+        ));
+        assert!(r.m.is_enrolling());
+        assert!(plays(&out).is_empty());
+    }
+
+    #[test]
+    fn the_second_press_must_begin_within_the_window() {
+        // Released at 0.1 s; a second press at exactly 0.7 s is inside (0.6 s), at 0.701 not.
+        for (down, armed) in [(0.699, true), (0.7, true), (0.701, false), (1.5, false)] {
+            let mut r = teach_rig(&["a.wav"], &["go"], 1);
+            r.press(secs(0.0), secs(0.1));
+            r.at(secs(down), Input::ButtonDown);
+            let out = r.at(secs(down + 2.0), Input::Tick);
+            assert_eq!(
+                has(&out, &Action::Show(Screen::TeachReady)),
+                armed,
+                "second press at {down} s"
+            );
+            let out = r.at(secs(down + 2.1), Input::ButtonUp);
+            assert_eq!(r.m.is_enrolling(), armed, "second press at {down} s");
+            if !armed {
+                assert_eq!(out, vec![Action::StopPlayback], "an ordinary short press");
+            }
+        }
+    }
+
+    #[test]
+    fn only_a_tap_opens_the_window() {
+        // The first press lasted 0.61 s: longer than a tap.
+        let mut r = teach_rig(&["a.wav"], &["go"], 1);
+        r.press(secs(0.0), secs(0.61));
+        r.at(secs(0.7), Input::ButtonDown);
+        let out = r.at(secs(2.7), Input::Tick);
+        assert!(!has(&out, &Action::Show(Screen::TeachReady)));
+        assert_eq!(r.m.next_deadline(), Some(secs(10.7)), "an ordinary hold");
+    }
+
+    #[test]
+    fn released_just_before_the_2_s_mark_is_a_short_press() {
+        let mut r = teach_rig(&["a.wav"], &["go"], 1);
+        r.press(secs(0.0), secs(0.1));
+        r.at(secs(0.5), Input::ButtonDown);
+        let out = r.at(ms(2_499), Input::ButtonUp);
+        assert_eq!(out, vec![Action::StopPlayback]);
+        assert!(!r.m.is_enrolling());
+    }
+
+    #[test]
+    fn late_releases_around_the_2_s_mark_follow_their_stamps() {
+        // Releases reach the machine up to 60 ms after their stamps.
+        let rig = || Rig {
+            m: Machine::new(teach_cfg(&["go"], 1, ms(60)), vec!["a.wav".to_string()]),
+        };
+        // Stamped 2.49 s (before the mark at 2.5 s), delivered at 2.53 s.
+        let mut r = rig();
+        r.press(secs(0.0), secs(0.1));
+        r.at(secs(0.5), Input::ButtonDown);
+        assert_eq!(r.m.next_deadline(), Some(ms(2_560)));
+        let early = r.at(ms(2_530), Input::Tick);
+        assert!(!has(&early, &Action::Show(Screen::TeachReady)));
+        let out = r.at(ms(2_490), Input::ButtonUp);
+        assert_eq!(out, vec![Action::StopPlayback], "a short press");
+        assert!(!r.m.is_enrolling());
+        // Stamped 2.51 s, before the timer confirmed the mark: the mark is reached first.
+        let mut r = rig();
+        r.press(secs(0.0), secs(0.1));
+        r.at(secs(0.5), Input::ButtonDown);
+        let out = r.at(ms(2_510), Input::ButtonUp);
+        assert!(has(&out, &Action::Show(Screen::TeachReady)), "{out:?}");
+        assert!(has(&out, &Action::BeginEnrollment), "{out:?}");
+        assert!(r.m.is_enrolling());
+    }
+
+    #[test]
+    fn holding_the_second_press_on_to_10_s_still_records() {
+        let mut r = teach_rig(&[], &["go"], 1);
+        r.press(secs(0.0), secs(0.1)); // the empty cue, id 1
+        r.at(secs(0.3), Input::ButtonDown);
+        r.at(secs(2.3), Input::Tick);
+        r.at(secs(2.35), Input::PlaybackFinished { id: 1 });
+        let out = r.at(secs(10.3), Input::Tick);
+        assert!(has(&out, &Action::Led(Led::Green, LedPattern::Off)));
+        assert_eq!(plays(&out), vec![(2, Sound::Cue(Cue::Burp))]);
+        r.at(secs(10.4), Input::ButtonUp);
+        let out = r.at(secs(10.9), Input::PlaybackFinished { id: 2 });
+        assert!(has(&out, &Action::StartRecording { length: secs(5.0) }));
+        assert!(!r.m.is_enrolling());
+    }
+
+    #[test]
+    fn without_an_enroller_the_gesture_is_two_short_presses() {
+        let cfg = MachineConfig {
+            seed: 7,
+            enrollment: None,
+            ..MachineConfig::default()
+        };
+        let mut m = Machine::new(cfg, vec!["a.wav".into()]);
+        m.handle(Event::new(secs(0.0), Input::ButtonDown));
+        m.handle(Event::new(secs(0.1), Input::ButtonUp));
+        m.handle(Event::new(secs(0.4), Input::ButtonDown));
+        assert_eq!(m.next_deadline(), Some(secs(10.4)));
+        let out = m.handle(Event::new(secs(3.0), Input::ButtonUp));
+        assert_eq!(out, vec![Action::StopPlayback]);
+    }
+
+    #[test]
+    fn a_whole_session_prompts_listens_refuses_keeps_and_learns() {
+        let mut r = teach_rig(&[], &["go", "stop"], 2);
+        gesture(&mut r, 0.0);
+        let cfg = EnrollmentConfig::default();
+        let mut now = secs(2.5);
+        let mut asked = vec![];
+        let mut refused_once = false;
+        let mut takes_seen = 0;
+        while takes_seen < 4 {
+            // The prompt shows, then listening starts.
+            now += cfg.prompt_time;
+            assert!(r.m.is_settled(), "time may jump during a prompt");
+            let out = r.at(now, Input::Tick);
+            let (id, word, take) = take_asked(&out).expect("a take is asked for");
+            assert!(has(&out, &Action::Led(Led::Green, LedPattern::On)));
+            assert!(shows(&out, |s| matches!(
+                s,
+                Screen::EnrollSay {
+                    listening: true,
+                    ..
+                }
+            )));
+            assert!(!r.m.is_settled(), "waiting for the enroller");
+            asked.push((word.clone(), take));
+            now += cfg.take_length;
+            let result = if word == "stop" && !refused_once {
+                refused_once = true;
+                TakeResult::Refused {
+                    reason: "too quiet".into(),
+                    detail: "the take was silent".into(),
+                }
+            } else {
+                takes_seen += 1;
+                TakeResult::Kept
+            };
+            let kept = result == TakeResult::Kept;
+            let out = r.at(now, Input::TakeFinished { id, result });
+            assert!(has(&out, &Action::Led(Led::Green, LedPattern::Off)));
+            if kept {
+                assert!(has(&out, &Action::Led(Led::Green, LedPattern::GOT_IT)));
+                assert!(has(
+                    &out,
+                    &Action::Show(Screen::EnrollGotIt {
+                        word: word.clone(),
+                        take,
+                        takes: 2
+                    })
+                ));
+            } else {
+                assert!(has(&out, &Action::Led(Led::Red, LedPattern::AGAIN)));
+                assert!(has(
+                    &out,
+                    &Action::Show(Screen::EnrollAgain {
+                        word: word.clone(),
+                        reason: "too quiet".into()
+                    })
+                ));
+            }
+            now += cfg.result_time;
+            if takes_seen < 4 {
+                let out = r.at(now, Input::Tick);
+                assert!(shows(&out, |s| matches!(
+                    s,
+                    Screen::EnrollSay {
+                        listening: false,
+                        ..
+                    }
+                )));
+            }
+        }
+        assert_eq!(
+            asked,
+            [
+                ("go".to_string(), 1),
+                ("go".to_string(), 2),
+                ("stop".to_string(), 1),
+                ("stop".to_string(), 1),
+                ("stop".to_string(), 2)
+            ],
+            "the refused take is asked again"
+        );
+        let out = r.at(now, Input::Tick);
+        assert!(has(&out, &Action::Adapt));
+        assert!(has(
+            &out,
+            &Action::Show(Screen::EnrollLearning { takes: 4 })
+        ));
+        assert!(!r.m.is_settled());
+        let out = r.at(
+            now + secs(3.0),
+            Input::AdaptFinished {
+                result: Ok(AdaptOutcome {
+                    before: 0.78,
+                    after: 0.96,
+                    switched: true,
+                }),
+            },
+        );
+        assert!(has(
+            &out,
+            &Action::Show(Screen::EnrollResult {
+                before: 0.78,
+                after: 0.96,
+                switched: true
+            })
+        ));
+        assert!(!r.m.is_enrolling());
+        assert!(r.m.is_idle());
+        // The result stays up, then the idle screen returns.
+        let back = r.m.next_deadline().expect("the result times out");
+        let out = r.at(back, Input::Tick);
+        assert!(shows(&out, |s| matches!(s, Screen::Idle { .. })));
+    }
+
+    /// Runs the gesture and the first prompt; returns the first take's id and the time.
+    fn listening(r: &mut Rig) -> (u64, Duration) {
+        gesture(r, 0.0);
+        let at = secs(2.5) + EnrollmentConfig::default().prompt_time;
+        let out = r.at(at, Input::Tick);
+        (take_asked(&out).expect("listening").0, at)
+    }
+
+    #[test]
+    fn while_teaching_voice_commands_do_nothing_and_a_press_cancels() {
+        let mut r = teach_rig(&["a.wav"], &["go"], 2);
+        let (id, at) = listening(&mut r);
+        let out = r.at(
+            at + ms(500),
+            Input::Heard {
+                word: "go".into(),
+                confidence: 0.99,
+                command: Some(VoiceCommand::PlayRandom),
+            },
+        );
+        assert!(out.is_empty(), "the word said is not a command: {out:?}");
+        // A short press cancels; the take in flight is abandoned.
+        let out = r.press(at + ms(800), at + ms(900));
+        assert!(has(&out, &Action::CancelTake));
+        assert!(has(&out, &Action::Led(Led::Green, LedPattern::Off)));
+        assert!(plays(&out).is_empty(), "the press plays nothing");
+        assert!(shows(&out, |s| matches!(s, Screen::Idle { .. })));
+        assert!(!r.m.is_enrolling());
+        // The enroller's late answer is ignored.
+        let out = r.at(
+            at + secs(2.0),
+            Input::TakeFinished {
+                id,
+                result: TakeResult::Kept,
+            },
+        );
+        assert!(out.is_empty(), "{out:?}");
+        assert!(r.m.is_idle());
+    }
+
+    #[test]
+    fn a_long_press_while_teaching_cancels_and_neither_records_nor_erases() {
+        let mut r = teach_rig(&["a.wav"], &["go"], 2);
+        let (_, at) = listening(&mut r);
+        r.at(at + ms(100), Input::ButtonDown);
+        let out = r.at(at + secs(25.0), Input::ButtonUp);
+        assert!(!has(&out, &Action::EraseAll));
+        assert!(plays(&out).is_empty());
+        assert!(!r.m.is_enrolling());
+        assert_eq!(r.m.clips().len(), 1);
+    }
+
+    #[test]
+    fn a_take_that_never_comes_back_fails_the_session_instead_of_hanging() {
+        let mut r = teach_rig(&[], &["go"], 2);
+        let (_, at) = listening(&mut r);
+        let cfg = EnrollmentConfig::default();
+        let watchdog = at + cfg.take_length + cfg.take_timeout;
+        assert_eq!(r.m.next_deadline(), Some(watchdog));
+        let out = r.at(watchdog, Input::Tick);
+        assert!(has(&out, &Action::Led(Led::Red, LedPattern::FAILED)));
+        assert!(shows(
+            &out,
+            |s| matches!(s, Screen::Error { title, .. } if title == "Not learned")
+        ));
+        assert!(!r.m.is_enrolling());
+        assert!(r.m.is_idle());
+    }
+
+    #[test]
+    fn a_failed_take_ends_the_session_with_its_reason() {
+        let mut r = teach_rig(&[], &["go"], 2);
+        let (id, at) = listening(&mut r);
+        let out = r.at(
+            at + secs(2.0),
+            Input::TakeFinished {
+                id,
+                result: TakeResult::Failed("no audio from the microphone".into()),
+            },
+        );
+        assert!(shows(
+            &out,
+            |s| matches!(s, Screen::Error { detail, .. } if detail.contains("no audio"))
+        ));
+        assert!(!r.m.is_enrolling());
+    }
+
+    #[test]
+    fn too_many_refusals_in_a_row_give_up() {
+        let mut r = teach_rig(&[], &["go"], 2);
+        let (mut id, mut at) = listening(&mut r);
+        let cfg = EnrollmentConfig::default();
+        for n in 1..=cfg.max_refusals {
+            at += cfg.take_length;
+            let out = r.at(
+                at,
+                Input::TakeFinished {
+                    id,
+                    result: TakeResult::Refused {
+                        reason: "clipped".into(),
+                        detail: "the take was clipped".into(),
+                    },
+                },
+            );
+            if n == cfg.max_refusals {
+                assert!(
+                    shows(&out, |s| matches!(s, Screen::Error { .. })),
+                    "{out:?}"
+                );
+                assert!(!r.m.is_enrolling());
+                return;
+            }
+            at += cfg.result_time;
+            r.at(at, Input::Tick);
+            at += cfg.prompt_time;
+            id = take_asked(&r.at(at, Input::Tick)).expect("asked again").0;
+        }
+        panic!("never gave up");
+    }
+
+    #[test]
+    fn listening_waits_for_the_speaker_to_be_quiet() {
+        let mut r = teach_rig(&["a.wav"], &["go"], 1);
+        r.press(secs(0.0), secs(0.1)); // plays a.wav (id 1)
+        r.at(secs(0.4), Input::ButtonDown);
+        r.at(secs(2.4), Input::Tick); // asks the player to stop
+        r.at(secs(2.5), Input::ButtonUp);
+        // The player has not confirmed yet when the prompt is over.
+        let out = r.at(
+            secs(2.5) + EnrollmentConfig::default().prompt_time,
+            Input::Tick,
+        );
+        assert!(take_asked(&out).is_none(), "the clip would be in the take");
+        let out = r.at(secs(3.5), Input::PlaybackFinished { id: 1 });
+        assert!(take_asked(&out).is_some());
+    }
+
+    #[test]
+    fn presses_while_learning_are_ignored_and_a_failure_is_shown() {
+        let mut r = teach_rig(&[], &["go"], 1);
+        let (id, at) = listening(&mut r);
+        let cfg = EnrollmentConfig::default();
+        r.at(
+            at + ms(100),
+            Input::TakeFinished {
+                id,
+                result: TakeResult::Kept,
+            },
+        );
+        let out = r.at(at + ms(100) + cfg.result_time, Input::Tick);
+        assert!(has(&out, &Action::Adapt));
+        let t = at + secs(2.0);
+        let out = r.press(t, t + ms(100));
+        assert!(out.is_empty(), "{out:?}");
+        assert!(r.m.is_enrolling());
+        let out = r.at(
+            t + secs(1.0),
+            Input::AdaptFinished {
+                result: Err("not enough takes".into()),
+            },
+        );
+        assert!(shows(
+            &out,
+            |s| matches!(s, Screen::Error { detail, .. } if detail == "not enough takes")
+        ));
+        assert!(!r.m.is_enrolling());
+    }
+
+    #[test]
+    fn kept_the_old_model_is_said_without_a_red_light() {
+        let mut r = teach_rig(&[], &["go"], 1);
+        let (id, at) = listening(&mut r);
+        r.at(
+            at,
+            Input::TakeFinished {
+                id,
+                result: TakeResult::Kept,
+            },
+        );
+        r.at(at + secs(1.0), Input::Tick);
+        let out = r.at(
+            at + secs(2.0),
+            Input::AdaptFinished {
+                result: Ok(AdaptOutcome {
+                    before: 0.8,
+                    after: 0.7,
+                    switched: false,
+                }),
+            },
+        );
+        assert!(has(
+            &out,
+            &Action::Show(Screen::EnrollResult {
+                before: 0.8,
+                after: 0.7,
+                switched: false
+            })
+        ));
+        assert!(!out.iter().any(|a| matches!(a, Action::Led(Led::Red, _))));
     }
 }

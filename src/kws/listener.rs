@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::RecvTimeoutError;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::detector::{Detection, Detector, DetectorConfig, DetectorError};
 use super::features::FeatureError;
@@ -280,7 +280,29 @@ pub const ECHO_TAIL: Duration = Duration::from_millis(300);
 /// capture time against `playback`, not when this thread gets to it, so a listener that
 /// fell behind still never hears its own speaker.
 pub fn spawn_listener(
+    recognizer: Recognizer,
+    subscription: Subscription,
+    playback: Arc<PlaybackWindow>,
+    stop: Arc<AtomicBool>,
+    on_detection: impl FnMut(Detection) + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    spawn_reloadable_listener(
+        recognizer,
+        crossbeam_channel::never(),
+        subscription,
+        playback,
+        stop,
+        on_detection,
+    )
+}
+
+/// [`spawn_listener`], whose recognizer is replaced by each one that arrives on `swap`
+/// (a new model learned on the toy, loaded by the sender: loading is slow and must not
+/// cost this thread its audio). The swap happens between two chunks; the new recognizer
+/// starts from a clean state.
+pub fn spawn_reloadable_listener(
     mut recognizer: Recognizer,
+    swap: Receiver<Recognizer>,
     subscription: Subscription,
     playback: Arc<PlaybackWindow>,
     stop: Arc<AtomicBool>,
@@ -295,6 +317,12 @@ pub fn spawn_listener(
             let mut reported_error = false;
             let mut last_dropped = 0;
             while !stop.load(Ordering::Relaxed) {
+                if let Some(newer) = swap.try_iter().last() {
+                    log::info!("keyword listener: now using the newly learned model");
+                    recognizer = newer;
+                    muted = false;
+                    reported_error = false;
+                }
                 let chunk = match subscription
                     .receiver()
                     .recv_timeout(Duration::from_millis(200))
@@ -511,6 +539,39 @@ mod tests {
         let d = rx
             .recv_timeout(Duration::from_secs(10))
             .expect("a word after playback");
+        assert_eq!(d.word, "go");
+        stop.store(true, Ordering::SeqCst);
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn a_recognizer_sent_to_a_running_listener_replaces_its_model() {
+        let hub = crate::audio::capture::CaptureHub::new();
+        let playback = Arc::new(PlaybackWindow::new());
+        let labels = meta().labels;
+        // The model it starts with hears only silence; the new one hears "go" everywhere.
+        let deaf = rig(vec![]);
+        let sub = hub.subscribe("keywords", 1000);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (swap_tx, swap_rx) = crossbeam_channel::unbounded();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let h = spawn_reloadable_listener(deaf, swap_rx, sub, playback, stop.clone(), move |d| {
+            let _ = tx.send(d);
+        })
+        .unwrap();
+        let (mut frame, mut t) = (0u64, std::time::Instant::now());
+        publish(&hub, &mut frame, &mut t, 50, true);
+        // The deaf model cannot say "go": a "go" can only come from the one sent now.
+        swap_tx
+            .send(rig(vec![
+                ScriptedClassifier::peaked(&labels, "go", 0.95);
+                40
+            ]))
+            .unwrap();
+        publish(&hub, &mut frame, &mut t, 150, true);
+        let d = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the new model hears");
         assert_eq!(d.word, "go");
         stop.store(true, Ordering::SeqCst);
         h.join().unwrap();

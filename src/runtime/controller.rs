@@ -13,13 +13,14 @@ use std::time::Duration;
 
 use crossbeam_channel::{never, select, Receiver, Sender};
 
+use super::enroller::{EnrollCommand, EnrollReport};
 use crate::audio::library::Library;
 use crate::audio::pcm::DeviceStatus;
 use crate::audio::playback_window::PlaybackWindow;
 use crate::audio::player::{PlayOutcome, PlayerCommand, PlayerReport};
 use crate::audio::recorder::{RecorderCommand, RecorderReport};
 use crate::clock::Clock;
-use crate::core::{Action, CommandMap, Event, Input, LedPattern, Machine, Sound};
+use crate::core::{Action, CommandMap, Event, Input, LedPattern, Machine, Sound, TakeResult};
 use crate::hw::button::Edge;
 use crate::hw::leds::Led;
 use crate::ui::Screen;
@@ -52,6 +53,8 @@ pub struct Status {
     pub volume: u8,
     /// The controller has seen the button go down and not yet come up.
     pub button_down: bool,
+    /// A teaching session is running.
+    pub enrolling: bool,
 }
 
 /// Where the controller sends the work.
@@ -60,6 +63,8 @@ pub struct Outputs {
     pub recorder: Sender<RecorderCommand>,
     pub leds: Sender<(Led, LedPattern)>,
     pub screens: Sender<Screen>,
+    /// The enroller thread, when the toy can teach itself a voice.
+    pub enroll: Option<Sender<EnrollCommand>>,
 }
 
 /// Where the controller hears from.
@@ -70,6 +75,8 @@ pub struct Inputs {
     pub recorder: Receiver<RecorderReport>,
     /// Capture device status (the microphone).
     pub capture: Receiver<DeviceStatus>,
+    /// The enroller's reports (`never()` without one).
+    pub enroll: Receiver<EnrollReport>,
 }
 
 /// The controller's state and its connections.
@@ -86,6 +93,10 @@ pub struct Controller {
     waiters: Vec<Sender<Status>>,
     mic_fault: Option<String>,
     speaker_fault: Option<String>,
+    /// The take the enroller is recording, and whether it is adapting: what to report
+    /// failed if the enroller thread goes away, so the machine is never left waiting.
+    pending_take: Option<u64>,
+    adapting: bool,
 }
 
 impl Controller {
@@ -109,6 +120,8 @@ impl Controller {
             waiters: Vec::new(),
             mic_fault: None,
             speaker_fault: None,
+            pending_take: None,
+            adapting: false,
         }
     }
 
@@ -124,6 +137,7 @@ impl Controller {
             mut player,
             mut recorder,
             mut capture,
+            mut enroll,
         } = inputs;
         loop {
             let timeout = match self.machine.next_deadline() {
@@ -179,6 +193,21 @@ impl Controller {
                     }
                     Err(_) => closed(&mut capture, "capture"),
                 },
+                recv(enroll) -> r => match r {
+                    Ok(EnrollReport::Take { id, result }) => {
+                        self.pending_take = None;
+                        Some((self.clock.now(), Input::TakeFinished { id, result }))
+                    }
+                    Ok(EnrollReport::Adapted(result)) => {
+                        self.adapting = false;
+                        Some((self.clock.now(), Input::AdaptFinished { result }))
+                    }
+                    Err(_) => {
+                        closed::<_, ()>(&mut enroll, "enroller");
+                        self.out.enroll = None;
+                        self.enroller_gone()
+                    }
+                },
                 recv(timeout) -> _ => Some((self.clock.now(), Input::Tick)),
             };
             if let Some((at, input)) = input {
@@ -188,6 +217,43 @@ impl Controller {
         }
         let _ = self.out.recorder.send(RecorderCommand::Shutdown);
         let _ = self.out.player.send(PlayerCommand::Shutdown);
+        if let Some(enroll) = &self.out.enroll {
+            let _ = enroll.send(EnrollCommand::Shutdown);
+        }
+    }
+
+    /// The enroller thread is gone: whatever the machine waits for from it has failed.
+    fn enroller_gone(&mut self) -> Option<(Duration, Input)> {
+        const WHY: &str = "the enroller thread stopped";
+        let now = self.clock.now();
+        if let Some(id) = self.pending_take.take() {
+            log::error!("{WHY} during a take");
+            return Some((
+                now,
+                Input::TakeFinished {
+                    id,
+                    result: TakeResult::Failed(WHY.into()),
+                },
+            ));
+        }
+        if std::mem::take(&mut self.adapting) {
+            log::error!("{WHY} while learning");
+            return Some((
+                now,
+                Input::AdaptFinished {
+                    result: Err(WHY.into()),
+                },
+            ));
+        }
+        None
+    }
+
+    /// Sends to the enroller; `false` when there is none (any more).
+    fn send_enroller(&mut self, cmd: EnrollCommand) -> bool {
+        match &self.out.enroll {
+            Some(tx) => tx.send(cmd).is_ok(),
+            None => false,
+        }
     }
 
     fn player_report(&mut self, report: PlayerReport) -> Option<(Duration, Input)> {
@@ -274,6 +340,44 @@ impl Controller {
                 Action::Show(screen) => {
                     let _ = self.out.screens.send(screen);
                 }
+                Action::BeginEnrollment => {
+                    self.send_enroller(EnrollCommand::Begin);
+                }
+                Action::RecordTake {
+                    id,
+                    word,
+                    take,
+                    length,
+                } => {
+                    if self.send_enroller(EnrollCommand::Take {
+                        id,
+                        word,
+                        take,
+                        length,
+                    }) {
+                        self.pending_take = Some(id);
+                    } else {
+                        follow_up.push(Input::TakeFinished {
+                            id,
+                            result: TakeResult::Failed(
+                                "this toy has no enroller (no state folder)".into(),
+                            ),
+                        });
+                    }
+                }
+                Action::CancelTake => {
+                    self.pending_take = None;
+                    self.send_enroller(EnrollCommand::Cancel);
+                }
+                Action::Adapt => {
+                    if self.send_enroller(EnrollCommand::Adapt) {
+                        self.adapting = true;
+                    } else {
+                        follow_up.push(Input::AdaptFinished {
+                            result: Err("this toy has no enroller (no state folder)".into()),
+                        });
+                    }
+                }
             }
         }
         follow_up
@@ -287,6 +391,7 @@ impl Controller {
             clips: self.machine.clips().to_vec(),
             volume: self.machine.volume(),
             button_down: self.machine.is_button_down(),
+            enrolling: self.machine.is_enrolling(),
         }
     }
 

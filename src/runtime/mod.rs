@@ -9,7 +9,9 @@
 //! Every arrow is a crossbeam channel. Only the capture thread opens the microphone;
 //! the recorder and the keyword listener subscribe to its fan-out.
 
+pub mod adapter_glue;
 pub mod controller;
+pub mod enroller;
 pub mod sim;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,12 +29,14 @@ use crate::audio::recorder::spawn_recorder;
 use crate::audio::AudioBackend;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::core::EnrollmentConfig;
 use crate::core::Machine;
 use crate::hw::button::{spawn_button_thread, ButtonPin};
 use crate::hw::leds::{spawn_led_thread, LedPins};
 use crate::hw::HwError;
-use crate::kws::listener::{spawn_listener, Recognizer, RecognizerConfig};
+use crate::kws::listener::{spawn_reloadable_listener, Recognizer, RecognizerConfig};
 use crate::ui::Screen;
+use enroller::{spawn_enroller, EnrollmentSetup, ReloadFn};
 
 pub use controller::{ControlMsg, Status};
 
@@ -90,6 +94,17 @@ fn thread_err(thread: &'static str) -> impl FnOnce(std::io::Error) -> StartError
 
 /// Starts every thread.
 pub fn start(cfg: &Config, hw: Hardware, opts: Options) -> Result<App, StartError> {
+    start_with(cfg, hw, opts, None)
+}
+
+/// Starts every thread; with `enrollment`, the toy can also be taught its owner's voice
+/// (the double-press-and-hold gesture, an enroller thread, a reloadable keyword listener).
+pub fn start_with(
+    cfg: &Config,
+    hw: Hardware,
+    opts: Options,
+    enrollment: Option<EnrollmentSetup>,
+) -> Result<App, StartError> {
     let library = Library::open(&cfg.library.recordings_dir)?;
     let clips = library.list()?;
     log::info!(
@@ -186,16 +201,85 @@ pub fn start(cfg: &Config, hw: Hardware, opts: Options) -> Result<App, StartErro
     }
 
     let (control_tx, control_rx) = unbounded();
-    let listening = if cfg.keywords.enabled {
-        start_listener(cfg, &hub, &playing, &stop, &control_tx, &mut workers)?
+    // A model learned on the toy wins over the shipped one.
+    let model = match &enrollment {
+        Some(e) if e.owner_model.is_file() => {
+            log::info!(
+                "using the model learned on this toy: {}",
+                e.owner_model.display()
+            );
+            e.owner_model.clone()
+        }
+        _ => cfg.keywords.model.clone(),
+    };
+    let (listening, swap) = if cfg.keywords.enabled {
+        let mut started = start_listener(
+            cfg,
+            &model,
+            &hub,
+            &playing,
+            &stop,
+            &control_tx,
+            &mut workers,
+        )?;
+        if started.is_none() && model != cfg.keywords.model {
+            log::warn!(
+                "falling back to the shipped model {}",
+                cfg.keywords.model.display()
+            );
+            started = start_listener(
+                cfg,
+                &cfg.keywords.model,
+                &hub,
+                &playing,
+                &stop,
+                &control_tx,
+                &mut workers,
+            )?;
+        }
+        (started.is_some(), started)
     } else {
-        false
+        (false, None)
     };
     let seed = opts.seed.unwrap_or_else(rand::random);
     let mut machine_cfg = cfg.machine(listening, seed);
     if polled_button {
         machine_cfg.release_grace = cfg.button.release_grace();
     }
+    let (enroll_report_tx, enroll_report_rx) = unbounded();
+    machine_cfg.enrollment = None;
+    let enroll_tx = match enrollment {
+        Some(setup) => {
+            machine_cfg.enrollment = Some(EnrollmentConfig {
+                words: if setup.words.is_empty() {
+                    enroll_words(&model)
+                } else {
+                    setup.words.clone()
+                },
+                takes: setup.takes,
+                ..EnrollmentConfig::default()
+            });
+            let keywords = RecognizerConfig::from_config(&cfg.keywords);
+            let reload: ReloadFn = Box::new(move |path| match &swap {
+                Some(swap) => {
+                    let r = Recognizer::load(path, &keywords).map_err(|e| e.to_string())?;
+                    swap.send(r)
+                        .map_err(|_| "the keyword listener has stopped".to_string())
+                }
+                None => Err("voice commands are off in this run".into()),
+            });
+            let (tx, rx) = unbounded();
+            workers.push(
+                spawn_enroller(setup, hub.clone(), reload, rx, enroll_report_tx)
+                    .map_err(thread_err("enroller"))?,
+            );
+            Some(tx)
+        }
+        None => {
+            drop(enroll_report_tx);
+            None
+        }
+    };
     let machine = Machine::new(machine_cfg, clips);
     let controller = controller::Controller::new(
         machine,
@@ -208,6 +292,7 @@ pub fn start(cfg: &Config, hw: Hardware, opts: Options) -> Result<App, StartErro
             recorder: recorder_tx,
             leds: led_tx,
             screens: screen_tx,
+            enroll: enroll_tx,
         },
         playing.clone(),
     );
@@ -217,6 +302,7 @@ pub fn start(cfg: &Config, hw: Hardware, opts: Options) -> Result<App, StartErro
         player: player_report_rx,
         recorder: recorder_report_rx,
         capture: capture_status_rx,
+        enroll: enroll_report_rx,
     };
     let controller = std::thread::Builder::new()
         .name("controller".into())
@@ -289,26 +375,39 @@ fn show_screens(
     }
 }
 
-/// Loads the keyword model and starts the listener. A model that cannot be loaded is
-/// logged and the toy runs without voice commands: the button must always work.
+/// The words a teaching session asks for: the model's keywords, or the default eight when
+/// its contract cannot be read.
+fn enroll_words(model: &std::path::Path) -> Vec<String> {
+    use crate::kws::meta::{KwsMeta, SILENCE, UNKNOWN};
+    match KwsMeta::load(model) {
+        Ok(meta) => meta
+            .labels
+            .into_iter()
+            .filter(|l| l != SILENCE && l != UNKNOWN)
+            .collect(),
+        Err(_) => EnrollmentConfig::default().words,
+    }
+}
+
+/// Loads the keyword model and starts the listener; returns where to send a newly loaded
+/// recognizer to replace it. A model that cannot be loaded is logged and the toy runs
+/// without voice commands (`None`): the button must always work.
 fn start_listener(
     cfg: &Config,
+    model: &std::path::Path,
     hub: &CaptureHub,
     playing: &Arc<PlaybackWindow>,
     stop: &Arc<AtomicBool>,
     control: &Sender<ControlMsg>,
     workers: &mut Vec<JoinHandle<()>>,
-) -> Result<bool, StartError> {
-    let recognizer = match Recognizer::load(
-        &cfg.keywords.model,
-        &RecognizerConfig::from_config(&cfg.keywords),
-    ) {
+) -> Result<Option<Sender<Recognizer>>, StartError> {
+    let recognizer = match Recognizer::load(model, &RecognizerConfig::from_config(&cfg.keywords)) {
         Ok(r) => r,
         Err(e) => {
             log::warn!(
                 "voice commands are off: {e} (set keywords.enabled = false to silence this)"
             );
-            return Ok(false);
+            return Ok(None);
         }
     };
     log::info!(
@@ -324,9 +423,11 @@ fn start_listener(
     // 2 s of buffering: inference hiccups must not cost words.
     let subscription = hub.subscribe("keywords", 100);
     let control = control.clone();
+    let (swap_tx, swap_rx) = unbounded();
     workers.push(
-        spawn_listener(
+        spawn_reloadable_listener(
             recognizer,
+            swap_rx,
             subscription,
             playing.clone(),
             stop.clone(),
@@ -339,7 +440,7 @@ fn start_listener(
         )
         .map_err(thread_err("keywords"))?,
     );
-    Ok(true)
+    Ok(Some(swap_tx))
 }
 
 impl App {

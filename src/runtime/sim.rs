@@ -298,6 +298,38 @@ pub fn describe(screen: &Screen) -> String {
         Screen::ReleaseToErase => "release to erase everything".into(),
         Screen::Erased { count } => format!("erased {count} clip(s)"),
         Screen::Error { title, detail } => format!("{title}: {detail}"),
+        Screen::TeachReady => "let go to teach me your voice".into(),
+        Screen::EnrollSay {
+            word,
+            take,
+            takes,
+            listening,
+        } => format!(
+            "say: {} take {take}/{takes}{}",
+            word.to_uppercase(),
+            if *listening { " — listening…" } else { "" }
+        ),
+        Screen::EnrollGotIt { word, take, takes } => {
+            format!("got it: {} {take}/{takes}", word.to_uppercase())
+        }
+        Screen::EnrollAgain { word, reason } => {
+            format!("{reason} — again: {}", word.to_uppercase())
+        }
+        Screen::EnrollLearning { takes } => format!("learning… ({takes} takes)"),
+        Screen::EnrollResult {
+            before,
+            after,
+            switched,
+        } => format!(
+            "{}: {:.0} % -> {:.0} %",
+            if *switched {
+                "learned your voice"
+            } else {
+                "kept the old model"
+            },
+            before * 100.0,
+            after * 100.0
+        ),
         #[allow(unreachable_patterns)]
         other => format!("{other:?}"),
     }

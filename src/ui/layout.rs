@@ -4,7 +4,9 @@
 //! The 128x64 layouts give the key value of each screen the big ×2 font; the 128x32 ones keep
 //! the same information in one 10x20 line plus one 6x10 line.
 
-use embedded_graphics::{pixelcolor::BinaryColor, prelude::*, text::Alignment};
+use embedded_graphics::{
+    mono_font::MonoFont, pixelcolor::BinaryColor, prelude::*, text::Alignment,
+};
 
 use super::widgets::{self, LARGE, MEDIUM, SMALL};
 use super::Screen;
@@ -222,6 +224,12 @@ where
                 )?;
             }
         }
+        Screen::TeachReady
+        | Screen::EnrollSay { .. }
+        | Screen::EnrollGotIt { .. }
+        | Screen::EnrollAgain { .. }
+        | Screen::EnrollLearning { .. }
+        | Screen::EnrollResult { .. } => enroll_128x64(screen, t)?,
     }
     Ok(())
 }
@@ -382,6 +390,195 @@ where
                 ON,
             )?;
         }
+        Screen::TeachReady
+        | Screen::EnrollSay { .. }
+        | Screen::EnrollGotIt { .. }
+        | Screen::EnrollAgain { .. }
+        | Screen::EnrollLearning { .. }
+        | Screen::EnrollResult { .. } => enroll_128x32(screen, t)?,
+    }
+    Ok(())
+}
+
+/// "3/6", with absurd counts clamped so the text stays short.
+fn take_of(take: usize, takes: usize) -> String {
+    format!("{}/{}", take.min(99), takes.min(99))
+}
+
+/// "78%->96%": held-out accuracy before and after.
+fn before_after(before: f32, after: f32) -> String {
+    format!("{}->{}", percent(before), percent(after))
+}
+
+/// A word in the ×2 font when it fits the width, else the ×1 one; its top at `top`.
+fn big_word<D>(t: &mut D, word: &str, top: i32) -> Result<(), D::Error>
+where
+    D: DrawTarget<Color = BinaryColor>,
+{
+    let n = word.chars().count() as u32;
+    if n * LARGE.character_size.width * 2 <= W as u32 {
+        widgets::big_text(t, word, 2, CENTER, top, ON)
+    } else {
+        let word = widgets::fit(word, widgets::chars_in(LARGE, W as u32));
+        widgets::big_text(t, &word, 1, CENTER, top + 10, ON)
+    }
+}
+
+fn centered<D>(t: &mut D, s: &str, font: &MonoFont<'_>, top: i32) -> Result<(), D::Error>
+where
+    D: DrawTarget<Color = BinaryColor>,
+{
+    let s = widgets::fit(&widgets::sanitize(s), widgets::chars_in(font, W as u32));
+    widgets::text(t, &s, font, Point::new(CENTER, top), Alignment::Center, ON)
+}
+
+/// The teaching screens at 128x64: the word to say is the big thing, as "heard" shows the
+/// word heard.
+fn enroll_128x64<D>(screen: &Screen, t: &mut D) -> Result<(), D::Error>
+where
+    D: DrawTarget<Color = BinaryColor>,
+{
+    match screen {
+        Screen::TeachReady => {
+            widgets::big_text(t, "LET GO", 2, CENTER, -2, ON)?;
+            centered(t, "to teach me", MEDIUM, 37)?;
+            centered(t, "your voice", MEDIUM, 50)?;
+        }
+        Screen::EnrollSay {
+            word,
+            take,
+            takes,
+            listening,
+        } => {
+            widgets::text(t, "say:", MEDIUM, Point::new(0, 0), Alignment::Left, ON)?;
+            widgets::text(
+                t,
+                &format!("take {}", take_of(*take, *takes)),
+                MEDIUM,
+                Point::new(W - 1, 0),
+                Alignment::Right,
+                ON,
+            )?;
+            big_word(t, &shown_word(word), 11)?;
+            widgets::dot(t, Point::new(4, 58), 8, *listening)?;
+            let status = if *listening {
+                "listening..."
+            } else {
+                "wait for green"
+            };
+            widgets::text(t, status, MEDIUM, Point::new(12, 51), Alignment::Left, ON)?;
+        }
+        Screen::EnrollGotIt { word, take, takes } => {
+            widgets::big_text(t, "GOT IT", 2, CENTER, -2, ON)?;
+            centered(
+                t,
+                &format!("{} {}", shown_word(word), take_of(*take, *takes)),
+                MEDIUM,
+                46,
+            )?;
+        }
+        Screen::EnrollAgain { word, reason } => {
+            centered(t, &reason.to_ascii_uppercase(), LARGE, 0)?;
+            centered(t, "again, please:", MEDIUM, 22)?;
+            centered(t, &shown_word(word), LARGE, 40)?;
+        }
+        Screen::EnrollLearning { takes } => {
+            centered(t, "Learning...", LARGE, 6)?;
+            centered(t, &format!("from {} takes", takes.min(&9999)), MEDIUM, 32)?;
+            centered(t, "a few seconds", SMALL, 52)?;
+        }
+        Screen::EnrollResult {
+            before,
+            after,
+            switched,
+        } => {
+            let (title, line) = if *switched {
+                ("Learned!", "your voice:")
+            } else {
+                ("Kept old", "model: no better")
+            };
+            centered(t, title, LARGE, 0)?;
+            centered(t, line, MEDIUM, 22)?;
+            centered(t, &before_after(*before, *after), LARGE, 40)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The teaching screens at 128x32: one 10x20 line and one 6x10 line.
+fn enroll_128x32<D>(screen: &Screen, t: &mut D) -> Result<(), D::Error>
+where
+    D: DrawTarget<Color = BinaryColor>,
+{
+    let second = 22;
+    match screen {
+        Screen::TeachReady => {
+            centered(t, "LET GO", LARGE, 0)?;
+            centered(t, "to teach me your voice", SMALL, second)?;
+        }
+        Screen::EnrollSay {
+            word,
+            take,
+            takes,
+            listening,
+        } => {
+            let count = take_of(*take, *takes);
+            let room = W as u32 - widgets::text_width(LARGE, &count) - 6;
+            let word = widgets::fit(&shown_word(word), widgets::chars_in(LARGE, room));
+            widgets::text(t, &word, LARGE, Point::new(0, 0), Alignment::Left, ON)?;
+            widgets::text(t, &count, LARGE, Point::new(W - 1, 0), Alignment::Right, ON)?;
+            widgets::dot(t, Point::new(4, second + 4), 8, *listening)?;
+            let status = if *listening {
+                "listening: say it!"
+            } else {
+                "say it when green"
+            };
+            widgets::text(
+                t,
+                status,
+                SMALL,
+                Point::new(12, second),
+                Alignment::Left,
+                ON,
+            )?;
+        }
+        Screen::EnrollGotIt { word, take, takes } => {
+            centered(t, "GOT IT", LARGE, 0)?;
+            centered(
+                t,
+                &format!("{} {}", shown_word(word), take_of(*take, *takes)),
+                SMALL,
+                second,
+            )?;
+        }
+        Screen::EnrollAgain { word, reason } => {
+            centered(t, &reason.to_ascii_uppercase(), LARGE, 0)?;
+            centered(t, &format!("again: {}", shown_word(word)), SMALL, second)?;
+        }
+        Screen::EnrollLearning { takes } => {
+            centered(t, "Learning...", LARGE, 0)?;
+            centered(
+                t,
+                &format!("from {} takes", takes.min(&9999)),
+                SMALL,
+                second,
+            )?;
+        }
+        Screen::EnrollResult {
+            before,
+            after,
+            switched,
+        } => {
+            centered(t, &before_after(*before, *after), LARGE, 0)?;
+            let line = if *switched {
+                "learned your voice"
+            } else {
+                "kept the old model"
+            };
+            centered(t, line, SMALL, second)?;
+        }
+        _ => {}
     }
     Ok(())
 }

@@ -43,6 +43,32 @@ pub enum Screen {
     Erased { count: usize },
     /// Something needs the owner's attention (no mic, disk full, ...).
     Error { title: String, detail: String },
+    /// The double press is held long enough: letting go starts teaching the toy a voice.
+    TeachReady,
+    /// Teaching: say `word` (take `take` of `takes`); `listening` once the microphone is on.
+    EnrollSay {
+        word: String,
+        take: usize,
+        takes: usize,
+        listening: bool,
+    },
+    /// Teaching: the take was kept.
+    EnrollGotIt {
+        word: String,
+        take: usize,
+        takes: usize,
+    },
+    /// Teaching: the take was refused (`reason`: "too quiet", "clipped", ...); say it again.
+    EnrollAgain { word: String, reason: String },
+    /// Teaching: learning from `takes` takes.
+    EnrollLearning { takes: usize },
+    /// Teaching is over: accuracy on the owner's held-out takes before and after (0..=1),
+    /// and whether the new model is in use.
+    EnrollResult {
+        before: f32,
+        after: f32,
+        switched: bool,
+    },
 }
 
 /// The panel's geometry. Both common SSD1306 modules are supported; the 128x32 layouts show
@@ -170,6 +196,57 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                 detail: "Cannot save clips. Erase some: hold 20 s".into(),
             },
         ),
+        ("teach-ready", Screen::TeachReady),
+        (
+            "enroll-say",
+            Screen::EnrollSay {
+                word: "left".into(),
+                take: 3,
+                takes: 6,
+                listening: false,
+            },
+        ),
+        (
+            "enroll-listening",
+            Screen::EnrollSay {
+                word: "left".into(),
+                take: 3,
+                takes: 6,
+                listening: true,
+            },
+        ),
+        (
+            "enroll-got-it",
+            Screen::EnrollGotIt {
+                word: "left".into(),
+                take: 3,
+                takes: 6,
+            },
+        ),
+        (
+            "enroll-again",
+            Screen::EnrollAgain {
+                word: "left".into(),
+                reason: "too quiet".into(),
+            },
+        ),
+        ("enroll-learning", Screen::EnrollLearning { takes: 48 }),
+        (
+            "enroll-learned",
+            Screen::EnrollResult {
+                before: 0.78,
+                after: 0.96,
+                switched: true,
+            },
+        ),
+        (
+            "enroll-kept",
+            Screen::EnrollResult {
+                before: 0.81,
+                after: 0.75,
+                switched: false,
+            },
+        ),
     ]
 }
 
@@ -280,6 +357,27 @@ mod tests {
                 detail: "word ".repeat(200),
             },
             Screen::Recording { seconds_left: 255 },
+            Screen::EnrollSay {
+                word: "x".repeat(300),
+                take: usize::MAX,
+                takes: usize::MAX,
+                listening: true,
+            },
+            Screen::EnrollAgain {
+                word: String::new(),
+                reason: "é".repeat(100),
+            },
+            Screen::EnrollGotIt {
+                word: "→".into(),
+                take: 0,
+                takes: 0,
+            },
+            Screen::EnrollLearning { takes: usize::MAX },
+            Screen::EnrollResult {
+                before: f32::NAN,
+                after: f32::INFINITY,
+                switched: false,
+            },
         ];
         for s in &screens {
             for size in [DisplaySize::W128H64, DisplaySize::W128H32] {

@@ -1,0 +1,513 @@
+//! Teaching the toy its owner's voice, without a keyboard: the enrollment session.
+//!
+//! Pure, like the rest of `core`: the [`Machine`](super::Machine) owns one [`Enrollment`]
+//! while a session runs, hands it the time with every event, and carries out the
+//! [`Action`]s it returns. The session walks through every word `takes` times:
+//!
+//! 1. **prompt** — the screen says which word and which take ("say: LEFT  take 3/6"), for
+//!    [`EnrollmentConfig::prompt_time`], so the owner can read it. If a sound is still
+//!    playing (the clip the gesture's first press started) it waits for the speaker.
+//! 2. **listening** — green LED on, [`Action::RecordTake`] asks the enroller thread for
+//!    [`EnrollmentConfig::take_length`] of microphone audio; it checks and saves the take and
+//!    answers with a [`TakeResult`]. A watchdog ([`EnrollmentConfig::take_timeout`] past the
+//!    take's end) turns a missing answer into a failure, so a dead thread cannot wedge it.
+//! 3. **result** — "got it" (green blinks twice) and on to the next take, or the refusal's
+//!    reason ("too quiet — again", red blinks twice) and the same word again. After
+//!    [`EnrollmentConfig::max_refusals`] refusals in a row the session gives up (a dead or
+//!    badly placed microphone must not keep the toy asking forever).
+//! 4. **learning** — after the last take, [`Action::Adapt`]; the toy shows "learning…" and
+//!    waits for [`Input::AdaptFinished`](super::Input::AdaptFinished) (or
+//!    [`EnrollmentConfig::adapt_timeout`]).
+//!
+//! The log says at each step what the screen and LEDs say.
+
+use std::time::Duration;
+
+use super::machine::{Action, LedPattern};
+use crate::hw::leds::Led;
+use crate::ui::Screen;
+
+/// The keywords, in the order a session asks for them.
+pub const DEFAULT_WORDS: [&str; 8] = ["yes", "no", "up", "down", "left", "right", "go", "stop"];
+
+/// How a session runs. Defaults are the product's behaviour.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnrollmentConfig {
+    /// The words to teach, in order.
+    pub words: Vec<String>,
+    /// Takes of each word.
+    pub takes: usize,
+    /// How long the prompt shows before listening starts.
+    pub prompt_time: Duration,
+    /// Microphone audio recorded per take (the take kept is the 1 s around the word).
+    pub take_length: Duration,
+    /// How long "got it" / "too quiet — again" shows.
+    pub result_time: Duration,
+    /// Refused takes in a row after which the session gives up.
+    pub max_refusals: u32,
+    /// A take not answered this long after it should have ended counts as failed.
+    pub take_timeout: Duration,
+    /// Learning not answered within this counts as failed.
+    pub adapt_timeout: Duration,
+}
+
+impl Default for EnrollmentConfig {
+    fn default() -> Self {
+        EnrollmentConfig {
+            words: DEFAULT_WORDS.iter().map(|w| w.to_string()).collect(),
+            takes: 6,
+            prompt_time: Duration::from_millis(800),
+            take_length: Duration::from_secs(2),
+            result_time: Duration::from_secs(1),
+            max_refusals: 5,
+            take_timeout: Duration::from_secs(5),
+            adapt_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What the enroller thread made of one take.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TakeResult {
+    /// Checked and saved.
+    Kept,
+    /// The take is unusable; ask again. `reason` is short, for the screen ("too quiet",
+    /// "clipped", "too long", "too short"); `detail` is the full sentence for the log.
+    Refused { reason: String, detail: String },
+    /// Recording or saving failed (no audio from the microphone, disk error): the session
+    /// stops, because asking again would not help.
+    Failed(String),
+}
+
+/// The adapter's answer: held-out accuracy before and after, 0..=1, and whether the new
+/// model was switched to (it is only when it is better).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdaptOutcome {
+    pub before: f32,
+    pub after: f32,
+    pub switched: bool,
+}
+
+/// Which word and take a session is at.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    words: Vec<String>,
+    takes: usize,
+    /// Index into `words`.
+    word: usize,
+    /// 1-based take of the current word.
+    take: usize,
+    /// Refusals in a row.
+    refusals: u32,
+    /// Takes kept so far.
+    kept: usize,
+}
+
+impl Progress {
+    /// A session over `words` x `takes`; `None` when there is nothing to record.
+    pub fn new(words: &[String], takes: usize) -> Option<Progress> {
+        if words.is_empty() || takes == 0 {
+            return None;
+        }
+        Some(Progress {
+            words: words.to_vec(),
+            takes,
+            word: 0,
+            take: 1,
+            refusals: 0,
+            kept: 0,
+        })
+    }
+
+    /// The word to say now.
+    pub fn word(&self) -> &str {
+        self.words.get(self.word).map_or("", String::as_str)
+    }
+
+    /// The take of the current word, 1-based.
+    pub fn take(&self) -> usize {
+        self.take
+    }
+
+    /// Takes per word.
+    pub fn takes(&self) -> usize {
+        self.takes
+    }
+
+    /// Takes kept so far, all words.
+    pub fn kept(&self) -> usize {
+        self.kept
+    }
+
+    /// Takes the session asks for in all.
+    pub fn total(&self) -> usize {
+        self.words.len() * self.takes
+    }
+
+    /// `true` once every take of every word is kept.
+    pub fn done(&self) -> bool {
+        self.word >= self.words.len()
+    }
+
+    /// Counts a kept take and moves on.
+    pub fn keep(&mut self) {
+        self.kept += 1;
+        self.refusals = 0;
+        if self.take >= self.takes {
+            self.word += 1;
+            self.take = 1;
+        } else {
+            self.take += 1;
+        }
+    }
+
+    /// Counts a refusal; returns how many in a row.
+    pub fn refuse(&mut self) -> u32 {
+        self.refusals += 1;
+        self.refusals
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Step {
+    /// Showing which word to say until then.
+    Prompt { until: Duration },
+    /// The prompt is over but a sound is still playing: listen once it ends.
+    WaitSpeaker,
+    /// A take with this id is being recorded; failed if unanswered by `watchdog`.
+    Listening { id: u64, watchdog: Duration },
+    /// "got it" / "again" until then.
+    Result { until: Duration },
+    /// The adapter is at work; failed if unanswered by `watchdog`.
+    Learning { watchdog: Duration },
+}
+
+/// How a session ended, for the machine.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ended {
+    /// Still running.
+    No,
+    /// Over; the machine shows its idle screen (after whatever screen was just pushed,
+    /// for the given time, if any).
+    Yes { message_for: Option<Duration> },
+}
+
+/// A running session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Enrollment {
+    cfg: EnrollmentConfig,
+    progress: Progress,
+    step: Step,
+    next_take_id: u64,
+}
+
+impl Enrollment {
+    /// Starts a session at `at`: the first prompt. `None` (and nothing to do) when the
+    /// config asks for no takes.
+    pub fn start(cfg: &EnrollmentConfig, at: Duration, out: &mut Vec<Action>) -> Option<Self> {
+        let progress = Progress::new(&cfg.words, cfg.takes)?;
+        log::info!(
+            "teaching the toy a voice: {} word(s) x {} take(s)",
+            cfg.words.len(),
+            cfg.takes
+        );
+        let mut e = Enrollment {
+            cfg: cfg.clone(),
+            progress,
+            step: Step::Prompt { until: at },
+            next_take_id: 1,
+        };
+        out.push(Action::BeginEnrollment);
+        e.prompt(at, out);
+        Some(e)
+    }
+
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// `true` while waiting for a worker thread (a take or the adapter); virtual time
+    /// must not jump then.
+    pub fn is_busy(&self) -> bool {
+        matches!(self.step, Step::Listening { .. } | Step::Learning { .. })
+    }
+
+    /// `true` while the adapter runs: a press cannot cancel it.
+    pub fn is_learning(&self) -> bool {
+        matches!(self.step, Step::Learning { .. })
+    }
+
+    /// When the session next wants a tick.
+    pub fn deadline(&self) -> Option<Duration> {
+        match self.step {
+            Step::Prompt { until } | Step::Result { until } => Some(until),
+            Step::Listening { watchdog, .. } | Step::Learning { watchdog } => Some(watchdog),
+            Step::WaitSpeaker => None,
+        }
+    }
+
+    /// The screen this step shows (what the toy returns to after a fault clears, say).
+    pub fn screen(&self) -> Screen {
+        let p = &self.progress;
+        match self.step {
+            Step::Prompt { .. } | Step::WaitSpeaker => self.say_screen(false),
+            Step::Listening { .. } => self.say_screen(true),
+            Step::Result { .. } => self.say_screen(false),
+            Step::Learning { .. } => Screen::EnrollLearning { takes: p.kept() },
+        }
+    }
+
+    fn say_screen(&self, listening: bool) -> Screen {
+        Screen::EnrollSay {
+            word: self.progress.word().to_string(),
+            take: self.progress.take(),
+            takes: self.progress.takes(),
+            listening,
+        }
+    }
+
+    /// Fires the step's deadline if it is due at `due`. `speaker_busy`: a sound is playing.
+    pub fn fire(&mut self, due: Duration, speaker_busy: bool, out: &mut Vec<Action>) -> Ended {
+        if self.deadline() != Some(due) {
+            return Ended::No;
+        }
+        match self.step {
+            Step::Prompt { .. } if speaker_busy => {
+                log::info!("teaching: waiting for the speaker to finish before listening");
+                self.step = Step::WaitSpeaker;
+                Ended::No
+            }
+            Step::Prompt { .. } => {
+                self.listen(due, out);
+                Ended::No
+            }
+            Step::Result { .. } if self.progress.done() => {
+                self.learn(due, out);
+                Ended::No
+            }
+            Step::Result { .. } => {
+                self.prompt(due, out);
+                Ended::No
+            }
+            Step::Listening { id, .. } => self.take_finished(
+                id,
+                TakeResult::Failed("no take arrived from the microphone in time".into()),
+                due,
+                out,
+            ),
+            Step::Learning { .. } => self.adapt_finished(Err("learning took too long".into()), out),
+            Step::WaitSpeaker => Ended::No,
+        }
+    }
+
+    /// The speaker went quiet.
+    pub fn speaker_free(&mut self, at: Duration, out: &mut Vec<Action>) {
+        if self.step == Step::WaitSpeaker {
+            self.listen(at, out);
+        }
+    }
+
+    /// The enroller's answer for take `id`.
+    pub fn take_finished(
+        &mut self,
+        id: u64,
+        result: TakeResult,
+        at: Duration,
+        out: &mut Vec<Action>,
+    ) -> Ended {
+        match self.step {
+            Step::Listening { id: current, .. } if current == id => {}
+            _ => {
+                log::debug!("teaching: stale report for take {id} ignored: {result:?}");
+                return Ended::No;
+            }
+        }
+        out.push(Action::Led(Led::Green, LedPattern::Off));
+        let word = self.progress.word().to_string();
+        let (take, takes) = (self.progress.take(), self.progress.takes());
+        match result {
+            TakeResult::Kept => {
+                log::info!("teaching: got it — \"{word}\" take {take}/{takes}");
+                self.progress.keep();
+                out.push(Action::Led(Led::Green, LedPattern::GOT_IT));
+                out.push(Action::Show(Screen::EnrollGotIt { word, take, takes }));
+                self.step = Step::Result {
+                    until: at + self.cfg.result_time,
+                };
+                Ended::No
+            }
+            TakeResult::Refused { reason, detail } => {
+                let n = self.progress.refuse();
+                if n >= self.cfg.max_refusals {
+                    log::warn!("teaching stopped: {n} takes of \"{word}\" refused in a row; the last: {detail}");
+                    return self.fail(
+                        format!("{n} takes of \"{word}\" in a row were {reason}"),
+                        out,
+                    );
+                }
+                log::info!("teaching: {reason} — \"{word}\" again ({detail})");
+                out.push(Action::Led(Led::Red, LedPattern::AGAIN));
+                out.push(Action::Show(Screen::EnrollAgain { word, reason }));
+                self.step = Step::Result {
+                    until: at + self.cfg.result_time,
+                };
+                Ended::No
+            }
+            TakeResult::Failed(why) => {
+                log::warn!("teaching stopped: take {take} of \"{word}\" failed: {why}");
+                self.fail(why, out)
+            }
+        }
+    }
+
+    /// The adapter's answer.
+    pub fn adapt_finished(
+        &mut self,
+        result: Result<AdaptOutcome, String>,
+        out: &mut Vec<Action>,
+    ) -> Ended {
+        if !self.is_learning() {
+            log::debug!("teaching: adapter report while not learning ignored: {result:?}");
+            return Ended::No;
+        }
+        out.push(Action::Led(Led::Green, LedPattern::Off));
+        match result {
+            Ok(o) => {
+                if o.switched {
+                    log::info!(
+                        "learned your voice: {:.0} % -> {:.0} % on your held-out takes; the new model is in use",
+                        o.before * 100.0,
+                        o.after * 100.0
+                    );
+                    out.push(Action::Led(Led::Green, LedPattern::GOT_IT));
+                } else {
+                    log::info!(
+                        "kept the old model: {:.0} % -> {:.0} % on your held-out takes is no better",
+                        o.before * 100.0,
+                        o.after * 100.0
+                    );
+                }
+                out.push(Action::Show(Screen::EnrollResult {
+                    before: o.before,
+                    after: o.after,
+                    switched: o.switched,
+                }));
+                Ended::Yes {
+                    message_for: Some(self.cfg.result_time * 5),
+                }
+            }
+            Err(why) => {
+                log::warn!("teaching: learning failed: {why}");
+                self.fail(why, out)
+            }
+        }
+    }
+
+    /// A press cancelled the session.
+    pub fn cancel(&mut self, out: &mut Vec<Action>) -> Ended {
+        log::info!(
+            "teaching cancelled by a press ({} take(s) kept so far stay in the enroll folder)",
+            self.progress.kept()
+        );
+        if matches!(self.step, Step::Listening { .. }) {
+            out.push(Action::CancelTake);
+        }
+        out.push(Action::Led(Led::Green, LedPattern::Off));
+        Ended::Yes { message_for: None }
+    }
+
+    fn fail(&mut self, why: String, out: &mut Vec<Action>) -> Ended {
+        out.push(Action::Led(Led::Red, LedPattern::FAILED));
+        out.push(Action::Show(Screen::Error {
+            title: "Not learned".into(),
+            detail: why,
+        }));
+        Ended::Yes {
+            message_for: Some(self.cfg.result_time * 4),
+        }
+    }
+
+    fn prompt(&mut self, at: Duration, out: &mut Vec<Action>) {
+        let p = &self.progress;
+        log::info!(
+            "teaching: say \"{}\" (take {}/{})",
+            p.word(),
+            p.take(),
+            p.takes()
+        );
+        self.step = Step::Prompt {
+            until: at + self.cfg.prompt_time,
+        };
+        out.push(Action::Show(self.say_screen(false)));
+    }
+
+    fn listen(&mut self, at: Duration, out: &mut Vec<Action>) {
+        let id = self.next_take_id;
+        self.next_take_id += 1;
+        log::info!("teaching: listening for \"{}\"", self.progress.word());
+        self.step = Step::Listening {
+            id,
+            watchdog: at + self.cfg.take_length + self.cfg.take_timeout,
+        };
+        out.push(Action::RecordTake {
+            id,
+            word: self.progress.word().to_string(),
+            take: self.progress.take(),
+            length: self.cfg.take_length,
+        });
+        out.push(Action::Led(Led::Green, LedPattern::On));
+        out.push(Action::Show(self.say_screen(true)));
+    }
+
+    fn learn(&mut self, at: Duration, out: &mut Vec<Action>) {
+        log::info!("teaching: learning from {} take(s)…", self.progress.kept());
+        self.step = Step::Learning {
+            watchdog: at + self.cfg.adapt_timeout,
+        };
+        out.push(Action::Adapt);
+        out.push(Action::Led(Led::Green, LedPattern::LEARNING));
+        out.push(Action::Show(self.screen()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(ws: &[&str]) -> Vec<String> {
+        ws.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn progress_walks_every_word_and_take() {
+        let mut p = Progress::new(&words(&["go", "stop"]), 2).unwrap();
+        let mut seen = vec![];
+        while !p.done() {
+            seen.push((p.word().to_string(), p.take()));
+            p.keep();
+        }
+        assert_eq!(
+            seen,
+            [
+                ("go".to_string(), 1),
+                ("go".to_string(), 2),
+                ("stop".to_string(), 1),
+                ("stop".to_string(), 2)
+            ]
+        );
+        assert_eq!((p.kept(), p.total()), (4, 4));
+        assert_eq!(p.word(), "", "no word past the end, and no panic");
+        assert!(Progress::new(&[], 3).is_none());
+        assert!(Progress::new(&words(&["go"]), 0).is_none());
+    }
+
+    #[test]
+    fn refusals_count_in_a_row_and_reset_on_a_kept_take() {
+        let mut p = Progress::new(&words(&["go"]), 3).unwrap();
+        assert_eq!(p.refuse(), 1);
+        assert_eq!(p.refuse(), 2);
+        p.keep();
+        assert_eq!(p.refuse(), 1);
+        assert_eq!(p.take(), 2, "a refusal does not advance the take");
+    }
+}
