@@ -103,3 +103,8 @@ pub fn owner_model(state_dir: &Path) -> Option<PathBuf> {
     let p = state_dir.join("models-owner").join("kws.toml");
     p.is_file().then_some(p)
 }
+
+pub mod layout;
+pub mod net;
+pub mod replay;
+pub mod trainer;
