@@ -15,6 +15,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::kws::meta::KwsMeta;
+
 /// What to adapt to and where to put the result.
 #[derive(Clone, Debug)]
 pub struct AdaptRequest {
@@ -88,14 +90,146 @@ pub enum AdaptError {
 /// Adapts the shipped head to the owner's takes; switches to it only when it is better on the
 /// held-out takes.
 pub fn adapt(req: &AdaptRequest) -> Result<AdaptReport, AdaptError> {
-    let _ = req;
-    Err(AdaptError::Shipped("not implemented yet".into()))
+    adapt_with(req, &trainer::TrainConfig::default())
+}
+
+/// [`adapt`] with another training configuration (the trial and the bench compare variants).
+pub fn adapt_with(
+    req: &AdaptRequest,
+    cfg: &trainer::TrainConfig,
+) -> Result<AdaptReport, AdaptError> {
+    let t0 = std::time::Instant::now();
+    let shipped = Shipped::load(&req.shipped_meta)?;
+    let takes = takes::find(&req.takes_dir, &shipped.meta)?;
+    let held = takes::held_out_examples(&shipped.meta, &takes)?;
+    let train = takes::training_examples(&shipped.meta, &takes)?;
+    let before = trainer::accuracy(&shipped.net, &held);
+    let adapted = trainer::train(&shipped.net, &train, &shipped.replay, cfg, req.seed);
+    let after = trainer::accuracy(&adapted, &held);
+    let switched = after > before;
+    if switched {
+        install(req, &shipped, &adapted)?;
+    }
+    Ok(AdaptReport {
+        before,
+        after,
+        switched,
+        held_out: held.len(),
+        seconds: t0.elapsed().as_secs_f32(),
+    })
+}
+
+/// The shipped model's contract, head (as a [`net::Net`]), layout and replay set, each checked
+/// against its pin.
+pub struct Shipped {
+    pub meta: KwsMeta,
+    pub head: Vec<u8>,
+    pub layout: layout::Layout,
+    pub net: net::Net,
+    pub replay: Vec<trainer::Example>,
+}
+
+impl Shipped {
+    pub fn load(toml: &Path) -> Result<Shipped, AdaptError> {
+        let bad = |why: String| AdaptError::Shipped(format!("{}: {why}", toml.display()));
+        let meta = KwsMeta::load(toml).map_err(|e| bad(e.to_string()))?;
+        let (Some(spec), Some((replay_path, layout_path))) = (&meta.adapt, meta.adapt_paths())
+        else {
+            return Err(bad(
+                "it has no [adapt] table (replay set and weight layout); use the embedding model folder (models/embedding/kws.toml) or run `python -m kws.adapt_pack <folder>` (scripts/)".into(),
+            ));
+        };
+        let head = layout::read_pinned(&meta.model_path(), &meta.model.sha256).map_err(&bad)?;
+        let layout_text = layout::read_pinned(&layout_path, &spec.layout_sha256).map_err(&bad)?;
+        let layout = layout::Layout::parse(
+            &String::from_utf8_lossy(&layout_text),
+            &head,
+            &meta.model.sha256,
+            meta.labels.len(),
+        )
+        .map_err(|e| bad(format!("{}: {e}", layout_path.display())))?;
+        let replay_bytes =
+            layout::read_pinned(&replay_path, &spec.replay_sha256).map_err(|reason| {
+                AdaptError::Replay {
+                    path: replay_path.clone(),
+                    reason,
+                }
+            })?;
+        let replay = replay::parse(&replay_bytes, layout.input_len(), meta.labels.len()).map_err(
+            |reason| AdaptError::Replay {
+                path: replay_path.clone(),
+                reason,
+            },
+        )?;
+        let net = net::Net::from_tflite(&head, &layout);
+        Ok(Shipped {
+            meta,
+            head,
+            layout,
+            net,
+            replay,
+        })
+    }
+}
+
+/// Largest difference allowed between LiteRT and the Rust forward pass on the adapted head.
+pub const SELF_CHECK_TOLERANCE: f32 = 1e-4;
+
+/// Writes the adapted head as the owner model: staged, self-checked with LiteRT, switched.
+fn install(req: &AdaptRequest, shipped: &Shipped, adapted: &net::Net) -> Result<(), AdaptError> {
+    let head = adapted.patch_tflite(&shipped.head, &shipped.layout);
+    let sha = crate::kws::model::sha256_hex(&head);
+    let labels = shipped.meta.labels.join("\n") + "\n";
+    let files = owner::OwnerFiles {
+        head: &head,
+        labels: &labels,
+        contract: owner::contract(&shipped.meta, &sha)?,
+    };
+    let staged = owner::stage(&req.state_dir, &files)?;
+    let checked = self_check(&staged.join("kws.toml"), adapted, &shipped.replay);
+    match checked {
+        Ok(()) => owner::commit(&req.state_dir, &staged),
+        Err(e) => {
+            owner::abandon(&staged);
+            Err(e)
+        }
+    }
+}
+
+/// LiteRT runs the written model and agrees with the Rust forward pass on a few inputs.
+pub fn self_check(
+    toml: &Path,
+    net: &net::Net,
+    inputs: &[trainer::Example],
+) -> Result<(), AdaptError> {
+    use crate::kws::model::Classifier;
+    let meta = owner::check(toml).map_err(AdaptError::SelfCheck)?;
+    let mut model = crate::kws::front_end::load_classifier(&meta)
+        .map_err(|e| AdaptError::SelfCheck(e.to_string()))?;
+    let mut scores = vec![0.0f32; meta.labels.len()];
+    let step = (inputs.len() / 8).max(1);
+    for e in inputs.iter().step_by(step).take(8) {
+        model
+            .classify(&e.x, &mut scores)
+            .map_err(|e| AdaptError::SelfCheck(e.to_string()))?;
+        let mine = net.predict(&e.x);
+        let diff = scores
+            .iter()
+            .zip(&mine)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        if diff > SELF_CHECK_TOLERANCE {
+            return Err(AdaptError::SelfCheck(format!(
+                "LiteRT and the trainer differ by {diff} (more than {SELF_CHECK_TOLERANCE}) on the written head; the owner model was not switched to"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Puts back the model that was in use before the last adaptation.
 pub fn undo(state_dir: &Path) -> Result<UndoOutcome, AdaptError> {
-    let _ = state_dir;
-    Ok(UndoOutcome::NothingToUndo)
+    owner::undo(state_dir)
 }
 
 /// The owner model's contract (`<state_dir>/models-owner/kws.toml`) if there is one.
@@ -106,5 +240,7 @@ pub fn owner_model(state_dir: &Path) -> Option<PathBuf> {
 
 pub mod layout;
 pub mod net;
+pub mod owner;
 pub mod replay;
+pub mod takes;
 pub mod trainer;
