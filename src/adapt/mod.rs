@@ -99,10 +99,11 @@ pub fn adapt_with(
     cfg: &trainer::TrainConfig,
 ) -> Result<AdaptReport, AdaptError> {
     let t0 = std::time::Instant::now();
-    let shipped = Shipped::load(&req.shipped_meta)?;
-    let takes = takes::find(&req.takes_dir, &shipped.meta)?;
-    let held = takes::held_out_examples(&shipped.meta, &takes)?;
-    let train = takes::training_examples(&shipped.meta, &takes)?;
+    let Prepared {
+        shipped,
+        held,
+        train,
+    } = prepare(req)?;
     let before = trainer::accuracy(&shipped.net, &held);
     let adapted = trainer::train(&shipped.net, &train, &shipped.replay, cfg, req.seed);
     let after = trainer::accuracy(&adapted, &held);
@@ -116,6 +117,28 @@ pub fn adapt_with(
         switched,
         held_out: held.len(),
         seconds: t0.elapsed().as_secs_f32(),
+    })
+}
+
+/// Everything adaptation trains and measures on.
+pub struct Prepared {
+    pub shipped: Shipped,
+    /// The held-out takes, placed as `chatterbox evaluate` places them.
+    pub held: Vec<trainer::Example>,
+    /// The training takes at every window position.
+    pub train: Vec<trainer::Example>,
+}
+
+/// Loads the shipped model and turns the takes into examples (the slow part: the front end).
+pub fn prepare(req: &AdaptRequest) -> Result<Prepared, AdaptError> {
+    let shipped = Shipped::load(&req.shipped_meta)?;
+    let takes = takes::find(&req.takes_dir, &shipped.meta)?;
+    let held = takes::held_out_examples(&shipped.meta, &takes)?;
+    let train = takes::training_examples(&shipped.meta, &takes)?;
+    Ok(Prepared {
+        shipped,
+        held,
+        train,
     })
 }
 
