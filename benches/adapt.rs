@@ -68,7 +68,13 @@ fn main() {
     let dir = trial_dir();
     let meta: serde_json_lite::Meta = serde_json_lite::read(&dir.join("eval-meta.json"));
     let shipped_meta = repo().join("models/embedding/kws.toml");
+    // First, while this process is small: a forked child's peak RSS counts the parent's pages
+    // until exec.
+    if args.iter().any(|a| a == "--cli") {
+        cli_cost(&dir, &meta.families[0], &shipped_meta);
+    }
     let variants: Vec<(&str, TrainConfig)> = vec![
+        ("whole head (default)", TrainConfig::default()),
         (
             "last layer",
             TrainConfig {
@@ -84,21 +90,52 @@ fn main() {
             },
         ),
         (
-            "whole head",
+            "whole head, no replay",
             TrainConfig {
-                first_trainable: 0,
-                ..TrainConfig::default()
-            },
-        ),
-        (
-            "last 2, no replay",
-            TrainConfig {
-                first_trainable: 1,
                 batch_replay: 0,
                 ..TrainConfig::default()
             },
         ),
+        (
+            "whole head, 1 noisy copy per take",
+            TrainConfig {
+                noisy_copies: 1,
+                ..TrainConfig::default()
+            },
+        ),
     ];
+    let variants = if args.iter().any(|a| a == "--grid") {
+        let mut v = Vec::new();
+        for first in [1usize, 0] {
+            for (steps, lr, l2sp, bo, br) in [
+                (300, 1e-3, 1e-2, 16, 16),
+                (300, 1e-3, 1e-1, 16, 16),
+                (150, 5e-4, 1e-2, 8, 24),
+                (300, 5e-4, 1e-2, 8, 24),
+                (600, 5e-4, 1e-2, 8, 24),
+            ] {
+                let name: &'static str = Box::leak(
+                    format!("from {first}, {steps} steps, lr {lr}, l2sp {l2sp}, {bo}+{br}")
+                        .into_boxed_str(),
+                );
+                v.push((
+                    name,
+                    TrainConfig {
+                        first_trainable: first,
+                        steps,
+                        learning_rate: lr,
+                        l2sp,
+                        batch_owner: bo,
+                        batch_replay: br,
+                        noisy_copies: 0,
+                    },
+                ));
+            }
+        }
+        v
+    } else {
+        variants
+    };
     let test_families = [
         "cmu-awb",
         "cstr-don",
@@ -119,8 +156,9 @@ fn main() {
             seed: 1,
         };
         let t = Instant::now();
-        let p = prepare(&req).expect("prepare");
+        let p = prepare(&req, 0).expect("prepare");
         let prep_s = t.elapsed().as_secs_f32();
+        let noisy_train = prepare(&req, 1).expect("prepare").train;
         let (n_in, classes) = (p.shipped.layout.input_len(), p.shipped.meta.labels.len());
         let kws = classes - 2;
         let own = load_eval(&dir.join(format!("eval-{family}.bin")), n_in, classes);
@@ -167,7 +205,12 @@ fn main() {
         );
         for (name, cfg) in &variants {
             let t = Instant::now();
-            let net = train(base, &p.train, &p.shipped.replay, cfg, req.seed);
+            let owner = if cfg.noisy_copies > 0 {
+                &noisy_train
+            } else {
+                &p.train
+            };
+            let net = train(base, owner, &p.shipped.replay, cfg, req.seed);
             let s = t.elapsed().as_secs_f32();
             println!(
                 "| {name} | {} | {} | {} | {} | {:.0} | {s:.2} |",
@@ -178,9 +221,6 @@ fn main() {
                 false_accepts(&net, &speech, kws) as f64 / hours
             );
         }
-    }
-    if args.iter().any(|a| a == "--cli") {
-        cli_cost(&dir, &meta.families[0], &shipped_meta);
     }
 }
 

@@ -103,7 +103,7 @@ pub fn adapt_with(
         shipped,
         held,
         train,
-    } = prepare(req)?;
+    } = prepare(req, cfg.noisy_copies)?;
     let before = trainer::accuracy(&shipped.net, &held);
     let adapted = trainer::train(&shipped.net, &train, &shipped.replay, cfg, req.seed);
     let after = trainer::accuracy(&adapted, &held);
@@ -130,11 +130,11 @@ pub struct Prepared {
 }
 
 /// Loads the shipped model and turns the takes into examples (the slow part: the front end).
-pub fn prepare(req: &AdaptRequest) -> Result<Prepared, AdaptError> {
+pub fn prepare(req: &AdaptRequest, noisy_copies: usize) -> Result<Prepared, AdaptError> {
     let shipped = Shipped::load(&req.shipped_meta)?;
     let takes = takes::find(&req.takes_dir, &shipped.meta)?;
     let held = takes::held_out_examples(&shipped.meta, &takes)?;
-    let train = takes::training_examples(&shipped.meta, &takes)?;
+    let train = takes::training_examples(&shipped.meta, &takes, noisy_copies, req.seed)?;
     Ok(Prepared {
         shipped,
         held,

@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::trainer::Example;
+use super::trainer::{Example, SplitMix64};
 use super::AdaptError;
 use crate::audio::wav::{convert, read_clip};
 use crate::audio::PcmFormat;
@@ -119,8 +119,39 @@ pub fn held_out_examples(meta: &KwsMeta, takes: &[Take]) -> Result<Vec<Example>,
     Ok(out)
 }
 
-/// Training takes, each at every window position that holds it whole.
-pub fn training_examples(meta: &KwsMeta, takes: &[Take]) -> Result<Vec<Example>, AdaptError> {
+/// A copy of `take` as a noisier room would give it: a random gain (-10..0 dB) and coloured
+/// noise (white through a random one-pole low-pass) at -75..-35 dBFS RMS, the levels the shipped
+/// head's training placed words in. Takes are recorded close to a quiet toy; the toy then hears
+/// the owner across a room.
+pub fn noisy_copy(take: &[f32], rng: &mut SplitMix64) -> Vec<f32> {
+    let gain = 10f32.powf(-10.0 * rng.uniform() / 20.0);
+    let level = 10f32.powf((-75.0 + 40.0 * rng.uniform()) / 20.0);
+    let pole = 0.98 * rng.uniform();
+    let mut state = 0.0f32;
+    let mut noise: Vec<f32> = (0..take.len())
+        .map(|_| {
+            state = pole * state + (1.0 - pole) * rng.normal();
+            state
+        })
+        .collect();
+    let rms = (noise.iter().map(|x| x * x).sum::<f32>() / noise.len().max(1) as f32).sqrt();
+    let k = if rms > 0.0 { level / rms } else { 0.0 };
+    noise
+        .iter_mut()
+        .zip(take)
+        .for_each(|(n, &x)| *n = (x * gain + *n * k).clamp(-1.0, 32767.0 / 32768.0));
+    noise
+}
+
+/// Training takes, each at every window position that holds it whole; `noisy_copies` more
+/// copies of each through [`noisy_copy`].
+pub fn training_examples(
+    meta: &KwsMeta,
+    takes: &[Take],
+    noisy_copies: usize,
+    seed: u64,
+) -> Result<Vec<Example>, AdaptError> {
+    let mut rng = SplitMix64::new(seed ^ 0x6e6f_6973_79);
     let (Some(spec), Some((mel, emb))) = (&meta.embedding, meta.embedding_paths()) else {
         return Err(AdaptError::Shipped(
             "its front end is not the embedding one".into(),
@@ -133,9 +164,17 @@ pub fn training_examples(meta: &KwsMeta, takes: &[Take]) -> Result<Vec<Example>,
     let mut stream = EmbeddingStream::new(Box::new(models), 1);
     let mut out = Vec::new();
     let mut embeddings: Vec<f32> = Vec::new();
+    let mut clips = Vec::new();
     for t in takes.iter().filter(|t| !t.held_out) {
-        let s = samples(&t.path, meta.features.sample_rate)?;
-        let take = &s[..s.len().min(window)];
+        let mut s = samples(&t.path, meta.features.sample_rate)?;
+        s.truncate(window);
+        for _ in 0..noisy_copies {
+            clips.push((noisy_copy(&s, &mut rng), t.label));
+        }
+        clips.push((s, t.label));
+    }
+    for (s, label) in &clips {
+        let (take, label) = (s.as_slice(), *label);
         // zeros | take | zeros: the take starts at `lead`; windows end at embedding ends, so
         // the windows holding the whole take end between `lead + take` and `lead + window`.
         let lead = window - take.len();
@@ -160,7 +199,7 @@ pub fn training_examples(meta: &KwsMeta, takes: &[Take]) -> Result<Vec<Example>,
             if end >= window && start <= lead && lead + take.len() <= end && late {
                 out.push(Example {
                     x: embeddings[(j + 1 - n) * EMBEDDING_DIM..(j + 1) * EMBEDDING_DIM].to_vec(),
-                    label: t.label,
+                    label,
                 });
             }
         }
