@@ -97,9 +97,24 @@ fn main() {
             },
         ),
         (
-            "whole head, 1 noisy copy per take",
+            "whole head, 1 room/noise copy per take",
             TrainConfig {
                 noisy_copies: 1,
+                ..TrainConfig::default()
+            },
+        ),
+        (
+            "whole head, 2 room/noise copies per take",
+            TrainConfig {
+                noisy_copies: 2,
+                ..TrainConfig::default()
+            },
+        ),
+        (
+            "whole head, 2 copies, 600 steps",
+            TrainConfig {
+                noisy_copies: 2,
+                steps: 600,
                 ..TrainConfig::default()
             },
         ),
@@ -158,7 +173,8 @@ fn main() {
         let t = Instant::now();
         let p = prepare(&req, 0).expect("prepare");
         let prep_s = t.elapsed().as_secs_f32();
-        let noisy_train = prepare(&req, 1).expect("prepare").train;
+        let noisy1 = prepare(&req, 1).expect("prepare").train;
+        let noisy2 = prepare(&req, 2).expect("prepare").train;
         let (n_in, classes) = (p.shipped.layout.input_len(), p.shipped.meta.labels.len());
         let kws = classes - 2;
         let own = load_eval(&dir.join(format!("eval-{family}.bin")), n_in, classes);
@@ -205,10 +221,10 @@ fn main() {
         );
         for (name, cfg) in &variants {
             let t = Instant::now();
-            let owner = if cfg.noisy_copies > 0 {
-                &noisy_train
-            } else {
-                &p.train
+            let owner = match cfg.noisy_copies {
+                0 => &p.train,
+                1 => &noisy1,
+                _ => &noisy2,
             };
             let net = train(base, owner, &p.shipped.replay, cfg, req.seed);
             let s = t.elapsed().as_secs_f32();

@@ -119,28 +119,71 @@ pub fn held_out_examples(meta: &KwsMeta, takes: &[Take]) -> Result<Vec<Example>,
     Ok(out)
 }
 
-/// A copy of `take` as a noisier room would give it: a random gain (-10..0 dB) and coloured
-/// noise (white through a random one-pole low-pass) at -75..-35 dBFS RMS, the levels the shipped
-/// head's training placed words in. Takes are recorded close to a quiet toy; the toy then hears
-/// the owner across a room.
+/// A copy of `take` as a room across from the toy would give it: with probability 0.7 a
+/// synthetic reverberation (exponentially decaying noise, RT60 0.15..0.6 s, after the direct
+/// path), then a random gain (-10..0 dB) and coloured noise (white through a random one-pole
+/// low-pass) at -75..-35 dBFS RMS, the levels the shipped head's training placed words in.
+/// Takes are recorded close to a quiet toy; the toy then hears the owner across a room.
 pub fn noisy_copy(take: &[f32], rng: &mut SplitMix64) -> Vec<f32> {
+    let mut x = take.to_vec();
+    if rng.uniform() < 0.7 {
+        let rt60 = 0.15 + 0.45 * rng.uniform();
+        let taps = (rt60 * 16_000.0) as usize;
+        let mut h: Vec<f32> = (0..taps)
+            .map(|n| rng.normal() * 0.3 * (-6.9 * n as f32 / taps as f32).exp())
+            .collect();
+        if let Some(direct) = h.first_mut() {
+            *direct = 1.0;
+        }
+        let peak = |v: &[f32]| v.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+        let before = peak(&x);
+        let mut wet = convolve(&x, &h);
+        wet.truncate(x.len());
+        let after = peak(&wet);
+        if after > 0.0 {
+            wet.iter_mut().for_each(|s| *s *= before / after);
+            x = wet;
+        }
+    }
     let gain = 10f32.powf(-10.0 * rng.uniform() / 20.0);
     let level = 10f32.powf((-75.0 + 40.0 * rng.uniform()) / 20.0);
     let pole = 0.98 * rng.uniform();
     let mut state = 0.0f32;
-    let mut noise: Vec<f32> = (0..take.len())
+    let mut noise: Vec<f32> = (0..x.len())
         .map(|_| {
             state = pole * state + (1.0 - pole) * rng.normal();
             state
         })
         .collect();
-    let rms = (noise.iter().map(|x| x * x).sum::<f32>() / noise.len().max(1) as f32).sqrt();
+    let rms = (noise.iter().map(|v| v * v).sum::<f32>() / noise.len().max(1) as f32).sqrt();
     let k = if rms > 0.0 { level / rms } else { 0.0 };
     noise
         .iter_mut()
-        .zip(take)
-        .for_each(|(n, &x)| *n = (x * gain + *n * k).clamp(-1.0, 32767.0 / 32768.0));
+        .zip(&x)
+        .for_each(|(n, &s)| *n = (s * gain + *n * k).clamp(-1.0, 32767.0 / 32768.0));
     noise
+}
+
+/// Linear convolution by FFT (rustfft, already used by the STFT front end).
+fn convolve(x: &[f32], h: &[f32]) -> Vec<f32> {
+    use rustfft::num_complex::Complex32;
+    let n = (x.len() + h.len()).next_power_of_two();
+    let mut planner = rustfft::FftPlanner::<f32>::new();
+    let (fwd, inv) = (planner.plan_fft_forward(n), planner.plan_fft_inverse(n));
+    let spectrum = |v: &[f32]| {
+        let mut buf: Vec<Complex32> = v.iter().map(|&r| Complex32::new(r, 0.0)).collect();
+        buf.resize(n, Complex32::new(0.0, 0.0));
+        fwd.process(&mut buf);
+        buf
+    };
+    let (a, b) = (spectrum(x), spectrum(h));
+    let mut y: Vec<Complex32> = a.iter().zip(&b).map(|(p, q)| p * q).collect();
+    inv.process(&mut y);
+    let scale = 1.0 / n as f32;
+    y.iter()
+        .take(x.len() + h.len() - 1)
+        .map(|c| c.re * scale)
+        .collect()
 }
 
 /// Training takes, each at every window position that holds it whole; `noisy_copies` more
@@ -151,7 +194,7 @@ pub fn training_examples(
     noisy_copies: usize,
     seed: u64,
 ) -> Result<Vec<Example>, AdaptError> {
-    let mut rng = SplitMix64::new(seed ^ 0x6e6f_6973_79);
+    let mut rng = SplitMix64::new(seed ^ 0x006e_6f69_7379);
     let (Some(spec), Some((mel, emb))) = (&meta.embedding, meta.embedding_paths()) else {
         return Err(AdaptError::Shipped(
             "its front end is not the embedding one".into(),
