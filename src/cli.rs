@@ -336,7 +336,12 @@ fn dispatch(cli: Cli) -> Result<()> {
             if no_adapt {
                 return Ok(());
             }
-            adapt(&cfg, &dir, 1, None)
+            adapt(&cfg, &dir, 1, None).with_context(|| {
+                format!(
+                    "the takes are saved in {}, but adapting to them failed",
+                    dir.display()
+                )
+            })
         }
         Command::Adapt {
             takes,

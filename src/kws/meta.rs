@@ -683,6 +683,32 @@ mod tests {
     }
 
     #[test]
+    fn the_adapt_table_is_optional_pinned_and_strict() {
+        let base = format!(
+            "front_end = \"embedding\"\n[embedding]\nmel_file = \"m\"\nmel_sha256 = \"{p}\"\nembedding_file = \"e\"\nembedding_sha256 = \"{p}\"\nembeddings = 16\n[model]\nfile = \"h\"\nsha256 = \"{p}\"\nlabels = \"l\"\noutput = \"softmax\"\n",
+            p = "a".repeat(64)
+        );
+        let origin = Path::new("kws.toml");
+        assert!(KwsMeta::parse(&base, origin).unwrap().adapt.is_none());
+        let table = format!(
+            "[adapt]\nreplay_file = \"r\"\nreplay_sha256 = \"{p}\"\nlayout_file = \"l\"\nlayout_sha256 = \"{p}\"\n",
+            p = "b".repeat(64)
+        );
+        let with = KwsMeta::parse(&format!("{base}{table}"), origin).unwrap();
+        assert_eq!(with.adapt.unwrap().replay_file, Path::new("r"));
+        let typo = table.replace("replay_file", "replay_fil");
+        assert!(KwsMeta::parse(&format!("{base}{typo}"), origin).is_err());
+        let unpinned = table.replace(&format!("layout_sha256 = \"{}\"\n", "b".repeat(64)), "");
+        let err = KwsMeta::parse(&format!("{base}{unpinned}"), origin)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("adapt.layout_sha256") && err.contains("missing"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn labels_need_silence_unknown_and_no_gaps() {
         assert!(parse_labels("silence\nunknown\ngo\n\n").is_ok());
         assert!(parse_labels("silence\ngo\n")
