@@ -13,6 +13,10 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 
+mod common;
+use common::alsa::AlsaSandbox;
+use common::toy::{write_config, ToyConfig};
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -136,6 +140,64 @@ fn adapt_then_evaluate_and_listen_use_the_owner_model_and_undo_goes_back() {
         !heard.contains(" left "),
         "the shipped model is back: {heard}"
     );
+}
+
+/// The whole owner path through the microphone: `enroll` records 3 takes of every word from
+/// the ALSA file-plugin microphone (the fixture takes, each in 2 s of room silence), saves them
+/// in the Speech Commands layout, and adapts to them at the end.
+#[test]
+fn enroll_through_the_microphone_then_adapts() {
+    let sb = AlsaSandbox::new().expect("sandbox");
+    let config = write_config(
+        &sb,
+        &ToyConfig {
+            audio: "rate = 16000\nchannels = 1\npace_capture = false\n",
+            ..ToyConfig::default()
+        },
+    );
+    let state = sb.home().join("state");
+    let mut text_cfg = std::fs::read_to_string(&config).unwrap();
+    text_cfg.push_str(&format!(
+        "model = {:?}\nstate_dir = {:?}\n",
+        repo()
+            .join("models/embedding/kws.toml")
+            .display()
+            .to_string(),
+        state.display().to_string()
+    ));
+    std::fs::write(&config, text_cfg).unwrap();
+    let mut mic = Vec::new();
+    for word in ["go", "down", "up", "stop", "yes", "left", "right", "no"] {
+        for i in 0..3 {
+            let mut r =
+                hound::WavReader::open(takes().join(word).join(format!("owner_nohash_{i}.wav")))
+                    .unwrap();
+            let take: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+            let lead = (32_000 - take.len()) / 2;
+            mic.extend(std::iter::repeat_n(0i16, lead));
+            mic.extend(&take);
+            mic.extend(std::iter::repeat_n(0i16, 32_000 - lead - take.len()));
+        }
+    }
+    sb.write_mic(&mic).unwrap();
+    let dir = sb.home().join("enroll");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatterbox"));
+    sb.configure(&mut cmd);
+    let out = cmd
+        .arg("-c")
+        .arg(&config)
+        .args(["enroll", "--takes", "3", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("24 takes in"), "{said}");
+    let listed = std::fs::read_to_string(dir.join("testing_list.txt")).unwrap();
+    assert_eq!(listed.lines().count(), 8, "{listed}");
+    assert!(said.contains("held-out takes (8)"), "{said}");
+    assert!(said.contains("switched to the adapted model"), "{said}");
+    assert!(chatterbox::adapt::owner::check(&state.join("models-owner/kws.toml")).is_ok());
 }
 
 #[test]
