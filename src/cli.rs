@@ -98,6 +98,26 @@ pub enum Command {
         /// Words to record (default: every keyword the model knows).
         #[arg(long, value_delimiter = ',')]
         words: Vec<String>,
+        /// Do not adapt the model to the takes afterwards (`chatterbox adapt` does it later).
+        #[arg(long)]
+        no_adapt: bool,
+    },
+    /// Adapt the keyword model to the owner's voice from their takes (what `enroll` records);
+    /// switches to it only if it is better on the held-out takes.
+    Adapt {
+        /// Folder of takes, `DIR/<word>/*.wav` with `DIR/testing_list.txt` (as `enroll` writes).
+        #[arg(long, default_value = "enroll")]
+        takes: PathBuf,
+        /// Seed of the trainer (same takes and seed: same model).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Go back to the model in use before the last adaptation (the shipped one if none).
+        #[arg(long)]
+        undo: bool,
+        /// The embedding model's kws.toml to adapt (default: keywords.model if it can be
+        /// adapted, else the shipped models/embedding/kws.toml).
+        #[arg(long, value_name = "TOML")]
+        model: Option<PathBuf>,
     },
     /// Clip accuracy of the keyword model on a folder of `<word>__*.wav` clips.
     Evaluate {
@@ -232,7 +252,22 @@ fn load_config(path: Option<&Path>, command: &Command) -> Result<Config> {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
-    for missing in cfg.locate_shipped_files(&crate::shipped::SearchPlaces::for_this_program()) {
+    let missing = cfg.locate_shipped_files(&crate::shipped::SearchPlaces::for_this_program());
+    // What the toy hears with: the owner's adapted model when there is a whole one.
+    let owner = match command {
+        Command::Run { .. }
+        | Command::Sim(_)
+        | Command::Listen { .. }
+        | Command::Evaluate { .. } => crate::adapt::owner::resolve(&cfg.keywords.state_dir),
+        _ => None,
+    };
+    if let Some(owner) = &owner {
+        cfg.keywords.model = owner.clone();
+    }
+    for missing in missing {
+        if owner.is_some() && missing.file.config_key == "keywords.model" {
+            continue;
+        }
         match (command, missing.file.config_key) {
             // These exist to run the model.
             (
@@ -291,7 +326,46 @@ fn dispatch(cli: Cli) -> Result<()> {
             all,
             seconds,
         } => listen(&cfg, file.as_deref(), json, all, seconds),
-        Command::Enroll { dir, takes, words } => enroll(&cfg, &dir, takes, words),
+        Command::Enroll {
+            dir,
+            takes,
+            words,
+            no_adapt,
+        } => {
+            enroll(&cfg, &dir, takes, words)?;
+            if no_adapt {
+                return Ok(());
+            }
+            adapt(&cfg, &dir, 1, None).with_context(|| {
+                format!(
+                    "the takes are saved in {}, but adapting to them failed",
+                    dir.display()
+                )
+            })
+        }
+        Command::Adapt {
+            takes,
+            seed,
+            undo,
+            model,
+        } => {
+            if undo {
+                let outcome = crate::adapt::undo(&cfg.keywords.state_dir)?;
+                println!(
+                    "{}",
+                    match outcome {
+                        crate::adapt::UndoOutcome::RestoredPrevious =>
+                            "restored the owner model in use before the last adaptation",
+                        crate::adapt::UndoOutcome::BackToShipped =>
+                            "removed the owner model: the configured (shipped) model is in use again",
+                        crate::adapt::UndoOutcome::NothingToUndo =>
+                            "there is no owner model: the configured (shipped) model is in use",
+                    }
+                );
+                return Ok(());
+            }
+            adapt(&cfg, &takes, seed, model)
+        }
         Command::Evaluate { dir, held_out } => {
             let meta = crate::kws::meta::KwsMeta::load(&cfg.keywords.model)?;
             let mut model = crate::kws::front_end::load_classifier(&meta)?;
@@ -782,6 +856,54 @@ fn enroll(cfg: &Config, dir: &Path, takes: usize, words: Vec<String>) -> Result<
         dir.display(),
         dir.display()
     );
+    Ok(())
+}
+
+/// The embedding model `adapt` starts from: `--model`, else `keywords.model` if it carries an
+/// `[adapt]` table, else the shipped `models/embedding/kws.toml`.
+fn adapt_source(cfg: &Config, explicit: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p);
+    }
+    let configured = &cfg.keywords.model;
+    if !configured.as_os_str().is_empty() {
+        if let Ok(meta) = crate::kws::meta::KwsMeta::load(configured) {
+            if meta.adapt.is_some() {
+                return Ok(configured.clone());
+            }
+        }
+    }
+    Ok(crate::shipped::SearchPlaces::for_this_program().find(crate::shipped::EMBEDDING_MODEL)?)
+}
+
+fn adapt(cfg: &Config, takes: &Path, seed: u64, model: Option<PathBuf>) -> Result<()> {
+    let req = crate::adapt::AdaptRequest {
+        takes_dir: takes.to_path_buf(),
+        state_dir: cfg.keywords.state_dir.clone(),
+        shipped_meta: adapt_source(cfg, model)?,
+        seed,
+    };
+    println!(
+        "adapting {} to the takes in {} …",
+        req.shipped_meta.display(),
+        takes.display()
+    );
+    let r = crate::adapt::adapt(&req)?;
+    println!(
+        "held-out takes ({}): shipped model {:.1} %, adapted {:.1} % ({:.1} s)",
+        r.held_out,
+        100.0 * r.before,
+        100.0 * r.after,
+        r.seconds
+    );
+    if r.switched {
+        println!(
+            "switched to the adapted model {} (`chatterbox adapt --undo` goes back)",
+            req.state_dir.join(crate::adapt::owner::CURRENT).display()
+        );
+    } else {
+        println!("the adapted model is not better on the held-out takes: kept the model in use");
+    }
     Ok(())
 }
 

@@ -192,6 +192,9 @@ pub struct KeywordConfig {
     /// The model's metadata file (it names the .tflite and labels beside it). Empty: the
     /// model shipped with the program, found by [`Config::locate_shipped_files`].
     pub model: PathBuf,
+    /// Where the toy keeps what it learned: `chatterbox adapt` writes the owner's model to
+    /// `<state_dir>/models-owner/`, which is then used instead of `model` (src/adapt).
+    pub state_dir: PathBuf,
     /// Run the model every this many ms (at most 250 for snappy commands); rounded to
     /// whole STFT hops (8.19 ms) so windows can share STFT columns.
     pub hop_ms: u32,
@@ -216,6 +219,7 @@ impl Default for KeywordConfig {
         KeywordConfig {
             enabled: true,
             model: PathBuf::new(),
+            state_dir: "state".into(),
             hop_ms: 125,
             average_ms: 250,
             threshold: 0.85,
@@ -294,6 +298,7 @@ impl Config {
             &mut cfg.library.recordings_dir,
             &mut cfg.library.sounds_dir,
             &mut cfg.keywords.model,
+            &mut cfg.keywords.state_dir,
         ] {
             // An empty path means "the shipped one" and stays empty until located.
             if p.is_relative() && !p.as_os_str().is_empty() && !base.as_os_str().is_empty() {
@@ -371,7 +376,10 @@ impl Config {
             }
         }
         // (sounds_dir and model may be empty: the shipped ones.)
-        for (field, path) in [("library.recordings_dir", &self.library.recordings_dir)] {
+        for (field, path) in [
+            ("library.recordings_dir", &self.library.recordings_dir),
+            ("keywords.state_dir", &self.keywords.state_dir),
+        ] {
             if path.as_os_str().is_empty() {
                 return Err(bad(
                     field,
@@ -577,6 +585,7 @@ pub fn allowed(field: &str) -> Option<&'static str> {
         "keywords.model" => {
             "the model's .toml file in quotes, e.g. \"models/kws.toml\", or \"\" for the shipped model"
         }
+        "keywords.state_dir" => "a folder path in quotes, e.g. \"/var/lib/chatterbox\"",
         "keywords.hop_ms" => "20 to 1000 (250 or less recommended)",
         "keywords.average_ms" => "at least keywords.hop_ms, at most 5000",
         "keywords.threshold" => "between 0 and 1, e.g. 0.7",

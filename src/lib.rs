@@ -14,6 +14,7 @@
 //! * [`runtime`] — the threads and channels that tie it together for `run`, `sim`, `listen`.
 //! * [`supervise`] and [`instance`] — keeping one toy running: restarts after a crash, and a
 //!   lock so a second copy cannot drive the same button.
+pub mod adapt;
 pub mod audio;
 pub mod cli;
 pub mod clock;

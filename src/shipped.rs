@@ -35,6 +35,15 @@ pub const MODEL: Shipped = Shipped {
     is_dir: false,
 };
 
+/// The speech-embedding model's contract: the one `chatterbox adapt` adapts (it carries the
+/// replay set and weight layout in its `[adapt]` table).
+pub const EMBEDDING_MODEL: Shipped = Shipped {
+    what: "speech-embedding keyword model",
+    relative: "models/embedding/kws.toml",
+    config_key: "keywords.model",
+    is_dir: false,
+};
+
 /// The folder of cue sounds (burp.wav, erase.wav, empty.wav).
 pub const SOUNDS: Shipped = Shipped {
     what: "cue sounds folder",

@@ -7,6 +7,8 @@ whatever writes a kws.toml calls `pin(path)` once the files it names are in plac
     [model] file            -> [model] sha256
     [embedding] mel_file    -> [embedding] mel_sha256
     [embedding] embedding_file -> [embedding] embedding_sha256
+    [adapt] replay_file     -> [adapt] replay_sha256   (adapt_pack.py)
+    [adapt] layout_file     -> [adapt] layout_sha256
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ PINNED_KEYS = [
     ("model", "file", "sha256"),
     ("embedding", "mel_file", "mel_sha256"),
     ("embedding", "embedding_file", "embedding_sha256"),
+    ("adapt", "replay_file", "replay_sha256"),  # written by adapt_pack.py
+    ("adapt", "layout_file", "layout_sha256"),
 ]
 
 

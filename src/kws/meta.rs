@@ -44,6 +44,11 @@
 //! sha256 = "…"
 //! labels = "labels.txt"
 //! output = "softmax"
+//! [adapt]                # optional: what `chatterbox adapt` needs (scripts/kws/adapt_pack.py)
+//! replay_file = "adapt_replay.bin"   # precomputed training-family embeddings (src/adapt/replay.rs)
+//! replay_sha256 = "…"
+//! layout_file = "adapt_layout.toml"  # where the head's Dense weights sit in head.tflite
+//! layout_sha256 = "…"
 //! ```
 use std::path::{Path, PathBuf};
 
@@ -358,6 +363,22 @@ pub struct EmbeddingSpec {
     pub embeddings: usize,
 }
 
+/// The optional `[adapt]` table: the replay set and the head's weight layout that
+/// `chatterbox adapt` reads (written and pinned by `scripts/kws/adapt_pack.py`). Only the
+/// embedding front end has it; a model without it simply cannot be adapted.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdaptSpec {
+    /// `adapt_replay.bin`, relative to the toml's folder.
+    pub replay_file: PathBuf,
+    #[serde(default)]
+    pub replay_sha256: String,
+    /// `adapt_layout.toml`, relative to the toml's folder.
+    pub layout_file: PathBuf,
+    #[serde(default)]
+    pub layout_sha256: String,
+}
+
 /// `models/kws.toml` as written: `[features]` for the STFT front end, `[embedding]` for the
 /// other; checked and turned into [`KwsMeta`] by [`KwsMeta::parse`].
 #[derive(Deserialize)]
@@ -368,6 +389,7 @@ struct MetaFile {
     features: Option<FeatureSpec>,
     embedding: Option<EmbeddingSpec>,
     model: ModelSpec,
+    adapt: Option<AdaptSpec>,
 }
 
 /// `models/kws.toml` once loaded and checked, with its labels.
@@ -380,6 +402,8 @@ pub struct KwsMeta {
     /// The embedding front end's files and N (`Some` exactly when `front_end` is `embedding`).
     pub embedding: Option<EmbeddingSpec>,
     pub model: ModelSpec,
+    /// What `chatterbox adapt` needs (`None`: this model cannot be adapted).
+    pub adapt: Option<AdaptSpec>,
     /// The labels, in the model's output order (from `model.labels`).
     pub labels: Vec<String>,
     /// The folder the toml was read from; `model.file` and `model.labels` are relative to it.
@@ -499,11 +523,32 @@ impl KwsMeta {
             )
             .map_err(|p| invalid("embedding.embedding_sha256", p))?;
         }
+        if let Some(a) = &raw.adapt {
+            if raw.front_end != FrontEndKind::Embedding {
+                return Err(invalid(
+                    "adapt",
+                    "is only for front_end = \"embedding\" (only its head can be adapted); remove it".into(),
+                ));
+            }
+            for (field, file, pin) in [
+                ("adapt.replay_sha256", &a.replay_file, &a.replay_sha256),
+                ("adapt.layout_sha256", &a.layout_file, &a.layout_sha256),
+            ] {
+                if file.as_os_str().is_empty() {
+                    return Err(invalid(
+                        field,
+                        "names an empty file; rerun scripts/kws/adapt_pack.py".into(),
+                    ));
+                }
+                check_pin(field, pin, file).map_err(|p| invalid(field, p))?;
+            }
+        }
         Ok(KwsMeta {
             front_end: raw.front_end,
             features,
             embedding: raw.embedding,
             model: raw.model,
+            adapt: raw.adapt,
             labels: Vec::new(),
             dir: PathBuf::new(),
         })
@@ -517,6 +562,13 @@ impl KwsMeta {
     /// Where the labels file is: `model.labels` resolved against the toml's folder.
     pub fn labels_path(&self) -> PathBuf {
         self.dir.join(&self.model.labels)
+    }
+
+    /// The replay set and layout paths of `[adapt]`, resolved against the toml's folder.
+    pub fn adapt_paths(&self) -> Option<(PathBuf, PathBuf)> {
+        self.adapt
+            .as_ref()
+            .map(|a| (self.dir.join(&a.replay_file), self.dir.join(&a.layout_file)))
     }
 
     /// The embedding front end's mel and embedding model paths, resolved against the toml's
@@ -628,6 +680,32 @@ mod tests {
             };
             assert_eq!(spec.frames(), want, "len {len} nperseg {nperseg}");
         }
+    }
+
+    #[test]
+    fn the_adapt_table_is_optional_pinned_and_strict() {
+        let base = format!(
+            "front_end = \"embedding\"\n[embedding]\nmel_file = \"m\"\nmel_sha256 = \"{p}\"\nembedding_file = \"e\"\nembedding_sha256 = \"{p}\"\nembeddings = 16\n[model]\nfile = \"h\"\nsha256 = \"{p}\"\nlabels = \"l\"\noutput = \"softmax\"\n",
+            p = "a".repeat(64)
+        );
+        let origin = Path::new("kws.toml");
+        assert!(KwsMeta::parse(&base, origin).unwrap().adapt.is_none());
+        let table = format!(
+            "[adapt]\nreplay_file = \"r\"\nreplay_sha256 = \"{p}\"\nlayout_file = \"l\"\nlayout_sha256 = \"{p}\"\n",
+            p = "b".repeat(64)
+        );
+        let with = KwsMeta::parse(&format!("{base}{table}"), origin).unwrap();
+        assert_eq!(with.adapt.unwrap().replay_file, Path::new("r"));
+        let typo = table.replace("replay_file", "replay_fil");
+        assert!(KwsMeta::parse(&format!("{base}{typo}"), origin).is_err());
+        let unpinned = table.replace(&format!("layout_sha256 = \"{}\"\n", "b".repeat(64)), "");
+        let err = KwsMeta::parse(&format!("{base}{unpinned}"), origin)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("adapt.layout_sha256") && err.contains("missing"),
+            "{err}"
+        );
     }
 
     #[test]

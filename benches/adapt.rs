@@ -1,0 +1,313 @@
+//! The measured trial of `chatterbox adapt` (issue 12): a held-out TEST voice plays the owner.
+//!
+//!     ~/.cache/chatterbox/venv-train/bin/python -m kws.adapt_trial   (from scripts/: takes + eval sets)
+//!     cargo bench --bench adapt                     (all variants; figures for the README)
+//!     cargo bench --bench adapt -- --cli            (also time and peak memory of the real
+//!                                                    `chatterbox adapt`, pinned to one core)
+//!
+//! For every owner family and training variant: the owner's held-out takes (what `adapt`
+//! decides on), that voice's clips in the synthetic noisy test set (all, and only those unlike
+//! the takes' settings), the other held-out test voices, and false accepts per hour on the test
+//! half of the real English speech (a simplified detector: scores averaged over 3 windows =
+//! 240 ms, 0.85, 1 s refractory per word, as the shipped defaults).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chatterbox::adapt::trainer::{accuracy, argmax, train, Example, TrainConfig};
+use chatterbox::adapt::{net::Net, prepare, replay, AdaptRequest};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn trial_dir() -> PathBuf {
+    std::env::var_os("CHATTERBOX_KWS_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/chatterbox/kws-data")
+        })
+        .join("adapt-trial")
+}
+
+fn load_eval(path: &Path, input_len: usize, classes: usize) -> Vec<Example> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run python -m kws.adapt_trial first",
+            path.display()
+        )
+    });
+    replay::parse(&bytes, input_len, classes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// False-accept events on a stream of windows (all non-keyword speech).
+fn false_accepts(net: &Net, windows: &[Example], keywords: usize) -> usize {
+    let probs: Vec<Vec<f32>> = windows.iter().map(|e| net.predict(&e.x)).collect();
+    let mut last: Vec<Option<usize>> = vec![None; keywords];
+    let mut events = 0;
+    for i in 2..probs.len() {
+        let avg: Vec<f32> = (0..keywords)
+            .map(|c| (probs[i][c] + probs[i - 1][c] + probs[i - 2][c]) / 3.0)
+            .collect();
+        let w = argmax(&avg);
+        if avg[w] >= 0.85 && last[w].is_none_or(|l| i - l >= 13) {
+            events += 1;
+            last[w] = Some(i);
+        }
+    }
+    events
+}
+
+fn pct(x: f32) -> String {
+    format!("{:.1} %", 100.0 * x)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = trial_dir();
+    let meta: serde_json_lite::Meta = serde_json_lite::read(&dir.join("eval-meta.json"));
+    let shipped_meta = repo().join("models/embedding/kws.toml");
+    // First, while this process is small: a forked child's peak RSS counts the parent's pages
+    // until exec.
+    if args.iter().any(|a| a == "--cli") {
+        cli_cost(&dir, &meta.families[0], &shipped_meta);
+    }
+    let variants: Vec<(&str, TrainConfig)> = vec![
+        ("whole head (default)", TrainConfig::default()),
+        (
+            "last layer",
+            TrainConfig {
+                first_trainable: 2,
+                ..TrainConfig::default()
+            },
+        ),
+        (
+            "last 2 layers",
+            TrainConfig {
+                first_trainable: 1,
+                ..TrainConfig::default()
+            },
+        ),
+        (
+            "whole head, no replay",
+            TrainConfig {
+                batch_replay: 0,
+                ..TrainConfig::default()
+            },
+        ),
+        (
+            "whole head, 1 room/noise copy per take",
+            TrainConfig {
+                noisy_copies: 1,
+                ..TrainConfig::default()
+            },
+        ),
+        (
+            "whole head, 2 room/noise copies per take",
+            TrainConfig {
+                noisy_copies: 2,
+                ..TrainConfig::default()
+            },
+        ),
+        (
+            "whole head, 2 copies, 600 steps",
+            TrainConfig {
+                noisy_copies: 2,
+                steps: 600,
+                ..TrainConfig::default()
+            },
+        ),
+    ];
+    let variants = if args.iter().any(|a| a == "--grid") {
+        let mut v = Vec::new();
+        for first in [1usize, 0] {
+            for (steps, lr, l2sp, bo, br) in [
+                (300, 1e-3, 1e-2, 16, 16),
+                (300, 1e-3, 1e-1, 16, 16),
+                (150, 5e-4, 1e-2, 8, 24),
+                (300, 5e-4, 1e-2, 8, 24),
+                (600, 5e-4, 1e-2, 8, 24),
+            ] {
+                let name: &'static str = Box::leak(
+                    format!("from {first}, {steps} steps, lr {lr}, l2sp {l2sp}, {bo}+{br}")
+                        .into_boxed_str(),
+                );
+                v.push((
+                    name,
+                    TrainConfig {
+                        first_trainable: first,
+                        steps,
+                        learning_rate: lr,
+                        l2sp,
+                        batch_owner: bo,
+                        batch_replay: br,
+                        noisy_copies: 0,
+                    },
+                ));
+            }
+        }
+        v
+    } else {
+        variants
+    };
+    let test_families = [
+        "cmu-awb",
+        "cstr-don",
+        "espeak-en-029",
+        "hibari-heart",
+        "mbrola-de2",
+        "mbrola-fr4",
+        "mbrola-sw2",
+        "pico-en-gb",
+        "pico-en-us",
+        "silence",
+    ];
+    for family in &meta.families {
+        let req = AdaptRequest {
+            takes_dir: dir.join(family).join("takes"),
+            state_dir: dir.join(family).join("state"),
+            shipped_meta: shipped_meta.clone(),
+            seed: 1,
+        };
+        let t = Instant::now();
+        let p = prepare(&req, 0).expect("prepare");
+        let prep_s = t.elapsed().as_secs_f32();
+        let noisy1 = prepare(&req, 1).expect("prepare").train;
+        let noisy2 = prepare(&req, 2).expect("prepare").train;
+        let (n_in, classes) = (p.shipped.layout.input_len(), p.shipped.meta.labels.len());
+        let kws = classes - 2;
+        let own = load_eval(&dir.join(format!("eval-{family}.bin")), n_in, classes);
+        let unlike = load_eval(
+            &dir.join(format!("eval-{family}-unlike.bin")),
+            n_in,
+            classes,
+        );
+        let others: Vec<(String, Vec<Example>)> = test_families
+            .iter()
+            .filter(|f| *f != family)
+            .map(|f| {
+                (
+                    f.to_string(),
+                    load_eval(&dir.join(format!("eval-{f}.bin")), n_in, classes),
+                )
+            })
+            .collect();
+        let speech = load_eval(&dir.join("eval-asterisk-en.bin"), n_in, classes);
+        let hours = meta.speech_seconds / 3600.0;
+        let other_acc = |net: &Net| {
+            let (mut right, mut n) = (0.0, 0usize);
+            for (_, set) in &others {
+                right += accuracy(net, set) * set.len() as f32;
+                n += set.len();
+            }
+            right / n as f32
+        };
+        let base = &p.shipped.net;
+        println!(
+            "\n## owner = {family}: {} training windows from the takes, {} held-out takes, front end {prep_s:.2} s",
+            p.train.len(),
+            p.held.len()
+        );
+        println!("| variant | held-out takes | {family} noisy test (all) | same, unlike the takes | other test voices | FA/h real speech | train s |");
+        println!("|---|---|---|---|---|---|---|");
+        println!(
+            "| shipped | {} | {} | {} | {} | {:.0} | - |",
+            pct(accuracy(base, &p.held)),
+            pct(accuracy(base, &own)),
+            pct(accuracy(base, &unlike)),
+            pct(other_acc(base)),
+            false_accepts(base, &speech, kws) as f64 / hours
+        );
+        for (name, cfg) in &variants {
+            let t = Instant::now();
+            let owner = match cfg.noisy_copies {
+                0 => &p.train,
+                1 => &noisy1,
+                _ => &noisy2,
+            };
+            let net = train(base, owner, &p.shipped.replay, cfg, req.seed);
+            let s = t.elapsed().as_secs_f32();
+            println!(
+                "| {name} | {} | {} | {} | {} | {:.0} | {s:.2} |",
+                pct(accuracy(&net, &p.held)),
+                pct(accuracy(&net, &own)),
+                pct(accuracy(&net, &unlike)),
+                pct(other_acc(&net)),
+                false_accepts(&net, &speech, kws) as f64 / hours
+            );
+        }
+    }
+}
+
+/// Wall time and peak RSS of the real `chatterbox adapt`, on one core (taskset -c 0).
+fn cli_cost(dir: &Path, family: &str, shipped_meta: &Path) {
+    let state = dir.join(family).join("state-cli");
+    let _ = std::fs::remove_dir_all(&state);
+    let cfg = dir.join(family).join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!("[keywords]\nstate_dir = {}\n", toml_string(&state)),
+    )
+    .expect("config");
+    let t = Instant::now();
+    let out = std::process::Command::new("taskset")
+        .args(["-c", "0", env!("CARGO_BIN_EXE_chatterbox"), "-c"])
+        .arg(&cfg)
+        .args(["adapt", "--takes"])
+        .arg(dir.join(family).join("takes"))
+        .arg("--model")
+        .arg(shipped_meta)
+        .output()
+        .expect("run chatterbox adapt");
+    let wall = t.elapsed().as_secs_f32();
+    // SAFETY: getrusage fills the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    println!(
+        "\n## `chatterbox adapt` ({family}, 8 words x 6 training takes, one core): {wall:.2} s wall, {:.2} s user+sys CPU, peak RSS {:.1} MB (exit {})\n{}",
+        ru.ru_utime.tv_sec as f64 + ru.ru_utime.tv_usec as f64 * 1e-6 + ru.ru_stime.tv_sec as f64 + ru.ru_stime.tv_usec as f64 * 1e-6,
+        ru.ru_maxrss as f64 / 1024.0,
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+fn toml_string(p: &Path) -> String {
+    format!("{:?}", p.display().to_string())
+}
+
+/// eval-meta.json needs two fields; a few lines instead of a JSON dependency.
+mod serde_json_lite {
+    use std::path::Path;
+
+    pub struct Meta {
+        pub families: Vec<String>,
+        pub speech_seconds: f64,
+    }
+
+    pub fn read(path: &Path) -> Meta {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run python -m kws.adapt_trial first",
+                path.display()
+            )
+        });
+        let fam_start = text.find("\"families\"").expect("families");
+        let open = fam_start + text[fam_start..].find('[').expect("[");
+        let close = open + text[open..].find(']').expect("]");
+        let families = text[open + 1..close]
+            .split(',')
+            .map(|s| s.trim().trim_matches('"').to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let at = text.find("\"speech_seconds\"").expect("speech_seconds");
+        let rest = &text[at + 16..];
+        let rest = rest.trim_start_matches([':', ' ']);
+        let end = rest.find([',', '\n', '}']).unwrap_or(rest.len());
+        Meta {
+            families,
+            speech_seconds: rest[..end].trim().parse().expect("seconds"),
+        }
+    }
+}

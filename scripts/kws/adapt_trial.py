@@ -1,0 +1,158 @@
+"""Material for the measured trial of `chatterbox adapt` (benches/adapt.rs measures; this
+prepares). A held-out TEST voice family plays the owner, as in finetune_trial.py.
+
+    ~/.cache/chatterbox/venv-train/bin/python -m kws.adapt_trial      (from scripts/)
+    cargo bench --bench adapt                                         (then, from the root)
+
+Writes to `<cache>/adapt-trial/`:
+
+* `<family>/takes/<word>/owner_nohash_<i>.wav`: `--per-word` takes of every keyword in that
+  voice (quiet room, speech near -12 dBFS, like finetune_trial.record_takes), every third listed
+  in `testing_list.txt`: 9 per word gives 8 words x 6 takes for training and 3 held out;
+  rates (and pitch, where the engine has one) inside the narrow TAKE_BANDS;
+* `eval-<family>.bin`: that family's clips of the synthetic noisy TEST set (the embedding cache
+  train_head.py built, centred as `chatterbox evaluate` places them), every test family, in the
+  replay format of adapt_pack.py; for the owner families also `eval-<family>-unlike.bin`: only
+  the clips whose rate and pitch lie outside the takes' bands (a test clip at a take's setting
+  would be a near-copy of it);
+* `eval-asterisk-en.bin`: every 80 ms window over the TEST half of the real English speech
+  (asterisk-core-sounds-en prompts without a keyword; sounds.speech_split), each prompt streamed
+  after 1 s of zeros, labelled unknown, in stream order: the false-accept material;
+* `eval-meta.json`: what each file holds (durations for the per-hour figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from . import augment as A
+from . import config as C
+from . import embedding as E
+from . import sounds, synth
+from .adapt_pack import quantize, write_replay
+
+VOICES = {"pico-en-gb": ("pico", "en-GB"), "hibari-heart": ("hibari", "heart"),
+          "cmu-awb": ("flite", "awb"), "espeak-en-029": ("espeak", "en-029")}
+# (rate band, pitch band or None); flite's rate is duration_stretch, hibari's a speed factor.
+TAKE_BANDS = {"pico": ((95, 110), (95, 110)), "espeak": ((150, 170), (45, 55)),
+              "hibari": ((0.95, 1.05), None), "flite": ((0.95, 1.05), None)}
+
+
+def outside_bands(engine: str, rate: float, pitch: float) -> bool:
+    (r0, r1), pb = TAKE_BANDS[engine]
+    if r0 <= rate <= r1:
+        return False
+    return pb is None or not (pb[0] <= pitch <= pb[1])
+
+
+def record_takes(root: Path, family: str, per_word: int, seed: int) -> None:
+    engine, voice = VOICES[family]
+    rng = np.random.default_rng([seed, 5])
+    (r0, r1), pb = TAKE_BANDS[engine]
+    listed = []
+    for w in C.KEYWORDS:
+        (root / w).mkdir(parents=True, exist_ok=True)
+        for i in range(per_word):
+            rate = float(rng.uniform(r0, r1)) if isinstance(r0, float) else float(rng.integers(r0, r1 + 1))
+            pitch = float(rng.integers(pb[0], pb[1] + 1)) if pb else float(20_000 + i)
+            s = synth.Setting(id=f"trial-{w}-{i}", family=family, engine=engine, voice=voice,
+                              rate=rate, pitch=pitch, words=[w], texts=[w])
+            with tempfile.TemporaryDirectory(prefix="kws-adapt-trial-") as td:
+                (x, sr), = synth.ENGINES[engine](s, Path(td))
+            y = A.place(rng, synth.trim(synth.to_16k(x, sr)), jitter=True)
+            y = y * (10 ** (-12 / 20) / (np.abs(y).max() + 1e-9))
+            y = y + rng.standard_normal(len(y)).astype(np.float32) * 10 ** (-60 / 20)
+            name = f"owner_nohash_{i}.wav"
+            sf.write(root / w / name, A._finish(y), C.SAMPLE_RATE, subtype="PCM_16")
+            if i % 3 == 2:
+                listed.append(f"{w}/{name}")
+    (root / "testing_list.txt").write_text("\n".join(listed) + "\n")
+
+
+def test_clip_settings(cache: Path, fam: np.ndarray) -> list[str | None]:
+    """The setting id of every test example of the embedding cache (None for silence), from
+    the order train_head.build walks the clip files in (checked against the stored families)."""
+    fams = set(fam) - {"silence"}
+    unk = set(C.UNKNOWN_WORDS) - set(C.NOT_UNKNOWN)
+    ids: list[str | None] = []
+    for f in sorted((cache / "clips").glob("*.npz")):
+        family = f.name.split("__")[0]
+        if family not in fams:
+            continue
+        with np.load(f) as z:
+            ids += [f.stem for w in z.files if w in C.KEYWORDS or w in unk]
+    ids += [None] * int((fam == "silence").sum())
+    if len(ids) != len(fam):
+        raise SystemExit("cannot map the cached test examples to their settings")
+    return ids
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cache", type=Path, default=C.default_cache())
+    p.add_argument("--families", nargs="+", default=["pico-en-gb", "hibari-heart", "cmu-awb"])
+    p.add_argument("--per-word", type=int, default=9)
+    p.add_argument("--seed", type=int, default=1234)
+    a = p.parse_args(argv)
+    out = a.cache / "adapt-trial"
+    out.mkdir(parents=True, exist_ok=True)
+    meta: dict = {"families": a.families, "per_word": a.per_word, "files": {}}
+    for fam in a.families:
+        if C.split_of(fam) != "test":
+            raise SystemExit(f"{fam} is not a held-out test family")
+        takes = out / fam / "takes"
+        if not (takes / "testing_list.txt").exists():
+            print(f"takes: {fam} ...", flush=True)
+            record_takes(takes, fam, a.per_word, a.seed)
+    src = max((a.cache).glob("embedding-*.npz"), key=lambda f: f.stat().st_mtime)
+    with np.load(src) as z:
+        x, y, fam = z["x_test"], z["y_test"], z["family_test"]
+    ids = test_clip_settings(a.cache, fam)
+    by_id = {s["id"]: s for s in json.loads((a.cache / "settings.json").read_text())}
+    classes = len(C.LABELS)
+
+    def dump(name: str, sel: np.ndarray, xs=None, ys=None) -> None:
+        xs = x[sel] if xs is None else xs
+        ys = y[sel] if ys is None else ys
+        q, s = quantize(xs)
+        write_replay(out / name, q, s, ys, xs.shape[1], xs.shape[2], classes)
+        meta["files"][name] = {"windows": int(len(xs))}
+
+    for f in sorted(set(fam)):
+        if C.split_of(str(f)) == "test" or f == "silence":
+            dump(f"eval-{f}.bin", fam == f)
+    for f in a.families:
+        engine = VOICES[f][0]
+        unlike = np.array([i is not None and fam[k] == f and i in by_id
+                           and outside_bands(engine, by_id[i]["rate"], by_id[i]["pitch"])
+                           for k, i in enumerate(ids)])
+        dump(f"eval-{f}-unlike.bin", unlike)
+    speech = sounds.split_speech(sounds.load_asterisk(a.cache))["test"]
+    fe = E.SpeechEmbedding()
+    n = x.shape[1]
+    wins, seconds = [], 0.0
+    for k in sorted(speech):
+        if k.startswith("silence"):
+            continue
+        audio = np.concatenate([np.zeros(16000, np.int16), speech[k]]).astype(np.float32)
+        emb = fe.stream_embeddings(audio)
+        seconds += len(speech[k]) / 16000
+        for j in range(n - 1, len(emb)):
+            wins.append(emb[j + 1 - n:j + 1])
+    xs = np.stack(wins).astype(np.float32)
+    dump("eval-asterisk-en.bin", None, xs, np.full(len(xs), C.LABELS.index(C.UNKNOWN)))
+    meta["files"]["eval-asterisk-en.bin"]["speech_seconds"] = seconds
+    meta["files"]["eval-asterisk-en.bin"]["prompts"] = len([k for k in speech if not k.startswith("silence")])
+    (out / "eval-meta.json").write_text(json.dumps(meta, indent=1))
+    print(f"wrote {out}: {json.dumps(meta['files'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,269 @@
+//! `chatterbox adapt`: teach the keyword head one owner's voice, on the toy, in seconds.
+//!
+//! The embedding front end's head is small (a few Dense layers over 96-value embeddings), so
+//! adapting it is a little arithmetic: the owner's takes go through the runtime's own front end,
+//! the head is trained in Rust on them mixed with a shipped replay set (so it does not forget
+//! other voices, unknown words and noise), and the result is written as the shipped
+//! `head.tflite` with its weight bytes patched, so LiteRT runs it exactly as before.
+//!
+//! The adapted model lives in `<state_dir>/models-owner/` with its own pinned `kws.toml`, and is
+//! only switched to when it beats the shipped head on the owner's held-out takes. `undo` puts
+//! back what was there before.
+//!
+//! This module is the public API (the on-toy enrollment path calls [`adapt`] from a worker
+//! thread); the work is in its submodules.
+
+use std::path::{Path, PathBuf};
+
+use crate::kws::meta::KwsMeta;
+
+/// What to adapt to and where to put the result.
+#[derive(Clone, Debug)]
+pub struct AdaptRequest {
+    /// The owner's takes, `DIR/<word>/*.wav` with `DIR/testing_list.txt` (as `enroll` writes).
+    pub takes_dir: PathBuf,
+    /// The toy's state directory; the adapted model goes to `<state_dir>/models-owner/`.
+    pub state_dir: PathBuf,
+    /// The shipped embedding model's contract (`models/embedding/kws.toml`).
+    pub shipped_meta: PathBuf,
+    /// Seed of the trainer: the same takes and seed give the same model, byte for byte.
+    pub seed: u64,
+}
+
+/// What one adaptation did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdaptReport {
+    /// Accuracy of the shipped head on the owner's held-out takes (0..=1).
+    pub before: f32,
+    /// Accuracy of the adapted head on the same takes.
+    pub after: f32,
+    /// True if the adapted model is now the owner model (it was better).
+    pub switched: bool,
+    /// Held-out takes measured.
+    pub held_out: usize,
+    /// Wall time of the whole adaptation.
+    pub seconds: f32,
+}
+
+/// What `undo` put back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UndoOutcome {
+    /// The previous owner model is in use again.
+    RestoredPrevious,
+    /// There was no previous owner model: the shipped model is in use again.
+    BackToShipped,
+    /// There was no owner model to undo.
+    NothingToUndo,
+}
+
+/// Everything that can stop an adaptation; each message names the thing and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum AdaptError {
+    #[error("no takes in {dir}: record them first with `chatterbox enroll --dir {dir}`")]
+    NoTakes { dir: PathBuf },
+    #[error("too few takes of '{word}' in {dir}: {have} for training and {held_out} held out; record at least {need} takes of each word (`chatterbox enroll --takes 6`)")]
+    TooFewTakes {
+        dir: PathBuf,
+        word: String,
+        have: usize,
+        held_out: usize,
+        need: usize,
+    },
+    #[error("cannot read take {path}: {reason}")]
+    Take { path: PathBuf, reason: String },
+    #[error("the shipped model cannot be adapted: {0}")]
+    Shipped(String),
+    #[error("the replay set {path} is missing or damaged ({reason}); reinstall the model folder or rerun `python -m kws.adapt_pack <folder>` (scripts/)")]
+    Replay { path: PathBuf, reason: String },
+    #[error("keyword model: {0}")]
+    Model(String),
+    #[error("cannot write the owner model in {dir}: {source}; free some space (df -h) or check the folder's permissions")]
+    Write {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the adapted model failed its self-check: {0}")]
+    SelfCheck(String),
+}
+
+/// Adapts the shipped head to the owner's takes; switches to it only when it is better on the
+/// held-out takes.
+pub fn adapt(req: &AdaptRequest) -> Result<AdaptReport, AdaptError> {
+    adapt_with(req, &trainer::TrainConfig::default())
+}
+
+/// [`adapt`] with another training configuration (the trial and the bench compare variants).
+pub fn adapt_with(
+    req: &AdaptRequest,
+    cfg: &trainer::TrainConfig,
+) -> Result<AdaptReport, AdaptError> {
+    let t0 = std::time::Instant::now();
+    let Prepared {
+        shipped,
+        held,
+        train,
+    } = prepare(req, cfg.noisy_copies)?;
+    let before = trainer::accuracy(&shipped.net, &held);
+    let adapted = trainer::train(&shipped.net, &train, &shipped.replay, cfg, req.seed);
+    let after = trainer::accuracy(&adapted, &held);
+    let switched = after > before;
+    if switched {
+        install(req, &shipped, &adapted)?;
+    }
+    Ok(AdaptReport {
+        before,
+        after,
+        switched,
+        held_out: held.len(),
+        seconds: t0.elapsed().as_secs_f32(),
+    })
+}
+
+/// Everything adaptation trains and measures on.
+pub struct Prepared {
+    pub shipped: Shipped,
+    /// The held-out takes, placed as `chatterbox evaluate` places them.
+    pub held: Vec<trainer::Example>,
+    /// The training takes at every window position.
+    pub train: Vec<trainer::Example>,
+}
+
+/// Loads the shipped model and turns the takes into examples (the slow part: the front end).
+pub fn prepare(req: &AdaptRequest, noisy_copies: usize) -> Result<Prepared, AdaptError> {
+    let shipped = Shipped::load(&req.shipped_meta)?;
+    let takes = takes::find(&req.takes_dir, &shipped.meta)?;
+    let held = takes::held_out_examples(&shipped.meta, &takes)?;
+    let train = takes::training_examples(&shipped.meta, &takes, noisy_copies, req.seed)?;
+    Ok(Prepared {
+        shipped,
+        held,
+        train,
+    })
+}
+
+/// The shipped model's contract, head (as a [`net::Net`]), layout and replay set, each checked
+/// against its pin.
+pub struct Shipped {
+    pub meta: KwsMeta,
+    pub head: Vec<u8>,
+    pub layout: layout::Layout,
+    pub net: net::Net,
+    pub replay: Vec<trainer::Example>,
+}
+
+impl Shipped {
+    pub fn load(toml: &Path) -> Result<Shipped, AdaptError> {
+        let bad = |why: String| AdaptError::Shipped(format!("{}: {why}", toml.display()));
+        let meta = KwsMeta::load(toml).map_err(|e| bad(e.to_string()))?;
+        let (Some(spec), Some((replay_path, layout_path))) = (&meta.adapt, meta.adapt_paths())
+        else {
+            return Err(bad(
+                "it has no [adapt] table (replay set and weight layout); use the embedding model folder (models/embedding/kws.toml) or run `python -m kws.adapt_pack <folder>` (scripts/)".into(),
+            ));
+        };
+        let head = layout::read_pinned(&meta.model_path(), &meta.model.sha256).map_err(&bad)?;
+        let layout_text = layout::read_pinned(&layout_path, &spec.layout_sha256).map_err(&bad)?;
+        let layout = layout::Layout::parse(
+            &String::from_utf8_lossy(&layout_text),
+            &head,
+            &meta.model.sha256,
+            meta.labels.len(),
+        )
+        .map_err(|e| bad(format!("{}: {e}", layout_path.display())))?;
+        let replay_bytes =
+            layout::read_pinned(&replay_path, &spec.replay_sha256).map_err(|reason| {
+                AdaptError::Replay {
+                    path: replay_path.clone(),
+                    reason,
+                }
+            })?;
+        let replay = replay::parse(&replay_bytes, layout.input_len(), meta.labels.len()).map_err(
+            |reason| AdaptError::Replay {
+                path: replay_path.clone(),
+                reason,
+            },
+        )?;
+        let net = net::Net::from_tflite(&head, &layout);
+        Ok(Shipped {
+            meta,
+            head,
+            layout,
+            net,
+            replay,
+        })
+    }
+}
+
+/// Largest difference allowed between LiteRT and the Rust forward pass on the adapted head.
+pub const SELF_CHECK_TOLERANCE: f32 = 1e-4;
+
+/// Writes the adapted head as the owner model: staged, self-checked with LiteRT, switched.
+fn install(req: &AdaptRequest, shipped: &Shipped, adapted: &net::Net) -> Result<(), AdaptError> {
+    let head = adapted.patch_tflite(&shipped.head, &shipped.layout);
+    let sha = crate::kws::model::sha256_hex(&head);
+    let labels = shipped.meta.labels.join("\n") + "\n";
+    let files = owner::OwnerFiles {
+        head: &head,
+        labels: &labels,
+        contract: owner::contract(&shipped.meta, &sha)?,
+    };
+    let staged = owner::stage(&req.state_dir, &files)?;
+    let checked = self_check(&staged.join("kws.toml"), adapted, &shipped.replay);
+    match checked {
+        Ok(()) => owner::commit(&req.state_dir, &staged),
+        Err(e) => {
+            owner::abandon(&staged);
+            Err(e)
+        }
+    }
+}
+
+/// LiteRT runs the written model and agrees with the Rust forward pass on a few inputs.
+pub fn self_check(
+    toml: &Path,
+    net: &net::Net,
+    inputs: &[trainer::Example],
+) -> Result<(), AdaptError> {
+    use crate::kws::model::Classifier;
+    let meta = owner::check(toml).map_err(AdaptError::SelfCheck)?;
+    let mut model = crate::kws::front_end::load_classifier(&meta)
+        .map_err(|e| AdaptError::SelfCheck(e.to_string()))?;
+    let mut scores = vec![0.0f32; meta.labels.len()];
+    let step = (inputs.len() / 8).max(1);
+    for e in inputs.iter().step_by(step).take(8) {
+        model
+            .classify(&e.x, &mut scores)
+            .map_err(|e| AdaptError::SelfCheck(e.to_string()))?;
+        let mine = net.predict(&e.x);
+        let diff = scores
+            .iter()
+            .zip(&mine)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        if diff > SELF_CHECK_TOLERANCE {
+            return Err(AdaptError::SelfCheck(format!(
+                "LiteRT and the trainer differ by {diff} (more than {SELF_CHECK_TOLERANCE}) on the written head; the owner model was not switched to"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Puts back the model that was in use before the last adaptation.
+pub fn undo(state_dir: &Path) -> Result<UndoOutcome, AdaptError> {
+    owner::undo(state_dir)
+}
+
+/// The owner model's contract (`<state_dir>/models-owner/kws.toml`) if there is one.
+pub fn owner_model(state_dir: &Path) -> Option<PathBuf> {
+    let p = state_dir.join("models-owner").join("kws.toml");
+    p.is_file().then_some(p)
+}
+
+pub mod layout;
+pub mod net;
+pub mod owner;
+pub mod replay;
+pub mod takes;
+pub mod trainer;

@@ -1,0 +1,286 @@
+//! The head as plain dense layers in Rust: forward pass, softmax cross-entropy and its
+//! gradient. Small enough (tens of thousands of weights) that hand-written loops are the
+//! simplest correct thing; no linear-algebra crate needed.
+
+use super::layout::{read_f32s, write_f32s, Activation, Layout};
+
+/// One Dense layer, kernel row-major `[out][in]` as in the `.tflite`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dense {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub w: Vec<f32>,
+    pub b: Vec<f32>,
+    pub relu: bool,
+}
+
+impl Dense {
+    /// `x` holds rows of `inputs` values; writes rows of `outputs` values to `y`.
+    pub fn forward(&self, x: &[f32], y: &mut Vec<f32>) {
+        let rows = x.len() / self.inputs;
+        y.clear();
+        y.resize(rows * self.outputs, 0.0);
+        for (xr, yr) in x
+            .chunks_exact(self.inputs)
+            .zip(y.chunks_exact_mut(self.outputs))
+        {
+            for ((yo, wo), bo) in yr
+                .iter_mut()
+                .zip(self.w.chunks_exact(self.inputs))
+                .zip(&self.b)
+            {
+                let mut s = *bo;
+                for (a, b) in wo.iter().zip(xr) {
+                    s += a * b;
+                }
+                *yo = if self.relu { s.max(0.0) } else { s };
+            }
+        }
+    }
+}
+
+/// The head: Dense layers, then a softmax.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Net {
+    pub layers: Vec<Dense>,
+}
+
+/// Per-layer gradients, same shapes as the weights.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grads {
+    pub w: Vec<Vec<f32>>,
+    pub b: Vec<Vec<f32>>,
+}
+
+impl Net {
+    /// The weights `layout` locates in the head's bytes.
+    pub fn from_tflite(head: &[u8], layout: &Layout) -> Net {
+        Net {
+            layers: layout
+                .layers
+                .iter()
+                .map(|l| Dense {
+                    inputs: l.inputs,
+                    outputs: l.outputs,
+                    w: read_f32s(head, l.weight_offset, l.inputs * l.outputs),
+                    b: read_f32s(head, l.bias_offset, l.outputs),
+                    relu: l.activation == Activation::Relu,
+                })
+                .collect(),
+        }
+    }
+
+    /// The head's bytes with this net's weights written where `layout` says.
+    pub fn patch_tflite(&self, head: &[u8], layout: &Layout) -> Vec<u8> {
+        let mut out = head.to_vec();
+        for (d, l) in self.layers.iter().zip(&layout.layers) {
+            write_f32s(&mut out, l.weight_offset, &d.w);
+            write_f32s(&mut out, l.bias_offset, &d.b);
+        }
+        out
+    }
+
+    /// Activations of layers `from..` for `x` (the input of layer `from`): `acts[0] = x`,
+    /// `acts[k]` = output of layer `from + k - 1`; the last is the logits.
+    pub fn forward_from(&self, from: usize, x: &[f32], acts: &mut Vec<Vec<f32>>) {
+        acts.resize(self.layers.len() - from + 1, Vec::new());
+        acts[0].clear();
+        acts[0].extend_from_slice(x);
+        for (k, layer) in self.layers[from..].iter().enumerate() {
+            let (done, rest) = acts.split_at_mut(k + 1);
+            layer.forward(&done[k], &mut rest[0]);
+        }
+    }
+
+    /// Class probabilities for one input.
+    pub fn predict(&self, x: &[f32]) -> Vec<f32> {
+        let mut acts = Vec::new();
+        self.forward_from(0, x, &mut acts);
+        let mut p = acts.pop().unwrap_or_default();
+        crate::kws::model::softmax_in_place(&mut p);
+        p
+    }
+
+    /// Zeroed gradients for every layer.
+    pub fn zero_grads(&self) -> Grads {
+        Grads {
+            w: self.layers.iter().map(|l| vec![0.0; l.w.len()]).collect(),
+            b: self.layers.iter().map(|l| vec![0.0; l.b.len()]).collect(),
+        }
+    }
+
+    /// Cross-entropy of one example whose layer-`from` input gave `acts` (from
+    /// [`Self::forward_from`]); adds `weight` x its gradient to `grads` for layers `from..`.
+    /// Returns the loss.
+    pub fn backward_from(
+        &self,
+        from: usize,
+        acts: &[Vec<f32>],
+        label: usize,
+        weight: f32,
+        grads: &mut Grads,
+        scratch: &mut (Vec<f32>, Vec<f32>),
+    ) -> f32 {
+        let (delta, next) = scratch;
+        // dL/dlogits = softmax - onehot.
+        delta.clear();
+        delta.extend_from_slice(&acts[acts.len() - 1]);
+        crate::kws::model::softmax_in_place(delta);
+        let loss = -delta.get(label).copied().unwrap_or(1.0).max(1e-12).ln();
+        if let Some(d) = delta.get_mut(label) {
+            *d -= 1.0;
+        }
+        delta.iter_mut().for_each(|d| *d *= weight);
+        for k in (from..self.layers.len()).rev() {
+            let layer = &self.layers[k];
+            let (x, y) = (&acts[k - from], &acts[k - from + 1]);
+            if layer.relu {
+                for (d, &yv) in delta.iter_mut().zip(y) {
+                    if yv <= 0.0 {
+                        *d = 0.0;
+                    }
+                }
+            }
+            let (gw, gb) = (&mut grads.w[k], &mut grads.b[k]);
+            for (xr, dr) in x
+                .chunks_exact(layer.inputs)
+                .zip(delta.chunks_exact(layer.outputs))
+            {
+                for ((gwo, gbo), &d) in gw.chunks_exact_mut(layer.inputs).zip(gb.iter_mut()).zip(dr)
+                {
+                    if d == 0.0 {
+                        continue;
+                    }
+                    *gbo += d;
+                    for (g, &xv) in gwo.iter_mut().zip(xr) {
+                        *g += d * xv;
+                    }
+                }
+            }
+            if k > from {
+                next.clear();
+                next.resize(x.len(), 0.0);
+                for (nr, dr) in next
+                    .chunks_exact_mut(layer.inputs)
+                    .zip(delta.chunks_exact(layer.outputs))
+                {
+                    for (wo, &d) in layer.w.chunks_exact(layer.inputs).zip(dr) {
+                        if d == 0.0 {
+                            continue;
+                        }
+                        for (n, &wv) in nr.iter_mut().zip(wo) {
+                            *n += d * wv;
+                        }
+                    }
+                }
+                std::mem::swap(delta, next);
+            }
+        }
+        loss
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapt::trainer::SplitMix64;
+
+    fn small_net(rng: &mut SplitMix64) -> Net {
+        let mut layer = |i: usize, o: usize, relu: bool| Dense {
+            inputs: i,
+            outputs: o,
+            w: (0..i * o).map(|_| rng.normal() * 0.5).collect(),
+            b: (0..o).map(|_| rng.normal() * 0.1).collect(),
+            relu,
+        };
+        // A shared layer over 3 rows of 4, then 3*5 -> 6 -> 4, like the shipped head.
+        Net {
+            layers: vec![layer(4, 5, true), layer(15, 6, true), layer(6, 4, false)],
+        }
+    }
+
+    fn loss_of(net: &Net, x: &[f32], label: usize) -> f64 {
+        let p = net.predict(x);
+        -f64::from(p[label]).ln()
+    }
+
+    #[test]
+    fn backprop_matches_finite_differences() {
+        let mut rng = SplitMix64::new(3);
+        let net = small_net(&mut rng);
+        let x: Vec<f32> = (0..12).map(|_| rng.normal()).collect();
+        let label = 2;
+        for from in 0..3 {
+            let mut acts = Vec::new();
+            net.forward_from(0, &x, &mut acts);
+            let mut g = net.zero_grads();
+            net.backward_from(
+                from,
+                &acts[from..],
+                label,
+                1.0,
+                &mut g,
+                &mut Default::default(),
+            );
+            let mut checked = 0;
+            for k in from..3 {
+                for i in 0..net.layers[k].w.len() {
+                    let eps = 1e-2f32;
+                    let mut plus = net.clone();
+                    plus.layers[k].w[i] += eps;
+                    let mut minus = net.clone();
+                    minus.layers[k].w[i] -= eps;
+                    let numeric = (loss_of(&plus, &x, label) - loss_of(&minus, &x, label))
+                        / (2.0 * f64::from(eps));
+                    let analytic = f64::from(g.w[k][i]);
+                    assert!(
+                        (numeric - analytic).abs() <= 2e-3 + 2e-2 * numeric.abs(),
+                        "from {from} layer {k} weight {i}: numeric {numeric} analytic {analytic}"
+                    );
+                    checked += 1;
+                }
+                for i in 0..net.layers[k].b.len() {
+                    let eps = 1e-2f32;
+                    let mut plus = net.clone();
+                    plus.layers[k].b[i] += eps;
+                    let mut minus = net.clone();
+                    minus.layers[k].b[i] -= eps;
+                    let numeric = (loss_of(&plus, &x, label) - loss_of(&minus, &x, label))
+                        / (2.0 * f64::from(eps));
+                    assert!((numeric - f64::from(g.b[k][i])).abs() <= 2e-3 + 2e-2 * numeric.abs());
+                }
+            }
+            // Layers before `from` get no gradient.
+            for k in 0..from {
+                assert!(g.w[k].iter().all(|&v| v == 0.0));
+            }
+            assert!(checked > 20);
+        }
+    }
+
+    #[test]
+    fn patching_round_trips_through_the_layout() {
+        let text = "head_sha256 = \"00\"\ninput = [3, 4]\n[[layer]]\nin = 4\nout = 5\nweight_offset = 0\nbias_offset = 80\nactivation = \"relu\"\n[[layer]]\nin = 15\nout = 4\nweight_offset = 100\nbias_offset = 340\nactivation = \"none\"\n";
+        let head = vec![0u8; 400];
+        let layout = Layout::parse(text, &head, "00", 4).unwrap();
+        let mut rng = SplitMix64::new(1);
+        let mut net = Net::from_tflite(&head, &layout);
+        for l in &mut net.layers {
+            l.w.iter_mut().for_each(|w| *w = rng.normal());
+        }
+        let patched = net.patch_tflite(&head, &layout);
+        assert_eq!(Net::from_tflite(&patched, &layout), net);
+        assert!(
+            Layout::parse(text, &head, "00", 10).is_err(),
+            "class count is checked"
+        );
+        assert!(
+            Layout::parse(text, &head[..300], "00", 4).is_err(),
+            "offsets are checked"
+        );
+        assert!(
+            Layout::parse(text, &head, "11", 4).is_err(),
+            "the head's sha is checked"
+        );
+    }
+}

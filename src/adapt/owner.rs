@@ -1,0 +1,259 @@
+//! The owner model on disk: `<state_dir>/models-owner/` (in use), `models-owner.previous/`
+//! (what `undo` restores), written so that a power cut at any instant leaves a loadable model
+//! in use and nothing that cannot be restored.
+//!
+//! A new model is built in `.models-owner.new/` (every file fsynced, then the folder), then
+//! swapped with the one in use by one atomic `renameat2(RENAME_EXCHANGE)`; the old one then
+//! becomes `models-owner.previous`. Each folder carries a `generation` number so that a
+//! leftover `.models-owner.new` can be told apart after a crash: older than the one in use, it
+//! is the swapped-out model (kept as the backup); newer, an unfinished build (deleted).
+//!
+//! The owner contract names the shipped feature models by absolute path with their pins instead
+//! of copying them: they are 2.4 MB, identical for every owner, and the adapted head is only
+//! valid with exactly those files; if the shipped folder changes or moves, the pins fail and
+//! the daemon falls back to the configured model with a log line.
+
+use std::ffi::CString;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use super::{AdaptError, UndoOutcome};
+use crate::kws::meta::KwsMeta;
+
+pub const CURRENT: &str = "models-owner";
+pub const PREVIOUS: &str = "models-owner.previous";
+const NEW: &str = ".models-owner.new";
+const TRASH: &str = ".models-owner.trash";
+const GENERATION: &str = "generation";
+
+/// The files of a new owner model.
+pub struct OwnerFiles<'a> {
+    pub head: &'a [u8],
+    pub labels: &'a str,
+    pub contract: String,
+}
+
+fn write_err(dir: &Path) -> impl Fn(io::Error) -> AdaptError + '_ {
+    move |source| AdaptError::Write {
+        dir: dir.to_path_buf(),
+        source,
+    }
+}
+
+/// The folder's generation; `None` for a folder whose build never wrote one.
+fn generation_of(dir: &Path) -> Option<u64> {
+    fs::read_to_string(dir.join(GENERATION))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Removes a folder by first renaming it out of the way (atomic), so a crash mid-removal never
+/// leaves a half-deleted model under a name that is loaded or restored.
+fn discard(state: &Path, dir: &Path) -> io::Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let trash = state.join(TRASH);
+    if trash.exists() {
+        fs::remove_dir_all(&trash)?;
+    }
+    fs::rename(dir, &trash)?;
+    sync_dir(state)?;
+    fs::remove_dir_all(&trash)
+}
+
+/// Swaps two existing folders atomically (Linux `renameat2(RENAME_EXCHANGE)`).
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+    };
+    let (ca, cb) = (c(a)?, c(b)?);
+    // SAFETY: both are valid NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Puts leftovers of an interrupted write or undo in order (see the module docs).
+pub fn recover(state: &Path) -> Result<(), AdaptError> {
+    let err = write_err(state);
+    let (new, cur, prev) = (state.join(NEW), state.join(CURRENT), state.join(PREVIOUS));
+    if new.exists() {
+        let swapped_out = matches!(
+            (generation_of(&new), generation_of(&cur)),
+            (Some(n), Some(c)) if n < c
+        );
+        if swapped_out && !prev.exists() {
+            fs::rename(&new, &prev).map_err(&err)?;
+            sync_dir(state).map_err(&err)?;
+        } else {
+            fs::remove_dir_all(&new).map_err(&err)?;
+        }
+    }
+    let trash = state.join(TRASH);
+    if trash.exists() {
+        fs::remove_dir_all(&trash).map_err(&err)?;
+    }
+    Ok(())
+}
+
+/// Builds the new model's folder (every file fsynced) and returns it; not in use yet.
+pub fn stage(state: &Path, files: &OwnerFiles<'_>) -> Result<PathBuf, AdaptError> {
+    let err = write_err(state);
+    fs::create_dir_all(state).map_err(&err)?;
+    recover(state)?;
+    let new = state.join(NEW);
+    fs::create_dir(&new).map_err(&err)?;
+    let generation = generation_of(&state.join(CURRENT))
+        .unwrap_or(0)
+        .max(generation_of(&state.join(PREVIOUS)).unwrap_or(0))
+        + 1;
+    let generation_text = format!("{generation}\n");
+    // The generation first: a build cut short always has a generation newer than the model in
+    // use (or none), so `recover` deletes it.
+    for (name, bytes) in [
+        (GENERATION, generation_text.as_bytes()),
+        ("head.tflite", files.head),
+        ("labels.txt", files.labels.as_bytes()),
+        ("kws.toml", files.contract.as_bytes()),
+    ] {
+        write_synced(&new.join(name), bytes).map_err(&err)?;
+    }
+    sync_dir(&new).map_err(&err)?;
+    Ok(new)
+}
+
+/// Makes the staged folder the owner model; the one in use before becomes the backup (or, if
+/// the shipped model was in use, any older backup is dropped so `undo` goes back to shipped).
+pub fn commit(state: &Path, staged: &Path) -> Result<(), AdaptError> {
+    let err = write_err(state);
+    let (cur, prev) = (state.join(CURRENT), state.join(PREVIOUS));
+    if cur.exists() {
+        discard(state, &prev).map_err(&err)?;
+        exchange(staged, &cur).map_err(&err)?;
+        sync_dir(state).map_err(&err)?;
+        fs::rename(staged, &prev).map_err(&err)?;
+    } else {
+        discard(state, &prev).map_err(&err)?;
+        fs::rename(staged, &cur).map_err(&err)?;
+    }
+    sync_dir(state).map_err(&err)
+}
+
+/// Drops a staged folder that was not committed.
+pub fn abandon(staged: &Path) {
+    let _ = fs::remove_dir_all(staged);
+}
+
+/// `adapt --undo`.
+pub fn undo(state: &Path) -> Result<UndoOutcome, AdaptError> {
+    let err = write_err(state);
+    if !state.is_dir() {
+        return Ok(UndoOutcome::NothingToUndo);
+    }
+    recover(state)?;
+    let (cur, prev) = (state.join(CURRENT), state.join(PREVIOUS));
+    if !cur.exists() {
+        return Ok(UndoOutcome::NothingToUndo);
+    }
+    if prev.exists() {
+        exchange(&prev, &cur).map_err(&err)?;
+        sync_dir(state).map_err(&err)?;
+        discard(state, &prev).map_err(&err)?;
+        Ok(UndoOutcome::RestoredPrevious)
+    } else {
+        discard(state, &cur).map_err(&err)?;
+        Ok(UndoOutcome::BackToShipped)
+    }
+}
+
+/// Checks a contract whole: it parses, and every file it names matches its pin.
+pub fn check(toml: &Path) -> Result<KwsMeta, String> {
+    let meta = KwsMeta::load(toml).map_err(|e| e.to_string())?;
+    let mut files = vec![(meta.model_path(), meta.model.sha256.clone())];
+    if let (Some(e), Some((mel, emb))) = (&meta.embedding, meta.embedding_paths()) {
+        files.push((mel, e.mel_sha256.clone()));
+        files.push((emb, e.embedding_sha256.clone()));
+    }
+    for (path, pin) in files {
+        super::layout::read_pinned(&path, &pin)?;
+    }
+    Ok(meta)
+}
+
+/// The owner model if there is one and it is whole; a damaged one is logged (naming the
+/// problem and the fix) and skipped, so the configured model is used and the button keeps
+/// working.
+pub fn resolve(state: &Path) -> Option<PathBuf> {
+    let owner = super::owner_model(state)?;
+    match check(&owner) {
+        Ok(_) => {
+            log::info!(
+                "keyword model: the owner's adapted model {} (`chatterbox adapt --undo` goes back)",
+                owner.display()
+            );
+            Some(owner)
+        }
+        Err(e) => {
+            log::warn!(
+                "keyword model: the owner's adapted model is damaged ({e}); using the configured model (keywords.model) instead. Run `chatterbox adapt` again, or `chatterbox adapt --undo`"
+            );
+            None
+        }
+    }
+}
+
+/// The owner contract: the adapted head beside it, the shipped feature models by absolute
+/// path, all pinned.
+pub fn contract(shipped: &KwsMeta, head_sha256: &str) -> Result<String, AdaptError> {
+    let (Some(e), Some((mel, emb))) = (&shipped.embedding, shipped.embedding_paths()) else {
+        return Err(AdaptError::Shipped(
+            "its front end is not the embedding one".into(),
+        ));
+    };
+    let abs = |p: PathBuf| -> Result<String, AdaptError> {
+        let p = fs::canonicalize(&p)
+            .map_err(|err| AdaptError::Shipped(format!("{}: {err}", p.display())))?;
+        let s = p
+            .to_str()
+            .ok_or_else(|| AdaptError::Shipped(format!("{} is not UTF-8", p.display())))?;
+        Ok(toml::Value::String(s.to_string()).to_string())
+    };
+    Ok(format!(
+        "# Written by `chatterbox adapt`: the shipped head adapted to the owner's voice.\n\
+         # The feature models are the shipped ones, named by path and pinned.\n\
+         front_end = \"embedding\"\n\n[embedding]\nmel_file = {}\nmel_sha256 = \"{}\"\n\
+         embedding_file = {}\nembedding_sha256 = \"{}\"\nembeddings = {}\n\n[model]\n\
+         file = \"head.tflite\"\nsha256 = \"{head_sha256}\"\nlabels = \"labels.txt\"\n\
+         output = \"softmax\"\n",
+        abs(mel)?,
+        e.mel_sha256.trim(),
+        abs(emb)?,
+        e.embedding_sha256.trim(),
+        e.embeddings
+    ))
+}

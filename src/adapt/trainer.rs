@@ -1,0 +1,229 @@
+//! Fine-tunes the head on the owner's windows mixed with the replay set: minibatches of half
+//! owner, half replay examples, softmax cross-entropy, Adam, and a pull towards the shipped
+//! weights (L2-SP) so a few dozen takes move the head only as far as they need to.
+//!
+//! Deterministic: one seeded generator drives every random choice, there are no threads, and
+//! the loops run in a fixed order, so the same inputs and seed give the same weights bit for
+//! bit (on one machine and build).
+
+use super::net::{Grads, Net};
+
+/// A small, fixed, well-known generator (SplitMix64): the trainer's bytes must not change when
+/// a dependency changes its algorithm.
+#[derive(Clone, Debug)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// Uniform in 0..n (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// Standard normal (Box-Muller).
+    pub fn normal(&mut self) -> f32 {
+        let u1 = self.uniform().max(1e-7);
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+    }
+
+    /// Fisher-Yates.
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+/// Which layers learn and how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Layers `first_trainable..` learn; earlier ones stay as shipped (their outputs are
+    /// computed once, which is what makes last-layer training cheap).
+    pub first_trainable: usize,
+    pub steps: usize,
+    /// Owner examples per minibatch.
+    pub batch_owner: usize,
+    /// Replay examples per minibatch.
+    pub batch_replay: usize,
+    pub learning_rate: f32,
+    /// Weight of the squared distance to the shipped weights.
+    pub l2sp: f32,
+    /// Noisy copies of every training take (`takes::noisy_copy`), made before training.
+    pub noisy_copies: usize,
+}
+
+impl Default for TrainConfig {
+    /// The variant chosen by measurement (`cargo bench --bench adapt -- --grid`, README
+    /// "Adapting to the owner's voice"): the whole head, pulled towards the shipped weights,
+    /// three replay examples per owner example. Last-layer-only training forgot most (other
+    /// voices -3 to -8 points, false accepts up); without replay the other voices lost 12 points.
+    fn default() -> Self {
+        TrainConfig {
+            first_trainable: 0,
+            steps: 300,
+            batch_owner: 8,
+            batch_replay: 24,
+            learning_rate: 5e-4,
+            l2sp: 1e-2,
+            noisy_copies: 0,
+        }
+    }
+}
+
+/// One training example: the head's input (N x 96 values) and its class.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Example {
+    pub x: Vec<f32>,
+    pub label: usize,
+}
+
+/// Trains a copy of `net` and returns it. `owner` must not be empty; `replay` may be.
+pub fn train(
+    net: &Net,
+    owner: &[Example],
+    replay: &[Example],
+    cfg: &TrainConfig,
+    seed: u64,
+) -> Net {
+    let from = cfg.first_trainable.min(net.layers.len() - 1);
+    let mut rng = SplitMix64::new(seed);
+    // The frozen prefix runs once per example.
+    let prefix = |set: &[Example]| -> Vec<(Vec<f32>, usize)> {
+        let mut acts = Vec::new();
+        set.iter()
+            .map(|e| {
+                net.forward_from(0, &e.x, &mut acts);
+                (acts[from].clone(), e.label)
+            })
+            .collect()
+    };
+    let (own, rep) = (prefix(owner), prefix(replay));
+    let shipped = net.clone();
+    let mut net = net.clone();
+    let mut adam = Adam::new(&net);
+    let mut order_o: Vec<usize> = (0..own.len()).collect();
+    let mut order_r: Vec<usize> = (0..rep.len()).collect();
+    let (mut at_o, mut at_r) = (order_o.len(), order_r.len());
+    let mut acts = Vec::new();
+    let mut scratch = (Vec::new(), Vec::new());
+    let batch = (cfg.batch_owner + if rep.is_empty() { 0 } else { cfg.batch_replay }).max(1);
+    let weight = 1.0 / batch as f32;
+    for _ in 0..cfg.steps {
+        let mut grads = net.zero_grads();
+        for (set, order, at, n) in [
+            (&own, &mut order_o, &mut at_o, cfg.batch_owner),
+            (&rep, &mut order_r, &mut at_r, cfg.batch_replay),
+        ] {
+            if set.is_empty() {
+                continue;
+            }
+            for _ in 0..n {
+                if *at >= order.len() {
+                    rng.shuffle(order);
+                    *at = 0;
+                }
+                let (x, label) = &set[order[*at]];
+                *at += 1;
+                net.forward_from(from, x, &mut acts);
+                net.backward_from(from, &acts, *label, weight, &mut grads, &mut scratch);
+            }
+        }
+        for k in from..net.layers.len() {
+            for (g, (w, w0)) in grads.w[k]
+                .iter_mut()
+                .zip(net.layers[k].w.iter().zip(&shipped.layers[k].w))
+            {
+                *g += 2.0 * cfg.l2sp * (w - w0);
+            }
+        }
+        adam.step(&mut net, &grads, from, cfg.learning_rate);
+    }
+    net
+}
+
+/// Adam (Kingma & Ba) with the usual constants.
+struct Adam {
+    m: Grads,
+    v: Grads,
+    t: i32,
+}
+
+impl Adam {
+    fn new(net: &Net) -> Self {
+        Self {
+            m: net.zero_grads(),
+            v: net.zero_grads(),
+            t: 0,
+        }
+    }
+
+    fn step(&mut self, net: &mut Net, g: &Grads, from: usize, lr: f32) {
+        const B1: f32 = 0.9;
+        const B2: f32 = 0.999;
+        const EPS: f32 = 1e-7;
+        self.t += 1;
+        let c1 = 1.0 - B1.powi(self.t);
+        let c2 = 1.0 - B2.powi(self.t);
+        for k in from..net.layers.len() {
+            let layer = &mut net.layers[k];
+            for (params, grads, m, v) in [
+                (&mut layer.w, &g.w[k], &mut self.m.w[k], &mut self.v.w[k]),
+                (&mut layer.b, &g.b[k], &mut self.m.b[k], &mut self.v.b[k]),
+            ] {
+                for (((p, &gi), mi), vi) in params
+                    .iter_mut()
+                    .zip(grads)
+                    .zip(m.iter_mut())
+                    .zip(v.iter_mut())
+                {
+                    *mi = B1 * *mi + (1.0 - B1) * gi;
+                    *vi = B2 * *vi + (1.0 - B2) * gi * gi;
+                    *p -= lr * (*mi / c1) / ((*vi / c2).sqrt() + EPS);
+                }
+            }
+        }
+    }
+}
+
+/// Share of `set` the net classifies right.
+pub fn accuracy(net: &Net, set: &[Example]) -> f32 {
+    if set.is_empty() {
+        return 0.0;
+    }
+    let right = set
+        .iter()
+        .filter(|e| argmax(&net.predict(&e.x)) == e.label)
+        .count();
+    right as f32 / set.len() as f32
+}
+
+/// Index of the largest value (the first on ties).
+pub fn argmax(v: &[f32]) -> usize {
+    v.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| {
+            if x > bv {
+                (i, x)
+            } else {
+                (bi, bv)
+            }
+        })
+        .0
+}

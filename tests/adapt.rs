@@ -1,0 +1,250 @@
+//! `chatterbox adapt`, in-process: the trainer's determinism, the LiteRT self-check, the owner
+//! folder's switch / undo / crash recovery, the fallback from a damaged owner model, and the
+//! errors for missing takes. (The CLI end to end and the power cut: tests/adapt_cli.rs; the
+//! gradient check: src/adapt/net.rs.)
+
+use std::path::{Path, PathBuf};
+
+use chatterbox::adapt::trainer::{train, Example, TrainConfig};
+use chatterbox::adapt::{owner, self_check, AdaptError, AdaptRequest, Shipped, UndoOutcome};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn shipped() -> Shipped {
+    Shipped::load(&repo().join("models/embedding/kws.toml"))
+        .expect("the shipped embedding model can be adapted")
+}
+
+/// A quick training run (debug builds are slow): 12 steps of the whole head on replay examples
+/// standing in for the owner.
+fn quick(s: &Shipped, seed: u64) -> chatterbox::adapt::net::Net {
+    let owner: Vec<Example> = s.replay.iter().step_by(23).cloned().collect();
+    let cfg = TrainConfig {
+        steps: 12,
+        ..TrainConfig::default()
+    };
+    train(&s.net, &owner, &s.replay[..200], &cfg, seed)
+}
+
+#[test]
+fn the_trainer_is_deterministic_from_its_seed() {
+    let s = shipped();
+    let a = quick(&s, 7).patch_tflite(&s.head, &s.layout);
+    let b = quick(&s, 7).patch_tflite(&s.head, &s.layout);
+    let c = quick(&s, 8).patch_tflite(&s.head, &s.layout);
+    assert_eq!(a, b, "same seed, same bytes");
+    assert_ne!(a, c, "another seed, other weights");
+    assert_ne!(a, s.head, "training changed the head");
+}
+
+/// Writes `net` as an owner model into `state` (staged and committed as `adapt` does).
+fn install(s: &Shipped, net: &chatterbox::adapt::net::Net, state: &Path) -> PathBuf {
+    let head = net.patch_tflite(&s.head, &s.layout);
+    let labels = s.meta.labels.join("\n") + "\n";
+    let files = owner::OwnerFiles {
+        head: &head,
+        labels: &labels,
+        contract: owner::contract(&s.meta, &chatterbox::kws::model::sha256_hex(&head)).unwrap(),
+    };
+    let staged = owner::stage(state, &files).unwrap();
+    owner::commit(state, &staged).unwrap();
+    state.join("models-owner/kws.toml")
+}
+
+#[test]
+fn litert_runs_the_patched_head_like_the_rust_forward_pass() {
+    let s = shipped();
+    let net = quick(&s, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let toml = install(&s, &net, dir.path());
+    self_check(&toml, &net, &s.replay).expect("LiteRT agrees within 1e-4");
+    // The check can fail: the shipped weights are not what was written.
+    let err = self_check(&toml, &s.net, &s.replay)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("differ"), "{err}");
+}
+
+#[test]
+fn undo_restores_the_previous_owner_model_then_the_shipped_one() {
+    let s = shipped();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    assert_eq!(
+        chatterbox::adapt::undo(&state).unwrap(),
+        UndoOutcome::NothingToUndo
+    );
+    let first = quick(&s, 1);
+    let second = quick(&s, 2);
+    let toml = install(&s, &first, &state);
+    let first_head = std::fs::read(state.join("models-owner/head.tflite")).unwrap();
+    install(&s, &second, &state);
+    assert_ne!(
+        std::fs::read(state.join("models-owner/head.tflite")).unwrap(),
+        first_head
+    );
+    assert_eq!(
+        chatterbox::adapt::undo(&state).unwrap(),
+        UndoOutcome::RestoredPrevious
+    );
+    assert_eq!(
+        std::fs::read(state.join("models-owner/head.tflite")).unwrap(),
+        first_head
+    );
+    assert!(owner::check(&toml).is_ok());
+    assert_eq!(
+        chatterbox::adapt::undo(&state).unwrap(),
+        UndoOutcome::BackToShipped
+    );
+    assert_eq!(chatterbox::adapt::owner_model(&state), None);
+    assert_eq!(
+        chatterbox::adapt::undo(&state).unwrap(),
+        UndoOutcome::NothingToUndo
+    );
+    // With no owner model in use, a new one's undo goes back to shipped (not to an old backup).
+    install(&s, &first, &state);
+    assert_eq!(
+        chatterbox::adapt::undo(&state).unwrap(),
+        UndoOutcome::BackToShipped
+    );
+}
+
+#[test]
+fn leftovers_of_an_interrupted_switch_are_recovered() {
+    let s = shipped();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path();
+    install(&s, &quick(&s, 1), state);
+    install(&s, &quick(&s, 2), state); // generation 2 in use, 1 as backup
+    let cur = state.join("models-owner");
+    let prev = state.join("models-owner.previous");
+    let new = state.join(".models-owner.new");
+    let backup_head = std::fs::read(prev.join("head.tflite")).unwrap();
+    // Killed between the exchange and the rename: the old model sits at the staging name.
+    std::fs::rename(&prev, &new).unwrap();
+    owner::recover(state).unwrap();
+    assert!(!new.exists());
+    assert_eq!(
+        std::fs::read(prev.join("head.tflite")).unwrap(),
+        backup_head
+    );
+    // Killed while building: newer generation, or none written yet -> deleted.
+    for generation in [Some("9\n"), None] {
+        std::fs::create_dir(&new).unwrap();
+        std::fs::write(new.join("head.tflite"), b"half").unwrap();
+        if let Some(g) = generation {
+            std::fs::write(new.join("generation"), g).unwrap();
+        }
+        owner::recover(state).unwrap();
+        assert!(!new.exists());
+        assert_eq!(
+            std::fs::read(prev.join("head.tflite")).unwrap(),
+            backup_head
+        );
+    }
+    assert!(owner::check(&cur.join("kws.toml")).is_ok());
+}
+
+#[test]
+fn a_damaged_or_unpinned_owner_model_is_not_used() {
+    let s = shipped();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path();
+    let toml = install(&s, &quick(&s, 4), state);
+    assert_eq!(owner::resolve(state), Some(toml.clone()));
+    let head = state.join("models-owner/head.tflite");
+    let mut bytes = std::fs::read(&head).unwrap();
+    let good = bytes.clone();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&head, &bytes).unwrap();
+    let err = owner::check(&toml).unwrap_err();
+    assert!(err.contains("sha256"), "{err}");
+    assert_eq!(owner::resolve(state), None);
+    std::fs::write(&head, &good).unwrap();
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let unpinned: String = text
+        .lines()
+        .filter(|l| !l.starts_with("sha256"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&toml, unpinned).unwrap();
+    let err = owner::check(&toml).unwrap_err();
+    assert!(
+        err.contains("model.sha256") && err.contains("missing"),
+        "{err}"
+    );
+    assert_eq!(owner::resolve(state), None);
+}
+
+#[test]
+fn missing_or_too_few_takes_are_refused_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let req = |takes: &Path| AdaptRequest {
+        takes_dir: takes.to_path_buf(),
+        state_dir: dir.path().join("state"),
+        shipped_meta: repo().join("models/embedding/kws.toml"),
+        seed: 1,
+    };
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let err = chatterbox::adapt::adapt(&req(&empty)).unwrap_err();
+    assert!(matches!(err, AdaptError::NoTakes { .. }), "{err}");
+    assert!(err.to_string().contains("chatterbox enroll"), "{err}");
+    // One take of "go", held out: nothing to train on.
+    let few = dir.path().join("few");
+    std::fs::create_dir_all(few.join("go")).unwrap();
+    std::fs::copy(
+        repo().join("tests/fixtures/adapt_owner/go/owner_nohash_2.wav"),
+        few.join("go/owner_nohash_2.wav"),
+    )
+    .unwrap();
+    std::fs::write(few.join("testing_list.txt"), "go/owner_nohash_2.wav\n").unwrap();
+    let err = chatterbox::adapt::adapt(&req(&few))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'go'") && err.contains("--takes"), "{err}");
+    assert!(chatterbox::adapt::owner_model(&dir.path().join("state")).is_none());
+}
+
+#[test]
+fn a_damaged_replay_set_is_refused_naming_the_file_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo().join("models/embedding"))
+        .unwrap()
+        .flatten()
+    {
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let replay = dir.path().join("adapt_replay.bin");
+    let mut bytes = std::fs::read(&replay).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&replay, bytes).unwrap();
+    let err = Shipped::load(&dir.path().join("kws.toml"))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("adapt_replay.bin") && err.contains("adapt_pack"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_replay_set_is_small_and_from_the_shipped_classes() {
+    let s = shipped();
+    let size = std::fs::metadata(repo().join("models/embedding/adapt_replay.bin"))
+        .unwrap()
+        .len();
+    assert!(size <= 2_500_000, "{size} bytes");
+    let mut seen = vec![0usize; s.meta.labels.len()];
+    for e in &s.replay {
+        seen[e.label] += 1;
+    }
+    assert!(
+        seen.iter().all(|&n| n >= 50),
+        "every class replayed: {seen:?}"
+    );
+}
