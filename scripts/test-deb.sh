@@ -9,7 +9,8 @@
 #
 # Checks, in order: lintian has no errors; `dpkg -i` succeeds; `chatterbox --version` prints the
 # package version; `chatterbox listen` on a fixture clip, run from another folder, hears its
-# word (and how many lines it printed on stderr); the crontab of user chatterbox has the one @reboot line;
+# word (and how many lines it printed on stderr); `chatterbox adapt` as user chatterbox learns
+# the fixture owner's takes into /var/lib/chatterbox and `adapt --undo` goes back; the crontab of user chatterbox has the one @reboot line;
 # the toy runs as user chatterbox; then `dpkg --purge` leaves no file, no user, no crontab line
 # and no process behind.
 set -euo pipefail
@@ -81,6 +82,23 @@ say "chatterbox listen clip.wav (from $work): $(head -n 1 "$work/listen.out")"
 # Nothing from the libraries on a normal start (LiteRT's lines go to our debug log).
 [[ ! -s "$work/listen.err" ]] || fail "chatterbox listen printed on stderr: $(cat "$work/listen.err")"
 say "stderr of chatterbox listen: empty"
+# 3b. Learning a voice on the installed toy, as its user: `adapt` finds the shipped
+# speech-embedding model with its replay set and weight layout, and writes the owner's
+# model into the state folder (beside the recordings); `--undo` goes back.
+chmod 755 "$work"
+cp -r "$repo/tests/fixtures/adapt_owner" "$work/takes"
+chmod -R a+rX "$work/takes"
+runuser -u chatterbox -- chatterbox --config /etc/chatterbox/config.toml adapt --takes "$work/takes" \
+    >"$work/adapt.out" 2>&1 || { cat "$work/adapt.out" >&2; fail "chatterbox adapt failed as user chatterbox"; }
+grep -q '^switched to the adapted model /var/lib/chatterbox/models-owner' "$work/adapt.out" ||
+    fail "chatterbox adapt did not switch to an owner model in /var/lib/chatterbox: $(cat "$work/adapt.out")"
+[[ "$(stat -c %U /var/lib/chatterbox/models-owner/kws.toml)" == chatterbox ]] ||
+    fail "the owner model is not the chatterbox user's"
+say "chatterbox adapt: $(grep '^held-out' "$work/adapt.out")"
+runuser -u chatterbox -- chatterbox --config /etc/chatterbox/config.toml adapt --undo >"$work/undo.out" 2>&1 ||
+    { cat "$work/undo.out" >&2; fail "chatterbox adapt --undo failed"; }
+[[ ! -e /var/lib/chatterbox/models-owner/kws.toml ]] || fail "adapt --undo left the owner model in use"
+say "chatterbox adapt --undo: $(cat "$work/undo.out")"
 cd "$repo"
 
 # 4. Start at boot: the one crontab line; the toy running now, as its own user.

@@ -258,7 +258,7 @@ fn load_config(path: Option<&Path>, command: &Command) -> Result<Config> {
         Command::Run { .. }
         | Command::Sim(_)
         | Command::Listen { .. }
-        | Command::Evaluate { .. } => crate::adapt::owner::resolve(&cfg.keywords.state_dir),
+        | Command::Evaluate { .. } => crate::adapt::owner::resolve(&cfg.state_dir()),
         _ => None,
     };
     if let Some(owner) = &owner {
@@ -350,7 +350,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             model,
         } => {
             if undo {
-                let outcome = crate::adapt::undo(&cfg.keywords.state_dir)?;
+                let outcome = crate::adapt::undo(&cfg.state_dir())?;
                 println!(
                     "{}",
                     match outcome {
@@ -415,25 +415,43 @@ fn run(cfg: &Config) -> Result<()> {
     Ok(())
 }
 
-/// The toy's state folder: the one holding the recordings folder (`/var/lib/chatterbox`
-/// as installed, owned by the toy's user). Takes go to `<state>/enroll/`, a learned model
-/// to `<state>/models-owner/`.
-fn state_dir(cfg: &Config) -> PathBuf {
-    match cfg.library.recordings_dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// What `run` needs to teach itself its owner's voice (the double-press-and-hold gesture).
+/// What `run` needs to teach itself its owner's voice (the double-press-and-hold gesture):
+/// the takes go to `<state>/enroll/`, and `chatterbox adapt`'s trainer learns from them on
+/// the enroller thread, starting from the shipped speech-embedding model.
 fn enrollment_setup(cfg: &Config) -> runtime::enroller::EnrollmentSetup {
-    let state_dir = state_dir(cfg);
-    // INTEGRATION: replace `NoAdapter` with the trainer, one line (see
-    // `runtime::adapter_glue::ClosureAdapter` for it), and `owner_model` with
-    // `crate::adapt::owner_model(&state_dir)`.
-    let adapter = Box::new(runtime::adapter_glue::NoAdapter);
+    let state_dir = cfg.state_dir();
+    let adapter: Box<dyn runtime::adapter_glue::VoiceAdapter> = match adapt_source(cfg, None) {
+        Ok(shipped_meta) => {
+            let state = state_dir.clone();
+            Box::new(runtime::adapter_glue::ClosureAdapter::new(
+                move |takes_dir| {
+                    crate::adapt::adapt(&crate::adapt::AdaptRequest {
+                        takes_dir: takes_dir.to_path_buf(),
+                        state_dir: state.clone(),
+                        shipped_meta: shipped_meta.clone(),
+                        seed: 1,
+                    })
+                    .map(|r| crate::core::AdaptOutcome {
+                        before: r.before,
+                        after: r.after,
+                        switched: r.switched,
+                    })
+                    .map_err(|e| e.to_string())
+                },
+            ))
+        }
+        Err(e) => {
+            // The takes are still kept; the toy says it cannot learn and why.
+            log::warn!("teaching the toy a voice will keep the takes but cannot learn: {e:#}");
+            Box::new(runtime::adapter_glue::CannotLearn(format!(
+                "cannot learn on the toy: {e:#}"
+            )))
+        }
+    };
     runtime::enroller::EnrollmentSetup {
-        owner_model: state_dir.join("models-owner").join("kws.toml"),
+        owner_model: state_dir
+            .join(crate::adapt::owner::CURRENT)
+            .join("kws.toml"),
         state_dir,
         takes: crate::core::EnrollmentConfig::default().takes,
         words: Vec::new(),
@@ -879,7 +897,7 @@ fn adapt_source(cfg: &Config, explicit: Option<PathBuf>) -> Result<PathBuf> {
 fn adapt(cfg: &Config, takes: &Path, seed: u64, model: Option<PathBuf>) -> Result<()> {
     let req = crate::adapt::AdaptRequest {
         takes_dir: takes.to_path_buf(),
-        state_dir: cfg.keywords.state_dir.clone(),
+        state_dir: cfg.state_dir(),
         shipped_meta: adapt_source(cfg, model)?,
         seed,
     };

@@ -192,8 +192,9 @@ pub struct KeywordConfig {
     /// The model's metadata file (it names the .tflite and labels beside it). Empty: the
     /// model shipped with the program, found by [`Config::locate_shipped_files`].
     pub model: PathBuf,
-    /// Where the toy keeps what it learned: `chatterbox adapt` writes the owner's model to
-    /// `<state_dir>/models-owner/`, which is then used instead of `model` (src/adapt).
+    /// Where the toy keeps what it learned: takes in `<state_dir>/enroll/`, the owner's model
+    /// in `<state_dir>/models-owner/`, which is then used instead of `model` (src/adapt).
+    /// Empty: the folder holding `library.recordings_dir` (see [`Config::state_dir`]).
     pub state_dir: PathBuf,
     /// Run the model every this many ms (at most 250 for snappy commands); rounded to
     /// whole STFT hops (8.19 ms) so windows can share STFT columns.
@@ -219,7 +220,7 @@ impl Default for KeywordConfig {
         KeywordConfig {
             enabled: true,
             model: PathBuf::new(),
-            state_dir: "state".into(),
+            state_dir: PathBuf::new(),
             hop_ms: 125,
             average_ms: 250,
             threshold: 0.85,
@@ -308,6 +309,19 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The toy's state folder: `keywords.state_dir`, or when that is empty the folder holding
+    /// the recordings (`/var/lib/chatterbox` as installed, owned by the toy's user), so one
+    /// setting places both and an installed toy needs no new key.
+    pub fn state_dir(&self) -> PathBuf {
+        if !self.keywords.state_dir.as_os_str().is_empty() {
+            return self.keywords.state_dir.clone();
+        }
+        match self.library.recordings_dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
     /// Fills an empty `library.sounds_dir` and `keywords.model` with the files shipped with
     /// the program, searched in `places`; a path the config names is kept as it is. Returns
     /// the ones found nowhere (left empty) for the caller to judge: `listen` cannot work
@@ -375,11 +389,9 @@ impl Config {
                 return Err(bad(field, format!("{dev:?}"), allowed(field).unwrap_or("")));
             }
         }
-        // (sounds_dir and model may be empty: the shipped ones.)
-        for (field, path) in [
-            ("library.recordings_dir", &self.library.recordings_dir),
-            ("keywords.state_dir", &self.keywords.state_dir),
-        ] {
+        // (sounds_dir and model may be empty: the shipped ones; state_dir: beside the
+        // recordings.)
+        for (field, path) in [("library.recordings_dir", &self.library.recordings_dir)] {
             if path.as_os_str().is_empty() {
                 return Err(bad(
                     field,
@@ -585,7 +597,7 @@ pub fn allowed(field: &str) -> Option<&'static str> {
         "keywords.model" => {
             "the model's .toml file in quotes, e.g. \"models/kws.toml\", or \"\" for the shipped model"
         }
-        "keywords.state_dir" => "a folder path in quotes, e.g. \"/var/lib/chatterbox\"",
+        "keywords.state_dir" => "a folder path in quotes, e.g. \"/var/lib/chatterbox\", or \"\" for the folder holding recordings_dir",
         "keywords.hop_ms" => "20 to 1000 (250 or less recommended)",
         "keywords.average_ms" => "at least keywords.hop_ms, at most 5000",
         "keywords.threshold" => "between 0 and 1, e.g. 0.7",
@@ -624,6 +636,26 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("test.toml"), Path::new(""))
+    }
+
+    #[test]
+    fn the_state_folder_is_beside_the_recordings_unless_named() {
+        let c = Config::parse(
+            "[library]\nrecordings_dir = \"/var/lib/chatterbox/recordings\"\n",
+            Path::new("test.toml"),
+            Path::new("/etc/chatterbox"),
+        )
+        .unwrap();
+        assert_eq!(c.state_dir(), Path::new("/var/lib/chatterbox"));
+        let c = Config::parse(
+            "[keywords]\nstate_dir = \"learned\"\n",
+            Path::new("test.toml"),
+            Path::new("/etc/chatterbox"),
+        )
+        .unwrap();
+        assert_eq!(c.state_dir(), Path::new("/etc/chatterbox/learned"));
+        // The default recordings folder is relative: its parent is the working folder.
+        assert_eq!(Config::default().state_dir(), Path::new("."));
     }
 
     #[test]

@@ -63,8 +63,11 @@ fn every_wrong_value_of_every_key_is_refused_naming_the_key_and_what_it_accepts(
             if field == "audio.pace_capture" && value == "true" {
                 continue;
             }
-            // An empty model or sounds folder means the shipped one (src/shipped.rs).
-            if value == "\"\"" && ["keywords.model", "library.sounds_dir"].contains(&field.as_str())
+            // An empty model or sounds folder means the shipped one (src/shipped.rs); an
+            // empty state folder, the one holding the recordings (`Config::state_dir`).
+            if value == "\"\""
+                && ["keywords.model", "library.sounds_dir", "keywords.state_dir"]
+                    .contains(&field.as_str())
             {
                 continue;
             }

@@ -3,8 +3,7 @@
 //! The toy only needs one thing from the trainer: "learn from the takes in this folder, and
 //! tell me how the owner's held-out takes scored before and after, and whether the new model
 //! is now in use". [`VoiceAdapter`] is that; [`ClosureAdapter`] turns any function into one,
-//! so wiring the real trainer is one line where the runtime is started (see
-//! [`ClosureAdapter`]'s docs), and tests use a fake.
+//! so `cli.rs` wraps the real trainer (`crate::adapt::adapt`) in one, and tests use a fake.
 
 use std::path::Path;
 
@@ -20,14 +19,7 @@ pub trait VoiceAdapter: Send {
 /// Boxed adapter function.
 pub type AdaptFn = Box<dyn Fn(&Path) -> Result<AdaptOutcome, String> + Send>;
 
-/// A [`VoiceAdapter`] made of a function. **The integrator wires the real trainer here**
-/// (in `cli.rs`'s `run`, where the [`EnrollmentSetup`](super::enroller::EnrollmentSetup) is
-/// built), with `state_dir` and `shipped_meta` the toy's state folder and
-/// `cfg.keywords.model`:
-///
-/// ```text
-/// let adapter = ClosureAdapter::new(move |takes_dir| crate::adapt::adapt(&crate::adapt::AdaptRequest { takes_dir: takes_dir.to_path_buf(), state_dir: state_dir.clone(), shipped_meta: shipped_meta.clone(), seed: 0 }).map(|r| AdaptOutcome { before: r.before, after: r.after, switched: r.switched }).map_err(|e| e.to_string()));
-/// ```
+/// A [`VoiceAdapter`] made of a function (`cli.rs` wraps `crate::adapt::adapt` in one).
 pub struct ClosureAdapter {
     f: AdaptFn,
 }
@@ -44,13 +36,15 @@ impl VoiceAdapter for ClosureAdapter {
     }
 }
 
-/// Until the trainer is merged: says so, and keeps the shipped model.
-pub struct NoAdapter;
+/// When the trainer cannot start (no speech-embedding model installed, say): takes are
+/// still kept, and every session ends with this reason instead of a model.
+pub struct CannotLearn(pub String);
 
-impl VoiceAdapter for NoAdapter {
+impl VoiceAdapter for CannotLearn {
     fn adapt(&self, takes_dir: &Path) -> Result<AdaptOutcome, String> {
         Err(format!(
-            "this build cannot learn on the toy yet; the takes are saved in {} for `chatterbox adapt` or scripts/train_kws.py --finetune",
+            "{}; the takes are saved in {} for `chatterbox adapt`",
+            self.0,
             takes_dir.display()
         ))
     }
@@ -72,7 +66,9 @@ mod tests {
         });
         let boxed: Box<dyn VoiceAdapter> = Box::new(a);
         assert_eq!(boxed.adapt(Path::new("/state/enroll")).unwrap().after, 0.9);
-        let e = NoAdapter.adapt(Path::new("/x")).unwrap_err();
-        assert!(e.contains("/x"), "{e}");
+        let e = CannotLearn("no model".into())
+            .adapt(Path::new("/x"))
+            .unwrap_err();
+        assert!(e.contains("no model") && e.contains("/x"), "{e}");
     }
 }
