@@ -110,8 +110,10 @@ def main(argv=None) -> int:
 
     log(f"pipeline: {' '.join(sys.argv)}")
     if args.finetune is not None:
-        from . import finetune  # noqa: PLC0415
+        from . import finetune, finetune_head  # noqa: PLC0415
 
+        if finetune_head.is_embedding(args.base):  # retrain only the embedding model's head
+            return finetune_head.run(args, log)
         return finetune.run(args, log)
     engines = set(args.engines.split(",")) if args.engines else None
     if args.speech_commands_only:
