@@ -2,20 +2,26 @@
 
     ~/.cache/chatterbox/venv-train/bin/python -m kws.train_head --out models/embedding   (from scripts/)
 
-1. Examples: every synthesized word of every voice setting (the split by voice family of
-   config.py: train / val / test families never mix), augmented as the STFT trainer does
-   (augment.augment_word: speed, room, colour, level, background noise), placed in a window of
-   `window_samples(N)` (the audio N embeddings read) padded with background noise, or, for the
-   clip measures, centred in zeros exactly as the Rust `FrontEnd::clip` does. `silence` is
-   background alone; `unknown` is the non-keyword words plus real recorded speech in other
-   languages (asterisk-core-sounds-es/-fr/-it/-ru, one speaker each; the English one stays out:
-   it is the held-out false-accept test).
-2. Embeddings of every example are computed once through the pinned LiteRT models, block by
-   block exactly as the firmware does, and cached (`<cache>/embedding-<hash>.npz`).
-3. The head (a shared 96->64 layer per embedding, then 1024->64->10) trains in a minute on the
-   cache; the epoch is picked on the validation families; the test families are only measured.
-4. Written to --out: head.tflite (float32), labels.txt, kws.toml (front_end = "embedding",
-   every file pinned by contract.pin), metrics.json.
+1. Training windows, from the evaluation protocol's TRAINING material only (kws.protocol,
+   config.split_of: seed 1234, scale 2; training rooms and background recordings): every
+   keyword of every training voice setting, augmented (augment.augment_word: speed, room,
+   colour, level, background) `--kw-copies` times and placed in the audio N embeddings read
+   (`window_samples(N)`), in background noise or centred in zeros. `silence` is background
+   alone. `unknown`: the training voices' non-keywords (never config.CONFUSERS nor
+   NOT_UNKNOWN), windows of running non-keyword speech, and real recorded speech that is not
+   English prompts: asterisk-core-sounds-es/-fr/-it/-ru, asterisk-prompt-es-co,
+   -fr-armelle, -it-menardi and klettres-data (letters and syllables in 20 languages). The
+   English asterisk prompts stay out: they are the held-out false-accept test.
+2. Embeddings of every window are computed once through the pinned LiteRT models, block by
+   block exactly as the firmware does, and cached (`<cache>/embedding-<hash>.npz`; a new
+   recipe gets a new hash, old caches stay).
+3. The head (Dense+ReLU layers only: a shared 96->64 layer per embedding, then
+   (N*64)->64->10) trains in minutes on the cache; the epoch is picked on the protocol's
+   VALIDATION clips; the protocol's test clips are only measured, through
+   kws.protocol.EmbeddingTfliteScorer (the same clips as the STFT model's figures).
+4. Written to --out: head.tflite (float32), head.weights.h5 (where `train_kws.py --finetune`
+   starts), labels.txt, kws.toml (front_end = "embedding", every file pinned by
+   contract.pin), metrics.json and README.md (the card, from metrics.json only).
 """
 
 from __future__ import annotations
@@ -224,13 +230,122 @@ def _level(rng, x: np.ndarray, pools: A.Pools, w: int) -> np.ndarray:
     return np.round(np.clip(x + bg, -1, 1) * 32767).astype(np.int16)
 
 
+def augment_ending(rng, clip: np.ndarray, pools: A.Pools, w: int) -> np.ndarray:
+    """augment_word's speed, room, colour, level and background, but with the word (the
+    trimmed synthesized clip) ENDING 0-400 ms before the window's end: where the detector
+    must already be sure, to fire soon after the word (latency)."""
+    x = A._f(clip)
+    if rng.random() < 0.5:
+        x = A.perturb_speed(rng, x)
+    if pools.rirs and rng.random() < 0.45:
+        x = A.reverberate(rng, x, pools.rirs)[:len(x) + 1600]
+    if rng.random() < 0.35:
+        x = A.colour(rng, x)
+    x = x[-min(len(x), w):]
+    peak_db = rng.uniform(-30, -2)
+    x = x * (10 ** (peak_db / 20) / (np.abs(x).max() + 1e-9))
+    end = w - int(rng.uniform(0, 0.4) * C.SAMPLE_RATE)
+    y = np.zeros(w, np.float32)
+    a = max(0, end - len(x))
+    y[a:end] = x[len(x) - (end - a):]
+    nz = A.background(rng, pools, n=w, babble_ok=False)
+    snr = rng.uniform(0, 30) if rng.random() < 0.15 else rng.uniform(5, 30)
+    rms = np.sqrt(np.mean(x ** 2)) + 1e-9
+    y = y + nz * (rms / ((np.sqrt(np.mean(nz ** 2)) + 1e-9) * 10 ** (snr / 20)))
+    y = y + rng.standard_normal(w).astype(np.float32) * 10 ** (rng.uniform(-90, -65) / 20)
+    return np.round(np.clip(y, -1, 1) * 32767).astype(np.int16)
+
+
+def _build_extra(cache: Path, n: int, seed: int, workers: int, near_copies: int,
+                 noise_windows: int, end_copies: int = 0, log=print) -> dict:
+    """Windows added on top of the base set: more near-misses, steady noise, keywords
+    ending near the window's end."""
+    w = window_samples(n)
+    rng = np.random.default_rng([seed, 12])
+    settings = [s for s in synth.make_settings(DATA_SEED, scale=DATA_SCALE) if s.split == "train"]
+    rooms = [r for _, r in sounds.split_rooms(sounds.load_named_rirs(cache, DATA_SEED, log))["train"]]
+    bgs = list(sounds.split_backgrounds(sounds.load_backgrounds(cache, log))["train"].values())
+    clips = list(synth.load_clips(cache, settings))
+    near_clips = [(word, clip) for s, word, clip in clips
+                  if word in C.NEAR_MISSES and word not in C.NOT_UNKNOWN
+                  and word not in C.CONFUSERS]
+    kw_clips = [(word, clip) for s, word, clip in clips if word in C.KEYWORDS]
+    pools = A.Pools(rooms, bgs)
+    label_of = {k: i for i, k in enumerate(C.LABELS)}
+    windows, labels, kinds = [], [], []
+
+    def add(win, lab, kind):
+        windows.append(win)
+        labels.append(lab)
+        kinds.append(kind)
+
+    # More of the near-misses (goat, top, nope, lift ... said by the training voices): the
+    # synthetic non-keywords are where the stream false accepts come from.
+    near = [c for _, c in near_clips]
+    for _ in range(near_copies):
+        for clip in near:
+            aug = A.augment_word(rng, clip, pools)
+            add(in_noise(rng, aug, w, pools) if rng.random() < 0.7 else centred(aug, w),
+                label_of[C.UNKNOWN], "near-miss")
+    # Steady noise over the whole window, as the streams have between words: white,
+    # brown-ish or a training background recording at -60..-25 dBFS.
+    for _ in range(noise_windows):
+        k = rng.integers(3)
+        if k == 0:
+            x = rng.uniform(-1, 1, w)
+        elif k == 1:
+            from scipy.signal import lfilter  # noqa: PLC0415
+            x = lfilter([1.0], [1.0, -0.98], rng.uniform(-1, 1, w))
+        else:
+            x = A.background(rng, pools, n=w, babble_ok=False)
+        x = x * (10 ** (rng.uniform(-60, -25) / 20) / (np.sqrt(np.mean(x ** 2)) + 1e-9))
+        add(np.round(np.clip(x, -1, 1) * 32767).astype(np.int16), label_of[C.SILENCE], "noise")
+    for _ in range(end_copies):
+        for word, clip in kw_clips:
+            add(augment_ending(rng, clip, pools, w), label_of[word], "keyword-end")
+    t = time.time()
+    log(f"embeddings: extra: {len(windows)} windows ...")
+    out = {"x_train": embed_all(windows, workers).astype(np.float32),
+           "y_train": np.array(labels, np.int64), "kind_train": np.array(kinds)}
+    log(f"embeddings: extra: {time.time() - t:.0f} s")
+    return out
+
+
 def build(cache: Path, n: int, seed: int, workers: int, kw_copies: int, real_windows: int,
-          running_windows: int, log=print):
+          running_windows: int, near_copies: int = 0, noise_windows: int = 0,
+          end_copies: int = 0, log=print):
     """Training windows (and their embeddings, cached) from the protocol's TRAINING
     settings only. Validation and test are the protocol's own clips (kws.protocol), not
-    built here. Returns ({x_train, y_train, kind_train}, cache file)."""
+    built here. Returns ({x_train, y_train, kind_train}, cache file). `near_copies` and
+    `noise_windows` add windows on top of the base set (its own cache file, so the base's
+    embeddings are reused)."""
     desc = (f"v2 n={n} seed={seed} data={DATA_SEED}/{DATA_SCALE} kw={kw_copies} "
             f"real={real_windows} running={running_windows}")
+    if near_copies or noise_windows or end_copies:
+        # Each addition is cached on top of the one before: base, + near/noise, + end.
+        if end_copies:
+            base, _ = build(cache, n, seed, workers, kw_copies, real_windows, running_windows,
+                            near_copies, noise_windows, log=log)
+        else:
+            base, _ = build(cache, n, seed, workers, kw_copies, real_windows, running_windows,
+                            log=log)
+        desc += f" near={near_copies} noise={noise_windows}"
+        if end_copies:
+            desc += f" end={end_copies}"
+            near_copies = noise_windows = 0  # already in `base`
+        key = hashlib.sha256(desc.encode()).hexdigest()[:12]
+        dst = cache / f"embedding-{key}.npz"
+        if dst.exists():
+            log(f"embeddings: cached {dst} ({desc})")
+            with np.load(dst) as z:
+                return {k: z[k] for k in z.files}, dst
+        extra = _build_extra(cache, n, seed, workers, near_copies, noise_windows, end_copies,
+                             log)
+        out = {k: np.concatenate([base[k], extra[k]]) for k in base}
+        tmp = dst.with_suffix(".tmp.npz")
+        np.savez(tmp, **out)
+        tmp.replace(dst)
+        return out, dst
     key = hashlib.sha256(desc.encode()).hexdigest()[:12]
     dst = cache / f"embedding-{key}.npz"
     if dst.exists():
@@ -465,8 +580,15 @@ def parameters(model) -> int:
     return int(sum(int(np.prod(w.shape)) for w in model.weights))
 
 
-def write_card(folder: Path) -> None:
+def write_card(folder: Path, streams: Path | None = None) -> None:
+    """Rewrites README.md from metrics.json; `streams` (a JSON file: intro, rows of
+    {figure, stft, head}, outro, commands) first goes into metrics.json as "streams": the
+    Rust bench's figures (cargo bench --bench kws_stream_eval), which this script cannot
+    measure itself."""
     m = json.loads((folder / "metrics.json").read_text())
+    if streams is not None:
+        m["streams"] = json.loads(streams.read_text())
+        (folder / "metrics.json").write_text(json.dumps(m, indent=1))
     (folder / "README.md").write_text(model_card(m))
 
 
@@ -481,6 +603,12 @@ def main(argv=None) -> int:
     p.add_argument("--kw-copies", type=int, default=2, help="augmented copies of each keyword")
     p.add_argument("--real", type=int, default=8000, help="windows of real recorded speech (unknown)")
     p.add_argument("--running", type=int, default=3000, help="windows of running synthetic non-keywords")
+    p.add_argument("--near-copies", type=int, default=0,
+                   help="extra augmented copies of the training voices' near-miss words (unknown)")
+    p.add_argument("--end-copies", type=int, default=0,
+                   help="extra copies of each keyword ending 0-400 ms before the window's end")
+    p.add_argument("--noise", type=int, default=0,
+                   help="extra windows of steady noise (silence), as between words in a stream")
     p.add_argument("--arch", choices=["shared", "mlp"], default="shared")
     p.add_argument("--shared", type=int, default=64, help="units of the shared per-embedding layer")
     p.add_argument("--hidden", type=int, default=64, help="units of the layer after it")
@@ -489,12 +617,15 @@ def main(argv=None) -> int:
     p.add_argument("--weights-int8", action="store_true", help="int8 weights (dynamic range)")
     p.add_argument("--card", action="store_true",
                    help="only rewrite --out/README.md from --out/metrics.json")
+    p.add_argument("--streams", type=Path, default=None,
+                   help="with --card: the Rust stream figures (JSON) to put in metrics.json")
     a = p.parse_args(argv)
     if a.card:
-        write_card(a.out)
+        write_card(a.out, a.streams)
         return 0
     t0 = time.time()
-    d, cache_file = build(a.cache, a.embeddings, a.seed, a.workers, a.kw_copies, a.real, a.running)
+    d, cache_file = build(a.cache, a.embeddings, a.seed, a.workers, a.kw_copies, a.real, a.running,
+                          a.near_copies, a.noise, a.end_copies)
     clips = protocol_clips(a.cache, a.embeddings, a.workers)
     t_embed = time.time() - t0
     import keras  # noqa: PLC0415
@@ -538,7 +669,8 @@ def main(argv=None) -> int:
                             for l in model.layers if l.__class__.__name__ == "Dense"]},
         "weights_int8": a.weights_int8, "unknown_weight": a.unknown_weight,
         "data": {"seed": DATA_SEED, "scale": DATA_SCALE, "kw_copies": a.kw_copies,
-                 "running": a.running, "real": a.real,
+                 "running": a.running, "real": a.real, "near_copies": a.near_copies,
+                 "noise": a.noise, "end_copies": a.end_copies,
                  "settings": f"{len([s for s in synth.make_settings(DATA_SEED, scale=DATA_SCALE) if s.split == 'train'])} training voice settings",
                  "real_sources": sorted({k.split('/')[0] for k in real}),
                  "real_minutes": sum(len(v) for v in real.values()) / 16000 / 60},
