@@ -357,7 +357,6 @@ def check_finetune_embedding_head(tmp: Path, cache: Path) -> None:
     n = 4
     head = H.make_head(n, 1, "shared", 8, 8)
     H.export(head, base / "head.tflite", n, False)
-    head.save_weights(str(base / "head.weights.h5"))
     (base / "labels.txt").write_text("\n".join(C.LABELS) + "\n")
     for f in (E.MEL_FILE, E.EMBEDDING_FILE):
         shutil.copy(E.MODELS_DIR / f, base / f)

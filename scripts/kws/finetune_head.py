@@ -5,8 +5,8 @@
 `train_kws.py --finetune` comes here when the --base folder's kws.toml declares
 `front_end = "embedding"`. Only the head is retrained: the two feature models (mel and
 embedding) are frozen and copied unchanged with their pins, so the contract is the base's
-but for the head's sha256. The head starts from `<base>/head.weights.h5` (written by
-kws.train_head), the owner's takes (each as recorded plus augmented copies, placed in the
+but for the head's sha256. The head starts from the Dense weights of `<base>/head.tflite`
+(kws.train_head.dense_weights: no separate weights file), the owner's takes (each as recorded plus augmented copies, placed in the
 window the head reads as kws.train_head does) are mixed with a replay sample of the base's
 own training windows (its embedding cache, `metrics.json` "cache"), and the rules are
 kws.finetune's: validation decides (the owner's validation takes and the protocol's
@@ -93,10 +93,10 @@ def _run(args, log) -> int:
         raise FinetuneError(f"--out {out} is the base model's folder: choose another, so "
                             "the base model stays as it was")
     meta = tomllib.loads((base / "kws.toml").read_text())
-    weights = base / "head.weights.h5"
-    if not weights.exists():
-        raise FinetuneError(f"{weights} is missing: retrain the head with "
-                            "`python -m kws.train_head` (it writes the weights)")
+    head_file = base / meta["model"]["file"]
+    if not head_file.exists():
+        raise FinetuneError(f"{head_file} is missing: --base must be a model folder written "
+                            "by `python -m kws.train_head` (models/embedding is one)")
     metrics = json.loads((base / "metrics.json").read_text()) if (base / "metrics.json").exists() \
         else {}
     n = int(meta["embedding"]["embeddings"])
@@ -146,7 +146,10 @@ def _run(args, log) -> int:
     import keras  # noqa: PLC0415  (TensorFlow loads only from here on)
 
     model = H.make_head(n, args.seed, arch, head.get("shared", 64), head.get("hidden", 64))
-    model.load_weights(str(weights))
+    try:
+        H.load_dense_weights(model, head_file)  # the head's Dense weights, from its .tflite
+    except ValueError as e:
+        raise FinetuneError(str(e)) from e
     predict = lambda x: model.predict(x, verbose=0, batch_size=256)  # noqa: E731
     before = measure(predict)
     log(f"finetune: before: owner held-out {before['owner_test']}, "
@@ -170,7 +173,6 @@ def _run(args, log) -> int:
 
     out.mkdir(parents=True, exist_ok=True)
     H.export(model, out / "head.tflite", n, False)
-    model.save_weights(str(out / "head.weights.h5"))
     from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
 
     it = Interpreter(model_path=str(out / "head.tflite"), num_threads=1)

@@ -178,7 +178,7 @@ def remeasure(figures: Path, compare: list[str], cache: Path) -> int:
     return 0
 
 
-EMBEDDING_FILES = ("head.tflite", "head.weights.h5", "kws.toml", "labels.txt", "metrics.json",
+EMBEDDING_FILES = ("head.tflite", "kws.toml", "labels.txt", "metrics.json",
                    "README.md")
 
 

@@ -80,9 +80,9 @@ def parse_args(argv=None):
                     help="fine-tune the --base model on this `chatterbox enroll` folder "
                          "instead of training from scratch")
     ft.add_argument("--base", type=Path, default=REPO / "models",
-                    help="model to start from (needs kws.weights.h5, or head.weights.h5 for an "
-                         "embedding model folder, whose head alone is retrained; default "
-                         "models/)")
+                    help="model to start from (needs kws.weights.h5; an embedding model "
+                         "folder such as models/embedding: only its head is retrained, from "
+                         "head.tflite; default models/)")
     ft.add_argument("--owner-copies", type=int, default=30,
                     help="augmented copies of each take")
     ft.add_argument("--replay", type=int, default=4000,

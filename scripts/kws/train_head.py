@@ -19,8 +19,8 @@
    (N*64)->64->10) trains in minutes on the cache; the epoch is picked on the protocol's
    VALIDATION clips; the protocol's test clips are only measured, through
    kws.protocol.EmbeddingTfliteScorer (the same clips as the STFT model's figures).
-4. Written to --out: head.tflite (float32), head.weights.h5 (where `train_kws.py --finetune`
-   starts), labels.txt, kws.toml (front_end = "embedding", every file pinned by
+4. Written to --out: head.tflite (float32; `train_kws.py --finetune` starts from its Dense
+   weights), labels.txt, kws.toml (front_end = "embedding", every file pinned by
    contract.pin), metrics.json and README.md (the card, from metrics.json only).
 """
 
@@ -466,6 +466,38 @@ def export(model, path: Path, n: int, weights_int8: bool) -> None:
         path.write_bytes(conv.convert())
 
 
+def dense_weights(head: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (kernel [in, out], bias) of every Dense layer of a float head.tflite, in order:
+    the FULLY_CONNECTED ops' constant inputs. `--finetune` starts from these, so the model
+    folder needs no separate weights file."""
+    from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+    it = Interpreter(model_path=str(head), num_threads=1)
+    it.allocate_tensors()
+    out = []
+    for op in it._get_ops_details():
+        if op["op_name"] == "FULLY_CONNECTED":
+            _, w, b = (int(i) for i in op["inputs"])
+            kernel = it.get_tensor(w).T.copy()
+            # An all-zero bias is dropped by the converter (input index -1).
+            bias = it.get_tensor(b).copy() if b >= 0 else np.zeros(kernel.shape[1], kernel.dtype)
+            out.append((kernel, bias))
+    if not out or any(k.dtype != np.float32 for k, _ in out):
+        raise ValueError(f"{head}: no float32 Dense layers found (an int8-weight head cannot "
+                         "be fine-tuned; retrain it with kws.train_head)")
+    return out
+
+
+def load_dense_weights(model, head: Path) -> None:
+    """Sets the Dense layers of a make_head model from a head.tflite (same architecture)."""
+    dense = [l for l in model.layers if l.__class__.__name__ == "Dense"]
+    weights = dense_weights(head)
+    if [tuple(d.kernel.shape) for d in dense] != [k.shape for k, _ in weights]:
+        raise ValueError(f"{head}: its Dense layers {[k.shape for k, _ in weights]} differ from "
+                         f"the architecture in metrics.json {[tuple(d.kernel.shape) for d in dense]}")
+    for d, (k, b) in zip(dense, weights):
+        d.set_weights([k, b])
+
+
 def protocol_clips(cache: Path, n: int, workers: int, log=print) -> dict[str, dict]:
     """The protocol's clip sets (kws.protocol: val, test, test_clean; seed 1234, scale 2)
     as embeddings {split: {x, y, fam}}: the same 1 s clips the STFT model is measured on."""
@@ -644,7 +676,6 @@ def main(argv=None) -> int:
     t_train = time.time() - t1
     a.out.mkdir(parents=True, exist_ok=True)
     export(model, a.out / "head.tflite", a.embeddings, a.weights_int8)
-    model.save_weights(str(a.out / "head.weights.h5"))  # where --finetune starts
     (a.out / "labels.txt").write_text("\n".join(C.LABELS) + "\n")
     for f in (E.MEL_FILE, E.EMBEDDING_FILE):
         if (a.out / f).resolve() != (E.MODELS_DIR / f).resolve():
