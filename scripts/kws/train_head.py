@@ -547,6 +547,20 @@ def model_card(m: dict) -> str:
     if st:
         rows = "\n".join(
             f"| {r['figure']} | {r['stft']} | {r['head']} |" for r in st["rows"])
+        cands = ""
+        if st.get("candidates"):
+            cands = ("\n## Candidates (chosen on validation only)\n"
+                     "Every head trained in this search, with the same data seed; validation "
+                     "stream figures at average 250 ms, threshold 0.95, 2 results: hit rate / "
+                     "false accepts per hour non-keyword / confusers / median latency ms "
+                     "(— = not streamed).\n\n"
+                     "| run | `python -m kws.train_head` flags | validation clips | validation streams |\n"
+                     "|---|---|---|---|\n"
+                     + "\n".join(f"| {c['run']} | {c['flags']} | {c['val_clips']} | "
+                                 f"{c['val_stream_095']} |" for c in st["candidates"]) + "\n")
+        cmds = "\n".join(f"- {k}: `{v}`" for k, v in st.get("commands", {}).items())
+        if cmds:
+            cands += "\nCommands:\n" + cmds + "\n"
         side = f"""
 ## Side by side under the evaluation protocol (issue 15)
 {st['intro']}
@@ -556,7 +570,7 @@ def model_card(m: dict) -> str:
 {rows}
 
 {st['outro']}
-"""
+{cands}"""
     return f"""# chatterbox keyword head on the speech-embedding front end
 
 Written by `scripts/kws/train_head.py` from `metrics.json`; every figure below is measured on
@@ -581,9 +595,12 @@ frames (`scripts/kws/embedding.py`, `src/kws/embedding.rs`, bit-exact with each 
 Training: the protocol's training voice settings only ({m['data']['settings']}; seed
 {m['data']['seed']}, scale {m['data']['scale']}), training rooms and background recordings;
 each keyword {m['data']['kw_copies']}x augmented (speed, room, colour, level, background) in
-{m['embeddings']} embeddings' worth of audio (in background noise, or centred in zeros).
+{m['embeddings']} embeddings' worth of audio (in background noise, or centred in zeros), plus
+{m['data'].get('end_copies', 0)} more copies ending 0-400 ms before the window's end (where the detector
+must already be sure); {m['data'].get('noise', 0)} extra windows of steady noise as `silence`.
 `unknown`: the training voices' non-keywords (never the confuser words nor the homophones:
-config.CONFUSERS, NOT_UNKNOWN), {m['data']['running']} windows of running non-keyword speech
+config.CONFUSERS, NOT_UNKNOWN; near-misses {1 + m['data'].get('near_copies', 0)}x),
+{m['data']['running']} windows of running non-keyword speech
 and {m['data']['real']} windows of real recorded speech, {m['data']['real_minutes']:.0f} min from
 {len(m['data']['real_sources'])} sources ({', '.join(sorted({s.split(':')[0] for s in m['data']['real_sources']}))});
 the English asterisk prompts stay out: they are the held-out real-speech test.
