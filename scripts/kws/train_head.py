@@ -47,7 +47,8 @@ from . import embedding as E
 # held-out false-accept test (sounds.load_asterisk, split val/test).
 ASTERISK_ROOT = Path("/usr/share/asterisk/sounds")
 REAL_NEGATIVE_DIRS = [  # (package, folder under ASTERISK_ROOT)
-    ("asterisk-core-sounds-es", "es_MX_f_Allison"),
+    # Not asterisk-core-sounds-es (es_MX_f_Allison): Allison also recorded the English
+    # prompts, the held-out real-speech test, so her voice must not train the head.
     ("asterisk-core-sounds-fr", "fr_CA_f_June"),
     ("asterisk-core-sounds-it", "it_IT_m_Carlo"),
     ("asterisk-core-sounds-ru", "ru_RU_f_IvrvoiceRU"),
@@ -319,8 +320,10 @@ def build(cache: Path, n: int, seed: int, workers: int, kw_copies: int, real_win
     built here. Returns ({x_train, y_train, kind_train}, cache file). `near_copies` and
     `noise_windows` add windows on top of the base set (its own cache file, so the base's
     embeddings are reused)."""
-    desc = (f"v2 n={n} seed={seed} data={DATA_SEED}/{DATA_SCALE} kw={kw_copies} "
-            f"real={real_windows} running={running_windows}")
+    real_key = hashlib.sha256(json.dumps(real_negative_files(), sort_keys=True).encode()
+                              ).hexdigest()[:8]
+    desc = (f"v3 n={n} seed={seed} data={DATA_SEED}/{DATA_SCALE} kw={kw_copies} "
+            f"real={real_windows}/{real_key} running={running_windows}")
     if near_copies or noise_windows or end_copies:
         # Each addition is cached on top of the one before: base, + near/noise, + end.
         if end_copies:
@@ -329,18 +332,31 @@ def build(cache: Path, n: int, seed: int, workers: int, kw_copies: int, real_win
         else:
             base, _ = build(cache, n, seed, workers, kw_copies, real_windows, running_windows,
                             log=log)
-        desc += f" near={near_copies} noise={noise_windows}"
+        suffix = f" near={near_copies} noise={noise_windows}"
+        kinds = ("near-miss", "noise")
         if end_copies:
-            desc += f" end={end_copies}"
+            suffix += f" end={end_copies}"
+            kinds = ("keyword-end",)
             near_copies = noise_windows = 0  # already in `base`
+        desc += suffix
         key = hashlib.sha256(desc.encode()).hexdigest()[:12]
         dst = cache / f"embedding-{key}.npz"
         if dst.exists():
             log(f"embeddings: cached {dst} ({desc})")
             with np.load(dst) as z:
                 return {k: z[k] for k in z.files}, dst
-        extra = _build_extra(cache, n, seed, workers, near_copies, noise_windows, end_copies,
-                             log)
+        # The additions do not depend on the real speech: reuse them from a v2 cache.
+        v2 = (f"v2 n={n} seed={seed} data={DATA_SEED}/{DATA_SCALE} kw={kw_copies} "
+              f"real={real_windows} running={running_windows}{suffix}")
+        old = cache / f"embedding-{hashlib.sha256(v2.encode()).hexdigest()[:12]}.npz"
+        if old.exists():
+            with np.load(old) as z:
+                keep = np.isin(z["kind_train"], kinds)
+                extra = {k: z[k][keep] for k in z.files}
+            log(f"embeddings: {', '.join(kinds)} from {old}")
+        else:
+            extra = _build_extra(cache, n, seed, workers, near_copies, noise_windows,
+                                 end_copies, log)
         out = {k: np.concatenate([base[k], extra[k]]) for k in base}
         tmp = dst.with_suffix(".tmp.npz")
         np.savez(tmp, **out)
@@ -352,6 +368,64 @@ def build(cache: Path, n: int, seed: int, workers: int, kw_copies: int, real_win
         log(f"embeddings: cached {dst} ({desc})")
         with np.load(dst) as z:
             return {k: z[k] for k in z.files}, dst
+    syn = _build_synthetic(cache, n, seed, workers, kw_copies, real_windows, running_windows, log)
+    real = _build_real(cache, n, seed, workers, real_windows, log)
+    out = {k: np.concatenate([syn[k], real[k]]) for k in syn}
+    tmp = dst.with_suffix(".tmp.npz")
+    np.savez(tmp, **out)
+    tmp.replace(dst)
+    return out, dst
+
+
+def _build_real(cache: Path, n: int, seed: int, workers: int, real_windows: int, log=print):
+    """Windows of real recorded non-English speech (unknown) at stream-like levels over
+    training backgrounds."""
+    w = window_samples(n)
+    rng = np.random.default_rng([seed, 13])
+    rooms = [r for _, r in sounds.split_rooms(sounds.load_named_rirs(cache, DATA_SEED, log))["train"]]
+    bgs = list(sounds.split_backgrounds(sounds.load_backgrounds(cache, log))["train"].values())
+    pools = A.Pools(rooms, bgs)
+    real = load_real_negatives(cache, workers, log)
+    names = sorted(real)
+    windows = []
+    for _ in range(real_windows):
+        x = real[names[int(rng.integers(len(names)))]]
+        win = np.zeros(w, np.int16)
+        if len(x) > w:
+            a = int(rng.integers(0, len(x) - w + 1))
+            win[:] = x[a:a + w]
+        else:  # a short prompt or letter lands anywhere in the window
+            a = int(rng.integers(0, w - len(x) + 1))
+            win[a:a + len(x)] = x
+        windows.append(_level(rng, win, pools, w))
+    t = time.time()
+    log(f"embeddings: real speech: {len(windows)} windows ...")
+    out = {"x_train": embed_all(windows, workers).astype(np.float32),
+           "y_train": np.full(len(windows), C.LABELS.index(C.UNKNOWN), np.int64),
+           "kind_train": np.array(["real"] * len(windows))}
+    log(f"embeddings: real speech: {time.time() - t:.0f} s")
+    return out
+
+
+def _build_synthetic(cache: Path, n: int, seed: int, workers: int, kw_copies: int,
+                     real_windows: int, running_windows: int, log=print):
+    """The synthesized part of the base set: keywords, non-keywords, silence, running
+    speech. The first version of this cache (v2) held the real speech too, drawn after
+    everything else from the same generator, so its non-real rows are exactly this part."""
+    v2 = (f"v2 n={n} seed={seed} data={DATA_SEED}/{DATA_SCALE} kw={kw_copies} "
+          f"real={real_windows} running={running_windows}")
+    old = cache / f"embedding-{hashlib.sha256(v2.encode()).hexdigest()[:12]}.npz"
+    if old.exists():
+        with np.load(old) as z:
+            keep = z["kind_train"] != "real"
+            log(f"embeddings: synthetic part from {old}")
+            return {k: z[k][keep] for k in z.files}
+    desc = (f"v3syn n={n} seed={seed} data={DATA_SEED}/{DATA_SCALE} kw={kw_copies} "
+            f"running={running_windows}")
+    dst = cache / f"embedding-{hashlib.sha256(desc.encode()).hexdigest()[:12]}.npz"
+    if dst.exists():
+        with np.load(dst) as z:
+            return {k: z[k] for k in z.files}
     w = window_samples(n)
     rng = np.random.default_rng([seed, 11])
     settings = [s for s in synth.make_settings(DATA_SEED, scale=DATA_SCALE) if s.split == "train"]
@@ -396,18 +470,6 @@ def build(cache: Path, n: int, seed: int, workers: int, kw_copies: int, real_win
     words = [c for _, _, c in unk_clips]
     for _ in range(running_windows):
         add(_level(rng, running_words(rng, words, w), pools, w), label_of[C.UNKNOWN], "running")
-    real = load_real_negatives(cache, workers, log)
-    names = sorted(real)
-    for _ in range(real_windows):
-        x = real[names[int(rng.integers(len(names)))]]
-        win = np.zeros(w, np.int16)
-        if len(x) > w:
-            a = int(rng.integers(0, len(x) - w + 1))
-            win[:] = x[a:a + w]
-        else:  # a short prompt or letter lands anywhere in the window
-            a = int(rng.integers(0, w - len(x) + 1))
-            win[a:a + len(x)] = x
-        add(_level(rng, win, pools, w), label_of[C.UNKNOWN], "real")
     t = time.time()
     log(f"embeddings: train: {len(windows)} windows of {w} samples "
         f"({np.bincount(labels, minlength=len(C.LABELS)).tolist()}) ...")
@@ -417,7 +479,7 @@ def build(cache: Path, n: int, seed: int, workers: int, kw_copies: int, real_win
     tmp = dst.with_suffix(".tmp.npz")
     np.savez(tmp, **out)
     tmp.replace(dst)
-    return out, dst
+    return out
 
 
 def make_head(n: int, seed: int, arch: str, shared: int = 64, hidden: int = 64):
