@@ -665,7 +665,8 @@ config.CONFUSERS, NOT_UNKNOWN; near-misses {1 + m['data'].get('near_copies', 0)}
 {m['data']['running']} windows of running non-keyword speech
 and {m['data']['real']} windows of real recorded speech, {m['data']['real_minutes']:.0f} min from
 {len(m['data']['real_sources'])} sources ({', '.join(sorted({s.split(':')[0] for s in m['data']['real_sources']}))});
-the English asterisk prompts stay out: they are the held-out real-speech test.
+the English asterisk prompts stay out (the held-out real-speech test), and so do the Spanish
+ones of asterisk-core-sounds-es, spoken by the same Allison.
 Examples: {m['examples']['train']} training windows ({m['examples']['by_kind']}).
 The epoch is chosen on the protocol's validation clips.
 
