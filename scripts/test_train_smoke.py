@@ -275,6 +275,7 @@ def test_pipeline_tiny_run():
             p = o
         assert abs(float(p.sum()) - 1.0) < 0.05, p
         check_finetune(tmp, out, cache)
+        check_finetune_embedding_head(tmp, cache)
         check_distill_and_reexport(tmp, out, cache)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -336,6 +337,58 @@ def check_finetune(tmp: Path, base: Path, cache: Path) -> None:
     assert main(["--finetune", str(takes), "--base", str(base), "--out", str(base),
                  "--epochs", "1", "--max-steps", "1", "--no-replay", *common]) == 2
     assert not (tmp / "x").exists()
+
+
+def check_finetune_embedding_head(tmp: Path, cache: Path) -> None:
+    """`--finetune` with an embedding model folder as --base retrains only the head: the
+    feature models and their pins are copied unchanged, only the head's pin changes, and the
+    head keeps its [1, N, 96] -> 10 contract. The base is an untrained head (no training in
+    the smoke test), N = 4 to keep the embeddings cheap."""
+    import hashlib  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    from kws import contract  # noqa: PLC0415
+    from kws import embedding as E  # noqa: PLC0415
+    from kws import train_head as H  # noqa: PLC0415
+    from kws.pipeline import main  # noqa: PLC0415
+
+    base, out, takes = tmp / "emb-base", tmp / "emb-owner", tmp / "emb-takes"
+    base.mkdir()
+    n = 4
+    head = H.make_head(n, 1, "shared", 8, 8)
+    H.export(head, base / "head.tflite", n, False)
+    (base / "labels.txt").write_text("\n".join(C.LABELS) + "\n")
+    for f in (E.MEL_FILE, E.EMBEDDING_FILE):
+        shutil.copy(E.MODELS_DIR / f, base / f)
+    (base / "kws.toml").write_text(
+        'front_end = "embedding"\n\n[embedding]\nmel_file = "melspectrogram.tflite"\n'
+        f'embedding_file = "embedding_model.tflite"\nembeddings = {n}\n\n[model]\n'
+        'file = "head.tflite"\nlabels = "labels.txt"\noutput = "softmax"\n')
+    contract.pin(base / "kws.toml")
+    (base / "metrics.json").write_text(json.dumps(
+        {"arch": "shared", "head": {"shared": 8, "hidden": 8}, "embeddings": n}))
+    make_takes(takes, per_word=6)
+    digest = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in base.iterdir()}
+    rc = main(["--finetune", str(takes), "--base", str(base), "--out", str(out),
+               "--cache", str(cache), "--epochs", "1", "--max-steps", "2",
+               "--owner-copies", "1", "--no-replay", "--jobs", "1", "--threads", "1"])
+    assert rc == 0
+    assert {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in base.iterdir()} \
+        == digest, "the base model changed"
+    old, new = (tomllib.loads((d / "kws.toml").read_text()) for d in (base, out))
+    assert new["embedding"] == old["embedding"], "the feature models must stay as they were"
+    assert new["model"]["sha256"] == hashlib.sha256((out / "head.tflite").read_bytes()).hexdigest()
+    for f in (E.MEL_FILE, E.EMBEDDING_FILE):
+        assert (out / f).read_bytes() == (base / f).read_bytes(), f
+    ft = json.loads((out / "metrics.json").read_text())["finetune"]
+    assert (ft["train_takes"], ft["val_takes"], ft["test_takes"]) == (6, 2, 4)
+    assert ft["after"]["float"]["owner_test"] is not None and isinstance(ft["keep"], bool)
+    from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+
+    it = Interpreter(model_path=str(out / "head.tflite"))
+    it.allocate_tensors()
+    assert list(it.get_input_details()[0]["shape"]) == [1, n, 96]
+    assert list(it.get_output_details()[0]["shape"]) == [1, len(C.LABELS)]
 
 
 def check_distill_and_reexport(tmp: Path, teacher: Path, cache: Path) -> None:

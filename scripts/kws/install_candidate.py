@@ -14,7 +14,13 @@ way; the test figures play no part in the choice.
 
     python -m kws.install_candidate --remeasure FIGURES.json [--compare NAME=FIGURES.json ...]
 
-writes the protocol figures of the shipped model (FIGURES.json, from `python -m
+    python -m kws.install_candidate --embedding RUN_DIR
+
+installs a speech-embedding head (`python -m kws.train_head --out RUN_DIR`) into
+models/embedding/ under the same rule, the two heads measured on the protocol's validation
+clips by kws.protocol's embedding scorer.
+
+The --remeasure form writes the protocol figures of the shipped model (FIGURES.json, from `python -m
 kws.protocol models --out FIGURES.json`) into models/metrics.json and its card, leaving the
 model files alone; every --compare model (a candidate that was not installed, or a model
 with another front end) is listed beside it, measured the same way.
@@ -172,6 +178,35 @@ def remeasure(figures: Path, compare: list[str], cache: Path) -> int:
     return 0
 
 
+EMBEDDING_FILES = ("head.tflite", "kws.toml", "labels.txt", "metrics.json",
+                   "README.md")
+
+
+def install_embedding(run: Path, cache: Path, dst: Path | None = None) -> int:
+    """Installs a `kws.train_head` output folder as models/embedding/ if its 10-class
+    accuracy on the protocol's VALIDATION clips is at least the installed head's, both
+    measured by protocol.EmbeddingTfliteScorer on the same clips (test plays no part)."""
+    dst = dst or REPO / "models" / "embedding"
+    _, path, _ = dataset.from_metrics_with_path(cache, {"seed": 1234, "scale": 2.0,
+                                                        "aug_copies": 3})
+    ev = dataset.eval_audio(path, "val")
+
+    def val_accuracy(folder: Path) -> float:
+        scorer = protocol.load_scorer(folder / "kws.toml")
+        return float((scorer(ev["audio"]).argmax(1) == ev["y"]).mean())
+
+    new, old = val_accuracy(run), val_accuracy(dst)
+    print(f"validation clips (protocol, 10-class): candidate {new:.4f}, installed {old:.4f}")
+    if new < old:
+        print(f"not installed: {run} is below the installed head on validation")
+        return 1
+    for f in EMBEDDING_FILES:
+        shutil.copy(run / f, dst / f)
+    print(f"installed {run} into {dst} ({', '.join(EMBEDDING_FILES)}); the feature models "
+          "and their pins are unchanged")
+    return 0
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(prog="python -m kws.install_candidate", description=__doc__,
@@ -180,7 +215,12 @@ def main(argv=None) -> int:
     p.add_argument("--remeasure", type=Path, default=None, metavar="FIGURES.json")
     p.add_argument("--compare", action="append", default=[], metavar="NAME=FIGURES.json")
     p.add_argument("--cache", type=Path, default=C.default_cache())
+    p.add_argument("--embedding", type=Path, default=None, metavar="RUN_DIR",
+                   help="install a kws.train_head folder into models/embedding/ (same rule: "
+                        "validation accuracy at least the installed head's)")
     args = p.parse_args(argv)
+    if args.embedding is not None:
+        return install_embedding(args.embedding, args.cache)
     if args.remeasure is not None:
         return remeasure(args.remeasure, args.compare, args.cache)
     if len(args.runs) < 2:

@@ -80,7 +80,9 @@ def parse_args(argv=None):
                     help="fine-tune the --base model on this `chatterbox enroll` folder "
                          "instead of training from scratch")
     ft.add_argument("--base", type=Path, default=REPO / "models",
-                    help="model to start from (needs kws.weights.h5; default models/)")
+                    help="model to start from (needs kws.weights.h5; an embedding model "
+                         "folder such as models/embedding: only its head is retrained, from "
+                         "head.tflite; default models/)")
     ft.add_argument("--owner-copies", type=int, default=30,
                     help="augmented copies of each take")
     ft.add_argument("--replay", type=int, default=4000,
@@ -110,8 +112,10 @@ def main(argv=None) -> int:
 
     log(f"pipeline: {' '.join(sys.argv)}")
     if args.finetune is not None:
-        from . import finetune  # noqa: PLC0415
+        from . import finetune, finetune_head  # noqa: PLC0415
 
+        if finetune_head.is_embedding(args.base):  # retrain only the embedding model's head
+            return finetune_head.run(args, log)
         return finetune.run(args, log)
     engines = set(args.engines.split(",")) if args.engines else None
     if args.speech_commands_only:

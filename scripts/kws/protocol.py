@@ -68,15 +68,71 @@ class StftTfliteScorer:
         return np.concatenate(out) if out else np.zeros((0, len(C.LABELS)), np.float32)
 
 
-# kws.toml's features.layout -> the scorer that runs such a model.
+class EmbeddingTfliteScorer:
+    """The speech-embedding front end of models/embedding/kws.toml (front_end = "embedding")
+    + its head: each 1 s clip is centred in zeros in the window the head's N embeddings read
+    and streamed from the start through the pinned mel and embedding models, exactly as the
+    Rust `FrontEnd::clip` does (`chatterbox evaluate`), then the head gives the probabilities.
+
+    The embeddings of a large batch (the protocol's clip sets) are kept in the data cache by
+    the clips' hash: they depend only on the audio and the two pinned models, so measuring
+    another head on the same clips costs only the head."""
+
+    front_end = "embedding"
+    CACHE_MIN = 1000  # batches this large (clip sets, not stream chunks) are cached
+
+    def __init__(self, folder: Path, head_file: str, n: int, cache: Path | None = None,
+                 workers: int = 2):
+        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+
+        from . import embedding as E  # noqa: PLC0415
+        for f in (E.MEL_FILE, E.EMBEDDING_FILE):
+            E.check_pin(folder / f, E.PINNED[f])  # the scorer's front end is the pinned one
+        self.n, self.cache, self.workers = int(n), cache, workers
+        self.head = Interpreter(model_path=str(folder / head_file), num_threads=1)
+        self.head.allocate_tensors()
+        self._in = self.head.get_input_details()[0]["index"]
+        self._out = self.head.get_output_details()[0]["index"]
+
+    @classmethod
+    def from_toml(cls, toml_path: Path, meta: dict) -> "EmbeddingTfliteScorer":
+        return cls(toml_path.parent, meta["model"]["file"], meta["embedding"]["embeddings"],
+                   cache=C.default_cache())
+
+    def embed(self, audio: np.ndarray) -> np.ndarray:
+        from . import train_head  # noqa: PLC0415
+        cache = self.cache if len(audio) >= self.CACHE_MIN else None
+        return train_head.clip_embeddings(audio, self.n, self.workers, cache)
+
+    def head_probs(self, x: np.ndarray) -> np.ndarray:
+        out = np.empty((len(x), len(C.LABELS)), np.float32)
+        for k in range(len(x)):
+            self.head.set_tensor(self._in, x[k:k + 1].astype(np.float32))
+            self.head.invoke()
+            out[k] = self.head.get_tensor(self._out)[0]
+        return out
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        return self.head_probs(self.embed(audio))
+
+
+# The front end a kws.toml declares -> the scorer that runs such a model: STFT models by
+# their features.layout, the speech-embedding models by front_end = "embedding".
 SCORERS: dict[str, Callable[[Path, dict], Callable[[np.ndarray], np.ndarray]]] = {
     "bins_frames": StftTfliteScorer.from_toml,
+    "embedding": EmbeddingTfliteScorer.from_toml,
 }
+
+
+def scorer_key(meta: dict) -> str | None:
+    if meta.get("front_end", "stft") == "embedding":
+        return "embedding"
+    return meta.get("features", {}).get("layout")
 
 
 def load_scorer(toml_path: Path):
     meta = tomllib.loads(toml_path.read_text())
-    layout = meta.get("features", {}).get("layout")
+    layout = scorer_key(meta)
     if layout not in SCORERS:
         raise SystemExit(f"{toml_path}: front end {layout!r} has no scorer in "
                          "kws.protocol.SCORERS; add one (audio in, probabilities out)")
