@@ -9,7 +9,8 @@ the pins are rewritten.
 * **Replay set** (`adapt_replay.bin`): precomputed [N, 96] embedding windows from TRAINING voice
   families only (config.split_of(family) == "train", with the current config): other voices'
   keywords, unknown words, real foreign speech (asterisk es/fr/it/ru) and silence/noise, from
-  the cache train_head.py built (`<cache>/embedding-*.npz`). The Rust trainer mixes them with
+  the cache train_head.py built the head from (named in metrics.json; else the newest
+  `<cache>/embedding-*.npz`). The Rust trainer mixes them with
   the owner's takes so the adapted head does not forget everybody else.
   Format (little-endian):
       magic  b"CBREPLAY"            8 bytes
@@ -130,27 +131,47 @@ def verify(head: Path, layers: list[dict], x: np.ndarray, tmp: Path) -> float:
     return err
 
 
-def pick_replay(cache: Path, per_keyword: int, unknown: int, foreign: int, silence: int,
-                seed: int, log=print):
-    files = sorted(glob.glob(str(cache / "embedding-*.npz")))
+def cache_of(folder: Path, cache_dir: Path, log=print) -> Path:
+    """The embedding cache the head in `folder` was trained from (its metrics.json names it),
+    else the newest one: the replay set should be the head's own training data."""
+    m = folder / "metrics.json"
+    if m.exists():
+        import json  # noqa: PLC0415
+        named = json.loads(m.read_text()).get("cache")
+        if named and Path(named).exists():
+            return Path(named)
+        if named:
+            log(f"replay: {named} (named by {m}) is gone; using the newest cache")
+    files = sorted(glob.glob(str(cache_dir / "embedding-*.npz")))
     if not files:
-        raise SystemExit(f"no {cache}/embedding-*.npz: run `python -m kws.train_head` first")
-    src = max(files, key=lambda f: Path(f).stat().st_mtime)
+        raise SystemExit(f"no {cache_dir}/embedding-*.npz: run `python -m kws.train_head` first")
+    return Path(max(files, key=lambda f: Path(f).stat().st_mtime))
+
+
+def pick_replay(src: Path, per_keyword: int, unknown: int, foreign: int, silence: int,
+                seed: int, log=print):
     log(f"replay: from {src}")
     with np.load(src) as z:
-        x, y, fam = z["x_train"], z["y_train"], z["family_train"]
-    train = np.array([C.split_of(str(f)) == "train" for f in fam])
+        x, y = z["x_train"], z["y_train"]
+        if "family_train" in z.files:  # v1 cache: one family per window, any split
+            fam = z["family_train"]
+            train = np.array([C.split_of(str(f)) == "train" for f in fam])
+            real = fam == "asterisk-foreign"
+        else:  # v3 cache: training windows only (train_head asserts it), by kind
+            fam = z["kind_train"]
+            train = np.ones(len(y), bool)
+            real = fam == "real"
     rng = np.random.default_rng(seed)
     lab = {k: i for i, k in enumerate(C.LABELS)}
     picks = []
     for word in C.KEYWORDS:
         picks.append(_sample(rng, np.flatnonzero(train & (y == lab[word])), per_keyword))
     is_unk = train & (y == lab[C.UNKNOWN])
-    picks.append(_sample(rng, np.flatnonzero(is_unk & (fam != "asterisk-foreign")), unknown))
-    picks.append(_sample(rng, np.flatnonzero(is_unk & (fam == "asterisk-foreign")), foreign))
+    picks.append(_sample(rng, np.flatnonzero(is_unk & ~real), unknown))
+    picks.append(_sample(rng, np.flatnonzero(is_unk & real), foreign))
     picks.append(_sample(rng, np.flatnonzero(train & (y == lab[C.SILENCE])), silence))
     idx = np.sort(np.concatenate(picks))
-    log(f"replay: {len(idx)} windows from {len(set(fam[idx]))} training families "
+    log(f"replay: {len(idx)} windows of {len(set(fam[idx].tolist()))} families/kinds "
         f"({int(train.sum())} training windows available)")
     return x[idx], y[idx], fam[idx], src
 
@@ -216,7 +237,8 @@ def main(argv=None) -> int:
     if labels != C.LABELS:
         raise SystemExit(f"labels {labels} differ from config.LABELS {C.LABELS}")
     layers = head_layers(head)
-    x, y, fam, _ = pick_replay(a.cache, a.per_keyword, a.unknown, a.foreign, a.silence, a.seed)
+    src = cache_of(a.folder, a.cache)
+    x, y, fam, _ = pick_replay(src, a.per_keyword, a.unknown, a.foreign, a.silence, a.seed)
     dim = x.shape[2]
     if x.shape[1] != n:
         raise SystemExit(f"cached windows hold {x.shape[1]} embeddings, the head reads {n}")
