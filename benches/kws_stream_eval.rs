@@ -634,14 +634,23 @@ fn report_setting(
     ((current.0, avg, threshold, min_results), det)
 }
 
-fn shipped() -> (u64, u64, f32, usize) {
+fn shipped(meta: &KwsMeta) -> (u64, u64, f32, usize) {
     let k = KeywordConfig::default();
     (
         u64::from(k.hop_ms),
         u64::from(k.average_ms),
-        k.threshold,
+        k.threshold.resolve(meta.detector.threshold),
         RecognizerConfig::default().detector.min_results,
     )
+}
+
+/// The detector the toy runs with this model by default (`keywords.threshold = "model"`:
+/// the model's own `[detector] threshold`, if it names one).
+fn shipped_detector(meta: &KwsMeta) -> DetectorConfig {
+    DetectorConfig {
+        threshold: shipped(meta).2,
+        ..RecognizerConfig::default().detector
+    }
 }
 
 /// Figures of one scored setting over the streams.
@@ -713,7 +722,7 @@ fn main() {
         data.display()
     );
 
-    let current = shipped();
+    let current = shipped(&meta);
     let hops: Vec<u64> = match mode {
         Mode::Tune => HOPS_MS.to_vec(),
         Mode::Report => vec![current.0],
@@ -765,7 +774,7 @@ fn main() {
     );
 
     // The replay must reproduce what the recognizer itself reported.
-    let default_det = RecognizerConfig::default().detector;
+    let default_det = shipped_detector(&meta);
     for (runs, name) in [(&kw_hops, "keyword"), (&nk_hops, "non-keyword")] {
         for (hop, hops, dets) in runs.iter() {
             let again = replay(&default_det, &meta.labels, hops);
@@ -882,7 +891,10 @@ fn tune(
     current: (u64, u64, f32, usize),
     h: &Hours,
 ) {
-    let default_det = RecognizerConfig::default().detector;
+    let default_det = DetectorConfig {
+        threshold: current.2,
+        ..RecognizerConfig::default().detector
+    };
     let mut rows = Vec::new();
     for ((hop, kh, _), (_, nh, _)) in kw_hops.iter().zip(nk_hops) {
         for avg in AVERAGES_MS {

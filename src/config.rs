@@ -201,8 +201,9 @@ pub struct KeywordConfig {
     pub hop_ms: u32,
     /// Average the model's scores over this many ms before deciding.
     pub average_ms: u32,
-    /// Averaged score a word needs to count, 0..1.
-    pub threshold: f32,
+    /// Averaged score a word needs to count, 0..1, or `"model"`: the one the model's
+    /// `kws.toml` was tuned to (`[detector] threshold`), else 0.85.
+    pub threshold: Threshold,
     /// After a word, the same word is not reported again for this many ms.
     pub refractory_ms: u32,
     /// Windows quieter than this (dBFS) skip the model entirely.
@@ -223,7 +224,7 @@ impl Default for KeywordConfig {
             state_dir: PathBuf::new(),
             hop_ms: 125,
             average_ms: 250,
-            threshold: 0.85,
+            threshold: Threshold::Model,
             refractory_ms: 1000,
             quiet_dbfs: -55.0,
             commands: CommandMap::default(),
@@ -477,12 +478,14 @@ impl Config {
                 "at least keywords.hop_ms, at most 5000",
             ));
         }
-        if !(k.threshold > 0.0 && k.threshold < 1.0) {
-            return Err(bad(
-                "keywords.threshold",
-                k.threshold.to_string(),
-                "between 0 and 1, e.g. 0.7",
-            ));
+        if let Threshold::Fixed(t) = k.threshold {
+            if !(t > 0.0 && t < 1.0) {
+                return Err(bad(
+                    "keywords.threshold",
+                    t.to_string(),
+                    "\"model\" (the model's own), or a number between 0 and 1, e.g. 0.7",
+                ));
+            }
         }
         if k.refractory_ms > 10_000 {
             return Err(bad(
@@ -600,7 +603,9 @@ pub fn allowed(field: &str) -> Option<&'static str> {
         "keywords.state_dir" => "a folder path in quotes, e.g. \"/var/lib/chatterbox\", or \"\" for the folder holding recordings_dir",
         "keywords.hop_ms" => "20 to 1000 (250 or less recommended)",
         "keywords.average_ms" => "at least keywords.hop_ms, at most 5000",
-        "keywords.threshold" => "between 0 and 1, e.g. 0.7",
+        "keywords.threshold" => {
+            "\"model\" (the model's own), or a number between 0 and 1, e.g. 0.7"
+        }
         "keywords.refractory_ms" => "0 to 10000",
         "keywords.quiet_dbfs" => "-120 to 0",
         _ => return None,
@@ -630,12 +635,87 @@ fn field_at(text: &str, offset: usize) -> Option<String> {
     })
 }
 
+/// `keywords.threshold`: the averaged score a word needs. Each model is tuned to its own
+/// (the speech-embedding head's scores sit much nearer 1 than the STFT model's), so the
+/// default follows the model in use — including an owner model adapted on the toy — and a
+/// number in the config overrides it for every model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ThresholdSetting", into = "ThresholdSetting")]
+pub enum Threshold {
+    /// `threshold = "model"`: the model's `[detector] threshold`, else
+    /// [`Threshold::WITHOUT_MODEL_SETTING`].
+    #[default]
+    Model,
+    /// `threshold = 0.9`.
+    Fixed(f32),
+}
+
+impl Threshold {
+    /// For a model whose `kws.toml` names none (the value the STFT model was tuned to).
+    pub const WITHOUT_MODEL_SETTING: f32 = 0.85;
+
+    /// The threshold to use with a model that asks for `model_setting`.
+    pub fn resolve(self, model_setting: Option<f32>) -> f32 {
+        match self {
+            Threshold::Fixed(t) => t,
+            Threshold::Model => model_setting.unwrap_or(Self::WITHOUT_MODEL_SETTING),
+        }
+    }
+}
+
+/// How [`Threshold`] is written in the config file: `"model"` or a number.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum ThresholdSetting {
+    Number(f32),
+    Word(String),
+}
+
+impl TryFrom<ThresholdSetting> for Threshold {
+    type Error = String;
+    fn try_from(v: ThresholdSetting) -> Result<Self, String> {
+        match v {
+            ThresholdSetting::Number(t) => Ok(Threshold::Fixed(t)),
+            ThresholdSetting::Word(w) if w == "model" => Ok(Threshold::Model),
+            ThresholdSetting::Word(w) => Err(format!(
+                "threshold = \"{w}\" is not a setting; use \"model\" or a number between 0 and 1"
+            )),
+        }
+    }
+}
+
+impl From<Threshold> for ThresholdSetting {
+    fn from(t: Threshold) -> Self {
+        match t {
+            Threshold::Model => ThresholdSetting::Word("model".into()),
+            Threshold::Fixed(t) => ThresholdSetting::Number(t),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("test.toml"), Path::new(""))
+    }
+
+    #[test]
+    fn threshold_is_the_models_own_or_a_number_and_names_the_fix_otherwise() {
+        assert_eq!(Config::default().keywords.threshold, Threshold::Model);
+        let t = |v: &str| parse(&format!("[keywords]\nthreshold = {v}\n"));
+        assert_eq!(t("\"model\"").unwrap().keywords.threshold, Threshold::Model);
+        assert_eq!(t("0.9").unwrap().keywords.threshold, Threshold::Fixed(0.9));
+        for bad in ["\"auto\"", "1.5", "0"] {
+            let e = t(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("threshold") && e.contains("\"model\""),
+                "{bad}: {e}"
+            );
+        }
+        let text = toml::to_string(&Config::default()).unwrap();
+        assert!(text.contains("threshold = \"model\""), "{text}");
     }
 
     #[test]

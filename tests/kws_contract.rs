@@ -205,3 +205,38 @@ fn the_shipped_embedding_folder_loads_pinned_and_hears_the_committed_clips() {
     );
     Recognizer::load(&toml, &RecognizerConfig::default()).expect("the recognizer builds");
 }
+
+/// Each model carries the threshold it was tuned to; `keywords.threshold = "model"` (the
+/// default) uses it, a number in the config overrides it, and a model without one gets the
+/// value the STFT model was tuned to.
+#[test]
+fn the_detector_threshold_follows_the_model_unless_the_config_names_one() {
+    use chatterbox::config::{KeywordConfig, Threshold};
+    let embedding = repo().join("models/embedding/kws.toml");
+    let stft = repo().join("models/kws.toml");
+    assert_eq!(
+        KwsMeta::load(&embedding).unwrap().detector.threshold,
+        Some(0.98)
+    );
+    let threshold = |model: &Path, t: Threshold| {
+        let cfg = RecognizerConfig::from_config(&KeywordConfig {
+            threshold: t,
+            ..KeywordConfig::default()
+        });
+        Recognizer::load(model, &cfg)
+            .unwrap()
+            .detector_config()
+            .threshold
+    };
+    assert_eq!(threshold(&embedding, Threshold::Model), 0.98);
+    assert_eq!(threshold(&stft, Threshold::Model), 0.85);
+    assert_eq!(threshold(&embedding, Threshold::Fixed(0.7)), 0.7);
+    assert_eq!(threshold(&stft, Threshold::Fixed(0.7)), 0.7);
+    let bad = embedding_toml(MEL_SHA, "0".repeat(64).as_str()) + "[detector]\nthreshold = 1.5\n";
+    let e = meta_err(&bad);
+    assert!(e.contains("detector.threshold"), "{e}");
+    let e = meta_err(
+        &(embedding_toml(MEL_SHA, "0".repeat(64).as_str()) + "[detector]\nthresh = 0.9\n"),
+    );
+    assert!(e.contains("thresh"), "{e}");
+}

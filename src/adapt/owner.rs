@@ -243,13 +243,19 @@ pub fn contract(shipped: &KwsMeta, head_sha256: &str) -> Result<String, AdaptErr
             .ok_or_else(|| AdaptError::Shipped(format!("{} is not UTF-8", p.display())))?;
         Ok(toml::Value::String(s.to_string()).to_string())
     };
+    // The adapted head keeps the shipped head's detector setting: its scores live on the
+    // same scale (it starts from those weights and is pulled towards them).
+    let detector = match shipped.detector.threshold {
+        Some(t) => format!("\n[detector]\nthreshold = {t}\n"),
+        None => String::new(),
+    };
     Ok(format!(
         "# Written by `chatterbox adapt`: the shipped head adapted to the owner's voice.\n\
          # The feature models are the shipped ones, named by path and pinned.\n\
          front_end = \"embedding\"\n\n[embedding]\nmel_file = {}\nmel_sha256 = \"{}\"\n\
          embedding_file = {}\nembedding_sha256 = \"{}\"\nembeddings = {}\n\n[model]\n\
          file = \"head.tflite\"\nsha256 = \"{head_sha256}\"\nlabels = \"labels.txt\"\n\
-         output = \"softmax\"\n",
+         output = \"softmax\"\n{detector}",
         abs(mel)?,
         e.mel_sha256.trim(),
         abs(emb)?,

@@ -23,7 +23,7 @@ use super::model::{Classifier, ModelError};
 use crate::audio::capture::Subscription;
 use crate::audio::playback_window::PlaybackWindow;
 use crate::audio::{AudioChunk, PcmFormat};
-use crate::config::KeywordConfig;
+use crate::config::{KeywordConfig, Threshold};
 
 /// Anything that stops the recognizer from starting or running.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +56,9 @@ pub struct RecognizerConfig {
     pub hop: Duration,
     pub quiet_dbfs: f32,
     pub detector: DetectorConfig,
+    /// `detector.threshold` gives way to the model's own `[detector] threshold`, if it has
+    /// one (`keywords.threshold = "model"`).
+    pub threshold_from_model: bool,
 }
 
 impl RecognizerConfig {
@@ -65,10 +68,11 @@ impl RecognizerConfig {
             quiet_dbfs: k.quiet_dbfs,
             detector: DetectorConfig {
                 average_window: Duration::from_millis(k.average_ms.into()),
-                threshold: k.threshold,
+                threshold: k.threshold.resolve(None),
                 refractory: Duration::from_millis(k.refractory_ms.into()),
                 ..DetectorConfig::default()
             },
+            threshold_from_model: k.threshold == Threshold::Model,
         }
     }
 }
@@ -147,7 +151,13 @@ impl Recognizer {
             hop: features.hop(cfg.hop, meta),
             ..FrontendConfig::from_features(&meta.features)
         })?;
-        let detector = Detector::new(cfg.detector.clone(), &meta.labels)?;
+        let mut detector_cfg = cfg.detector.clone();
+        if cfg.threshold_from_model {
+            if let Some(t) = meta.detector.threshold {
+                detector_cfg.threshold = t;
+            }
+        }
+        let detector = Detector::new(detector_cfg, &meta.labels)?;
         Ok(Recognizer {
             frontend,
             features,
@@ -162,6 +172,11 @@ impl Recognizer {
     /// The labels, in score order.
     pub fn labels(&self) -> &[String] {
         self.detector.labels()
+    }
+
+    /// The detector settings in force (the model's own threshold applied, if asked for).
+    pub fn detector_config(&self) -> &DetectorConfig {
+        self.detector.config()
     }
 
     pub fn stats(&self) -> Stats {
@@ -393,6 +408,7 @@ mod tests {
             hop: Duration::from_millis(262),
             quiet_dbfs: -55.0,
             detector: DetectorConfig::default(),
+            threshold_from_model: false,
         }
     }
 

@@ -379,6 +379,16 @@ pub struct AdaptSpec {
     pub layout_sha256: String,
 }
 
+/// The optional `[detector]` table: what the model was tuned to on the validation streams
+/// (`cargo bench --bench kws_stream_eval -- --tune`), used while `keywords.threshold` is
+/// `"model"` (the default). A model without it gets the config's defaults.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorSpec {
+    /// The averaged score a word needs, 0..1.
+    pub threshold: Option<f32>,
+}
+
 /// `models/kws.toml` as written: `[features]` for the STFT front end, `[embedding]` for the
 /// other; checked and turned into [`KwsMeta`] by [`KwsMeta::parse`].
 #[derive(Deserialize)]
@@ -390,6 +400,8 @@ struct MetaFile {
     embedding: Option<EmbeddingSpec>,
     model: ModelSpec,
     adapt: Option<AdaptSpec>,
+    #[serde(default)]
+    detector: DetectorSpec,
 }
 
 /// `models/kws.toml` once loaded and checked, with its labels.
@@ -404,6 +416,8 @@ pub struct KwsMeta {
     pub model: ModelSpec,
     /// What `chatterbox adapt` needs (`None`: this model cannot be adapted).
     pub adapt: Option<AdaptSpec>,
+    /// The detector settings the model was tuned to (`[detector]`, optional).
+    pub detector: DetectorSpec,
     /// The labels, in the model's output order (from `model.labels`).
     pub labels: Vec<String>,
     /// The folder the toml was read from; `model.file` and `model.labels` are relative to it.
@@ -543,12 +557,21 @@ impl KwsMeta {
                 check_pin(field, pin, file).map_err(|p| invalid(field, p))?;
             }
         }
+        if let Some(t) = raw.detector.threshold {
+            if !(t > 0.0 && t < 1.0) {
+                return Err(invalid(
+                    "detector.threshold",
+                    format!("is {t}; it must lie between 0 and 1 (exclusive)"),
+                ));
+            }
+        }
         Ok(KwsMeta {
             front_end: raw.front_end,
             features,
             embedding: raw.embedding,
             model: raw.model,
             adapt: raw.adapt,
+            detector: raw.detector,
             labels: Vec::new(),
             dir: PathBuf::new(),
         })
