@@ -134,12 +134,15 @@ render_unit() {
 # choices stay. `pace_capture = true` was the old default and overruns a real card about
 # once an hour (the card's clock is not the Pi's): it becomes "auto". With LEGACY_DEVICES=1
 # (the ALSA drop-in is in place and replaces an old /etc/asound.conf that made "default" the
-# Codec Zero), `"default"` devices become the drop-in's named ones.
+# Codec Zero), `"default"` devices become the drop-in's named ones. `threshold = 0.85` was
+# the old example's value, tuned for the STFT model only: it becomes "model", so each model
+# (and a voice learned on the toy) runs at the threshold it was tuned to.
 migrate_config() {
     [ -f "$1" ] || return 0
     _tmp="$1.chatterbox-new"
     LEGACY="$2" awk '
         /^pace_capture[ \t]*=[ \t]*true[ \t]*$/ { print "pace_capture = \"auto\""; next }
+        /^threshold[ \t]*=[ \t]*0\.85[ \t]*$/ { print "threshold = \"model\""; next }
         ENVIRON["LEGACY"] == "1" && /^capture_device[ \t]*=[ \t]*"default"[ \t]*$/ {
             print "capture_device = \"chatterbox_mic\""; next }
         ENVIRON["LEGACY"] == "1" && /^playback_device[ \t]*=[ \t]*"default"[ \t]*$/ {
@@ -151,7 +154,7 @@ migrate_config() {
     else
         chmod --reference="$1" "$_tmp" 2>/dev/null || true
         mv -f -- "$_tmp" "$1"
-        say "updated $1 from an older version's defaults (pace_capture = \"auto\"; named sound devices)"
+        say "updated $1 from an older version's defaults (pace_capture = \"auto\"; named sound devices; threshold = \"model\")"
     fi
 }
 

@@ -655,7 +655,8 @@ fn an_asound_conf_from_an_older_version_is_retired_and_the_owners_file_comes_bac
 /// A config written from the old example: the system default device (which the old
 /// /etc/asound.conf made the Codec Zero) and forced pacing.
 const OLD_CONFIG: &str = "[audio]\ncapture_device = \"default\"\nplayback_device = \"default\"\n\
-                          pace_capture = true\nvolume = 4\n";
+                          pace_capture = true\nvolume = 4\n[keywords]\nthreshold = 0.85\n\
+                          refractory_ms = 1500\n";
 const OLD_ASOUND: &str = "# Written by `chatterbox setup-audio`. Run it again to regenerate.\n\
                           pcm.!default { type asym }\n";
 
@@ -675,6 +676,12 @@ fn an_upgrade_moves_an_old_config_to_the_named_devices_and_auto_pacing() {
         "{out}"
     );
     assert_eq!(cfg.audio.volume, 4, "the owner's own values stay");
+    assert_eq!(cfg.keywords.refractory_ms, 1500, "the owner's own values stay");
+    assert_eq!(
+        cfg.keywords.threshold,
+        chatterbox::config::Threshold::Model,
+        "the old example's 0.85 becomes each model's own: {out}"
+    );
     assert!(!sb.file("etc/asound.conf").exists());
     assert!(sb.file("etc/alsa/conf.d/60-chatterbox.conf").is_file());
 }
