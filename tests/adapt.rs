@@ -248,3 +248,84 @@ fn the_replay_set_is_small_and_from_the_shipped_classes() {
         "every class replayed: {seen:?}"
     );
 }
+
+/// The `generation` a folder of the owner model carries.
+fn generation(dir: &Path) -> Option<u64> {
+    std::fs::read_to_string(dir.join("generation"))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+}
+
+#[test]
+fn a_switch_that_fails_or_is_cut_short_keeps_the_backup() {
+    let s = shipped();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path();
+    install(&s, &quick(&s, 1), state);
+    install(&s, &quick(&s, 2), state); // generation 2 in use, 1 as backup
+    let (cur, prev, new) = (
+        state.join("models-owner"),
+        state.join("models-owner.previous"),
+        state.join(".models-owner.new"),
+    );
+    // A switch that cannot happen (here: its staged folder is gone) changes nothing: the
+    // backup `undo` restores is still there.
+    assert!(owner::commit(state, &state.join(".models-owner.new")).is_err());
+    assert_eq!((generation(&cur), generation(&prev)), (Some(2), Some(1)));
+
+    // Killed right after the exchange (generation 3 in use, 2 swapped out to the staging
+    // name, 1 still the backup): the swapped-out model becomes the backup.
+    let head = quick(&s, 3).patch_tflite(&s.head, &s.layout);
+    let labels = s.meta.labels.join("\n") + "\n";
+    let files = owner::OwnerFiles {
+        head: &head,
+        labels: &labels,
+        contract: owner::contract(&s.meta, &chatterbox::kws::model::sha256_hex(&head)).unwrap(),
+    };
+    let staged = owner::stage(state, &files).unwrap();
+    assert_eq!(generation(&staged), Some(3));
+    let tmp = state.join("swap");
+    std::fs::rename(&cur, &tmp).unwrap();
+    std::fs::rename(&staged, &cur).unwrap();
+    std::fs::rename(&tmp, &new).unwrap();
+    owner::recover(state).unwrap();
+    assert!(!new.exists());
+    assert_eq!((generation(&cur), generation(&prev)), (Some(3), Some(2)));
+    assert!(owner::check(&cur.join("kws.toml")).is_ok());
+    assert!(owner::check(&prev.join("kws.toml")).is_ok());
+}
+
+#[test]
+fn an_undo_cut_short_is_finished_not_reversed() {
+    let s = shipped();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path();
+    install(&s, &quick(&s, 1), state);
+    install(&s, &quick(&s, 2), state);
+    let (cur, prev) = (
+        state.join("models-owner"),
+        state.join("models-owner.previous"),
+    );
+    let one = std::fs::read(prev.join("head.tflite")).unwrap();
+    // Killed during `undo` after its exchange, before the undone model was dropped.
+    let tmp = state.join("swap");
+    std::fs::rename(&cur, &tmp).unwrap();
+    std::fs::rename(&prev, &cur).unwrap();
+    std::fs::rename(&tmp, &prev).unwrap();
+    // Running `undo` again steps back from what is in use (generation 1) to the shipped
+    // model; it must not bring back generation 2, the model the owner undid.
+    assert_eq!(
+        chatterbox::adapt::undo(state).unwrap(),
+        UndoOutcome::BackToShipped
+    );
+    assert!(!cur.exists() && !prev.exists());
+    // And a recovery alone leaves generation 1 in use, without a backup newer than it.
+    install(&s, &quick(&s, 1), state);
+    install(&s, &quick(&s, 2), state);
+    std::fs::rename(&cur, &tmp).unwrap();
+    std::fs::rename(&prev, &cur).unwrap();
+    std::fs::rename(&tmp, &prev).unwrap();
+    owner::recover(state).unwrap();
+    assert!(!prev.exists());
+    assert_eq!(std::fs::read(cur.join("head.tflite")).unwrap(), one);
+}

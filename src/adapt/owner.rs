@@ -107,12 +107,24 @@ pub fn recover(state: &Path) -> Result<(), AdaptError> {
             (generation_of(&new), generation_of(&cur)),
             (Some(n), Some(c)) if n < c
         );
-        if swapped_out && !prev.exists() {
+        if swapped_out {
+            // Killed after the exchange: the model in use before is the backup now; the
+            // older backup was on its way out.
+            discard(state, &prev).map_err(&err)?;
             fs::rename(&new, &prev).map_err(&err)?;
             sync_dir(state).map_err(&err)?;
         } else {
             fs::remove_dir_all(&new).map_err(&err)?;
         }
+    }
+    // Killed during `undo` between its exchange and dropping the undone model: the backup is
+    // newer than the model in use. Finish the undo, or the next one would go forward again
+    // (and delete the model it was asked to restore).
+    if matches!(
+        (generation_of(&prev), generation_of(&cur)),
+        (Some(p), Some(c)) if p > c
+    ) {
+        discard(state, &prev).map_err(&err)?;
     }
     let trash = state.join(TRASH);
     if trash.exists() {
@@ -153,9 +165,12 @@ pub fn commit(state: &Path, staged: &Path) -> Result<(), AdaptError> {
     let err = write_err(state);
     let (cur, prev) = (state.join(CURRENT), state.join(PREVIOUS));
     if cur.exists() {
-        discard(state, &prev).map_err(&err)?;
+        // The exchange first: until it is done nothing else has changed, so a kill or an
+        // error before it leaves the model in use and its backup as they were; after it,
+        // `recover` knows the swapped-out folder by its older generation.
         exchange(staged, &cur).map_err(&err)?;
         sync_dir(state).map_err(&err)?;
+        discard(state, &prev).map_err(&err)?;
         fs::rename(staged, &prev).map_err(&err)?;
     } else {
         discard(state, &prev).map_err(&err)?;
