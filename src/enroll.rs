@@ -272,15 +272,25 @@ pub fn save_take(
         },
     )?;
     w.write(take)?;
-    let name = format!("owner_nohash_{stamp}-{n}.wav");
-    let path = w.commit(&name)?;
+    // Never over an earlier take: the stamp is per second and a toy's clock can repeat one
+    // (no real-time clock, set back by NTP), so a taken name gets a suffix instead.
+    let names = std::iter::once(format!("owner_nohash_{stamp}-{n}.wav"))
+        .chain((2..100).map(|k| format!("owner_nohash_{stamp}.{k}-{n}.wav")));
+    let path = w.commit_new(names)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if n % 3 == 0 {
         use std::io::Write;
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.join("testing_list.txt"))
-            .and_then(|mut f| writeln!(f, "{word}/{name}"))
+            .and_then(|mut f| {
+                writeln!(f, "{word}/{name}")?;
+                f.sync_all()
+            })
             .map_err(|error| LibraryError::Folder {
                 dir: dir.to_path_buf(),
                 error,
@@ -469,5 +479,34 @@ mod tests {
         );
         let held_out = std::fs::read_to_string(dir.path().join("testing_list.txt")).unwrap();
         assert_eq!(held_out, "go/owner_nohash_20261123-1100-3.wav\n");
+    }
+
+    #[test]
+    fn a_take_never_replaces_an_earlier_one_with_the_same_stamp() {
+        // Two sessions in the same second (or the clock set back): both sets of takes stay.
+        let dir = tempfile::tempdir().unwrap();
+        let first = save_take(dir.path(), "go", "20261123-1100", 3, &[5i16; TAKE_SAMPLES]).unwrap();
+        let second =
+            save_take(dir.path(), "go", "20261123-1100", 3, &[7i16; TAKE_SAMPLES]).unwrap();
+        assert_ne!(first, second);
+        let read = |p: &Path| -> Vec<i16> {
+            hound::WavReader::open(p)
+                .unwrap()
+                .samples::<i16>()
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert!(
+            read(&first).iter().all(|&s| s == 5),
+            "the first take is kept"
+        );
+        assert!(read(&second).iter().all(|&s| s == 7));
+        // Both are held out, each under its own name.
+        let held_out = std::fs::read_to_string(dir.path().join("testing_list.txt")).unwrap();
+        let name = |p: &Path| format!("go/{}", p.file_name().unwrap().to_string_lossy());
+        assert_eq!(held_out, format!("{}\n{}\n", name(&first), name(&second)));
+        assert!(second
+            .to_string_lossy()
+            .ends_with("owner_nohash_20261123-1100.2-3.wav"));
     }
 }
