@@ -329,3 +329,89 @@ fn an_undo_cut_short_is_finished_not_reversed() {
     assert!(!prev.exists());
     assert_eq!(std::fs::read(cur.join("head.tflite")).unwrap(), one);
 }
+
+/// `DIR/<word>/` with the three fixture takes of "go" (the third held out).
+fn takes_of(dir: &Path, word: &str) {
+    std::fs::create_dir_all(dir.join(word)).unwrap();
+    for i in 0..3 {
+        std::fs::copy(
+            repo().join(format!(
+                "tests/fixtures/adapt_owner/go/owner_nohash_{i}.wav"
+            )),
+            dir.join(word).join(format!("owner_nohash_{i}.wav")),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        dir.join("testing_list.txt"),
+        format!("{word}/owner_nohash_2.wav\n"),
+    )
+    .unwrap();
+}
+
+fn write_wav(path: &Path, rate: u32, channels: u16, samples: &[i16]) {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for &s in samples {
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+#[test]
+fn hostile_takes_are_refused_naming_the_file_or_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let req = |takes: &Path| AdaptRequest {
+        takes_dir: takes.to_path_buf(),
+        state_dir: dir.path().join("state"),
+        shipped_meta: repo().join("models/embedding/kws.toml"),
+        seed: 1,
+    };
+    let prepare = |takes: &Path| chatterbox::adapt::prepare(&req(takes), 0).map(|_| ());
+
+    // Takes of a word the model does not know: say which folder and which words it knows,
+    // not "record them first".
+    let unknown = dir.path().join("unknown-word");
+    takes_of(&unknown, "lights");
+    let err = prepare(&unknown).err().expect("refused").to_string();
+    assert!(
+        err.contains("lights") && err.contains("stop"),
+        "names the folder and the words: {err}"
+    );
+
+    // A file that is not a WAV, an empty one, and one far too long: named, no panic.
+    for (name, bytes) in [
+        ("garbage", b"not a wav at all".to_vec()),
+        ("empty", Vec::new()),
+    ] {
+        let d = dir.path().join(name);
+        takes_of(&d, "go");
+        std::fs::write(d.join("go/owner_nohash_9.wav"), bytes).unwrap();
+        let err = prepare(&d).err().expect("refused").to_string();
+        assert!(err.contains("owner_nohash_9.wav"), "{name}: {err}");
+    }
+    let long = dir.path().join("long");
+    takes_of(&long, "go");
+    write_wav(
+        &long.join("go/owner_nohash_9.wav"),
+        16_000,
+        1,
+        &vec![100i16; 16_000 * 60],
+    );
+    let err = prepare(&long).err().expect("refused").to_string();
+    assert!(err.contains("owner_nohash_9.wav"), "{err}");
+
+    // Another rate and stereo are converted, as the microphone's would be.
+    let stereo = dir.path().join("stereo");
+    takes_of(&stereo, "go");
+    let mut r = hound::WavReader::open(stereo.join("go/owner_nohash_0.wav")).unwrap();
+    let mono: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+    let up: Vec<i16> = mono.iter().flat_map(|&s| [s, s, s, s, s, s]).collect();
+    write_wav(&stereo.join("go/owner_nohash_3.wav"), 48_000, 2, &up);
+    prepare(&stereo).expect("a 48 kHz stereo take is converted");
+}

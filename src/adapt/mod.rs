@@ -61,6 +61,12 @@ pub enum UndoOutcome {
 pub enum AdaptError {
     #[error("no takes in {dir}: record them first with `chatterbox enroll --dir {dir}`")]
     NoTakes { dir: PathBuf },
+    #[error("the takes in {dir} are of {folders}, which the model does not know; it knows: {known}. Rename the folder to the word it holds, or record the takes again with `chatterbox enroll --dir {dir}`")]
+    UnknownWords {
+        dir: PathBuf,
+        folders: String,
+        known: String,
+    },
     #[error("too few takes of '{word}' in {dir}: {have} for training and {held_out} held out; record at least {need} takes of each word (`chatterbox enroll --takes 6`)")]
     TooFewTakes {
         dir: PathBuf,
