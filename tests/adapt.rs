@@ -415,3 +415,19 @@ fn hostile_takes_are_refused_naming_the_file_or_folder() {
     write_wav(&stereo.join("go/owner_nohash_3.wav"), 48_000, 2, &up);
     prepare(&stereo).expect("a 48 kHz stereo take is converted");
 }
+
+#[test]
+fn the_self_check_refuses_a_head_with_non_finite_weights() {
+    let s = shipped();
+    let mut net = quick(&s, 3);
+    // A diverged trainer (or a patch in the wrong place) gives NaN: both sides then say NaN,
+    // and NaN must not pass as "no difference".
+    net.layers[0].w[0] = f32::NAN;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = install(&s, &net, dir.path());
+    let err = self_check(&toml, &net, &s.replay)
+        .err()
+        .expect("a NaN head is refused")
+        .to_string();
+    assert!(err.contains("finite"), "{err}");
+}

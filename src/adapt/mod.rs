@@ -206,6 +206,12 @@ pub const SELF_CHECK_TOLERANCE: f32 = 1e-4;
 
 /// Writes the adapted head as the owner model: staged, self-checked with LiteRT, switched.
 fn install(req: &AdaptRequest, shipped: &Shipped, adapted: &net::Net) -> Result<(), AdaptError> {
+    let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
+    if !adapted.layers.iter().all(|l| finite(&l.w) && finite(&l.b)) {
+        return Err(AdaptError::SelfCheck(
+            "training gave weights that are not finite numbers (it diverged); the owner model was not switched to".into(),
+        ));
+    }
     let head = adapted.patch_tflite(&shipped.head, &shipped.layout);
     let sha = crate::kws::model::sha256_hex(&head);
     let labels = shipped.meta.labels.join("\n") + "\n";
@@ -242,6 +248,11 @@ pub fn self_check(
             .classify(&e.x, &mut scores)
             .map_err(|e| AdaptError::SelfCheck(e.to_string()))?;
         let mine = net.predict(&e.x);
+        if let Some(bad) = scores.iter().chain(&mine).find(|v| !v.is_finite()) {
+            return Err(AdaptError::SelfCheck(format!(
+                "the written head gives a score of {bad}, not a finite number (training diverged); the owner model was not switched to"
+            )));
+        }
         let diff = scores
             .iter()
             .zip(&mine)
