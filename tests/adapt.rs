@@ -378,7 +378,7 @@ fn hostile_takes_are_refused_naming_the_file_or_folder() {
     // not "record them first".
     let unknown = dir.path().join("unknown-word");
     takes_of(&unknown, "lights");
-    let err = prepare(&unknown).err().expect("refused").to_string();
+    let err = prepare(&unknown).unwrap_err().to_string();
     assert!(
         err.contains("lights") && err.contains("stop"),
         "names the folder and the words: {err}"
@@ -392,7 +392,7 @@ fn hostile_takes_are_refused_naming_the_file_or_folder() {
         let d = dir.path().join(name);
         takes_of(&d, "go");
         std::fs::write(d.join("go/owner_nohash_9.wav"), bytes).unwrap();
-        let err = prepare(&d).err().expect("refused").to_string();
+        let err = prepare(&d).unwrap_err().to_string();
         assert!(err.contains("owner_nohash_9.wav"), "{name}: {err}");
     }
     let long = dir.path().join("long");
@@ -403,7 +403,7 @@ fn hostile_takes_are_refused_naming_the_file_or_folder() {
         1,
         &vec![100i16; 16_000 * 60],
     );
-    let err = prepare(&long).err().expect("refused").to_string();
+    let err = prepare(&long).unwrap_err().to_string();
     assert!(err.contains("owner_nohash_9.wav"), "{err}");
 
     // Another rate and stereo are converted, as the microphone's would be.
@@ -425,9 +425,6 @@ fn the_self_check_refuses_a_head_with_non_finite_weights() {
     net.layers[0].w[0] = f32::NAN;
     let dir = tempfile::tempdir().unwrap();
     let toml = install(&s, &net, dir.path());
-    let err = self_check(&toml, &net, &s.replay)
-        .err()
-        .expect("a NaN head is refused")
-        .to_string();
+    let err = self_check(&toml, &net, &s.replay).unwrap_err().to_string();
     assert!(err.contains("finite"), "{err}");
 }
