@@ -428,3 +428,51 @@ fn the_self_check_refuses_a_head_with_non_finite_weights() {
     let err = self_check(&toml, &net, &s.replay).unwrap_err().to_string();
     assert!(err.contains("finite"), "{err}");
 }
+
+#[test]
+fn a_model_only_as_good_as_the_shipped_one_is_not_switched_to() {
+    // No training steps: the "adapted" head is the shipped one, so the figures tie, and a tie
+    // is not better.
+    let dir = tempfile::tempdir().unwrap();
+    let req = AdaptRequest {
+        takes_dir: repo().join("tests/fixtures/adapt_owner"),
+        state_dir: dir.path().join("state"),
+        shipped_meta: repo().join("models/embedding/kws.toml"),
+        seed: 1,
+    };
+    let cfg = TrainConfig {
+        steps: 0,
+        ..TrainConfig::default()
+    };
+    let r = chatterbox::adapt::adapt_with(&req, &cfg).unwrap();
+    assert_eq!(r.held_out, 8);
+    assert_eq!(r.before, r.after);
+    assert!(!r.switched);
+    assert!(chatterbox::adapt::owner_model(&req.state_dir).is_none());
+}
+
+#[test]
+fn held_out_takes_are_never_trained_on() {
+    let s = shipped();
+    let dir = repo().join("tests/fixtures/adapt_owner");
+    let takes = chatterbox::adapt::takes::find(&dir, &s.meta).unwrap();
+    let held: Vec<_> = takes.iter().filter(|t| t.held_out).cloned().collect();
+    assert_eq!(
+        held.len(),
+        8,
+        "one held out per word, as testing_list.txt says"
+    );
+    // The training examples of every take but the held-out ones equal those of all takes:
+    // nothing of a held-out take reaches training.
+    let train_only: Vec<_> = takes.iter().filter(|t| !t.held_out).cloned().collect();
+    let a = chatterbox::adapt::takes::training_examples(&s.meta, &takes, 0, 1).unwrap();
+    let b = chatterbox::adapt::takes::training_examples(&s.meta, &train_only, 0, 1).unwrap();
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
+    // And a held-out take's own examples are not among them.
+    let mut as_train = held.clone();
+    as_train.iter_mut().for_each(|t| t.held_out = false);
+    let h = chatterbox::adapt::takes::training_examples(&s.meta, &as_train, 0, 1).unwrap();
+    assert!(!h.is_empty());
+    assert!(h.iter().all(|e| !a.contains(e)));
+}
