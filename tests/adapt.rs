@@ -476,3 +476,39 @@ fn held_out_takes_are_never_trained_on() {
     assert!(!h.is_empty());
     assert!(h.iter().all(|e| !a.contains(e)));
 }
+
+#[test]
+fn one_change_of_the_owner_model_at_a_time() {
+    let s = shipped();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path();
+    install(&s, &quick(&s, 1), state);
+    install(&s, &quick(&s, 2), state);
+    // While another process (the toy's enroller, say) is switching models, `undo` and `adapt`
+    // refuse instead of taking its staged folder for a crash's leftovers.
+    let held = owner::lock(state).unwrap();
+    let err = chatterbox::adapt::undo(state).unwrap_err();
+    assert!(matches!(err, AdaptError::Busy { .. }), "{err}");
+    assert!(err.to_string().contains("try again"), "{err}");
+    let req = AdaptRequest {
+        takes_dir: repo().join("tests/fixtures/adapt_owner"),
+        state_dir: state.to_path_buf(),
+        shipped_meta: repo().join("models/embedding/kws.toml"),
+        seed: 1,
+    };
+    let cfg = TrainConfig {
+        steps: 40,
+        ..TrainConfig::default()
+    };
+    match chatterbox::adapt::adapt_with(&req, &cfg) {
+        Err(AdaptError::Busy { .. }) => {}
+        Ok(r) => assert!(!r.switched, "switched while locked: {r:?}"),
+        Err(e) => panic!("{e}"),
+    }
+    assert!(state.join("models-owner.previous").exists());
+    drop(held);
+    assert_eq!(
+        chatterbox::adapt::undo(state).unwrap(),
+        UndoOutcome::RestoredPrevious
+    );
+}

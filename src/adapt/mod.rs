@@ -89,6 +89,8 @@ pub enum AdaptError {
         #[source]
         source: std::io::Error,
     },
+    #[error("another `chatterbox adapt` (or the toy learning a voice) is changing the owner model in {dir}; try again when it has finished")]
+    Busy { dir: PathBuf },
     #[error("the adapted model failed its self-check: {0}")]
     SelfCheck(String),
 }
@@ -220,6 +222,7 @@ fn install(req: &AdaptRequest, shipped: &Shipped, adapted: &net::Net) -> Result<
         labels: &labels,
         contract: owner::contract(&shipped.meta, &sha)?,
     };
+    let _lock = owner::lock(&req.state_dir)?;
     let staged = owner::stage(&req.state_dir, &files)?;
     let checked = self_check(&staged.join("kws.toml"), adapted, &shipped.replay);
     match checked {

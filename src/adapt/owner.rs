@@ -27,6 +27,43 @@ pub const PREVIOUS: &str = "models-owner.previous";
 const NEW: &str = ".models-owner.new";
 const TRASH: &str = ".models-owner.trash";
 const GENERATION: &str = "generation";
+const LOCK: &str = ".models-owner.lock";
+
+/// Held while the owner model is being changed (`adapt` writing and switching, `undo`): the
+/// toy's enroller and a `chatterbox adapt` or `--undo` run by hand must not interleave (each
+/// would take the other's staged folder for a crash's leftovers and delete or move it).
+/// Released when dropped (or when the process dies).
+pub struct ChangeLock(#[allow(dead_code)] File);
+
+/// Takes the [`ChangeLock`] of `state`, or says who holds it; does not wait.
+pub fn lock(state: &Path) -> Result<ChangeLock, AdaptError> {
+    use std::os::fd::AsRawFd;
+    let err = write_err(state);
+    fs::create_dir_all(state).map_err(&err)?;
+    // Read-only when it exists: flock needs no write access, and the file may belong to
+    // whoever ran `adapt` first (root through sudo, or the toy's user).
+    let path = state.join(LOCK);
+    let file = match File::open(&path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path),
+        other => other,
+    }
+    .map_err(&err)?;
+    // SAFETY: a valid open descriptor; flock has no memory effects.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(ChangeLock(file));
+    }
+    let e = io::Error::last_os_error();
+    if e.kind() == io::ErrorKind::WouldBlock {
+        return Err(AdaptError::Busy {
+            dir: state.to_path_buf(),
+        });
+    }
+    Err(err(e))
+}
 
 /// The files of a new owner model.
 pub struct OwnerFiles<'a> {
@@ -133,7 +170,8 @@ pub fn recover(state: &Path) -> Result<(), AdaptError> {
     Ok(())
 }
 
-/// Builds the new model's folder (every file fsynced) and returns it; not in use yet.
+/// Builds the new model's folder (every file fsynced) and returns it; not in use yet. The
+/// caller holds [`lock`] from here to [`commit`].
 pub fn stage(state: &Path, files: &OwnerFiles<'_>) -> Result<PathBuf, AdaptError> {
     let err = write_err(state);
     fs::create_dir_all(state).map_err(&err)?;
@@ -190,6 +228,7 @@ pub fn undo(state: &Path) -> Result<UndoOutcome, AdaptError> {
     if !state.is_dir() {
         return Ok(UndoOutcome::NothingToUndo);
     }
+    let _lock = lock(state)?;
     recover(state)?;
     let (cur, prev) = (state.join(CURRENT), state.join(PREVIOUS));
     if !cur.exists() {
