@@ -512,3 +512,38 @@ fn one_change_of_the_owner_model_at_a_time() {
         UndoOutcome::RestoredPrevious
     );
 }
+
+#[test]
+fn a_new_adaptation_must_also_beat_the_owner_model_in_use() {
+    let s = shipped();
+    let dir = tempfile::tempdir().unwrap();
+    let req = AdaptRequest {
+        takes_dir: repo().join("tests/fixtures/adapt_owner"),
+        state_dir: dir.path().join("state"),
+        shipped_meta: repo().join("models/embedding/kws.toml"),
+        seed: 1,
+    };
+    // An owner model in use that knows the held-out takes perfectly (it was trained on them:
+    // a stand-in for a very good earlier session).
+    let prepared = chatterbox::adapt::prepare(&req, 0).unwrap();
+    let good = train(
+        &s.net,
+        &prepared.held,
+        &s.replay,
+        &TrainConfig::default(),
+        1,
+    );
+    let good_acc = chatterbox::adapt::trainer::accuracy(&good, &prepared.held);
+    assert_eq!(good_acc, 1.0);
+    install(&s, &good, &req.state_dir);
+    let in_use = std::fs::read(req.state_dir.join("models-owner/head.tflite")).unwrap();
+    // The usual adaptation beats the shipped head (62.5 %) but not the model in use.
+    let r = chatterbox::adapt::adapt(&req).unwrap();
+    assert!(r.after > r.before, "{r:?}");
+    assert_eq!(r.in_use, Some(1.0), "{r:?}");
+    assert!(!r.switched, "a worse model replaced the one in use: {r:?}");
+    assert_eq!(
+        std::fs::read(req.state_dir.join("models-owner/head.tflite")).unwrap(),
+        in_use
+    );
+}

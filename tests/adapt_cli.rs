@@ -299,8 +299,15 @@ fn a_power_cut_during_adapt_leaves_a_loadable_model_in_use() {
         heads.len()
     );
     assert!(toy.adapt(99).status.success());
+    // (Whether seed 99 switches depends on the owner model the trials left in use: it must
+    // beat that one too.)
+    let backup = toy.state.join("models-owner.previous").exists();
     assert_eq!(
         chatterbox::adapt::undo(&toy.state).unwrap(),
-        chatterbox::adapt::UndoOutcome::RestoredPrevious
+        if backup {
+            chatterbox::adapt::UndoOutcome::RestoredPrevious
+        } else {
+            chatterbox::adapt::UndoOutcome::BackToShipped
+        }
     );
 }

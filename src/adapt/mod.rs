@@ -7,7 +7,8 @@
 //! `head.tflite` with its weight bytes patched, so LiteRT runs it exactly as before.
 //!
 //! The adapted model lives in `<state_dir>/models-owner/` with its own pinned `kws.toml`, and is
-//! only switched to when it beats the shipped head on the owner's held-out takes. `undo` puts
+//! only switched to when it beats the shipped head (and the owner model in use, if any) on the
+//! owner's held-out takes. `undo` puts
 //! back what was there before.
 //!
 //! This module is the public API (the on-toy enrollment path calls [`adapt`] from a worker
@@ -37,6 +38,9 @@ pub struct AdaptReport {
     pub before: f32,
     /// Accuracy of the adapted head on the same takes.
     pub after: f32,
+    /// Accuracy of the owner model that was in use (an earlier adaptation), if there was a
+    /// whole one over the same front end: the new head must beat it too.
+    pub in_use: Option<f32>,
     /// True if the adapted model is now the owner model (it was better).
     pub switched: bool,
     /// Held-out takes measured.
@@ -113,15 +117,19 @@ pub fn adapt_with(
         train,
     } = prepare(req, cfg.noisy_copies)?;
     let before = trainer::accuracy(&shipped.net, &held);
+    let in_use = in_use_accuracy(&req.state_dir, &shipped.meta, &held);
     let adapted = trainer::train(&shipped.net, &train, &shipped.replay, cfg, req.seed);
     let after = trainer::accuracy(&adapted, &held);
-    let switched = after > before;
+    // Better than the shipped head, and than the owner model in use: a new adaptation must
+    // not replace a better one from an earlier session or seed.
+    let switched = after > in_use.map_or(before, |u| u.max(before));
     if switched {
         install(req, &shipped, &adapted)?;
     }
     Ok(AdaptReport {
         before,
         after,
+        in_use,
         switched,
         held_out: held.len(),
         seconds: t0.elapsed().as_secs_f32(),
@@ -148,6 +156,37 @@ pub fn prepare(req: &AdaptRequest, noisy_copies: usize) -> Result<Prepared, Adap
         held,
         train,
     })
+}
+
+/// Accuracy on `held` of the owner model in use, run by LiteRT from its own contract; `None`
+/// when there is none, it is damaged, or it is over another front end or other classes than
+/// `shipped` (then `held`, computed with the shipped front end, is not its input).
+fn in_use_accuracy(state_dir: &Path, shipped: &KwsMeta, held: &[trainer::Example]) -> Option<f32> {
+    use crate::kws::model::Classifier;
+    let toml = owner_model(state_dir)?;
+    let meta = owner::check(&toml).ok()?;
+    let same = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
+    match (&meta.embedding, &shipped.embedding) {
+        (Some(o), Some(s))
+            if same(&o.mel_sha256, &s.mel_sha256)
+                && same(&o.embedding_sha256, &s.embedding_sha256)
+                && o.embeddings == s.embeddings
+                && meta.labels == shipped.labels => {}
+        _ => return None,
+    }
+    if held.is_empty() {
+        return None;
+    }
+    let mut model = crate::kws::front_end::load_classifier(&meta).ok()?;
+    let mut scores = vec![0.0f32; meta.labels.len()];
+    let mut right = 0usize;
+    for e in held {
+        model.classify(&e.x, &mut scores).ok()?;
+        if trainer::argmax(&scores) == e.label {
+            right += 1;
+        }
+    }
+    Some(right as f32 / held.len() as f32)
 }
 
 /// The shipped model's contract, head (as a [`net::Net`]), layout and replay set, each checked
