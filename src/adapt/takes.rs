@@ -143,11 +143,11 @@ fn samples(path: &Path, rate: u32, window: usize) -> Result<Vec<f32>, AdaptError
     if mono.is_empty() {
         return Err(bad("it holds no audio; record it again".into()));
     }
-    // One window is all the head hears: a longer take would be trained on its first second
-    // and measured on its middle one, neither of which need hold the word.
+    // One window is all the head hears: a longer take would be trained on its start and
+    // measured on its middle, neither of which need hold the word.
     if mono.len() > window + window / 10 {
         return Err(bad(format!(
-            "it is {:.1} s long (or longer), but a take is the {:.1} s around one word, as `chatterbox enroll` saves it; cut it to the word or record it again",
+            "it is {:.1} s long (or longer), more than the {:.1} s the recognizer hears at once; a take is one word (`chatterbox enroll` keeps the second around it): cut it to the word or record it again",
             mono.len() as f32 / rate as f32,
             window as f32 / rate as f32
         )));
