@@ -48,8 +48,9 @@ fn install(s: &Shipped, net: &chatterbox::adapt::net::Net, state: &Path) -> Path
         labels: &labels,
         contract: owner::contract(&s.meta, &chatterbox::kws::model::sha256_hex(&head)).unwrap(),
     };
-    let staged = owner::stage(state, &files).unwrap();
-    owner::commit(state, &staged).unwrap();
+    let held = owner::lock(state).unwrap();
+    let staged = owner::stage(state, &files, &held).unwrap();
+    owner::commit(state, &staged, &held).unwrap();
     state.join("models-owner/kws.toml")
 }
 
@@ -124,7 +125,7 @@ fn leftovers_of_an_interrupted_switch_are_recovered() {
     let backup_head = std::fs::read(prev.join("head.tflite")).unwrap();
     // Killed between the exchange and the rename: the old model sits at the staging name.
     std::fs::rename(&prev, &new).unwrap();
-    owner::recover(state).unwrap();
+    owner::recover(state, &owner::lock(state).unwrap()).unwrap();
     assert!(!new.exists());
     assert_eq!(
         std::fs::read(prev.join("head.tflite")).unwrap(),
@@ -137,7 +138,7 @@ fn leftovers_of_an_interrupted_switch_are_recovered() {
         if let Some(g) = generation {
             std::fs::write(new.join("generation"), g).unwrap();
         }
-        owner::recover(state).unwrap();
+        owner::recover(state, &owner::lock(state).unwrap()).unwrap();
         assert!(!new.exists());
         assert_eq!(
             std::fs::read(prev.join("head.tflite")).unwrap(),
@@ -270,7 +271,8 @@ fn a_switch_that_fails_or_is_cut_short_keeps_the_backup() {
     );
     // A switch that cannot happen (here: its staged folder is gone) changes nothing: the
     // backup `undo` restores is still there.
-    assert!(owner::commit(state, &state.join(".models-owner.new")).is_err());
+    let held = owner::lock(state).unwrap();
+    assert!(owner::commit(state, &state.join(".models-owner.new"), &held).is_err());
     assert_eq!((generation(&cur), generation(&prev)), (Some(2), Some(1)));
 
     // Killed right after the exchange (generation 3 in use, 2 swapped out to the staging
@@ -282,13 +284,14 @@ fn a_switch_that_fails_or_is_cut_short_keeps_the_backup() {
         labels: &labels,
         contract: owner::contract(&s.meta, &chatterbox::kws::model::sha256_hex(&head)).unwrap(),
     };
-    let staged = owner::stage(state, &files).unwrap();
+    let staged = owner::stage(state, &files, &held).unwrap();
     assert_eq!(generation(&staged), Some(3));
     let tmp = state.join("swap");
     std::fs::rename(&cur, &tmp).unwrap();
     std::fs::rename(&staged, &cur).unwrap();
     std::fs::rename(&tmp, &new).unwrap();
-    owner::recover(state).unwrap();
+    drop(held); // the process was killed
+    owner::recover(state, &owner::lock(state).unwrap()).unwrap();
     assert!(!new.exists());
     assert_eq!((generation(&cur), generation(&prev)), (Some(3), Some(2)));
     assert!(owner::check(&cur.join("kws.toml")).is_ok());
@@ -325,7 +328,7 @@ fn an_undo_cut_short_is_finished_not_reversed() {
     std::fs::rename(&cur, &tmp).unwrap();
     std::fs::rename(&prev, &cur).unwrap();
     std::fs::rename(&tmp, &prev).unwrap();
-    owner::recover(state).unwrap();
+    owner::recover(state, &owner::lock(state).unwrap()).unwrap();
     assert!(!prev.exists());
     assert_eq!(std::fs::read(cur.join("head.tflite")).unwrap(), one);
 }

@@ -280,7 +280,9 @@ fn a_power_cut_during_adapt_leaves_a_loadable_model_in_use() {
         let head = std::fs::read(toy.state.join("models-owner/head.tflite")).unwrap();
         // Nothing `undo` could restore is lost: once leftovers are put in order, either the
         // switch happened and the model in use before is the backup, or nothing changed.
-        chatterbox::adapt::owner::recover(&toy.state).unwrap();
+        let held = chatterbox::adapt::owner::lock(&toy.state).unwrap();
+        chatterbox::adapt::owner::recover(&toy.state, &held).unwrap();
+        drop(held);
         let now_backup = read("models-owner.previous");
         if Some(&head) == in_use.as_ref() {
             assert_eq!(now_backup, backup, "trial {trial}: the backup changed");

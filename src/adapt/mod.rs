@@ -261,11 +261,11 @@ fn install(req: &AdaptRequest, shipped: &Shipped, adapted: &net::Net) -> Result<
         labels: &labels,
         contract: owner::contract(&shipped.meta, &sha)?,
     };
-    let _lock = owner::lock(&req.state_dir)?;
-    let staged = owner::stage(&req.state_dir, &files)?;
+    let held = owner::lock(&req.state_dir)?;
+    let staged = owner::stage(&req.state_dir, &files, &held)?;
     let checked = self_check(&staged.join("kws.toml"), adapted, &shipped.replay);
     match checked {
-        Ok(()) => owner::commit(&req.state_dir, &staged),
+        Ok(()) => owner::commit(&req.state_dir, &staged, &held),
         Err(e) => {
             owner::abandon(&staged);
             Err(e)

@@ -32,7 +32,8 @@ const LOCK: &str = ".models-owner.lock";
 /// Held while the owner model is being changed (`adapt` writing and switching, `undo`): the
 /// toy's enroller and a `chatterbox adapt` or `--undo` run by hand must not interleave (each
 /// would take the other's staged folder for a crash's leftovers and delete or move it).
-/// Released when dropped (or when the process dies).
+/// Released when dropped (or when the process dies). [`recover`], [`stage`] and [`commit`]
+/// ask for it, so they cannot be called without it.
 pub struct ChangeLock(#[allow(dead_code)] File);
 
 /// Takes the [`ChangeLock`] of `state`, or says who holds it; does not wait.
@@ -136,7 +137,7 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
 }
 
 /// Puts leftovers of an interrupted write or undo in order (see the module docs).
-pub fn recover(state: &Path) -> Result<(), AdaptError> {
+pub fn recover(state: &Path, _held: &ChangeLock) -> Result<(), AdaptError> {
     let err = write_err(state);
     let (new, cur, prev) = (state.join(NEW), state.join(CURRENT), state.join(PREVIOUS));
     if new.exists() {
@@ -171,11 +172,15 @@ pub fn recover(state: &Path) -> Result<(), AdaptError> {
 }
 
 /// Builds the new model's folder (every file fsynced) and returns it; not in use yet. The
-/// caller holds [`lock`] from here to [`commit`].
-pub fn stage(state: &Path, files: &OwnerFiles<'_>) -> Result<PathBuf, AdaptError> {
+/// [`ChangeLock`] it asks for is held from here to [`commit`].
+pub fn stage(
+    state: &Path,
+    files: &OwnerFiles<'_>,
+    held: &ChangeLock,
+) -> Result<PathBuf, AdaptError> {
     let err = write_err(state);
     fs::create_dir_all(state).map_err(&err)?;
-    recover(state)?;
+    recover(state, held)?;
     let new = state.join(NEW);
     fs::create_dir(&new).map_err(&err)?;
     let generation = generation_of(&state.join(CURRENT))
@@ -199,7 +204,7 @@ pub fn stage(state: &Path, files: &OwnerFiles<'_>) -> Result<PathBuf, AdaptError
 
 /// Makes the staged folder the owner model; the one in use before becomes the backup (or, if
 /// the shipped model was in use, any older backup is dropped so `undo` goes back to shipped).
-pub fn commit(state: &Path, staged: &Path) -> Result<(), AdaptError> {
+pub fn commit(state: &Path, staged: &Path, _held: &ChangeLock) -> Result<(), AdaptError> {
     let err = write_err(state);
     let (cur, prev) = (state.join(CURRENT), state.join(PREVIOUS));
     if cur.exists() {
@@ -228,8 +233,8 @@ pub fn undo(state: &Path) -> Result<UndoOutcome, AdaptError> {
     if !state.is_dir() {
         return Ok(UndoOutcome::NothingToUndo);
     }
-    let _lock = lock(state)?;
-    recover(state)?;
+    let held = lock(state)?;
+    recover(state, &held)?;
     let (cur, prev) = (state.join(CURRENT), state.join(PREVIOUS));
     if !cur.exists() {
         return Ok(UndoOutcome::NothingToUndo);
