@@ -432,7 +432,8 @@ fn enrollment_setup(cfg: &Config) -> runtime::enroller::EnrollmentSetup {
                         seed: 1,
                     })
                     .map(|r| crate::core::AdaptOutcome {
-                        before: r.before,
+                        // What the toy was using: an earlier adaptation, else the shipped head.
+                        before: r.in_use.unwrap_or(r.before),
                         after: r.after,
                         switched: r.switched,
                     })
@@ -907,8 +908,12 @@ fn adapt(cfg: &Config, takes: &Path, seed: u64, model: Option<PathBuf>) -> Resul
         takes.display()
     );
     let r = crate::adapt::adapt(&req)?;
+    let in_use = r
+        .in_use
+        .map(|u| format!(", owner model in use {:.1} %", 100.0 * u))
+        .unwrap_or_default();
     println!(
-        "held-out takes ({}): shipped model {:.1} %, adapted {:.1} % ({:.1} s)",
+        "held-out takes ({}): shipped model {:.1} %{in_use}, adapted {:.1} % ({:.1} s)",
         r.held_out,
         100.0 * r.before,
         100.0 * r.after,

@@ -23,8 +23,10 @@ pub const TAKE_SAMPLES: usize = 16_000;
 pub enum EnrollError {
     #[error(transparent)]
     Wav(#[from] WavError),
-    #[error(transparent)]
-    Save(#[from] LibraryError),
+    /// A take could not be saved (it is not a clip of the recordings folder, so the
+    /// library's advice about `library.recordings_dir` does not apply).
+    #[error("cannot save the take in {dir}: {reason}. Free some space (df -h), or give the toy's user that folder; takes go to <keywords.state_dir>/enroll on the toy (installed: /var/lib/chatterbox/enroll, owned by user chatterbox), and to --dir for `chatterbox enroll`")]
+    Save { dir: PathBuf, reason: String },
     /// The take itself is unusable; say it again (see [`Refusal`]).
     #[error(transparent)]
     Refused(#[from] Refusal),
@@ -259,31 +261,55 @@ pub fn save_take(
     take: &[i16],
 ) -> Result<PathBuf, EnrollError> {
     let folder = dir.join(word);
-    let folder_err = |error| LibraryError::Folder {
+    let save_err = |e: LibraryError| EnrollError::Save {
         dir: folder.clone(),
-        error,
+        reason: match e {
+            LibraryError::DiskFull { .. } => "no space left on the device".into(),
+            LibraryError::Folder { error, .. }
+            | LibraryError::ReadOnly { error, .. }
+            | LibraryError::NotWritable { error, .. }
+            | LibraryError::Write { error, .. } => error.to_string(),
+            other => other.to_string(),
+        },
     };
-    std::fs::create_dir_all(&folder).map_err(folder_err)?;
+    let io_err = |error| {
+        save_err(LibraryError::Folder {
+            dir: folder.clone(),
+            error,
+        })
+    };
+    std::fs::create_dir_all(&folder).map_err(io_err)?;
     let mut w = ClipWriter::begin(
         &folder,
         PcmFormat {
             rate: RATE,
             channels: 1,
         },
-    )?;
-    w.write(take)?;
-    let name = format!("owner_nohash_{stamp}-{n}.wav");
-    let path = w.commit(&name)?;
+    )
+    .map_err(save_err)?;
+    w.write(take).map_err(save_err)?;
+    // Never over an earlier take: the stamp is per second and a toy's clock can repeat one
+    // (no real-time clock, set back by NTP), so a taken name gets a suffix instead.
+    let names = std::iter::once(format!("owner_nohash_{stamp}-{n}.wav"))
+        .chain((2..100).map(|k| format!("owner_nohash_{stamp}.{k}-{n}.wav")));
+    let path = w.commit_new(names).map_err(save_err)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if n % 3 == 0 {
         use std::io::Write;
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.join("testing_list.txt"))
-            .and_then(|mut f| writeln!(f, "{word}/{name}"))
-            .map_err(|error| LibraryError::Folder {
+            .and_then(|mut f| {
+                writeln!(f, "{word}/{name}")?;
+                f.sync_all()
+            })
+            .map_err(|error| EnrollError::Save {
                 dir: dir.to_path_buf(),
-                error,
+                reason: format!("testing_list.txt: {error}"),
             })?;
     }
     Ok(path)
@@ -469,5 +495,47 @@ mod tests {
         );
         let held_out = std::fs::read_to_string(dir.path().join("testing_list.txt")).unwrap();
         assert_eq!(held_out, "go/owner_nohash_20261123-1100-3.wav\n");
+    }
+
+    #[test]
+    fn a_take_that_cannot_be_saved_names_the_takes_folder_not_the_recordings_one() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where the word's folder should be.
+        std::fs::write(dir.path().join("go"), b"").unwrap();
+        let err = save_take(dir.path(), "go", "s", 1, &[5i16; TAKE_SAMPLES])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot save the take in"), "{err}");
+        assert!(err.contains("state_dir"), "{err}");
+        assert!(!err.contains("recordings_dir"), "{err}");
+    }
+
+    #[test]
+    fn a_take_never_replaces_an_earlier_one_with_the_same_stamp() {
+        // Two sessions in the same second (or the clock set back): both sets of takes stay.
+        let dir = tempfile::tempdir().unwrap();
+        let first = save_take(dir.path(), "go", "20261123-1100", 3, &[5i16; TAKE_SAMPLES]).unwrap();
+        let second =
+            save_take(dir.path(), "go", "20261123-1100", 3, &[7i16; TAKE_SAMPLES]).unwrap();
+        assert_ne!(first, second);
+        let read = |p: &Path| -> Vec<i16> {
+            hound::WavReader::open(p)
+                .unwrap()
+                .samples::<i16>()
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert!(
+            read(&first).iter().all(|&s| s == 5),
+            "the first take is kept"
+        );
+        assert!(read(&second).iter().all(|&s| s == 7));
+        // Both are held out, each under its own name.
+        let held_out = std::fs::read_to_string(dir.path().join("testing_list.txt")).unwrap();
+        let name = |p: &Path| format!("go/{}", p.file_name().unwrap().to_string_lossy());
+        assert_eq!(held_out, format!("{}\n{}\n", name(&first), name(&second)));
+        assert!(second
+            .to_string_lossy()
+            .ends_with("owner_nohash_20261123-1100.2-3.wav"));
     }
 }

@@ -48,8 +48,9 @@ fn install(s: &Shipped, net: &chatterbox::adapt::net::Net, state: &Path) -> Path
         labels: &labels,
         contract: owner::contract(&s.meta, &chatterbox::kws::model::sha256_hex(&head)).unwrap(),
     };
-    let staged = owner::stage(state, &files).unwrap();
-    owner::commit(state, &staged).unwrap();
+    let held = owner::lock(state).unwrap();
+    let staged = owner::stage(state, &files, &held).unwrap();
+    owner::commit(state, &staged, &held).unwrap();
     state.join("models-owner/kws.toml")
 }
 
@@ -124,7 +125,7 @@ fn leftovers_of_an_interrupted_switch_are_recovered() {
     let backup_head = std::fs::read(prev.join("head.tflite")).unwrap();
     // Killed between the exchange and the rename: the old model sits at the staging name.
     std::fs::rename(&prev, &new).unwrap();
-    owner::recover(state).unwrap();
+    owner::recover(state, &owner::lock(state).unwrap()).unwrap();
     assert!(!new.exists());
     assert_eq!(
         std::fs::read(prev.join("head.tflite")).unwrap(),
@@ -137,7 +138,7 @@ fn leftovers_of_an_interrupted_switch_are_recovered() {
         if let Some(g) = generation {
             std::fs::write(new.join("generation"), g).unwrap();
         }
-        owner::recover(state).unwrap();
+        owner::recover(state, &owner::lock(state).unwrap()).unwrap();
         assert!(!new.exists());
         assert_eq!(
             std::fs::read(prev.join("head.tflite")).unwrap(),
@@ -246,5 +247,306 @@ fn the_replay_set_is_small_and_from_the_shipped_classes() {
     assert!(
         seen.iter().all(|&n| n >= 50),
         "every class replayed: {seen:?}"
+    );
+}
+
+/// The `generation` a folder of the owner model carries.
+fn generation(dir: &Path) -> Option<u64> {
+    std::fs::read_to_string(dir.join("generation"))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+}
+
+#[test]
+fn a_switch_that_fails_or_is_cut_short_keeps_the_backup() {
+    let s = shipped();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path();
+    install(&s, &quick(&s, 1), state);
+    install(&s, &quick(&s, 2), state); // generation 2 in use, 1 as backup
+    let (cur, prev, new) = (
+        state.join("models-owner"),
+        state.join("models-owner.previous"),
+        state.join(".models-owner.new"),
+    );
+    // A switch that cannot happen (here: its staged folder is gone) changes nothing: the
+    // backup `undo` restores is still there.
+    let held = owner::lock(state).unwrap();
+    assert!(owner::commit(state, &state.join(".models-owner.new"), &held).is_err());
+    assert_eq!((generation(&cur), generation(&prev)), (Some(2), Some(1)));
+
+    // Killed right after the exchange (generation 3 in use, 2 swapped out to the staging
+    // name, 1 still the backup): the swapped-out model becomes the backup.
+    let head = quick(&s, 3).patch_tflite(&s.head, &s.layout);
+    let labels = s.meta.labels.join("\n") + "\n";
+    let files = owner::OwnerFiles {
+        head: &head,
+        labels: &labels,
+        contract: owner::contract(&s.meta, &chatterbox::kws::model::sha256_hex(&head)).unwrap(),
+    };
+    let staged = owner::stage(state, &files, &held).unwrap();
+    assert_eq!(generation(&staged), Some(3));
+    let tmp = state.join("swap");
+    std::fs::rename(&cur, &tmp).unwrap();
+    std::fs::rename(&staged, &cur).unwrap();
+    std::fs::rename(&tmp, &new).unwrap();
+    drop(held); // the process was killed
+    owner::recover(state, &owner::lock(state).unwrap()).unwrap();
+    assert!(!new.exists());
+    assert_eq!((generation(&cur), generation(&prev)), (Some(3), Some(2)));
+    assert!(owner::check(&cur.join("kws.toml")).is_ok());
+    assert!(owner::check(&prev.join("kws.toml")).is_ok());
+}
+
+#[test]
+fn an_undo_cut_short_is_finished_not_reversed() {
+    let s = shipped();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path();
+    install(&s, &quick(&s, 1), state);
+    install(&s, &quick(&s, 2), state);
+    let (cur, prev) = (
+        state.join("models-owner"),
+        state.join("models-owner.previous"),
+    );
+    let one = std::fs::read(prev.join("head.tflite")).unwrap();
+    // Killed during `undo` after its exchange, before the undone model was dropped.
+    let tmp = state.join("swap");
+    std::fs::rename(&cur, &tmp).unwrap();
+    std::fs::rename(&prev, &cur).unwrap();
+    std::fs::rename(&tmp, &prev).unwrap();
+    // Running `undo` again steps back from what is in use (generation 1) to the shipped
+    // model; it must not bring back generation 2, the model the owner undid.
+    assert_eq!(
+        chatterbox::adapt::undo(state).unwrap(),
+        UndoOutcome::BackToShipped
+    );
+    assert!(!cur.exists() && !prev.exists());
+    // And a recovery alone leaves generation 1 in use, without a backup newer than it.
+    install(&s, &quick(&s, 1), state);
+    install(&s, &quick(&s, 2), state);
+    std::fs::rename(&cur, &tmp).unwrap();
+    std::fs::rename(&prev, &cur).unwrap();
+    std::fs::rename(&tmp, &prev).unwrap();
+    owner::recover(state, &owner::lock(state).unwrap()).unwrap();
+    assert!(!prev.exists());
+    assert_eq!(std::fs::read(cur.join("head.tflite")).unwrap(), one);
+}
+
+/// `DIR/<word>/` with the three fixture takes of "go" (the third held out).
+fn takes_of(dir: &Path, word: &str) {
+    std::fs::create_dir_all(dir.join(word)).unwrap();
+    for i in 0..3 {
+        std::fs::copy(
+            repo().join(format!(
+                "tests/fixtures/adapt_owner/go/owner_nohash_{i}.wav"
+            )),
+            dir.join(word).join(format!("owner_nohash_{i}.wav")),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        dir.join("testing_list.txt"),
+        format!("{word}/owner_nohash_2.wav\n"),
+    )
+    .unwrap();
+}
+
+fn write_wav(path: &Path, rate: u32, channels: u16, samples: &[i16]) {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for &s in samples {
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+#[test]
+fn hostile_takes_are_refused_naming_the_file_or_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let req = |takes: &Path| AdaptRequest {
+        takes_dir: takes.to_path_buf(),
+        state_dir: dir.path().join("state"),
+        shipped_meta: repo().join("models/embedding/kws.toml"),
+        seed: 1,
+    };
+    let prepare = |takes: &Path| chatterbox::adapt::prepare(&req(takes), 0).map(|_| ());
+
+    // Takes of a word the model does not know: say which folder and which words it knows,
+    // not "record them first".
+    let unknown = dir.path().join("unknown-word");
+    takes_of(&unknown, "lights");
+    let err = prepare(&unknown).unwrap_err().to_string();
+    assert!(
+        err.contains("lights") && err.contains("stop"),
+        "names the folder and the words: {err}"
+    );
+
+    // A file that is not a WAV, an empty one, and one far too long: named, no panic.
+    for (name, bytes) in [
+        ("garbage", b"not a wav at all".to_vec()),
+        ("empty", Vec::new()),
+    ] {
+        let d = dir.path().join(name);
+        takes_of(&d, "go");
+        std::fs::write(d.join("go/owner_nohash_9.wav"), bytes).unwrap();
+        let err = prepare(&d).unwrap_err().to_string();
+        assert!(err.contains("owner_nohash_9.wav"), "{name}: {err}");
+    }
+    let long = dir.path().join("long");
+    takes_of(&long, "go");
+    write_wav(
+        &long.join("go/owner_nohash_9.wav"),
+        16_000,
+        1,
+        &vec![100i16; 16_000 * 60],
+    );
+    let err = prepare(&long).unwrap_err().to_string();
+    assert!(err.contains("owner_nohash_9.wav"), "{err}");
+
+    // Another rate and stereo are converted, as the microphone's would be.
+    let stereo = dir.path().join("stereo");
+    takes_of(&stereo, "go");
+    let mut r = hound::WavReader::open(stereo.join("go/owner_nohash_0.wav")).unwrap();
+    let mono: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+    let up: Vec<i16> = mono.iter().flat_map(|&s| [s, s, s, s, s, s]).collect();
+    write_wav(&stereo.join("go/owner_nohash_3.wav"), 48_000, 2, &up);
+    prepare(&stereo).expect("a 48 kHz stereo take is converted");
+}
+
+#[test]
+fn the_self_check_refuses_a_head_with_non_finite_weights() {
+    let s = shipped();
+    let mut net = quick(&s, 3);
+    // A diverged trainer (or a patch in the wrong place) gives NaN: both sides then say NaN,
+    // and NaN must not pass as "no difference".
+    net.layers[0].w[0] = f32::NAN;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = install(&s, &net, dir.path());
+    let err = self_check(&toml, &net, &s.replay).unwrap_err().to_string();
+    assert!(err.contains("finite"), "{err}");
+}
+
+#[test]
+fn a_model_only_as_good_as_the_shipped_one_is_not_switched_to() {
+    // No training steps: the "adapted" head is the shipped one, so the figures tie, and a tie
+    // is not better.
+    let dir = tempfile::tempdir().unwrap();
+    let req = AdaptRequest {
+        takes_dir: repo().join("tests/fixtures/adapt_owner"),
+        state_dir: dir.path().join("state"),
+        shipped_meta: repo().join("models/embedding/kws.toml"),
+        seed: 1,
+    };
+    let cfg = TrainConfig {
+        steps: 0,
+        ..TrainConfig::default()
+    };
+    let r = chatterbox::adapt::adapt_with(&req, &cfg).unwrap();
+    assert_eq!(r.held_out, 8);
+    assert_eq!(r.before, r.after);
+    assert!(!r.switched);
+    assert!(chatterbox::adapt::owner_model(&req.state_dir).is_none());
+}
+
+#[test]
+fn held_out_takes_are_never_trained_on() {
+    let s = shipped();
+    let dir = repo().join("tests/fixtures/adapt_owner");
+    let takes = chatterbox::adapt::takes::find(&dir, &s.meta).unwrap();
+    let held: Vec<_> = takes.iter().filter(|t| t.held_out).cloned().collect();
+    assert_eq!(
+        held.len(),
+        8,
+        "one held out per word, as testing_list.txt says"
+    );
+    // The training examples of every take but the held-out ones equal those of all takes:
+    // nothing of a held-out take reaches training.
+    let train_only: Vec<_> = takes.iter().filter(|t| !t.held_out).cloned().collect();
+    let a = chatterbox::adapt::takes::training_examples(&s.meta, &takes, 0, 1).unwrap();
+    let b = chatterbox::adapt::takes::training_examples(&s.meta, &train_only, 0, 1).unwrap();
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
+    // And a held-out take's own examples are not among them.
+    let mut as_train = held.clone();
+    as_train.iter_mut().for_each(|t| t.held_out = false);
+    let h = chatterbox::adapt::takes::training_examples(&s.meta, &as_train, 0, 1).unwrap();
+    assert!(!h.is_empty());
+    assert!(h.iter().all(|e| !a.contains(e)));
+}
+
+#[test]
+fn one_change_of_the_owner_model_at_a_time() {
+    let s = shipped();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path();
+    install(&s, &quick(&s, 1), state);
+    install(&s, &quick(&s, 2), state);
+    // While another process (the toy's enroller, say) is switching models, `undo` and `adapt`
+    // refuse instead of taking its staged folder for a crash's leftovers.
+    let held = owner::lock(state).unwrap();
+    let err = chatterbox::adapt::undo(state).unwrap_err();
+    assert!(matches!(err, AdaptError::Busy { .. }), "{err}");
+    assert!(err.to_string().contains("try again"), "{err}");
+    let req = AdaptRequest {
+        takes_dir: repo().join("tests/fixtures/adapt_owner"),
+        state_dir: state.to_path_buf(),
+        shipped_meta: repo().join("models/embedding/kws.toml"),
+        seed: 1,
+    };
+    let cfg = TrainConfig {
+        steps: 40,
+        ..TrainConfig::default()
+    };
+    match chatterbox::adapt::adapt_with(&req, &cfg) {
+        Err(AdaptError::Busy { .. }) => {}
+        Ok(r) => assert!(!r.switched, "switched while locked: {r:?}"),
+        Err(e) => panic!("{e}"),
+    }
+    assert!(state.join("models-owner.previous").exists());
+    drop(held);
+    assert_eq!(
+        chatterbox::adapt::undo(state).unwrap(),
+        UndoOutcome::RestoredPrevious
+    );
+}
+
+#[test]
+fn a_new_adaptation_must_also_beat_the_owner_model_in_use() {
+    let s = shipped();
+    let dir = tempfile::tempdir().unwrap();
+    let req = AdaptRequest {
+        takes_dir: repo().join("tests/fixtures/adapt_owner"),
+        state_dir: dir.path().join("state"),
+        shipped_meta: repo().join("models/embedding/kws.toml"),
+        seed: 1,
+    };
+    // An owner model in use that knows the held-out takes perfectly (it was trained on them:
+    // a stand-in for a very good earlier session).
+    let prepared = chatterbox::adapt::prepare(&req, 0).unwrap();
+    let good = train(
+        &s.net,
+        &prepared.held,
+        &s.replay,
+        &TrainConfig::default(),
+        1,
+    );
+    let good_acc = chatterbox::adapt::trainer::accuracy(&good, &prepared.held);
+    assert_eq!(good_acc, 1.0);
+    install(&s, &good, &req.state_dir);
+    let in_use = std::fs::read(req.state_dir.join("models-owner/head.tflite")).unwrap();
+    // The usual adaptation beats the shipped head (62.5 %) but not the model in use.
+    let r = chatterbox::adapt::adapt(&req).unwrap();
+    assert!(r.after > r.before, "{r:?}");
+    assert_eq!(r.in_use, Some(1.0), "{r:?}");
+    assert!(!r.switched, "a worse model replaced the one in use: {r:?}");
+    assert_eq!(
+        std::fs::read(req.state_dir.join("models-owner/head.tflite")).unwrap(),
+        in_use
     );
 }

@@ -364,12 +364,12 @@ fn an_enroller_that_dies_while_learning_does_not_wedge_the_toy() {
     let status = toy.driver.settled().unwrap();
     assert!(!status.enrolling && !status.button_down);
     assert!(toy.screens().len() > before, "screens keep coming");
-    // A new gesture now fails at once (no enroller) instead of hanging.
+    // A new gesture now fails at once, saying what to do, instead of hanging.
     toy.run(&[SimCommand::Wait(secs(1.0))]);
     toy.gesture();
     toy.until_taught();
-    assert!(
-        toy.shows(|s| matches!(s, Screen::Error { detail, .. } if detail.contains("no enroller")))
-    );
+    assert!(toy.shows(
+        |s| matches!(s, Screen::Error { detail, .. } if detail.contains("restart the toy"))
+    ));
     toy.stop();
 }

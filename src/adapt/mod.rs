@@ -7,7 +7,8 @@
 //! `head.tflite` with its weight bytes patched, so LiteRT runs it exactly as before.
 //!
 //! The adapted model lives in `<state_dir>/models-owner/` with its own pinned `kws.toml`, and is
-//! only switched to when it beats the shipped head on the owner's held-out takes. `undo` puts
+//! only switched to when it beats the shipped head (and the owner model in use, if any) on the
+//! owner's held-out takes. `undo` puts
 //! back what was there before.
 //!
 //! This module is the public API (the on-toy enrollment path calls [`adapt`] from a worker
@@ -37,6 +38,9 @@ pub struct AdaptReport {
     pub before: f32,
     /// Accuracy of the adapted head on the same takes.
     pub after: f32,
+    /// Accuracy of the owner model that was in use (an earlier adaptation), if there was a
+    /// whole one over the same front end: the new head must beat it too.
+    pub in_use: Option<f32>,
     /// True if the adapted model is now the owner model (it was better).
     pub switched: bool,
     /// Held-out takes measured.
@@ -61,6 +65,12 @@ pub enum UndoOutcome {
 pub enum AdaptError {
     #[error("no takes in {dir}: record them first with `chatterbox enroll --dir {dir}`")]
     NoTakes { dir: PathBuf },
+    #[error("the takes in {dir} are of {folders}, which the model does not know; it knows: {known}. Rename the folder to the word it holds, or record the takes again with `chatterbox enroll --dir {dir}`")]
+    UnknownWords {
+        dir: PathBuf,
+        folders: String,
+        known: String,
+    },
     #[error("too few takes of '{word}' in {dir}: {have} for training and {held_out} held out; record at least {need} takes of each word (`chatterbox enroll --takes 6`)")]
     TooFewTakes {
         dir: PathBuf,
@@ -83,6 +93,8 @@ pub enum AdaptError {
         #[source]
         source: std::io::Error,
     },
+    #[error("another `chatterbox adapt` (or the toy learning a voice) is changing the owner model in {dir}; try again when it has finished")]
+    Busy { dir: PathBuf },
     #[error("the adapted model failed its self-check: {0}")]
     SelfCheck(String),
 }
@@ -105,15 +117,19 @@ pub fn adapt_with(
         train,
     } = prepare(req, cfg.noisy_copies)?;
     let before = trainer::accuracy(&shipped.net, &held);
+    let in_use = in_use_accuracy(&req.state_dir, &shipped.meta, &held);
     let adapted = trainer::train(&shipped.net, &train, &shipped.replay, cfg, req.seed);
     let after = trainer::accuracy(&adapted, &held);
-    let switched = after > before;
+    // Better than the shipped head, and than the owner model in use: a new adaptation must
+    // not replace a better one from an earlier session or seed.
+    let switched = after > in_use.map_or(before, |u| u.max(before));
     if switched {
         install(req, &shipped, &adapted)?;
     }
     Ok(AdaptReport {
         before,
         after,
+        in_use,
         switched,
         held_out: held.len(),
         seconds: t0.elapsed().as_secs_f32(),
@@ -140,6 +156,37 @@ pub fn prepare(req: &AdaptRequest, noisy_copies: usize) -> Result<Prepared, Adap
         held,
         train,
     })
+}
+
+/// Accuracy on `held` of the owner model in use, run by LiteRT from its own contract; `None`
+/// when there is none, it is damaged, or it is over another front end or other classes than
+/// `shipped` (then `held`, computed with the shipped front end, is not its input).
+fn in_use_accuracy(state_dir: &Path, shipped: &KwsMeta, held: &[trainer::Example]) -> Option<f32> {
+    use crate::kws::model::Classifier;
+    let toml = owner_model(state_dir)?;
+    let meta = owner::check(&toml).ok()?;
+    let same = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
+    match (&meta.embedding, &shipped.embedding) {
+        (Some(o), Some(s))
+            if same(&o.mel_sha256, &s.mel_sha256)
+                && same(&o.embedding_sha256, &s.embedding_sha256)
+                && o.embeddings == s.embeddings
+                && meta.labels == shipped.labels => {}
+        _ => return None,
+    }
+    if held.is_empty() {
+        return None;
+    }
+    let mut model = crate::kws::front_end::load_classifier(&meta).ok()?;
+    let mut scores = vec![0.0f32; meta.labels.len()];
+    let mut right = 0usize;
+    for e in held {
+        model.classify(&e.x, &mut scores).ok()?;
+        if trainer::argmax(&scores) == e.label {
+            right += 1;
+        }
+    }
+    Some(right as f32 / held.len() as f32)
 }
 
 /// The shipped model's contract, head (as a [`net::Net`]), layout and replay set, each checked
@@ -200,6 +247,12 @@ pub const SELF_CHECK_TOLERANCE: f32 = 1e-4;
 
 /// Writes the adapted head as the owner model: staged, self-checked with LiteRT, switched.
 fn install(req: &AdaptRequest, shipped: &Shipped, adapted: &net::Net) -> Result<(), AdaptError> {
+    let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
+    if !adapted.layers.iter().all(|l| finite(&l.w) && finite(&l.b)) {
+        return Err(AdaptError::SelfCheck(
+            "training gave weights that are not finite numbers (it diverged); the owner model was not switched to".into(),
+        ));
+    }
     let head = adapted.patch_tflite(&shipped.head, &shipped.layout);
     let sha = crate::kws::model::sha256_hex(&head);
     let labels = shipped.meta.labels.join("\n") + "\n";
@@ -208,10 +261,11 @@ fn install(req: &AdaptRequest, shipped: &Shipped, adapted: &net::Net) -> Result<
         labels: &labels,
         contract: owner::contract(&shipped.meta, &sha)?,
     };
-    let staged = owner::stage(&req.state_dir, &files)?;
+    let held = owner::lock(&req.state_dir)?;
+    let staged = owner::stage(&req.state_dir, &files, &held)?;
     let checked = self_check(&staged.join("kws.toml"), adapted, &shipped.replay);
     match checked {
-        Ok(()) => owner::commit(&req.state_dir, &staged),
+        Ok(()) => owner::commit(&req.state_dir, &staged, &held),
         Err(e) => {
             owner::abandon(&staged);
             Err(e)
@@ -236,6 +290,11 @@ pub fn self_check(
             .classify(&e.x, &mut scores)
             .map_err(|e| AdaptError::SelfCheck(e.to_string()))?;
         let mine = net.predict(&e.x);
+        if let Some(bad) = scores.iter().chain(&mine).find(|v| !v.is_finite()) {
+            return Err(AdaptError::SelfCheck(format!(
+                "the written head gives a score of {bad}, not a finite number (training diverged); the owner model was not switched to"
+            )));
+        }
         let diff = scores
             .iter()
             .zip(&mine)

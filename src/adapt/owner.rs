@@ -27,6 +27,44 @@ pub const PREVIOUS: &str = "models-owner.previous";
 const NEW: &str = ".models-owner.new";
 const TRASH: &str = ".models-owner.trash";
 const GENERATION: &str = "generation";
+const LOCK: &str = ".models-owner.lock";
+
+/// Held while the owner model is being changed (`adapt` writing and switching, `undo`): the
+/// toy's enroller and a `chatterbox adapt` or `--undo` run by hand must not interleave (each
+/// would take the other's staged folder for a crash's leftovers and delete or move it).
+/// Released when dropped (or when the process dies). [`recover`], [`stage`] and [`commit`]
+/// ask for it, so they cannot be called without it.
+pub struct ChangeLock(#[allow(dead_code)] File);
+
+/// Takes the [`ChangeLock`] of `state`, or says who holds it; does not wait.
+pub fn lock(state: &Path) -> Result<ChangeLock, AdaptError> {
+    use std::os::fd::AsRawFd;
+    let err = write_err(state);
+    fs::create_dir_all(state).map_err(&err)?;
+    // Read-only when it exists: flock needs no write access, and the file may belong to
+    // whoever ran `adapt` first (root through sudo, or the toy's user).
+    let path = state.join(LOCK);
+    let file = match File::open(&path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path),
+        other => other,
+    }
+    .map_err(&err)?;
+    // SAFETY: a valid open descriptor; flock has no memory effects.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(ChangeLock(file));
+    }
+    let e = io::Error::last_os_error();
+    if e.kind() == io::ErrorKind::WouldBlock {
+        return Err(AdaptError::Busy {
+            dir: state.to_path_buf(),
+        });
+    }
+    Err(err(e))
+}
 
 /// The files of a new owner model.
 pub struct OwnerFiles<'a> {
@@ -99,7 +137,7 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
 }
 
 /// Puts leftovers of an interrupted write or undo in order (see the module docs).
-pub fn recover(state: &Path) -> Result<(), AdaptError> {
+pub fn recover(state: &Path, _held: &ChangeLock) -> Result<(), AdaptError> {
     let err = write_err(state);
     let (new, cur, prev) = (state.join(NEW), state.join(CURRENT), state.join(PREVIOUS));
     if new.exists() {
@@ -107,12 +145,24 @@ pub fn recover(state: &Path) -> Result<(), AdaptError> {
             (generation_of(&new), generation_of(&cur)),
             (Some(n), Some(c)) if n < c
         );
-        if swapped_out && !prev.exists() {
+        if swapped_out {
+            // Killed after the exchange: the model in use before is the backup now; the
+            // older backup was on its way out.
+            discard(state, &prev).map_err(&err)?;
             fs::rename(&new, &prev).map_err(&err)?;
             sync_dir(state).map_err(&err)?;
         } else {
             fs::remove_dir_all(&new).map_err(&err)?;
         }
+    }
+    // Killed during `undo` between its exchange and dropping the undone model: the backup is
+    // newer than the model in use. Finish the undo, or the next one would go forward again
+    // (and delete the model it was asked to restore).
+    if matches!(
+        (generation_of(&prev), generation_of(&cur)),
+        (Some(p), Some(c)) if p > c
+    ) {
+        discard(state, &prev).map_err(&err)?;
     }
     let trash = state.join(TRASH);
     if trash.exists() {
@@ -121,11 +171,16 @@ pub fn recover(state: &Path) -> Result<(), AdaptError> {
     Ok(())
 }
 
-/// Builds the new model's folder (every file fsynced) and returns it; not in use yet.
-pub fn stage(state: &Path, files: &OwnerFiles<'_>) -> Result<PathBuf, AdaptError> {
+/// Builds the new model's folder (every file fsynced) and returns it; not in use yet. The
+/// [`ChangeLock`] it asks for is held from here to [`commit`].
+pub fn stage(
+    state: &Path,
+    files: &OwnerFiles<'_>,
+    held: &ChangeLock,
+) -> Result<PathBuf, AdaptError> {
     let err = write_err(state);
     fs::create_dir_all(state).map_err(&err)?;
-    recover(state)?;
+    recover(state, held)?;
     let new = state.join(NEW);
     fs::create_dir(&new).map_err(&err)?;
     let generation = generation_of(&state.join(CURRENT))
@@ -149,13 +204,16 @@ pub fn stage(state: &Path, files: &OwnerFiles<'_>) -> Result<PathBuf, AdaptError
 
 /// Makes the staged folder the owner model; the one in use before becomes the backup (or, if
 /// the shipped model was in use, any older backup is dropped so `undo` goes back to shipped).
-pub fn commit(state: &Path, staged: &Path) -> Result<(), AdaptError> {
+pub fn commit(state: &Path, staged: &Path, _held: &ChangeLock) -> Result<(), AdaptError> {
     let err = write_err(state);
     let (cur, prev) = (state.join(CURRENT), state.join(PREVIOUS));
     if cur.exists() {
-        discard(state, &prev).map_err(&err)?;
+        // The exchange first: until it is done nothing else has changed, so a kill or an
+        // error before it leaves the model in use and its backup as they were; after it,
+        // `recover` knows the swapped-out folder by its older generation.
         exchange(staged, &cur).map_err(&err)?;
         sync_dir(state).map_err(&err)?;
+        discard(state, &prev).map_err(&err)?;
         fs::rename(staged, &prev).map_err(&err)?;
     } else {
         discard(state, &prev).map_err(&err)?;
@@ -175,7 +233,8 @@ pub fn undo(state: &Path) -> Result<UndoOutcome, AdaptError> {
     if !state.is_dir() {
         return Ok(UndoOutcome::NothingToUndo);
     }
-    recover(state)?;
+    let held = lock(state)?;
+    recover(state, &held)?;
     let (cur, prev) = (state.join(CURRENT), state.join(PREVIOUS));
     if !cur.exists() {
         return Ok(UndoOutcome::NothingToUndo);

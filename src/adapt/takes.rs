@@ -67,10 +67,40 @@ pub fn find(dir: &Path, meta: &KwsMeta) -> Result<Vec<Take>, AdaptError> {
             });
         }
     }
+    // Folders of takes named after no word the model knows (a typo, or a word a newer model
+    // dropped): unusable. An error when nothing else is there, else a warning.
+    let mut unknown: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|name| !meta.labels.contains(name) && has_wav(&dir.join(name)))
+        .collect();
+    unknown.sort();
+    let quoted = unknown
+        .iter()
+        .map(|w| format!("'{w}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
     if takes.is_empty() {
+        if !unknown.is_empty() {
+            return Err(AdaptError::UnknownWords {
+                dir: dir.to_path_buf(),
+                folders: quoted,
+                known: meta.labels.join(", "),
+            });
+        }
         return Err(AdaptError::NoTakes {
             dir: dir.to_path_buf(),
         });
+    }
+    if !unknown.is_empty() {
+        log::warn!(
+            "adapt: ignoring the takes in {} of {quoted}, which the model does not know (it knows: {})",
+            dir.display(),
+            meta.labels.join(", ")
+        );
     }
     for (word, label) in words {
         let mine = takes.iter().filter(|t| t.label == label);
@@ -89,8 +119,20 @@ pub fn find(dir: &Path, meta: &KwsMeta) -> Result<Vec<Take>, AdaptError> {
     Ok(takes)
 }
 
+fn has_wav(folder: &Path) -> bool {
+    std::fs::read_dir(folder)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            e.path()
+                .extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("wav"))
+        })
+}
+
 /// A take as 16 kHz mono samples in [-1, 1).
-fn samples(path: &Path, rate: u32) -> Result<Vec<f32>, AdaptError> {
+fn samples(path: &Path, rate: u32, window: usize) -> Result<Vec<f32>, AdaptError> {
     let bad = |reason: String| AdaptError::Take {
         path: path.to_path_buf(),
         reason,
@@ -101,6 +143,15 @@ fn samples(path: &Path, rate: u32) -> Result<Vec<f32>, AdaptError> {
     if mono.is_empty() {
         return Err(bad("it holds no audio; record it again".into()));
     }
+    // One window is all the head hears: a longer take would be trained on its start and
+    // measured on its middle, neither of which need hold the word.
+    if mono.len() > window + window / 10 {
+        return Err(bad(format!(
+            "it is {:.1} s long (or longer), more than the {:.1} s the recognizer hears at once; a take is one word (`chatterbox enroll` keeps the second around it): cut it to the word or record it again",
+            mono.len() as f32 / rate as f32,
+            window as f32 / rate as f32
+        )));
+    }
     Ok(mono.iter().map(|&s| f32::from(s) / 32768.0).collect())
 }
 
@@ -109,7 +160,11 @@ pub fn held_out_examples(meta: &KwsMeta, takes: &[Take]) -> Result<Vec<Example>,
     let mut fe = FrontEnd::load(meta).map_err(|e| AdaptError::Model(e.to_string()))?;
     let mut out = Vec::new();
     for t in takes.iter().filter(|t| t.held_out) {
-        let s = samples(&t.path, meta.features.sample_rate)?;
+        let s = samples(
+            &t.path,
+            meta.features.sample_rate,
+            meta.features.clip_samples,
+        )?;
         let x = fe.clip(&s).map_err(|e| AdaptError::Model(e.to_string()))?;
         out.push(Example {
             x: x.to_vec(),
@@ -209,7 +264,7 @@ pub fn training_examples(
     let mut embeddings: Vec<f32> = Vec::new();
     let mut clips = Vec::new();
     for t in takes.iter().filter(|t| !t.held_out) {
-        let mut s = samples(&t.path, meta.features.sample_rate)?;
+        let mut s = samples(&t.path, meta.features.sample_rate, window)?;
         s.truncate(window);
         for _ in 0..noisy_copies {
             clips.push((noisy_copy(&s, &mut rng), t.label));

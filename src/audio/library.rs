@@ -308,9 +308,27 @@ impl ClipWriter {
         self.commit_with(name, sync_dir)
     }
 
+    /// [`Self::commit`] that never replaces a file: the clip takes the first of `names` no
+    /// file in the folder has (`renameat2(RENAME_NOREPLACE)`, so even a file that appears
+    /// meanwhile is kept). Every name taken is an error, and nothing visible changes.
+    pub fn commit_new(
+        self,
+        names: impl IntoIterator<Item = String>,
+    ) -> Result<PathBuf, LibraryError> {
+        self.finish(Place::FirstFree(names.into_iter().collect()), sync_dir)
+    }
+
     fn commit_with(
-        mut self,
+        self,
         name: &str,
+        sync_folder: impl FnOnce(&Path) -> io::Result<()>,
+    ) -> Result<PathBuf, LibraryError> {
+        self.finish(Place::Replace(name.to_string()), sync_folder)
+    }
+
+    fn finish(
+        mut self,
+        place: Place,
         sync_folder: impl FnOnce(&Path) -> io::Result<()>,
     ) -> Result<PathBuf, LibraryError> {
         let classify = |p: &Path, e| LibraryError::classify(&self.dir, p, e);
@@ -323,8 +341,34 @@ impl ClipWriter {
         File::open(&self.temp)
             .and_then(|f| f.sync_all())
             .map_err(|e| classify(&self.temp, e))?;
-        let target = self.dir.join(name);
-        fs::rename(&self.temp, &target).map_err(|e| classify(&target, e))?;
+        let target = match place {
+            Place::Replace(name) => {
+                let target = self.dir.join(name);
+                fs::rename(&self.temp, &target).map_err(|e| classify(&target, e))?;
+                target
+            }
+            Place::FirstFree(names) => {
+                let mut placed = None;
+                for name in names {
+                    let target = self.dir.join(name);
+                    match rename_no_replace(&self.temp, &target) {
+                        Ok(()) => {
+                            placed = Some(target);
+                            break;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                        Err(e) => return Err(classify(&target, e)),
+                    }
+                }
+                placed.ok_or_else(|| LibraryError::Write {
+                    path: self.temp.clone(),
+                    error: io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        "every name for it is taken by an earlier file (kept)",
+                    ),
+                })?
+            }
+        };
         // From here the temp name is gone: Drop must not try to remove it.
         self.temp = PathBuf::new();
         if let Err(e) = sync_folder(&self.dir) {
@@ -350,6 +394,41 @@ impl Drop for ClipWriter {
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// Where [`ClipWriter`] puts its file.
+enum Place {
+    /// This name, replacing a file of that name.
+    Replace(String),
+    /// The first of these names that is free.
+    FirstFree(Vec<String>),
+}
+
+/// `rename` that fails with `AlreadyExists` instead of replacing `to` (Linux
+/// `renameat2(RENAME_NOREPLACE)`).
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+    };
+    let (cf, ct) = (c(from)?, c(to)?);
+    // SAFETY: both are valid NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            cf.as_ptr(),
+            libc::AT_FDCWD,
+            ct.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 #[cfg(unix)]

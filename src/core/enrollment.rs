@@ -289,12 +289,17 @@ impl Enrollment {
                 self.prompt(due, out);
                 Ended::No
             }
-            Step::Listening { id, .. } => self.take_finished(
-                id,
-                TakeResult::Failed("no take arrived from the microphone in time".into()),
-                due,
-                out,
-            ),
+            Step::Listening { id, .. } => {
+                // The enroller may still be at it: it must neither save the take after the
+                // session has ended nor be busy with it when the next one starts.
+                out.push(Action::CancelTake);
+                self.take_finished(
+                    id,
+                    TakeResult::Failed("no take arrived from the microphone in time".into()),
+                    due,
+                    out,
+                )
+            }
             Step::Learning { .. } => self.adapt_finished(Err("learning took too long".into()), out),
             Step::WaitSpeaker => Ended::No,
         }

@@ -1929,6 +1929,9 @@ mod tests {
         assert_eq!(r.m.next_deadline(), Some(watchdog));
         let out = r.at(watchdog, Input::Tick);
         assert!(has(&out, &Action::Led(Led::Red, LedPattern::FAILED)));
+        // The enroller is told to drop the late take: it must not save it after the session
+        // ended, nor be busy with it (ignoring every command) when the next session starts.
+        assert!(has(&out, &Action::CancelTake), "{out:?}");
         assert!(shows(
             &out,
             |s| matches!(s, Screen::Error { title, .. } if title == "Not learned")

@@ -57,6 +57,11 @@ pub struct Status {
     pub enrolling: bool,
 }
 
+/// Why a take or learning fails at once: the enroller thread is gone (a session is only
+/// offered when one was started, so it died: its panic is in the log).
+const ENROLLER_STOPPED: &str =
+    "the enroller thread has stopped (see the log); restart the toy to teach it again";
+
 /// Where the controller sends the work.
 pub struct Outputs {
     pub player: Sender<PlayerCommand>,
@@ -359,9 +364,7 @@ impl Controller {
                     } else {
                         follow_up.push(Input::TakeFinished {
                             id,
-                            result: TakeResult::Failed(
-                                "this toy has no enroller (no state folder)".into(),
-                            ),
+                            result: TakeResult::Failed(ENROLLER_STOPPED.into()),
                         });
                     }
                 }
@@ -374,7 +377,7 @@ impl Controller {
                         self.adapting = true;
                     } else {
                         follow_up.push(Input::AdaptFinished {
-                            result: Err("this toy has no enroller (no state folder)".into()),
+                            result: Err(ENROLLER_STOPPED.into()),
                         });
                     }
                 }
