@@ -89,9 +89,10 @@ pub enum Command {
     /// Record the owner saying each keyword, for fine-tuning the model on their voice.
     Enroll {
         /// Folder for the takes, in the Speech Commands layout
-        /// (`scripts/train_kws.py --speech-commands DIR` trains on it).
-        #[arg(long, default_value = "enroll")]
-        dir: PathBuf,
+        /// (`scripts/train_kws.py --speech-commands DIR` trains on it). Default:
+        /// `<state>/enroll`, where the toy keeps takes taught with the button too.
+        #[arg(long)]
+        dir: Option<PathBuf>,
         /// Takes per word.
         #[arg(long, default_value_t = 3)]
         takes: usize,
@@ -106,8 +107,9 @@ pub enum Command {
     /// switches to it only if it is better on the held-out takes.
     Adapt {
         /// Folder of takes, `DIR/<word>/*.wav` with `DIR/testing_list.txt` (as `enroll` writes).
-        #[arg(long, default_value = "enroll")]
-        takes: PathBuf,
+        /// Default: `<state>/enroll`, where `enroll` and the button gesture put them.
+        #[arg(long)]
+        takes: Option<PathBuf>,
         /// Seed of the trainer (same takes and seed: same model).
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -332,6 +334,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             words,
             no_adapt,
         } => {
+            let dir = dir.unwrap_or_else(|| takes_dir(&cfg));
             enroll(&cfg, &dir, takes, words)?;
             if no_adapt {
                 return Ok(());
@@ -364,6 +367,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 );
                 return Ok(());
             }
+            let takes = takes.unwrap_or_else(|| takes_dir(&cfg));
             adapt(&cfg, &takes, seed, model)
         }
         Command::Evaluate { dir, held_out } => {
@@ -413,6 +417,12 @@ fn run(cfg: &Config) -> Result<()> {
     let _ = signals.recv();
     app.shutdown();
     Ok(())
+}
+
+/// Where takes live unless told otherwise: `<state>/enroll`, the folder the button gesture
+/// fills too, so `chatterbox adapt` over SSH finds what was taught with the button.
+fn takes_dir(cfg: &Config) -> PathBuf {
+    runtime::enroller::enroll_dir(&cfg.state_dir())
 }
 
 /// What `run` needs to teach itself its owner's voice (the double-press-and-hold gesture):

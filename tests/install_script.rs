@@ -676,7 +676,10 @@ fn an_upgrade_moves_an_old_config_to_the_named_devices_and_auto_pacing() {
         "{out}"
     );
     assert_eq!(cfg.audio.volume, 4, "the owner's own values stay");
-    assert_eq!(cfg.keywords.refractory_ms, 1500, "the owner's own values stay");
+    assert_eq!(
+        cfg.keywords.refractory_ms, 1500,
+        "the owner's own values stay"
+    );
     assert_eq!(
         cfg.keywords.threshold,
         chatterbox::config::Threshold::Model,
