@@ -366,3 +366,19 @@ fn a_power_cut_during_adapt_leaves_a_loadable_model_in_use() {
         }
     );
 }
+
+/// Without `--takes`, `adapt` reads `<state>/enroll`, where the button gesture and `enroll`
+/// put the takes; an empty one is named in the error with the command that fills it.
+#[test]
+fn adapt_reads_the_state_folders_takes_by_default() {
+    let toy = Toy::new();
+    let out = toy.run(&["adapt"]);
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    let folder = toy.state.join("enroll");
+    assert!(
+        said.contains(&format!("no takes in {}", folder.display())),
+        "{said}"
+    );
+    assert!(said.contains("chatterbox enroll --dir"), "{said}");
+}
