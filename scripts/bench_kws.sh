@@ -14,6 +14,7 @@
 #    per round, the median printed at the end (this VM's speed drifts between minutes).
 # 4. Builds the release binary (for the daemon RSS figure) and runs
 #    `cargo bench --bench kws_pipeline`, which prints every figure and one table with goals.
+# 5. Then `cargo bench --bench embedding`: the speech-embedding alternative's cost.
 #
 # Everything CPU-heavy runs under `nice -n 10`. On a shared machine compare the CPU-time
 # figures: wall time there mostly measures waiting for a core.
@@ -88,3 +89,8 @@ median() { # the median of the numbers on stdin
 default_med=$(grep -o 'glibc default [0-9.]* ms CPU, speed-up [0-9.]*x' "$out/rounds.txt" | grep -o '[0-9.]*x$' | tr -d x | median)
 fixed_med=$(grep -o 'threshold [0-9.]* ms CPU, speed-up [0-9.]*x' "$out/rounds.txt" | grep -o '[0-9.]*x$' | tr -d x | median)
 echo "  median over $rounds rounds: ${default_med}x (glibc default), ${fixed_med}x (mmap threshold fixed); goal >= 30x"
+# The speech-embedding alternative (models/embedding/, issue 11): per-call cost of its two
+# feature models and continuous listening as % of one core, with the same recognizer code.
+echo
+echo "speech-embedding front end (cargo bench --bench embedding):"
+nice -n 10 cargo bench --quiet --bench embedding
