@@ -544,7 +544,6 @@ fn pump(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audio::pcm::CaptureStream as _;
     use crate::clock::Clock as _;
 
     fn chunk(first: u64, value: i16) -> AudioChunk {
@@ -687,6 +686,35 @@ mod tests {
         }
     }
 
+    /// The real read loop over `stream` in 960-frame chunks on the simulated `clock`, until
+    /// `stop`; returns the frame count it numbered (audio delivered plus any gap it counted).
+    fn pump_simulated(
+        stream: &mut dyn crate::audio::pcm::CaptureStream,
+        pacing: Pacing,
+        clock: &crate::clock::ManualClock,
+        stop: &AtomicBool,
+    ) -> u64 {
+        let cfg = CaptureConfig {
+            device: "simulated".into(),
+            format: stream.format(),
+            chunk_frames: 960,
+            pacing,
+        };
+        let mut next = 0;
+        pump(
+            stream,
+            &cfg,
+            &CaptureHub::new(),
+            stop,
+            &mut next,
+            &mut None,
+            &SimTimer(clock.clone()),
+            &mut || {},
+        )
+        .unwrap();
+        next
+    }
+
     /// Runs the real read loop on a simulated device for `hours`; returns (overruns,
     /// simulated seconds, seconds of audio delivered).
     fn simulate(
@@ -712,24 +740,7 @@ mod tests {
             says_paced: says,
             instant,
         };
-        let cfg = CaptureConfig {
-            device: "drifting".into(),
-            format: mic.format(),
-            chunk_frames: 960,
-            pacing,
-        };
-        let mut next = 0;
-        pump(
-            &mut mic,
-            &cfg,
-            &CaptureHub::new(),
-            &stop,
-            &mut next,
-            &mut None,
-            &SimTimer(clock.clone()),
-            &mut || {},
-        )
-        .unwrap();
+        let next = pump_simulated(&mut mic, pacing, &clock, &stop);
         let t = crate::clock::Clock::now(&clock).as_secs_f64();
         (
             overruns.load(Ordering::Relaxed),
@@ -790,24 +801,7 @@ mod tests {
             reads: 0,
             stop: stop.clone(),
         };
-        let cfg = CaptureConfig {
-            device: "file".into(),
-            format: file.format(),
-            chunk_frames: 960,
-            pacing: Pacing::Auto,
-        };
-        let mut next = 0;
-        pump(
-            &mut file,
-            &cfg,
-            &CaptureHub::new(),
-            &stop,
-            &mut next,
-            &mut None,
-            &SimTimer(clock.clone()),
-            &mut || {},
-        )
-        .unwrap();
+        let next = pump_simulated(&mut file, Pacing::Auto, &clock, &stop);
         // Every frame numbered is a frame delivered: the stall left no invented gap (a
         // recorder would have filled one with silence in the middle of a clip).
         assert_eq!(next, 200 * 960);
