@@ -12,7 +12,8 @@
 //!
 //! reads `adapt-trial-val/`: validation voice families play the owners, their eval sets are
 //! the validation clips, "other voices" the other validation families, and the false accepts
-//! are counted on the validation half of the real English speech.
+//! are counted on the validation half of the real English speech. `ADAPT_TRIAL_SEED=<n>`
+//! trains with another seed (default 1).
 //!
 //! For every owner family and training variant: the owner's held-out takes (what `adapt`
 //! decides on), that voice's clips in the synthetic noisy test set (all, and only those unlike
@@ -189,12 +190,18 @@ fn main() {
     .collect();
     // The val trial names its eval families (the validation ones and silence).
     let eval_families = meta.eval_families.clone().unwrap_or(test_families);
+    // ADAPT_TRIAL_SEED: another seed for the noisy copies and training (default 1), to see
+    // which differences between variants outlast the seed.
+    let seed: u64 = std::env::var("ADAPT_TRIAL_SEED")
+        .ok()
+        .map(|s| s.parse().expect("ADAPT_TRIAL_SEED"))
+        .unwrap_or(1);
     for family in &meta.families {
         let req = AdaptRequest {
             takes_dir: dir.join(family).join("takes"),
             state_dir: dir.join(family).join("state"),
             shipped_meta: shipped_meta.clone(),
-            seed: 1,
+            seed,
         };
         let t = Instant::now();
         let p = prepare(&req, 0).expect("prepare");
@@ -231,7 +238,7 @@ fn main() {
         };
         let base = &p.shipped.net;
         println!(
-            "\n## owner = {family} ({split} split): {} training windows from the takes, {} held-out takes, front end {prep_s:.2} s",
+            "\n## owner = {family} ({split} split, seed {seed}): {} training windows from the takes, {} held-out takes, front end {prep_s:.2} s",
             p.train.len(),
             p.held.len()
         );
