@@ -5,6 +5,16 @@
 //!     cargo bench --bench adapt -- --cli            (also time and peak memory of the real
 //!                                                    `chatterbox adapt`, pinned to one core)
 //!
+//! The variant is CHOSEN on validation owners, never on the test ones:
+//!
+//!     ~/.cache/chatterbox/venv-train/bin/python -m kws.adapt_trial --split val
+//!     ADAPT_TRIAL_SPLIT=val cargo bench --bench adapt   (or: cargo bench --bench adapt -- --val)
+//!
+//! reads `adapt-trial-val/`: validation voice families play the owners, their eval sets are
+//! the validation clips, "other voices" the other validation families, and the false accepts
+//! are counted on the validation half of the real English speech. `ADAPT_TRIAL_SEED=<n>`
+//! trains with another seed (default 1).
+//!
 //! For every owner family and training variant: the owner's held-out takes (what `adapt`
 //! decides on), that voice's clips in the synthetic noisy test set (all, and only those unlike
 //! the takes' settings), the other held-out test voices, and false accepts per hour on the test
@@ -21,14 +31,24 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn trial_dir() -> PathBuf {
+/// `--val` or `ADAPT_TRIAL_SPLIT=val`: the validation owners (to choose on).
+fn val_split(args: &[String]) -> bool {
+    args.iter().any(|a| a == "--val")
+        || std::env::var("ADAPT_TRIAL_SPLIT").is_ok_and(|s| s == "val")
+}
+
+fn trial_dir(val: bool) -> PathBuf {
     std::env::var_os("CHATTERBOX_KWS_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
                 .join(".cache/chatterbox/kws-data")
         })
-        .join("adapt-trial")
+        .join(if val {
+            "adapt-trial-val"
+        } else {
+            "adapt-trial"
+        })
 }
 
 fn load_eval(path: &Path, input_len: usize, classes: usize) -> Vec<Example> {
@@ -65,7 +85,9 @@ fn pct(x: f32) -> String {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let dir = trial_dir();
+    let val = val_split(&args);
+    let split = if val { "val" } else { "test" };
+    let dir = trial_dir(val);
     let meta: serde_json_lite::Meta = serde_json_lite::read(&dir.join("eval-meta.json"));
     let shipped_meta = repo().join("models/embedding/kws.toml");
     // First, while this process is small: a forked child's peak RSS counts the parent's pages
@@ -151,7 +173,7 @@ fn main() {
     } else {
         variants
     };
-    let test_families = [
+    let test_families: Vec<String> = [
         "cmu-awb",
         "cstr-don",
         "espeak-en-029",
@@ -162,13 +184,24 @@ fn main() {
         "pico-en-gb",
         "pico-en-us",
         "silence",
-    ];
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // The val trial names its eval families (the validation ones and silence).
+    let eval_families = meta.eval_families.clone().unwrap_or(test_families);
+    // ADAPT_TRIAL_SEED: another seed for the noisy copies and training (default 1), to see
+    // which differences between variants outlast the seed.
+    let seed: u64 = std::env::var("ADAPT_TRIAL_SEED")
+        .ok()
+        .map(|s| s.parse().expect("ADAPT_TRIAL_SEED"))
+        .unwrap_or(1);
     for family in &meta.families {
         let req = AdaptRequest {
             takes_dir: dir.join(family).join("takes"),
             state_dir: dir.join(family).join("state"),
             shipped_meta: shipped_meta.clone(),
-            seed: 1,
+            seed,
         };
         let t = Instant::now();
         let p = prepare(&req, 0).expect("prepare");
@@ -183,7 +216,7 @@ fn main() {
             n_in,
             classes,
         );
-        let others: Vec<(String, Vec<Example>)> = test_families
+        let others: Vec<(String, Vec<Example>)> = eval_families
             .iter()
             .filter(|f| *f != family)
             .map(|f| {
@@ -205,11 +238,11 @@ fn main() {
         };
         let base = &p.shipped.net;
         println!(
-            "\n## owner = {family}: {} training windows from the takes, {} held-out takes, front end {prep_s:.2} s",
+            "\n## owner = {family} ({split} split, seed {seed}): {} training windows from the takes, {} held-out takes, front end {prep_s:.2} s",
             p.train.len(),
             p.held.len()
         );
-        println!("| variant | held-out takes | {family} noisy test (all) | same, unlike the takes | other test voices | FA/h real speech | train s |");
+        println!("| variant | held-out takes | {family} noisy {split} (all) | same, unlike the takes | other {split} voices | FA/h real speech | train s |");
         println!("|---|---|---|---|---|---|---|");
         println!(
             "| shipped | {} | {} | {} | {} | {:.0} | - |",
@@ -283,7 +316,22 @@ mod serde_json_lite {
 
     pub struct Meta {
         pub families: Vec<String>,
+        /// Written by the val trial only; the test trial's are listed in the bench.
+        pub eval_families: Option<Vec<String>>,
         pub speech_seconds: f64,
+    }
+
+    fn list(text: &str, key: &str) -> Option<Vec<String>> {
+        let start = text.find(&format!("\"{key}\""))?;
+        let open = start + text[start..].find('[')?;
+        let close = open + text[open..].find(']')?;
+        Some(
+            text[open + 1..close]
+                .split(',')
+                .map(|s| s.trim().trim_matches('"').to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        )
     }
 
     pub fn read(path: &Path) -> Meta {
@@ -293,20 +341,14 @@ mod serde_json_lite {
                 path.display()
             )
         });
-        let fam_start = text.find("\"families\"").expect("families");
-        let open = fam_start + text[fam_start..].find('[').expect("[");
-        let close = open + text[open..].find(']').expect("]");
-        let families = text[open + 1..close]
-            .split(',')
-            .map(|s| s.trim().trim_matches('"').to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
+        let families = list(&text, "families").expect("families");
         let at = text.find("\"speech_seconds\"").expect("speech_seconds");
         let rest = &text[at + 16..];
         let rest = rest.trim_start_matches([':', ' ']);
         let end = rest.find([',', '\n', '}']).unwrap_or(rest.len());
         Meta {
             families,
+            eval_families: list(&text, "eval_families"),
             speech_seconds: rest[..end].trim().parse().expect("seconds"),
         }
     }

@@ -4,7 +4,17 @@ prepares). A held-out TEST voice family plays the owner, as in finetune_trial.py
     ~/.cache/chatterbox/venv-train/bin/python -m kws.adapt_trial      (from scripts/)
     cargo bench --bench adapt                                         (then, from the root)
 
-Writes to `<cache>/adapt-trial/`:
+With `--split val` VALIDATION voice families play the owners instead (default mbrola-us2,
+cmu-ked, espeak-en-gb-x-gbclan), and everything below comes from the validation split: the
+eval sets are the VALIDATION clips of the embedding cache (`x_val`), "other voices" are the
+other validation families, the false-accept speech is the VALIDATION half of the real English
+speech; it is written to `<cache>/adapt-trial-val/`. This is the mode to CHOOSE on (the
+training variant of `adapt`); the test mode only reports, once.
+
+    ~/.cache/chatterbox/venv-train/bin/python -m kws.adapt_trial --split val
+    ADAPT_TRIAL_SPLIT=val cargo bench --bench adapt
+
+Writes to `<cache>/adapt-trial/` (test split; "test" below reads "val" with `--split val`):
 
 * `<family>/takes/<word>/owner_nohash_<i>.wav`: `--per-word` takes of every keyword in that
   voice (quiet room, speech near -12 dBFS, like finetune_trial.record_takes), every third listed
@@ -38,10 +48,19 @@ from . import sounds, synth
 from .adapt_pack import quantize, write_replay
 
 VOICES = {"pico-en-gb": ("pico", "en-GB"), "hibari-heart": ("hibari", "heart"),
-          "cmu-awb": ("flite", "awb"), "espeak-en-029": ("espeak", "en-029")}
-# (rate band, pitch band or None); flite's rate is duration_stretch, hibari's a speed factor.
+          "cmu-awb": ("flite", "awb"), "espeak-en-029": ("espeak", "en-029"),
+          # validation families (--split val): one engine and voice of each plays the owner
+          "mbrola-us2": ("espeak", "mb-us2"), "cmu-ked": ("festival", "ked_diphone"),
+          "espeak-en-gb-x-gbclan": ("espeak", "en-gb-x-gbclan+shelby"),
+          "mbrola-de5": ("espeak", "mb-de5-en")}
+DEFAULT_FAMILIES = {"test": ["pico-en-gb", "hibari-heart", "cmu-awb"],
+                    "val": ["mbrola-us2", "cmu-ked", "espeak-en-gb-x-gbclan"]}
+OUT_DIR = {"test": "adapt-trial", "val": "adapt-trial-val"}
+# (rate band, pitch band or None); flite's and festival's rate is duration_stretch, hibari's
+# a speed factor.
 TAKE_BANDS = {"pico": ((95, 110), (95, 110)), "espeak": ((150, 170), (45, 55)),
-              "hibari": ((0.95, 1.05), None), "flite": ((0.95, 1.05), None)}
+              "hibari": ((0.95, 1.05), None), "flite": ((0.95, 1.05), None),
+              "festival": ((0.95, 1.05), None)}
 
 
 def outside_bands(engine: str, rate: float, pitch: float) -> bool:
@@ -49,6 +68,16 @@ def outside_bands(engine: str, rate: float, pitch: float) -> bool:
     if r0 <= rate <= r1:
         return False
     return pb is None or not (pb[0] <= pitch <= pb[1])
+
+
+def unlike_takes(family: str, setting: dict) -> bool:
+    """Whether a cached clip setting of `family` is unlike the owner's takes: another engine
+    or voice of the family (another synthesizer or espeak variant of the same speaker), or the
+    takes' engine and voice outside their bands."""
+    engine, voice = VOICES[family]
+    if (setting["engine"], setting["voice"]) != (engine, voice):
+        return True
+    return outside_bands(engine, setting["rate"], setting["pitch"])
 
 
 def record_takes(root: Path, family: str, per_word: int, seed: int) -> None:
@@ -76,8 +105,9 @@ def record_takes(root: Path, family: str, per_word: int, seed: int) -> None:
 
 
 def test_clip_settings(cache: Path, fam: np.ndarray) -> list[str | None]:
-    """The setting id of every test example of the embedding cache (None for silence), from
-    the order train_head.build walks the clip files in (checked against the stored families)."""
+    """The setting id of every test (or val: pass `family_val`) example of the embedding cache
+    (None for silence), from the order train_head.build walks the clip files in (checked
+    against the stored families)."""
     fams = set(fam) - {"silence"}
     unk = set(C.UNKNOWN_WORDS) - set(C.NOT_UNKNOWN)
     ids: list[str | None] = []
@@ -88,31 +118,47 @@ def test_clip_settings(cache: Path, fam: np.ndarray) -> list[str | None]:
         with np.load(f) as z:
             ids += [f.stem for w in z.files if w in C.KEYWORDS or w in unk]
     ids += [None] * int((fam == "silence").sum())
-    if len(ids) != len(fam):
-        raise SystemExit("cannot map the cached test examples to their settings")
+    if len(ids) != len(fam) or any(i is not None and i.split("__")[0] != f
+                                   for i, f in zip(ids, fam)):
+        raise SystemExit("cannot map the cached examples to their settings")
     return ids
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cache", type=Path, default=C.default_cache())
-    p.add_argument("--families", nargs="+", default=["pico-en-gb", "hibari-heart", "cmu-awb"])
+    p.add_argument("--split", choices=["test", "val"], default="test",
+                   help="the split the owners and every eval set come from (val: to choose on)")
+    p.add_argument("--families", nargs="+",
+                   help="owner families of that split (default: " + "; ".join(
+                       f"{k}: {' '.join(v)}" for k, v in DEFAULT_FAMILIES.items()) + ")")
+    p.add_argument("--embedding", type=Path,
+                   help="the embedding cache holding x_<split> (default: the newest that does)")
     p.add_argument("--per-word", type=int, default=9)
     p.add_argument("--seed", type=int, default=1234)
     a = p.parse_args(argv)
-    out = a.cache / "adapt-trial"
+    split = a.split
+    a.families = a.families or DEFAULT_FAMILIES[split]
+    out = a.cache / OUT_DIR[split]
     out.mkdir(parents=True, exist_ok=True)
-    meta: dict = {"families": a.families, "per_word": a.per_word, "files": {}}
+    meta: dict = {"split": split, "families": a.families, "per_word": a.per_word, "files": {}}
     for fam in a.families:
-        if C.split_of(fam) != "test":
-            raise SystemExit(f"{fam} is not a held-out test family")
+        if C.split_of(fam) != split:
+            raise SystemExit(f"{fam} is not a held-out {split} family")
         takes = out / fam / "takes"
         if not (takes / "testing_list.txt").exists():
             print(f"takes: {fam} ...", flush=True)
             record_takes(takes, fam, a.per_word, a.seed)
-    src = max((a.cache).glob("embedding-*.npz"), key=lambda f: f.stat().st_mtime)
+    src = a.embedding
+    if src is None:
+        def has(f: Path) -> bool:
+            with np.load(f) as z:
+                return f"x_{split}" in z.files
+        src = max((f for f in a.cache.glob("embedding-*.npz") if has(f)),
+                  key=lambda f: f.stat().st_mtime)
     with np.load(src) as z:
-        x, y, fam = z["x_test"], z["y_test"], z["family_test"]
+        x, y, fam = z[f"x_{split}"], z[f"y_{split}"], z[f"family_{split}"]
+    meta["embedding"] = src.name
     ids = test_clip_settings(a.cache, fam)
     by_id = {s["id"]: s for s in json.loads((a.cache / "settings.json").read_text())}
     classes = len(C.LABELS)
@@ -124,16 +170,19 @@ def main(argv=None) -> int:
         write_replay(out / name, q, s, ys, xs.shape[1], xs.shape[2], classes)
         meta["files"][name] = {"windows": int(len(xs))}
 
+    missing = [f for f in a.families if f not in set(fam)]
+    if missing:
+        raise SystemExit(f"{src.name} holds no {split} clips of {missing}")
+    meta["eval_families"] = []
     for f in sorted(set(fam)):
-        if C.split_of(str(f)) == "test" or f == "silence":
+        if C.split_of(str(f)) == split or f == "silence":
             dump(f"eval-{f}.bin", fam == f)
+            meta["eval_families"].append(str(f))
     for f in a.families:
-        engine = VOICES[f][0]
         unlike = np.array([i is not None and fam[k] == f and i in by_id
-                           and outside_bands(engine, by_id[i]["rate"], by_id[i]["pitch"])
-                           for k, i in enumerate(ids)])
+                           and unlike_takes(f, by_id[i]) for k, i in enumerate(ids)])
         dump(f"eval-{f}-unlike.bin", unlike)
-    speech = sounds.split_speech(sounds.load_asterisk(a.cache))["test"]
+    speech = sounds.split_speech(sounds.load_asterisk(a.cache))[split]
     fe = E.SpeechEmbedding()
     n = x.shape[1]
     wins, seconds = [], 0.0
