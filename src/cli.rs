@@ -255,12 +255,13 @@ fn load_config(path: Option<&Path>, command: &Command) -> Result<Config> {
         None => Config::default(),
     };
     let missing = cfg.locate_shipped_files(&crate::shipped::SearchPlaces::for_this_program());
-    // What the toy hears with: the owner's adapted model when there is a whole one.
+    // What the toy hears with: the owner's adapted model when there is a whole one. `run`
+    // decides that itself (`runtime::start_with`), keeping the configured model both to fall
+    // back to and for the on-toy trainer to start from.
     let owner = match command {
-        Command::Run { .. }
-        | Command::Sim(_)
-        | Command::Listen { .. }
-        | Command::Evaluate { .. } => crate::adapt::owner::resolve(&cfg.state_dir()),
+        Command::Sim(_) | Command::Listen { .. } | Command::Evaluate { .. } => {
+            crate::adapt::owner::resolve(&cfg.state_dir())
+        }
         _ => None,
     };
     if let Some(owner) = &owner {

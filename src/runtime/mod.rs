@@ -201,17 +201,12 @@ pub fn start_with(
     }
 
     let (control_tx, control_rx) = unbounded();
-    // A model learned on the toy wins over the shipped one.
-    let model = match &enrollment {
-        Some(e) if e.owner_model.is_file() => {
-            log::info!(
-                "using the model learned on this toy: {}",
-                e.owner_model.display()
-            );
-            e.owner_model.clone()
-        }
-        _ => cfg.keywords.model.clone(),
-    };
+    // A model learned on the toy wins over the configured one when it is whole (every pin
+    // checked; a damaged one is logged with the fix); the configured one stays the fallback.
+    let model = enrollment
+        .as_ref()
+        .and_then(|e| crate::adapt::owner::resolve(&e.state_dir))
+        .unwrap_or_else(|| cfg.keywords.model.clone());
     let (listening, swap) = if cfg.keywords.enabled {
         let mut started = start_listener(
             cfg,
