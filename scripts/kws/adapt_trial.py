@@ -17,7 +17,7 @@ training variant of `adapt`); the test mode only reports, once.
 Writes to `<cache>/adapt-trial/` (test split; "test" below reads "val" with `--split val`):
 
 * `<family>/takes/<word>/owner_nohash_<i>.wav`: `--per-word` takes of every keyword in that
-  voice (quiet room, speech near -12 dBFS, like finetune_trial.record_takes), every third listed
+  voice (quiet room, speech near -12 dBFS, the recipe finetune_trial.py uses too), every third listed
   in `testing_list.txt`: 9 per word gives 8 words x 6 takes for training and 3 held out;
   rates (and pitch, where the engine has one) inside the narrow TAKE_BANDS;
 * `eval-<family>.bin`: that family's clips of the synthetic noisy TEST set (the embedding cache
@@ -47,7 +47,8 @@ from . import embedding as E
 from . import sounds, synth
 from .adapt_pack import quantize, write_replay
 
-VOICES = {"pico-en-gb": ("pico", "en-GB"), "hibari-heart": ("hibari", "heart"),
+VOICES = {"pico-en-gb": ("pico", "en-GB"), "pico-en-us": ("pico", "en-US"),
+          "hibari-heart": ("hibari", "heart"),
           "cmu-awb": ("flite", "awb"), "espeak-en-029": ("espeak", "en-029"),
           # validation families (--split val): one engine and voice of each plays the owner
           "mbrola-us2": ("espeak", "mb-us2"), "cmu-ked": ("festival", "ked_diphone"),

@@ -21,63 +21,18 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
-from . import augment as A
 from . import config as C
 from . import dataset
 from . import features as F
-from . import synth
 from .evaluate import TfliteModel
 from .pipeline import REPO, main as pipeline_main
-
-# The engine and voice behind each family a trial may use.
-VOICES = {"pico-en-gb": ("pico", "en-GB"), "pico-en-us": ("pico", "en-US"),
-          "espeak-en-029": ("espeak", "en-029"), "hibari-heart": ("hibari", "heart")}
-# Per engine, the (rate, pitch) bands the takes are recorded in; test clips inside either
-# band are left out of the trial's figures (pitch None: the engine has no pitch setting,
-# hibari's "pitch" seeds its sampler).
-TAKE_BANDS = {"pico": ((95, 110), (95, 110)), "espeak": ((150, 170), (45, 55)),
-              "hibari": ((0.95, 1.05), None)}
-
-
-def outside_bands(engine: str, rate: float, pitch: float) -> bool:
-    """True if a setting's rate and pitch are both outside the takes' bands."""
-    (r0, r1), pb = TAKE_BANDS[engine]
-    if r0 <= rate <= r1:
-        return False
-    return pb is None or not (pb[0] <= pitch <= pb[1])
-
-
-def record_takes(root: Path, family: str, per_word: int, seed: int) -> None:
-    engine, voice = VOICES[family]
-    rng = np.random.default_rng([seed, 5])
-    (r0, r1), pb = TAKE_BANDS[engine]
-    listed = []
-    for w in C.KEYWORDS:
-        (root / w).mkdir(parents=True, exist_ok=True)
-        for i in range(per_word):
-            rate = float(rng.uniform(r0, r1)) if engine == "hibari" else \
-                float(rng.integers(r0, r1 + 1))
-            # hibari: "pitch" seeds its sampler (takes get seeds no test setting uses).
-            pitch = float(rng.integers(pb[0], pb[1] + 1)) if pb else float(20_000 + i)
-            s = synth.Setting(id=f"trial-{w}-{i}", family=family, engine=engine, voice=voice,
-                              rate=rate, pitch=pitch, words=[w], texts=[w])
-            with tempfile.TemporaryDirectory(prefix="kws-trial-") as td:
-                (x, sr), = synth.ENGINES[engine](s, Path(td))
-            y = A.place(rng, synth.trim(synth.to_16k(x, sr)), jitter=True)
-            # A quiet room: speech peaks near -12 dBFS over a faint noise floor.
-            y = y * (10 ** (-12 / 20) / (np.abs(y).max() + 1e-9))
-            y = y + rng.standard_normal(len(y)).astype(np.float32) * 10 ** (-60 / 20)
-            name = f"owner_nohash_{i}.wav"
-            sf.write(root / w / name, A._finish(y), C.SAMPLE_RATE, subtype="PCM_16")
-            if i % 3 == 2:
-                listed.append(f"{w}/{name}")
-    (root / "testing_list.txt").write_text("\n".join(listed) + "\n")
+# The voices, the narrow (rate, pitch) bands the takes are recorded in, and the recording
+# of the takes are shared with the on-device trial (adapt_trial.py): one recipe.
+from .adapt_trial import TAKE_BANDS, VOICES, outside_bands, record_takes
 
 
 def family_accuracy(model_dir: Path, X: np.ndarray, y: np.ndarray, fam: np.ndarray,
