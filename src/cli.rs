@@ -86,7 +86,8 @@ pub enum Command {
         #[arg(long)]
         seconds: Option<f32>,
     },
-    /// Record the owner saying each keyword, for fine-tuning the model on their voice.
+    /// Record the owner saying each keyword, then (when adapting) 12 words that are not
+    /// commands once each, for fine-tuning the model on their voice.
     Enroll {
         /// Folder for the takes, in the Speech Commands layout
         /// (`scripts/train_kws.py --speech-commands DIR` trains on it). Default:
@@ -336,7 +337,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             no_adapt,
         } => {
             let dir = dir.unwrap_or_else(|| takes_dir(&cfg));
-            enroll(&cfg, &dir, takes, words)?;
+            enroll(&cfg, &dir, takes, words, no_adapt)?;
             if no_adapt {
                 return Ok(());
             }
@@ -431,8 +432,10 @@ fn takes_dir(cfg: &Config) -> PathBuf {
 /// the enroller thread, starting from the shipped speech-embedding model.
 fn enrollment_setup(cfg: &Config) -> runtime::enroller::EnrollmentSetup {
     let state_dir = cfg.state_dir();
+    let mut other_words = Vec::new();
     let adapter: Box<dyn runtime::adapter_glue::VoiceAdapter> = match adapt_source(cfg, None) {
         Ok(shipped_meta) => {
+            other_words = other_words_of(&shipped_meta);
             let state = state_dir.clone();
             Box::new(runtime::adapter_glue::ClosureAdapter::new(
                 move |takes_dir| {
@@ -467,8 +470,19 @@ fn enrollment_setup(cfg: &Config) -> runtime::enroller::EnrollmentSetup {
         state_dir,
         takes: crate::core::EnrollmentConfig::default().takes,
         words: Vec::new(),
+        other_words,
         adapter,
     }
+}
+
+/// The words besides the keywords that adapting `meta` wants the owner to say
+/// (`[adapt] other_words`); none when the contract cannot be read (adapting then says why).
+fn other_words_of(meta: &Path) -> Vec<String> {
+    crate::kws::meta::KwsMeta::load(meta)
+        .ok()
+        .and_then(|m| m.adapt)
+        .map(|a| a.other_words)
+        .unwrap_or_default()
 }
 
 fn supervise_toy(
@@ -816,7 +830,13 @@ fn output_result(error: Option<std::io::Error>) -> Result<()> {
     }
 }
 
-fn enroll(cfg: &Config, dir: &Path, takes: usize, words: Vec<String>) -> Result<()> {
+fn enroll(
+    cfg: &Config,
+    dir: &Path,
+    takes: usize,
+    words: Vec<String>,
+    no_adapt: bool,
+) -> Result<()> {
     use crate::enroll::{make_take, save_take, EnrollError};
     use crate::kws::meta::{KwsMeta, SILENCE, UNKNOWN};
     if !(1..=50).contains(&takes) {
@@ -829,6 +849,15 @@ fn enroll(cfg: &Config, dir: &Path, takes: usize, words: Vec<String>) -> Result<
         .filter(|l| *l != SILENCE && *l != UNKNOWN)
         .cloned()
         .collect();
+    // The words that are not commands go with the full set only (a few keywords recorded
+    // again need no more of them), and only when the takes are for adapting.
+    let other_words = if words.is_empty() && !no_adapt {
+        adapt_source(cfg, None)
+            .map(|m| other_words_of(&m))
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let words = if words.is_empty() {
         known.clone()
     } else {
@@ -851,32 +880,43 @@ fn enroll(cfg: &Config, dir: &Path, takes: usize, words: Vec<String>) -> Result<
                                                     // Read in 20 ms periods, as the device delivers them.
     let mut period = vec![0i16; (format.rate as usize / 50).max(1) * ch];
     let mut buf = Vec::with_capacity(per_take);
-    let mut saved = 0;
+    // (what to say, the folder it goes to, take n of m): every keyword `takes` times, then
+    // the words that are not commands once each, as the toy asks for them.
+    let mut plan: Vec<(String, String, usize, usize)> = Vec::new();
     for word in &words {
-        let (mut n, mut refused) = (1, 0);
-        while n <= takes {
-            println!("Say \"{word}\" now ({n}/{takes})…");
-            buf.clear();
-            while buf.len() < per_take {
-                let frames = stream.read(&mut period)?;
-                buf.extend_from_slice(&period[..frames * ch]);
+        plan.extend((1..=takes).map(|n| (word.clone(), word.clone(), n, takes)));
+    }
+    for (i, word) in other_words.iter().enumerate() {
+        plan.push((word.clone(), UNKNOWN.to_string(), i + 1, other_words.len()));
+    }
+    let mut saved = 0;
+    let mut refused = 0;
+    let mut at = 0;
+    while let Some((say, folder, n, of)) = plan.get(at) {
+        if folder == UNKNOWN && *n == 1 {
+            println!("Now {of} words that are not commands, once each, so it learns what the rest of your speech sounds like:");
+        }
+        println!("Say \"{say}\" now ({n}/{of})…");
+        buf.clear();
+        while buf.len() < per_take {
+            let frames = stream.read(&mut period)?;
+            buf.extend_from_slice(&period[..frames * ch]);
+        }
+        buf.truncate(per_take);
+        match make_take(&buf, format) {
+            Ok(take) => {
+                let path = save_take(dir, folder, &stamp, *n, &take)?;
+                println!("  saved {}", path.display());
+                saved += 1;
+                at += 1;
+                refused = 0;
             }
-            buf.truncate(per_take);
-            match make_take(&buf, format) {
-                Ok(take) => {
-                    let path = save_take(dir, word, &stamp, n, &take)?;
-                    println!("  saved {}", path.display());
-                    saved += 1;
-                    n += 1;
-                    refused = 0;
-                }
-                Err(e @ EnrollError::Refused(_)) if refused >= 4 => return Err(e.into()),
-                Err(EnrollError::Refused(why)) => {
-                    refused += 1;
-                    println!("  {}: {why}. Again:", why.short());
-                }
-                Err(e) => return Err(e.into()),
+            Err(e @ EnrollError::Refused(_)) if refused >= 4 => return Err(e.into()),
+            Err(EnrollError::Refused(why)) => {
+                refused += 1;
+                println!("  {}: {why}. Again:", why.short());
             }
+            Err(e) => return Err(e.into()),
         }
     }
     println!(

@@ -192,9 +192,10 @@ fn adapt_then_evaluate_and_listen_use_the_owner_model_and_undo_goes_back() {
     );
 }
 
-/// The whole owner path through the microphone: `enroll` records 3 takes of every word from
-/// the ALSA file-plugin microphone (the fixture takes, each in 2 s of room silence), saves them
-/// in the Speech Commands layout, and adapts to them at the end.
+/// The whole owner path through the microphone: `enroll` records 3 takes of every word and then
+/// the 12 words that are not commands once each, from the ALSA file-plugin microphone (the
+/// fixture takes, each in 2 s of room silence), saves them in the Speech Commands layout (the
+/// others as `unknown`), and adapts to them at the end.
 #[test]
 fn enroll_through_the_microphone_then_adapts() {
     let sb = AlsaSandbox::new().expect("sandbox");
@@ -229,6 +230,17 @@ fn enroll_through_the_microphone_then_adapts() {
             mic.extend(std::iter::repeat_n(0i16, 32_000 - lead - take.len()));
         }
     }
+    // Then the words that are not commands, once each, as `enroll` asks for them after the
+    // keywords (the shipped model's `[adapt] other_words`, in order).
+    let other = repo().join("tests/fixtures/adapt_owner_other/unknown");
+    for i in 0..12 {
+        let mut r = hound::WavReader::open(other.join(format!("owner_nohash_{i}.wav"))).unwrap();
+        let take: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+        let lead = (32_000 - take.len()) / 2;
+        mic.extend(std::iter::repeat_n(0i16, lead));
+        mic.extend(&take);
+        mic.extend(std::iter::repeat_n(0i16, 32_000 - lead - take.len()));
+    }
     sb.write_mic(&mic).unwrap();
     let dir = sb.home().join("enroll");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatterbox"));
@@ -242,10 +254,16 @@ fn enroll_through_the_microphone_then_adapts() {
         .unwrap();
     let said = text(&out);
     assert!(out.status.success(), "{said}");
-    assert!(said.contains("24 takes in"), "{said}");
+    assert!(said.contains("Say \"rainbow\" now (2/12)"), "{said}");
+    assert!(said.contains("36 takes in"), "{said}");
     let listed = std::fs::read_to_string(dir.join("testing_list.txt")).unwrap();
-    assert_eq!(listed.lines().count(), 8, "{listed}");
-    assert!(said.contains("held-out takes (8)"), "{said}");
+    assert_eq!(listed.lines().count(), 12, "{listed}");
+    assert_eq!(
+        listed.lines().filter(|l| l.starts_with("unknown/")).count(),
+        4,
+        "{listed}"
+    );
+    assert!(said.contains("held-out takes (12)"), "{said}");
     assert!(said.contains("switched to the adapted model"), "{said}");
     assert!(chatterbox::adapt::owner::check(&state.join("models-owner/kws.toml")).is_ok());
 }

@@ -70,11 +70,13 @@ struct Toy {
 }
 
 impl Toy {
-    /// A toy teaching `words` x `takes`; the adapter answers `adapt` (or panics with
-    /// `None`). The mouth says `takes_said` in order, one per take listened for.
+    /// A toy teaching `words` x `takes`, then `other_words` once each; the adapter answers
+    /// `adapt` (or panics with `None`). The mouth says `takes_said` in order, one per take
+    /// listened for.
     fn start(
         words: &[&str],
         takes: usize,
+        other_words: &[&str],
         adapt: Option<AdaptOutcome>,
         takes_said: Vec<Vec<i16>>,
     ) -> Toy {
@@ -107,6 +109,7 @@ impl Toy {
             state_dir: state.path().to_path_buf(),
             takes,
             words: words.iter().map(|w| w.to_string()).collect(),
+            other_words: other_words.iter().map(|w| w.to_string()).collect(),
             adapter: Box::new(adapter),
             owner_model: state.path().join("models-owner/kws.toml"),
         };
@@ -248,13 +251,14 @@ fn wavs(dir: &Path) -> Vec<String> {
 #[test]
 fn the_gesture_teaches_refuses_a_quiet_take_saves_the_rest_and_shows_the_result() {
     let mut said = vec![utterance(0.001)]; // about -60 dBFS: too quiet
-    said.extend((0..6).map(|_| utterance(0.4)));
+    said.extend((0..9).map(|_| utterance(0.4)));
     let outcome = AdaptOutcome {
         before: 0.78,
         after: 0.96,
         switched: true,
     };
-    let mut toy = Toy::start(&["go", "stop"], 3, Some(outcome), said);
+    let others = ["rainbow", "cookie", "hippo"];
+    let mut toy = Toy::start(&["go", "stop"], 3, &others, Some(outcome), said);
     toy.gesture();
     assert!(
         toy.driver.settled().unwrap().enrolling,
@@ -290,11 +294,23 @@ fn the_gesture_teaches_refuses_a_quiet_take_saves_the_rest_and_shows_the_result(
             1
         );
     }
-    assert_eq!(said("teaching: learning from 6 take(s)"), 1);
+    // Then the other words, once each, kept as `unknown` takes.
+    for (take, word) in others.iter().enumerate() {
+        assert_eq!(
+            said(&format!(
+                "teaching: got it — \"{word}\" take {}/3",
+                take + 1
+            )),
+            1,
+            "{:?}",
+            log_capture::all()
+        );
+    }
+    assert_eq!(said("teaching: learning from 9 take(s)"), 1);
     // The takes, in the enroll layout under the state folder; none in the clip library.
     let takes = wavs(&toy.enroll_dir());
-    assert_eq!(takes.len(), 6, "{takes:?}");
-    for word in ["go", "stop"] {
+    assert_eq!(takes.len(), 9, "{takes:?}");
+    for word in ["go", "stop", "unknown"] {
         assert_eq!(
             takes
                 .iter()
@@ -305,7 +321,8 @@ fn the_gesture_teaches_refuses_a_quiet_take_saves_the_rest_and_shows_the_result(
         );
     }
     let held_out = std::fs::read_to_string(toy.enroll_dir().join("testing_list.txt")).unwrap();
-    assert_eq!(held_out.lines().count(), 2, "{held_out}");
+    assert_eq!(held_out.lines().count(), 3, "{held_out}");
+    assert!(held_out.contains("unknown/owner_nohash_"), "{held_out}");
     assert!(
         held_out.lines().all(|l| l.ends_with("-3.wav")),
         "{held_out}"
@@ -332,15 +349,15 @@ fn the_gesture_teaches_refuses_a_quiet_take_saves_the_rest_and_shows_the_result(
     assert_eq!(said("learned your voice: 78 % -> 96 %"), 1);
     assert_eq!(
         toy.stop(),
-        7,
-        "one quiet take and six good ones were spoken"
+        10,
+        "one quiet take and nine good ones were spoken"
     );
 }
 
 #[test]
 fn an_enroller_that_dies_while_learning_does_not_wedge_the_toy() {
     let said = (0..1).map(|_| utterance(0.4)).collect();
-    let mut toy = Toy::start(&["yes"], 1, None, said);
+    let mut toy = Toy::start(&["yes"], 1, &[], None, said);
     toy.gesture();
     toy.until_taught();
     assert_eq!(

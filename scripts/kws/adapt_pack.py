@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import glob
 import hashlib
+import json
 import re
 import struct
 import tomllib
@@ -214,7 +215,9 @@ def pin_adapt_table(toml_path: Path) -> None:
     text = toml_path.read_text()
     # Drop an old [adapt] table (up to the next table or the end).
     text = re.sub(r"\n\[adapt\]\n(?:(?!\n\[)[\s\S])*", "\n", text).rstrip() + "\n"
-    text += f'\n[adapt]\nreplay_file = "{REPLAY_FILE}"\nlayout_file = "{LAYOUT_FILE}"\n'
+    other = ", ".join(json.dumps(w) for w in C.ENROLL_OTHER_WORDS)
+    text += (f'\n[adapt]\nreplay_file = "{REPLAY_FILE}"\nlayout_file = "{LAYOUT_FILE}"\n'
+             f"other_words = [{other}]\n")
     toml_path.write_text(text)
     contract.pin(toml_path)
     tomllib.loads(toml_path.read_text())
@@ -229,7 +232,14 @@ def main(argv=None) -> int:
     p.add_argument("--foreign", type=int, default=170)
     p.add_argument("--silence", type=int, default=200)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--table-only", action="store_true",
+                   help="only rewrite and pin the [adapt] table (e.g. new other_words), "
+                        "keeping the replay set and layout as they are")
     a = p.parse_args(argv)
+    if a.table_only:
+        pin_adapt_table(a.folder / "kws.toml")
+        print(f"rewrote and pinned [adapt] of {a.folder / 'kws.toml'}")
+        return 0
     meta = tomllib.loads((a.folder / "kws.toml").read_text())
     head = a.folder / meta["model"]["file"]
     n = int(meta["embedding"]["embeddings"])

@@ -20,6 +20,8 @@ Writes to `<cache>/adapt-trial/` (test split; "test" below reads "val" with `--s
   voice (quiet room, speech near -12 dBFS, the recipe finetune_trial.py uses too), every third listed
   in `testing_list.txt`: 9 per word gives 8 words x 6 takes for training and 3 held out;
   rates (and pitch, where the engine has one) inside the narrow TAKE_BANDS;
+  and `<family>/takes/unknown/owner_nohash_<i>.wav`: config.ENROLL_OTHER_WORDS once each in
+  that voice, as `enroll` and the toy ask for them after the keywords (every third held out);
 * `eval-<family>.bin`: that family's clips of the synthetic noisy TEST set (the embedding cache
   train_head.py built, centred as `chatterbox evaluate` places them), every test family, in the
   replay format of adapt_pack.py; for the owner families also `eval-<family>-unlike.bin`: only
@@ -81,28 +83,48 @@ def unlike_takes(family: str, setting: dict) -> bool:
     return outside_bands(engine, setting["rate"], setting["pitch"])
 
 
-def record_takes(root: Path, family: str, per_word: int, seed: int) -> None:
+def _take(rng, root: Path, family: str, folder: str, name: str, text: str, sid: str) -> None:
+    """One take of `text` in `family`'s voice at a setting inside its TAKE_BANDS."""
     engine, voice = VOICES[family]
-    rng = np.random.default_rng([seed, 5])
     (r0, r1), pb = TAKE_BANDS[engine]
+    rate = float(rng.uniform(r0, r1)) if isinstance(r0, float) else float(rng.integers(r0, r1 + 1))
+    pitch = float(rng.integers(pb[0], pb[1] + 1)) if pb else float(20_000 + len(sid))
+    s = synth.Setting(id=sid, family=family, engine=engine, voice=voice,
+                      rate=rate, pitch=pitch, words=[text], texts=[text])
+    with tempfile.TemporaryDirectory(prefix="kws-adapt-trial-") as td:
+        (x, sr), = synth.ENGINES[engine](s, Path(td))
+    y = A.place(rng, synth.trim(synth.to_16k(x, sr)), jitter=True)
+    y = y * (10 ** (-12 / 20) / (np.abs(y).max() + 1e-9))
+    y = y + rng.standard_normal(len(y)).astype(np.float32) * 10 ** (-60 / 20)
+    (root / folder).mkdir(parents=True, exist_ok=True)
+    sf.write(root / folder / name, A._finish(y), C.SAMPLE_RATE, subtype="PCM_16")
+
+
+def record_takes(root: Path, family: str, per_word: int, seed: int) -> None:
+    rng = np.random.default_rng([seed, 5])
     listed = []
     for w in C.KEYWORDS:
-        (root / w).mkdir(parents=True, exist_ok=True)
         for i in range(per_word):
-            rate = float(rng.uniform(r0, r1)) if isinstance(r0, float) else float(rng.integers(r0, r1 + 1))
-            pitch = float(rng.integers(pb[0], pb[1] + 1)) if pb else float(20_000 + i)
-            s = synth.Setting(id=f"trial-{w}-{i}", family=family, engine=engine, voice=voice,
-                              rate=rate, pitch=pitch, words=[w], texts=[w])
-            with tempfile.TemporaryDirectory(prefix="kws-adapt-trial-") as td:
-                (x, sr), = synth.ENGINES[engine](s, Path(td))
-            y = A.place(rng, synth.trim(synth.to_16k(x, sr)), jitter=True)
-            y = y * (10 ** (-12 / 20) / (np.abs(y).max() + 1e-9))
-            y = y + rng.standard_normal(len(y)).astype(np.float32) * 10 ** (-60 / 20)
             name = f"owner_nohash_{i}.wav"
-            sf.write(root / w / name, A._finish(y), C.SAMPLE_RATE, subtype="PCM_16")
+            _take(rng, root, family, w, name, w, f"trial-{w}-{i}")
             if i % 3 == 2:
                 listed.append(f"{w}/{name}")
     (root / "testing_list.txt").write_text("\n".join(listed) + "\n")
+
+
+def record_other_takes(root: Path, family: str, seed: int) -> None:
+    """The owner's non-keywords, as the toy asks for them: one take of each of
+    config.ENROLL_OTHER_WORDS in `<root>/unknown/`, every third held out (appended to
+    testing_list.txt). Its own random stream, so the keyword takes stay as they were."""
+    rng = np.random.default_rng([seed, 6])
+    listed = []
+    for i, w in enumerate(C.ENROLL_OTHER_WORDS):
+        name = f"owner_nohash_{i}.wav"
+        _take(rng, root, family, C.UNKNOWN, name, w, f"trial-other-{i}")
+        if i % 3 == 2:
+            listed.append(f"{C.UNKNOWN}/{name}")
+    with open(root / "testing_list.txt", "a") as f:
+        f.write("\n".join(listed) + "\n")
 
 
 def test_clip_settings(cache: Path, fam: np.ndarray) -> list[str | None]:
@@ -150,6 +172,9 @@ def main(argv=None) -> int:
         if not (takes / "testing_list.txt").exists():
             print(f"takes: {fam} ...", flush=True)
             record_takes(takes, fam, a.per_word, a.seed)
+        if not (takes / C.UNKNOWN).exists():
+            print(f"other-word takes: {fam} ...", flush=True)
+            record_other_takes(takes, fam, a.seed)
     src = a.embedding
     if src is None:
         def has(f: Path) -> bool:

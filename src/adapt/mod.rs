@@ -3,7 +3,9 @@
 //! The embedding front end's head is small (a few Dense layers over 96-value embeddings), so
 //! adapting it is a little arithmetic: the owner's takes go through the runtime's own front end,
 //! the head is trained in Rust on them mixed with a shipped replay set (so it does not forget
-//! other voices, unknown words and noise), and the result is written as the shipped
+//! other voices, unknown words and noise) — the owner's keywords, and the words that are not
+//! commands the owner said as `unknown` (so it does not start hearing keywords in the rest of
+//! that voice's speech) — and the result is written as the shipped
 //! `head.tflite` with its weight bytes patched, so LiteRT runs it exactly as before.
 //!
 //! The adapted model lives in `<state_dir>/models-owner/` with its own pinned `kws.toml`, and is
@@ -118,6 +120,12 @@ pub fn adapt_with(
     } = prepare(req, cfg.noisy_copies)?;
     let before = trainer::accuracy(&shipped.net, &held);
     let in_use = in_use_accuracy(&req.state_dir, &shipped.meta, &held);
+    let unknown = shipped
+        .meta
+        .labels
+        .iter()
+        .position(|l| l == crate::kws::meta::UNKNOWN);
+    let train = trainer::weigh_other_words(&train, unknown, cfg.other_word_repeats);
     let adapted = trainer::train(&shipped.net, &train, &shipped.replay, cfg, req.seed);
     let after = trainer::accuracy(&adapted, &held);
     // Better than the shipped head, and than the owner model in use: a new adaptation must

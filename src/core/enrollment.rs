@@ -19,6 +19,10 @@
 //!    waits for [`Input::AdaptFinished`](super::Input::AdaptFinished) (or
 //!    [`EnrollmentConfig::adapt_timeout`]).
 //!
+//! After the keywords come the owner's **other words** ([`EnrollmentConfig::other_words`],
+//! the model's `[adapt] other_words`), once each, saved as `unknown` takes: a head taught
+//! only the owner's keywords would start hearing keywords in whatever else that voice says.
+//!
 //! The log says at each step what the screen and LEDs say.
 
 use std::time::Duration;
@@ -37,6 +41,9 @@ pub struct EnrollmentConfig {
     pub words: Vec<String>,
     /// Takes of each word.
     pub takes: usize,
+    /// Words that are not commands, asked for once each after the keywords and saved in the
+    /// [`OTHER_WORDS_FOLDER`] (empty: none).
+    pub other_words: Vec<String>,
     /// How long the prompt shows before listening starts.
     pub prompt_time: Duration,
     /// Microphone audio recorded per take (the take kept is the 1 s around the word).
@@ -56,6 +63,7 @@ impl Default for EnrollmentConfig {
         EnrollmentConfig {
             words: DEFAULT_WORDS.iter().map(|w| w.to_string()).collect(),
             takes: 6,
+            other_words: Vec::new(),
             prompt_time: Duration::from_millis(800),
             take_length: Duration::from_secs(2),
             result_time: Duration::from_secs(1),
@@ -88,14 +96,20 @@ pub struct AdaptOutcome {
     pub switched: bool,
 }
 
-/// Which word and take a session is at.
+/// The folder (and class) the owner's other words are saved under: the model's `unknown`.
+pub const OTHER_WORDS_FOLDER: &str = crate::kws::meta::UNKNOWN;
+
+/// Which word and take a session is at: every keyword `takes` times, then every other word
+/// once (counted as takes 1..=n of one group, so the screen and the held-out rule treat them
+/// like the takes of one word).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Progress {
     words: Vec<String>,
     takes: usize,
-    /// Index into `words`.
+    others: Vec<String>,
+    /// Index into `words`, then `words.len() + i` for other word `i`.
     word: usize,
-    /// 1-based take of the current word.
+    /// 1-based take of the current keyword.
     take: usize,
     /// Refusals in a row.
     refusals: u32,
@@ -104,14 +118,16 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A session over `words` x `takes`; `None` when there is nothing to record.
-    pub fn new(words: &[String], takes: usize) -> Option<Progress> {
+    /// A session over `words` x `takes`, then `others` once each; `None` when there is no
+    /// keyword to record (other words alone teach nothing).
+    pub fn new(words: &[String], takes: usize, others: &[String]) -> Option<Progress> {
         if words.is_empty() || takes == 0 {
             return None;
         }
         Some(Progress {
             words: words.to_vec(),
             takes,
+            others: others.to_vec(),
             word: 0,
             take: 1,
             refusals: 0,
@@ -119,19 +135,39 @@ impl Progress {
         })
     }
 
+    /// Index of the current other word, once the keywords are done.
+    fn other(&self) -> Option<usize> {
+        self.word.checked_sub(self.words.len())
+    }
+
     /// The word to say now.
     pub fn word(&self) -> &str {
-        self.words.get(self.word).map_or("", String::as_str)
+        match self.other() {
+            None => &self.words[self.word],
+            Some(i) => self.others.get(i).map_or("", String::as_str),
+        }
     }
 
-    /// The take of the current word, 1-based.
+    /// The folder the take is saved in: the keyword, or [`OTHER_WORDS_FOLDER`].
+    pub fn folder(&self) -> &str {
+        match self.other() {
+            None => &self.words[self.word],
+            Some(_) => OTHER_WORDS_FOLDER,
+        }
+    }
+
+    /// The take of the current word, 1-based (for an other word: which of them).
     pub fn take(&self) -> usize {
-        self.take
+        self.other().map_or(self.take, |i| i + 1)
     }
 
-    /// Takes per word.
+    /// Takes per word (for the other words: how many there are).
     pub fn takes(&self) -> usize {
-        self.takes
+        if self.other().is_some() {
+            self.others.len()
+        } else {
+            self.takes
+        }
     }
 
     /// Takes kept so far, all words.
@@ -141,19 +177,19 @@ impl Progress {
 
     /// Takes the session asks for in all.
     pub fn total(&self) -> usize {
-        self.words.len() * self.takes
+        self.words.len() * self.takes + self.others.len()
     }
 
     /// `true` once every take of every word is kept.
     pub fn done(&self) -> bool {
-        self.word >= self.words.len()
+        self.word >= self.words.len() + self.others.len()
     }
 
     /// Counts a kept take and moves on.
     pub fn keep(&mut self) {
         self.kept += 1;
         self.refusals = 0;
-        if self.take >= self.takes {
+        if self.other().is_some() || self.take >= self.takes {
             self.word += 1;
             self.take = 1;
         } else {
@@ -205,11 +241,12 @@ impl Enrollment {
     /// Starts a session at `at`: the first prompt. `None` (and nothing to do) when the
     /// config asks for no takes.
     pub fn start(cfg: &EnrollmentConfig, at: Duration, out: &mut Vec<Action>) -> Option<Self> {
-        let progress = Progress::new(&cfg.words, cfg.takes)?;
+        let progress = Progress::new(&cfg.words, cfg.takes, &cfg.other_words)?;
         log::info!(
-            "teaching the toy a voice: {} word(s) x {} take(s)",
+            "teaching the toy a voice: {} word(s) x {} take(s), then {} other word(s) once each",
             cfg.words.len(),
-            cfg.takes
+            cfg.takes,
+            cfg.other_words.len()
         );
         let mut e = Enrollment {
             cfg: cfg.clone(),
@@ -456,7 +493,7 @@ impl Enrollment {
         };
         out.push(Action::RecordTake {
             id,
-            word: self.progress.word().to_string(),
+            word: self.progress.folder().to_string(),
             take: self.progress.take(),
             length: self.cfg.take_length,
         });
@@ -485,7 +522,7 @@ mod tests {
 
     #[test]
     fn progress_walks_every_word_and_take() {
-        let mut p = Progress::new(&words(&["go", "stop"]), 2).unwrap();
+        let mut p = Progress::new(&words(&["go", "stop"]), 2, &[]).unwrap();
         let mut seen = vec![];
         while !p.done() {
             seen.push((p.word().to_string(), p.take()));
@@ -502,13 +539,50 @@ mod tests {
         );
         assert_eq!((p.kept(), p.total()), (4, 4));
         assert_eq!(p.word(), "", "no word past the end, and no panic");
-        assert!(Progress::new(&[], 3).is_none());
-        assert!(Progress::new(&words(&["go"]), 0).is_none());
+        assert!(Progress::new(&[], 3, &[]).is_none());
+        assert!(Progress::new(&words(&["go"]), 0, &[]).is_none());
+        assert!(
+            Progress::new(&[], 3, &words(&["rainbow"])).is_none(),
+            "other words alone teach nothing"
+        );
+    }
+
+    #[test]
+    fn other_words_follow_the_keywords_once_each_into_the_unknown_folder() {
+        let others = words(&["rainbow", "cookie", "hippo"]);
+        let mut p = Progress::new(&words(&["go"]), 2, &others).unwrap();
+        let mut seen = vec![];
+        while !p.done() {
+            seen.push((
+                p.word().to_string(),
+                p.folder().to_string(),
+                p.take(),
+                p.takes(),
+            ));
+            p.keep();
+        }
+        let row = |w: &str, f: &str, t, n| (w.to_string(), f.to_string(), t, n);
+        assert_eq!(
+            seen,
+            [
+                row("go", "go", 1, 2),
+                row("go", "go", 2, 2),
+                row("rainbow", "unknown", 1, 3),
+                row("cookie", "unknown", 2, 3),
+                row("hippo", "unknown", 3, 3),
+            ]
+        );
+        assert_eq!((p.kept(), p.total()), (5, 5));
+        assert_eq!(
+            (p.word(), p.folder()),
+            ("", "unknown"),
+            "no panic past the end"
+        );
     }
 
     #[test]
     fn refusals_count_in_a_row_and_reset_on_a_kept_take() {
-        let mut p = Progress::new(&words(&["go"]), 3).unwrap();
+        let mut p = Progress::new(&words(&["go"]), 3, &[]).unwrap();
         assert_eq!(p.refuse(), 1);
         assert_eq!(p.refuse(), 2);
         p.keep();

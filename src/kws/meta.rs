@@ -49,6 +49,7 @@
 //! replay_sha256 = "…"
 //! layout_file = "adapt_layout.toml"  # where the head's Dense weights sit in head.tflite
 //! layout_sha256 = "…"
+//! other_words = ["elephant", …]      # said once each when teaching, trained as `unknown`
 //! ```
 use std::path::{Path, PathBuf};
 
@@ -377,6 +378,12 @@ pub struct AdaptSpec {
     pub layout_file: PathBuf,
     #[serde(default)]
     pub layout_sha256: String,
+    /// Words that are not commands, which teaching asks the owner to say once each after the
+    /// keywords; kept as `unknown` takes. Why: a head taught only the owner's keywords starts
+    /// hearing keywords in whatever else that voice says. Words the head never trained or was
+    /// measured on (`scripts/kws/config.py` ENROLL_OTHER_WORDS). Empty: none are asked for.
+    #[serde(default)]
+    pub other_words: Vec<String>,
 }
 
 /// The optional `[detector]` table: what the model was tuned to on the validation streams
@@ -448,6 +455,17 @@ impl KwsMeta {
             path: labels_path,
             problem,
         })?;
+        let other = meta.adapt.iter().flat_map(|a| &a.other_words);
+        if let Some(w) = other
+            .clone()
+            .find(|w| meta.labels.iter().any(|l| l.eq_ignore_ascii_case(w.trim())))
+        {
+            return Err(MetaError::Invalid {
+                path: path.to_path_buf(),
+                field: "adapt.other_words",
+                problem: format!("holds '{w}', a label of the model: the owner's takes of it would be trained as not a command; remove it"),
+            });
+        }
         Ok(meta)
     }
 
@@ -555,6 +573,16 @@ impl KwsMeta {
                     ));
                 }
                 check_pin(field, pin, file).map_err(|p| invalid(field, p))?;
+            }
+            if let Some(w) = a
+                .other_words
+                .iter()
+                .find(|w| w.trim().is_empty() || w.chars().count() > 20)
+            {
+                return Err(invalid(
+                    "adapt.other_words",
+                    format!("holds {w:?}; each must be a word or two of at most 20 letters (it is shown on the toy's screen)"),
+                ));
             }
         }
         if let Some(t) = raw.detector.threshold {
@@ -727,6 +755,51 @@ mod tests {
             .to_string();
         assert!(
             err.contains("adapt.layout_sha256") && err.contains("missing"),
+            "{err}"
+        );
+        // The owner's other words: optional, shown on the screen, never a label.
+        assert!(KwsMeta::parse(&format!("{base}{table}"), origin)
+            .unwrap()
+            .adapt
+            .unwrap()
+            .other_words
+            .is_empty());
+        let other = format!("{base}{table}other_words = [\"rainbow\", \"lunch time\"]\n");
+        let parsed = KwsMeta::parse(&other, origin).unwrap().adapt.unwrap();
+        assert_eq!(parsed.other_words, ["rainbow", "lunch time"]);
+        for bad in ["\"\"", "\"a sentence far too long for the screen\""] {
+            let text = format!("{base}{table}other_words = [{bad}]\n");
+            let err = KwsMeta::parse(&text, origin).unwrap_err().to_string();
+            assert!(err.contains("adapt.other_words"), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_other_word_that_is_a_label_is_refused_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let pin = |name: &str, bytes: &[u8]| {
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+            crate::kws::model::sha256_hex(bytes)
+        };
+        let (m, e, h) = (pin("m", b"mel"), pin("e", b"emb"), pin("h", b"head"));
+        let (r, l) = (pin("r", b"replay"), pin("lay", b"layout"));
+        std::fs::write(
+            dir.path().join("labels.txt"),
+            "go\nstop\nunknown\nsilence\n",
+        )
+        .unwrap();
+        let toml = |other: &str| {
+            format!(
+                "front_end = \"embedding\"\n[embedding]\nmel_file = \"m\"\nmel_sha256 = \"{m}\"\nembedding_file = \"e\"\nembedding_sha256 = \"{e}\"\nembeddings = 16\n[model]\nfile = \"h\"\nsha256 = \"{h}\"\nlabels = \"labels.txt\"\noutput = \"softmax\"\n[adapt]\nreplay_file = \"r\"\nreplay_sha256 = \"{r}\"\nlayout_file = \"lay\"\nlayout_sha256 = \"{l}\"\nother_words = [{other}]\n"
+            )
+        };
+        let path = dir.path().join("kws.toml");
+        std::fs::write(&path, toml("\"rainbow\"")).unwrap();
+        KwsMeta::load(&path).expect("a word the model does not know");
+        std::fs::write(&path, toml("\"rainbow\", \"Stop\"")).unwrap();
+        let err = KwsMeta::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("adapt.other_words") && err.contains("Stop"),
             "{err}"
         );
     }

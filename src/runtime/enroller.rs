@@ -29,6 +29,9 @@ pub struct EnrollmentSetup {
     pub takes: usize,
     /// The words to teach; empty: every keyword of the model in use.
     pub words: Vec<String>,
+    /// Words that are not commands, said once each after the keywords (the adapted model's
+    /// `[adapt] other_words`; empty: none).
+    pub other_words: Vec<String>,
     /// The trainer (see [`super::adapter_glue`]).
     pub adapter: Box<dyn VoiceAdapter>,
     /// Where the adapter puts the owner's model contract (`<state_dir>/models-owner/kws.toml`,
@@ -291,6 +294,7 @@ mod tests {
             state_dir: state.path().to_path_buf(),
             takes: 1,
             words: vec!["go".into()],
+            other_words: Vec::new(),
             adapter: Box::new(ClosureAdapter::new(|_| {
                 Ok(AdaptOutcome {
                     before: 0.5,

@@ -252,6 +252,7 @@ pub fn start_with(
                     setup.words.clone()
                 },
                 takes: setup.takes,
+                other_words: setup.other_words.clone(),
                 ..EnrollmentConfig::default()
             });
             let keywords = RecognizerConfig::from_config(&cfg.keywords);
