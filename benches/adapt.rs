@@ -83,7 +83,7 @@ fn false_accepts(net: &Net, windows: &[Example], keywords: usize) -> usize {
 }
 
 /// Accuracy on the keyword clips and on the rest (unknown words, silence) of a set, as
-/// "kw / rest": the owner's takes are keywords only, so the two can move apart.
+/// "kw / rest": most of the owner's takes are keywords, so the two can move apart.
 fn split_acc(net: &Net, set: &[Example], keywords: usize) -> String {
     let (kw, rest): (Vec<Example>, Vec<Example>) =
         set.iter().cloned().partition(|e| e.label < keywords);

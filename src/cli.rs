@@ -86,8 +86,8 @@ pub enum Command {
         #[arg(long)]
         seconds: Option<f32>,
     },
-    /// Record the owner saying each keyword, then (when adapting) 12 words that are not
-    /// commands once each, for fine-tuning the model on their voice.
+    /// Record the owner saying each keyword, then the model's words that are not commands
+    /// (`[adapt] other_words`, unless --words) once each, for adapting the model to their voice.
     Enroll {
         /// Folder for the takes, in the Speech Commands layout
         /// (`scripts/train_kws.py --speech-commands DIR` trains on it). Default:
@@ -337,7 +337,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             no_adapt,
         } => {
             let dir = dir.unwrap_or_else(|| takes_dir(&cfg));
-            enroll(&cfg, &dir, takes, words, no_adapt)?;
+            enroll(&cfg, &dir, takes, words)?;
             if no_adapt {
                 return Ok(());
             }
@@ -830,13 +830,7 @@ fn output_result(error: Option<std::io::Error>) -> Result<()> {
     }
 }
 
-fn enroll(
-    cfg: &Config,
-    dir: &Path,
-    takes: usize,
-    words: Vec<String>,
-    no_adapt: bool,
-) -> Result<()> {
+fn enroll(cfg: &Config, dir: &Path, takes: usize, words: Vec<String>) -> Result<()> {
     use crate::enroll::{make_take, save_take, EnrollError};
     use crate::kws::meta::{KwsMeta, SILENCE, UNKNOWN};
     if !(1..=50).contains(&takes) {
@@ -850,8 +844,8 @@ fn enroll(
         .cloned()
         .collect();
     // The words that are not commands go with the full set only (a few keywords recorded
-    // again need no more of them), and only when the takes are for adapting.
-    let other_words = if words.is_empty() && !no_adapt {
+    // again need no more of them); with `--no-adapt` too, since `adapt` comes later.
+    let other_words = if words.is_empty() {
         adapt_source(cfg, None)
             .map(|m| other_words_of(&m))
             .unwrap_or_default()
@@ -893,7 +887,7 @@ fn enroll(
     let mut refused = 0;
     let mut at = 0;
     while let Some((say, folder, n, of)) = plan.get(at) {
-        if folder == UNKNOWN && *n == 1 {
+        if folder == UNKNOWN && *n == 1 && refused == 0 {
             println!("Now {of} words that are not commands, once each, so it learns what the rest of your speech sounds like:");
         }
         println!("Say \"{say}\" now ({n}/{of})…");
@@ -910,6 +904,15 @@ fn enroll(
                 saved += 1;
                 at += 1;
                 refused = 0;
+            }
+            // The keywords are all kept by now: adapt without the remaining other words
+            // rather than lose the session.
+            Err(EnrollError::Refused(why)) if refused >= 4 && folder == UNKNOWN => {
+                println!(
+                    "  {}: {why}. Skipping the remaining other words.",
+                    why.short()
+                );
+                break;
             }
             Err(e @ EnrollError::Refused(_)) if refused >= 4 => return Err(e.into()),
             Err(EnrollError::Refused(why)) => {

@@ -7,6 +7,8 @@
 //! take is listed in `DIR/testing_list.txt`: the trainer keeps those out of training, and
 //! they measure how well the retrained model knows the owner's voice. Each take is cut to
 //! the loudest second of a longer recording, so the person need not speak on an exact beat.
+//! The words that are not commands (said once each after the keywords) go to `DIR/unknown/`,
+//! numbered 1..=n as the takes of one word, so every third of them is held out too.
 
 use std::path::{Path, PathBuf};
 

@@ -417,6 +417,25 @@ fn hostile_takes_are_refused_naming_the_file_or_folder() {
     let up: Vec<i16> = mono.iter().flat_map(|&s| [s, s, s, s, s, s]).collect();
     write_wav(&stereo.join("go/owner_nohash_3.wav"), 48_000, 2, &up);
     prepare(&stereo).expect("a 48 kHz stereo take is converted");
+
+    // A session stopped after one other word: that take is trained on, none held out, and
+    // nothing is refused (a keyword needs 2 + 1; the other words need none).
+    let one_other = dir.path().join("one-other");
+    takes_of(&one_other, "go");
+    std::fs::create_dir_all(one_other.join("unknown")).unwrap();
+    std::fs::copy(
+        repo().join("tests/fixtures/adapt_owner_other/unknown/owner_nohash_0.wav"),
+        one_other.join("unknown/owner_nohash_1.wav"),
+    )
+    .unwrap();
+    let with = chatterbox::adapt::prepare(&req(&one_other), 0).expect("one other word adapts");
+    let without = chatterbox::adapt::prepare(&req(&stereo), 0).unwrap();
+    assert_eq!(with.held.len(), 1, "only the keyword's held-out take");
+    assert!(
+        with.train.iter().any(|e| e.label == 8),
+        "the other word is trained as unknown"
+    );
+    assert!(without.train.iter().all(|e| e.label != 8));
 }
 
 #[test]

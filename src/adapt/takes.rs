@@ -103,6 +103,11 @@ pub fn find(dir: &Path, meta: &KwsMeta) -> Result<Vec<Take>, AdaptError> {
         );
     }
     for (word, label) in words {
+        // The owner's other words are said once each, and a session can stop after one or two
+        // of them: however few there are, they are used, and none held out is fine.
+        if word == crate::kws::meta::UNKNOWN {
+            continue;
+        }
         let mine = takes.iter().filter(|t| t.label == label);
         let held = mine.clone().filter(|t| t.held_out).count();
         let train = mine.count() - held;

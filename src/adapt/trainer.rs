@@ -68,8 +68,11 @@ pub struct TrainConfig {
     /// Noisy copies of every training take (`takes::noisy_copy`), made before training.
     pub noisy_copies: usize,
     /// How many times each example of the owner's other words (their `unknown` takes) is
-    /// drawn for each one of a keyword: there are a dozen of them against 48 keyword takes,
-    /// and without the weight the owner's ordinary speech still drifts towards keywords.
+    /// drawn for each one of a keyword (0 counts as 1). Chosen on validation owners with 8
+    /// trained other words against 8 x 6 trained keyword takes (the trial's 9 per word):
+    /// without the weight the owner's ordinary speech still drifts towards keywords. With the
+    /// toy's 6 takes per word (4 trained) the other words weigh relatively more; that balance
+    /// was not measured separately.
     pub other_word_repeats: usize,
 }
 
@@ -78,8 +81,8 @@ impl Default for TrainConfig {
     /// --val`, README "Teach it your voice — on the toy"): the whole head, pulled towards the
     /// shipped weights, three replay examples per owner example, the owner's other words drawn
     /// three times. Without those other words the other voices lost up to 1.3 points and the
-    /// owner models false-accepted more; last-layer-only training missed 95 % on held-out
-    /// takes; without replay the other voices lost 6-16 points.
+    /// owner models false-accepted more; last-layer-only training reached only 81-96 % on the
+    /// held-out takes; without replay the other voices lost 6-16 points.
     fn default() -> Self {
         TrainConfig {
             first_trainable: 0,

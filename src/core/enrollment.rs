@@ -197,6 +197,16 @@ impl Progress {
         }
     }
 
+    /// `true` while asking for the other words (every keyword take is kept).
+    pub fn in_other_words(&self) -> bool {
+        self.other().is_some() && !self.done()
+    }
+
+    /// Gives up on the remaining other words: the session is done.
+    pub fn skip_other_words(&mut self) {
+        self.word = self.words.len() + self.others.len();
+    }
+
     /// Counts a refusal; returns how many in a row.
     pub fn refuse(&mut self) -> u32 {
         self.refusals += 1;
@@ -380,6 +390,14 @@ impl Enrollment {
             }
             TakeResult::Refused { reason, detail } => {
                 let n = self.progress.refuse();
+                if n >= self.cfg.max_refusals && self.progress.in_other_words() {
+                    // Every keyword take is kept: learn from them rather than lose the
+                    // session over a word that is not even a command.
+                    log::warn!("teaching: {n} takes of \"{word}\" refused in a row (the last: {detail}); learning without the remaining other words");
+                    self.progress.skip_other_words();
+                    self.learn(at, out);
+                    return Ended::No;
+                }
                 if n >= self.cfg.max_refusals {
                     log::warn!("teaching stopped: {n} takes of \"{word}\" refused in a row; the last: {detail}");
                     return self.fail(
@@ -578,6 +596,46 @@ mod tests {
             ("", "unknown"),
             "no panic past the end"
         );
+    }
+
+    #[test]
+    fn refusals_of_an_other_word_end_in_learning_not_in_failure() {
+        let cfg = EnrollmentConfig {
+            words: words(&["go"]),
+            takes: 1,
+            other_words: words(&["rainbow", "cookie"]),
+            max_refusals: 2,
+            ..EnrollmentConfig::default()
+        };
+        let mut out = Vec::new();
+        let mut e = Enrollment::start(&cfg, Duration::ZERO, &mut out).unwrap();
+        let next = |e: &mut Enrollment, out: &mut Vec<Action>| {
+            let due = e.deadline().unwrap();
+            assert_eq!(e.fire(due, false, out), Ended::No);
+            due
+        };
+        let refused = || TakeResult::Refused {
+            reason: "too long".into(),
+            detail: "too long".into(),
+        };
+        let at = next(&mut e, &mut out); // listen: "go"
+        e.take_finished(1, TakeResult::Kept, at, &mut out);
+        next(&mut e, &mut out); // prompt: "rainbow"
+        let at = next(&mut e, &mut out); // listen
+        assert!(e.progress().in_other_words());
+        e.take_finished(2, refused(), at, &mut out);
+        next(&mut e, &mut out); // prompt again
+        let at = next(&mut e, &mut out); // listen again
+        out.clear();
+        assert_eq!(e.take_finished(3, refused(), at, &mut out), Ended::No);
+        assert!(e.is_learning(), "{out:?}");
+        assert!(out.contains(&Action::Adapt), "{out:?}");
+        assert!(
+            !out.iter()
+                .any(|a| matches!(a, Action::Show(Screen::Error { .. }))),
+            "{out:?}"
+        );
+        assert_eq!(e.progress().kept(), 1);
     }
 
     #[test]

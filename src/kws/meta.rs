@@ -456,10 +456,14 @@ impl KwsMeta {
             problem,
         })?;
         let other = meta.adapt.iter().flat_map(|a| &a.other_words);
-        if let Some(w) = other
-            .clone()
-            .find(|w| meta.labels.iter().any(|l| l.eq_ignore_ascii_case(w.trim())))
-        {
+        // Neither a label nor holding one ("go home"): the owner's keyword would be trained
+        // as not a command.
+        let has_label = |w: &String| {
+            std::iter::once(w.trim())
+                .chain(w.split_whitespace())
+                .any(|part| meta.labels.iter().any(|l| l.eq_ignore_ascii_case(part)))
+        };
+        if let Some(w) = other.clone().find(|w| has_label(w)) {
             return Err(MetaError::Invalid {
                 path: path.to_path_buf(),
                 field: "adapt.other_words",
@@ -577,11 +581,11 @@ impl KwsMeta {
             if let Some(w) = a
                 .other_words
                 .iter()
-                .find(|w| w.trim().is_empty() || w.chars().count() > 20)
+                .find(|w| w.trim().is_empty() || w.chars().count() > 12)
             {
                 return Err(invalid(
                     "adapt.other_words",
-                    format!("holds {w:?}; each must be a word or two of at most 20 letters (it is shown on the toy's screen)"),
+                    format!("holds {w:?}; each must be a word or two of at most 12 letters (the most the toy's screen shows whole)"),
                 ));
             }
         }
@@ -767,7 +771,7 @@ mod tests {
         let other = format!("{base}{table}other_words = [\"rainbow\", \"lunch time\"]\n");
         let parsed = KwsMeta::parse(&other, origin).unwrap().adapt.unwrap();
         assert_eq!(parsed.other_words, ["rainbow", "lunch time"]);
-        for bad in ["\"\"", "\"a sentence far too long for the screen\""] {
+        for bad in ["\"\"", "\"far too long to show\""] {
             let text = format!("{base}{table}other_words = [{bad}]\n");
             let err = KwsMeta::parse(&text, origin).unwrap_err().to_string();
             assert!(err.contains("adapt.other_words"), "{err}");
@@ -796,12 +800,14 @@ mod tests {
         let path = dir.path().join("kws.toml");
         std::fs::write(&path, toml("\"rainbow\"")).unwrap();
         KwsMeta::load(&path).expect("a word the model does not know");
-        std::fs::write(&path, toml("\"rainbow\", \"Stop\"")).unwrap();
-        let err = KwsMeta::load(&path).unwrap_err().to_string();
-        assert!(
-            err.contains("adapt.other_words") && err.contains("Stop"),
-            "{err}"
-        );
+        for bad in ["Stop", "go home"] {
+            std::fs::write(&path, toml(&format!("\"rainbow\", \"{bad}\""))).unwrap();
+            let err = KwsMeta::load(&path).unwrap_err().to_string();
+            assert!(
+                err.contains("adapt.other_words") && err.contains(bad),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! the microphone stays with the capture thread. It never touches the recordings folder:
 //! takes go to `<state_dir>/enroll/<word>/owner_nohash_<session>-<take>.wav` (the layout of
 //! `chatterbox enroll`, written by the same [`crate::enroll`] functions, every third take
-//! listed in `testing_list.txt`), never into the clip library.
+//! listed in `testing_list.txt`; the other words under `unknown/`), never into the clip library.
 
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
@@ -29,8 +29,8 @@ pub struct EnrollmentSetup {
     pub takes: usize,
     /// The words to teach; empty: every keyword of the model in use.
     pub words: Vec<String>,
-    /// Words that are not commands, said once each after the keywords (the adapted model's
-    /// `[adapt] other_words`; empty: none).
+    /// Words that are not commands, said once each after the keywords (the `[adapt]
+    /// other_words` of the model adapting starts from; empty: none).
     pub other_words: Vec<String>,
     /// The trainer (see [`super::adapter_glue`]).
     pub adapter: Box<dyn VoiceAdapter>,

@@ -525,8 +525,15 @@ where
         } => {
             let count = take_of(*take, *takes);
             let room = W as u32 - widgets::text_width(LARGE, &count) - 6;
-            let word = widgets::fit(&shown_word(word), widgets::chars_in(LARGE, room));
-            widgets::text(t, &word, LARGE, Point::new(0, 0), Alignment::Left, ON)?;
+            // A longer word ("CHOCOLATE") in a smaller font rather than cut: the owner must
+            // be able to read what to say.
+            let word = shown_word(word);
+            let font = [LARGE, MEDIUM]
+                .into_iter()
+                .find(|f| word.chars().count() <= widgets::chars_in(f, room))
+                .unwrap_or(SMALL);
+            let word = widgets::fit(&word, widgets::chars_in(font, room));
+            widgets::text(t, &word, font, Point::new(0, 0), Alignment::Left, ON)?;
             widgets::text(t, &count, LARGE, Point::new(W - 1, 0), Alignment::Right, ON)?;
             widgets::dot(t, Point::new(4, second + 4), 8, *listening)?;
             let status = if *listening {
