@@ -13,12 +13,15 @@
 //! reads `adapt-trial-val/`: validation voice families play the owners, their eval sets are
 //! the validation clips, "other voices" the other validation families, and the false accepts
 //! are counted on the validation half of the real English speech. `ADAPT_TRIAL_SEED=<n>`
-//! trains with another seed (default 1).
+//! trains with another seed (default 1); `ADAPT_TRIAL_DIR=<dir>` reads a trial written with
+//! `adapt_trial.py --out <dir>` (e.g. `--per-word 6`, the toy's own count); `--blend` compares
+//! step counts, learning rates and weight blends towards the shipped head instead.
 //!
 //! For every owner family and training variant: the owner's held-out keyword takes (what
 //! `adapt` decides on, with the held-out other words), that voice's clips in the synthetic
-//! noisy test set (all; its keyword clips / the rest; only those unlike the takes' settings),
-//! the other held-out test voices, and false accepts per hour on the test
+//! noisy test set (all; its keyword clips / the rest; the clips the variant fixed and broke
+//! with the sign-test p of that split; only those unlike the takes' settings), the other
+//! held-out test voices, and false accepts per hour on the test
 //! half of the real English speech (a simplified detector: scores averaged over 3 windows =
 //! 240 ms, 0.85, 1 s refractory per word, as the shipped defaults).
 
@@ -41,6 +44,9 @@ fn val_split(args: &[String]) -> bool {
 }
 
 fn trial_dir(val: bool) -> PathBuf {
+    if let Some(dir) = std::env::var_os("ADAPT_TRIAL_DIR") {
+        return PathBuf::from(dir);
+    }
     std::env::var_os("CHATTERBOX_KWS_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -94,6 +100,50 @@ fn split_acc(net: &Net, set: &[Example], keywords: usize) -> String {
     )
 }
 
+/// `shipped + alpha * (adapted - shipped)`, weight by weight (weight-space ensembling).
+fn blend(shipped: &Net, adapted: &Net, alpha: f32) -> Net {
+    let mut out = adapted.clone();
+    for (o, s) in out.layers.iter_mut().zip(&shipped.layers) {
+        for (a, b) in o.w.iter_mut().zip(&s.w) {
+            *a = b + alpha * (*a - b);
+        }
+        for (a, b) in o.b.iter_mut().zip(&s.b) {
+            *a = b + alpha * (*a - b);
+        }
+    }
+    out
+}
+
+/// Clips of `set` the adapted net gets right and the shipped one wrong ("fixed"), the other way
+/// round ("broken"), and the two-sided exact sign-test p of that split (McNemar's test): whether
+/// a change in accuracy is more than the luck of which clips moved.
+fn paired(shipped: &Net, adapted: &Net, set: &[Example]) -> String {
+    let (mut fixed, mut broken) = (0u64, 0u64);
+    for e in set {
+        let (s, a) = (
+            argmax(&shipped.predict(&e.x)) == e.label,
+            argmax(&adapted.predict(&e.x)) == e.label,
+        );
+        match (s, a) {
+            (false, true) => fixed += 1,
+            (true, false) => broken += 1,
+            _ => {}
+        }
+    }
+    let n = fixed + broken;
+    let k = fixed.min(broken);
+    // P(X <= k) for X ~ Binomial(n, 1/2), doubled, in logs to stay finite for large n.
+    let ln_choose = |n: u64, i: u64| -> f64 {
+        (1..=i)
+            .map(|j| ((n - i + j) as f64).ln() - (j as f64).ln())
+            .sum()
+    };
+    let tail: f64 = (0..=k)
+        .map(|i| (ln_choose(n, i) - n as f64 * std::f64::consts::LN_2).exp())
+        .sum();
+    format!("+{fixed} / -{broken} (p {:.3})", (2.0 * tail).min(1.0))
+}
+
 fn pct(x: f32) -> String {
     format!("{:.1} %", 100.0 * x)
 }
@@ -112,7 +162,7 @@ fn main() {
     }
     let d = TrainConfig::default;
     // A name containing "keyword takes only" trains without the owner's other words.
-    let variants: Vec<(&str, TrainConfig)> = vec![
+    let mut variants: Vec<(&str, TrainConfig)> = vec![
         ("whole head, other words x 3 (default)", d()),
         ("whole head, keyword takes only (until v0.6)", d()),
         (
@@ -151,6 +201,25 @@ fn main() {
             },
         ),
     ];
+    if args.iter().any(|a| a == "--blend") {
+        variants = vec![("whole head, other words x 3 (default)", d())];
+        for steps in [300usize, 600, 1200] {
+            for lr in [5e-4f32, 1e-3] {
+                for a in ["1.0", "0.7", "0.5"] {
+                    let name: &'static str =
+                        Box::leak(format!("{steps} steps, lr {lr}, blend {a}").into_boxed_str());
+                    variants.push((
+                        name,
+                        TrainConfig {
+                            steps,
+                            learning_rate: lr,
+                            ..d()
+                        },
+                    ));
+                }
+            }
+        }
+    }
     let variants = if args.iter().any(|a| a == "--grid") {
         let mut v = Vec::new();
         for first in [1usize, 0] {
@@ -261,10 +330,10 @@ fn main() {
             p.held.len(),
             other_held.len()
         );
-        println!("| variant | held-out takes | {family} noisy {split} (all) | same, keywords / rest | same, unlike the takes | other {split} voices | FA/h real speech | train s |");
-        println!("|---|---|---|---|---|---|---|---|");
+        println!("| variant | held-out takes | {family} noisy {split} (all) | same, keywords / rest | same: fixed / broken clips | same, unlike the takes | other {split} voices | FA/h real speech | train s |");
+        println!("|---|---|---|---|---|---|---|---|---|");
         println!(
-            "| shipped | {} | {} | {} | {} | {} | {:.0} | - |",
+            "| shipped | {} | {} | {} | - | {} | {} | {:.0} | - |",
             pct(accuracy(base, &p.held)),
             pct(accuracy(base, &own)),
             split_acc(base, &own, kws),
@@ -285,12 +354,18 @@ fn main() {
                 weigh_other_words(owner, Some(kws), cfg.other_word_repeats)
             };
             let net = train(base, &owner, &p.shipped.replay, cfg, req.seed);
+            // "blend a": the trained weights pulled back towards the shipped ones.
+            let net = match name.split_once("blend ") {
+                Some((_, a)) => blend(base, &net, a.parse().expect("blend alpha")),
+                None => net,
+            };
             let s = t.elapsed().as_secs_f32();
             println!(
-                "| {name} | {} | {} | {} | {} | {} | {:.0} | {s:.2} |",
+                "| {name} | {} | {} | {} | {} | {} | {} | {:.0} | {s:.2} |",
                 pct(accuracy(&net, &p.held)),
                 pct(accuracy(&net, &own)),
                 split_acc(&net, &own, kws),
+                paired(base, &net, &own),
                 pct(accuracy(&net, &unlike)),
                 pct(other_acc(&net)),
                 false_accepts(&net, &speech, kws) as f64 / hours

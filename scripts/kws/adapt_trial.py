@@ -5,7 +5,7 @@ prepares). A held-out TEST voice family plays the owner, as in finetune_trial.py
     cargo bench --bench adapt                                         (then, from the root)
 
 With `--split val` VALIDATION voice families play the owners instead (default mbrola-us2,
-cmu-ked, espeak-en-gb-x-gbclan), and everything below comes from the validation split: the
+cmu-ked, mbrola-de5, espeak-en-gb-x-gbclan: every validation family of the embedding cache), and everything below comes from the validation split: the
 eval sets are the VALIDATION clips of the embedding cache (`x_val`), "other voices" are the
 other validation families, the false-accept speech is the VALIDATION half of the real English
 speech; it is written to `<cache>/adapt-trial-val/`. This is the mode to CHOOSE on (the
@@ -57,7 +57,7 @@ VOICES = {"pico-en-gb": ("pico", "en-GB"), "pico-en-us": ("pico", "en-US"),
           "espeak-en-gb-x-gbclan": ("espeak", "en-gb-x-gbclan+shelby"),
           "mbrola-de5": ("espeak", "mb-de5-en")}
 DEFAULT_FAMILIES = {"test": ["pico-en-gb", "hibari-heart", "cmu-awb"],
-                    "val": ["mbrola-us2", "cmu-ked", "espeak-en-gb-x-gbclan"]}
+                    "val": ["mbrola-us2", "cmu-ked", "mbrola-de5", "espeak-en-gb-x-gbclan"]}
 OUT_DIR = {"test": "adapt-trial", "val": "adapt-trial-val"}
 # (rate band, pitch band or None); flite's and festival's rate is duration_stretch, hibari's
 # a speed factor.
@@ -157,12 +157,16 @@ def main(argv=None) -> int:
                        f"{k}: {' '.join(v)}" for k, v in DEFAULT_FAMILIES.items()) + ")")
     p.add_argument("--embedding", type=Path,
                    help="the embedding cache holding x_<split> (default: the newest that does)")
-    p.add_argument("--per-word", type=int, default=9)
+    p.add_argument("--per-word", type=int, default=9,
+                   help="takes of each keyword (every third held out; the toy asks for 6)")
+    p.add_argument("--out", type=Path,
+                   help="where to write (default <cache>/adapt-trial[-val]; the bench reads "
+                        "ADAPT_TRIAL_DIR)")
     p.add_argument("--seed", type=int, default=1234)
     a = p.parse_args(argv)
     split = a.split
     a.families = a.families or DEFAULT_FAMILIES[split]
-    out = a.cache / OUT_DIR[split]
+    out = a.out or a.cache / OUT_DIR[split]
     out.mkdir(parents=True, exist_ok=True)
     meta: dict = {"split": split, "families": a.families, "per_word": a.per_word, "files": {}}
     for fam in a.families:
