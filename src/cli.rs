@@ -432,19 +432,24 @@ fn takes_dir(cfg: &Config) -> PathBuf {
 /// the enroller thread, starting from the shipped speech-embedding model.
 fn enrollment_setup(cfg: &Config) -> runtime::enroller::EnrollmentSetup {
     let state_dir = cfg.state_dir();
+    let stop = runtime::adapter_glue::StopLearning::default();
     let mut other_words = Vec::new();
     let adapter: Box<dyn runtime::adapter_glue::VoiceAdapter> = match adapt_source(cfg, None) {
         Ok(shipped_meta) => {
             other_words = other_words_of(&shipped_meta);
             let state = state_dir.clone();
             Box::new(runtime::adapter_glue::ClosureAdapter::new(
-                move |takes_dir| {
-                    crate::adapt::adapt(&crate::adapt::AdaptRequest {
-                        takes_dir: takes_dir.to_path_buf(),
-                        state_dir: state.clone(),
-                        shipped_meta: shipped_meta.clone(),
-                        seed: 1,
-                    })
+                move |takes_dir, stop| {
+                    crate::adapt::adapt_unless(
+                        &crate::adapt::AdaptRequest {
+                            takes_dir: takes_dir.to_path_buf(),
+                            state_dir: state.clone(),
+                            shipped_meta: shipped_meta.clone(),
+                            seed: 1,
+                        },
+                        &crate::adapt::trainer::TrainConfig::default(),
+                        &|| stop.requested(),
+                    )
                     .map(|r| crate::core::AdaptOutcome {
                         // What the toy was using: an earlier adaptation, else the shipped head.
                         before: r.in_use.unwrap_or(r.before),
@@ -472,6 +477,7 @@ fn enrollment_setup(cfg: &Config) -> runtime::enroller::EnrollmentSetup {
         words: Vec::new(),
         other_words,
         adapter,
+        stop,
     }
 }
 

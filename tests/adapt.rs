@@ -569,3 +569,42 @@ fn a_new_adaptation_must_also_beat_the_owner_model_in_use() {
         in_use
     );
 }
+
+#[test]
+fn a_stop_requested_before_the_switch_leaves_the_owner_model_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let req = AdaptRequest {
+        takes_dir: repo().join("tests/fixtures/adapt_owner"),
+        state_dir: dir.path().join("state"),
+        shipped_meta: repo().join("models/embedding/kws.toml"),
+        seed: 1,
+    };
+    let cfg = TrainConfig::default();
+    // The toy stops waiting while the staged model passes its self-check: the last check,
+    // just before the switch.
+    let checks = std::cell::Cell::new(0);
+    let err = chatterbox::adapt::adapt_unless(&req, &cfg, &|| {
+        checks.set(checks.get() + 1);
+        checks.get() >= 3
+    })
+    .unwrap_err();
+    assert!(matches!(err, AdaptError::Stopped), "{err}");
+    assert!(err.to_string().contains("chatterbox adapt"), "{err}");
+    assert_eq!(
+        checks.get(),
+        3,
+        "checked after the front end, after training and before the switch"
+    );
+    assert!(chatterbox::adapt::owner_model(&req.state_dir).is_none());
+    let left: Vec<String> = std::fs::read_dir(&req.state_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("models-owner"))
+        .collect();
+    assert!(left.is_empty(), "nothing staged is left behind: {left:?}");
+    // Not stopped, the same adaptation switches: the stop is what kept the model.
+    let r = chatterbox::adapt::adapt_unless(&req, &cfg, &|| false).unwrap();
+    assert!(r.switched, "{r:?}");
+}

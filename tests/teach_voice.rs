@@ -24,7 +24,7 @@ use chatterbox::clock::ManualClock;
 use chatterbox::config::Config;
 use chatterbox::core::AdaptOutcome;
 use chatterbox::hw::leds::{Led, LedPins};
-use chatterbox::runtime::adapter_glue::ClosureAdapter;
+use chatterbox::runtime::adapter_glue::{ClosureAdapter, StopLearning};
 use chatterbox::runtime::enroller::EnrollmentSetup;
 use chatterbox::runtime::sim::{SimButton, SimCommand, SimDriver};
 use chatterbox::runtime::{self, App, Hardware, Options};
@@ -98,7 +98,7 @@ impl Toy {
         let shown = screens.clone();
         let adapted = Arc::new(Mutex::new(Vec::new()));
         let calls = adapted.clone();
-        let adapter = ClosureAdapter::new(move |dir: &Path| {
+        let adapter = ClosureAdapter::new(move |dir: &Path, _stop: &StopLearning| {
             calls.lock().unwrap().push(dir.to_path_buf());
             match adapt {
                 Some(o) => Ok(o),
@@ -112,6 +112,7 @@ impl Toy {
             other_words: other_words.iter().map(|w| w.to_string()).collect(),
             adapter: Box::new(adapter),
             owner_model: state.path().join("models-owner/kws.toml"),
+            stop: StopLearning::default(),
         };
         let app = runtime::start_with(
             &cfg,

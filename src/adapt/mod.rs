@@ -99,6 +99,8 @@ pub enum AdaptError {
     Busy { dir: PathBuf },
     #[error("the adapted model failed its self-check: {0}")]
     SelfCheck(String),
+    #[error("learning was stopped before it switched models (the toy stopped waiting for it); the owner model was not changed. `chatterbox adapt` learns from the saved takes")]
+    Stopped,
 }
 
 /// Adapts the shipped head to the owner's takes; switches to it only when it is better on the
@@ -112,12 +114,32 @@ pub fn adapt_with(
     req: &AdaptRequest,
     cfg: &trainer::TrainConfig,
 ) -> Result<AdaptReport, AdaptError> {
+    adapt_unless(req, cfg, &|| false)
+}
+
+/// [`adapt_with`] that gives up with [`AdaptError::Stopped`], the owner model untouched, once
+/// `stopped()` says so: checked between the steps and last just before the switch. Why: the
+/// toy shows "Not learned" when it stops waiting, and a model switched after that would
+/// contradict its own screen.
+pub fn adapt_unless(
+    req: &AdaptRequest,
+    cfg: &trainer::TrainConfig,
+    stopped: &dyn Fn() -> bool,
+) -> Result<AdaptReport, AdaptError> {
     let t0 = std::time::Instant::now();
+    let go_on = || {
+        if stopped() {
+            Err(AdaptError::Stopped)
+        } else {
+            Ok(())
+        }
+    };
     let Prepared {
         shipped,
         held,
         train,
     } = prepare(req, cfg.noisy_copies)?;
+    go_on()?;
     let before = trainer::accuracy(&shipped.net, &held);
     let in_use = in_use_accuracy(&req.state_dir, &shipped.meta, &held);
     let unknown = shipped
@@ -127,12 +149,13 @@ pub fn adapt_with(
         .position(|l| l == crate::kws::meta::UNKNOWN);
     let train = trainer::weigh_other_words(&train, unknown, cfg.other_word_repeats);
     let adapted = trainer::train(&shipped.net, &train, &shipped.replay, cfg, req.seed);
+    go_on()?;
     let after = trainer::accuracy(&adapted, &held);
     // Better than the shipped head, and than the owner model in use: a new adaptation must
     // not replace a better one from an earlier session or seed.
     let switched = after > in_use.map_or(before, |u| u.max(before));
     if switched {
-        install(req, &shipped, &adapted)?;
+        install(req, &shipped, &adapted, &go_on)?;
     }
     Ok(AdaptReport {
         before,
@@ -254,7 +277,12 @@ impl Shipped {
 pub const SELF_CHECK_TOLERANCE: f32 = 1e-4;
 
 /// Writes the adapted head as the owner model: staged, self-checked with LiteRT, switched.
-fn install(req: &AdaptRequest, shipped: &Shipped, adapted: &net::Net) -> Result<(), AdaptError> {
+fn install(
+    req: &AdaptRequest,
+    shipped: &Shipped,
+    adapted: &net::Net,
+    go_on: &dyn Fn() -> Result<(), AdaptError>,
+) -> Result<(), AdaptError> {
     let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
     if !adapted.layers.iter().all(|l| finite(&l.w) && finite(&l.b)) {
         return Err(AdaptError::SelfCheck(
@@ -271,7 +299,8 @@ fn install(req: &AdaptRequest, shipped: &Shipped, adapted: &net::Net) -> Result<
     };
     let held = owner::lock(&req.state_dir)?;
     let staged = owner::stage(&req.state_dir, &files, &held)?;
-    let checked = self_check(&staged.join("kws.toml"), adapted, &shipped.replay);
+    let checked =
+        self_check(&staged.join("kws.toml"), adapted, &shipped.replay).and_then(|()| go_on());
     match checked {
         Ok(()) => owner::commit(&req.state_dir, &staged, &held),
         Err(e) => {

@@ -347,7 +347,10 @@ impl Enrollment {
                     out,
                 )
             }
-            Step::Learning { .. } => self.adapt_finished(Err("learning took too long".into()), out),
+            Step::Learning { .. } => {
+                out.push(Action::StopLearning);
+                self.adapt_finished(Err("learning took too long".into()), out)
+            }
             Step::WaitSpeaker => Ended::No,
         }
     }
@@ -636,6 +639,35 @@ mod tests {
             "{out:?}"
         );
         assert_eq!(e.progress().kept(), 1);
+    }
+
+    #[test]
+    fn a_learning_that_outlasts_the_watchdog_is_told_to_stop() {
+        let cfg = EnrollmentConfig {
+            words: words(&["go"]),
+            takes: 1,
+            ..EnrollmentConfig::default()
+        };
+        let mut out = Vec::new();
+        let mut e = Enrollment::start(&cfg, Duration::ZERO, &mut out).unwrap();
+        let due = e.deadline().unwrap();
+        e.fire(due, false, &mut out); // listening
+        e.take_finished(1, TakeResult::Kept, due, &mut out);
+        let due = e.deadline().unwrap();
+        e.fire(due, false, &mut out); // learning
+        assert!(e.is_learning());
+        let watchdog = e.deadline().unwrap();
+        assert_eq!(watchdog, due + cfg.adapt_timeout);
+        out.clear();
+        let ended = e.fire(watchdog, false, &mut out);
+        assert!(matches!(ended, Ended::Yes { .. }), "{ended:?}");
+        assert!(out.contains(&Action::StopLearning), "{out:?}");
+        assert!(
+            out.iter().any(
+                |a| matches!(a, Action::Show(Screen::Error { title, .. }) if title == "Not learned")
+            ),
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -272,6 +272,9 @@ pub enum Action {
     CancelTake,
     /// Learn from the saved takes; the adapter answers [`Input::AdaptFinished`].
     Adapt,
+    /// The toy stopped waiting for the learning (it says "Not learned"): the adapter must not
+    /// switch models any more, and its late answer is ignored.
+    StopLearning,
 }
 
 /// How far the current press has got.

@@ -6,18 +6,45 @@
 //! so `cli.rs` wraps the real trainer (`crate::adapt::adapt`) in one, and tests use a fake.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::core::AdaptOutcome;
+
+/// The toy's word to a running adapter that it has stopped waiting (its watchdog fired and
+/// the screen says "Not learned"): shared between the controller, which requests the stop,
+/// and the enroller thread, whose adapter checks it and must then not switch models.
+#[derive(Clone, Debug, Default)]
+pub struct StopLearning(Arc<AtomicBool>);
+
+impl StopLearning {
+    /// The toy stopped waiting.
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether it did (since the last [`StopLearning::clear`]).
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// A new learning starts.
+    pub fn clear(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
 
 /// Learns the owner's voice from a folder of takes in the enroll layout
 /// (`DIR/<word>/owner_nohash_*.wav` + `DIR/testing_list.txt`). Runs on the enroller thread;
 /// it may take seconds. An `Err` is shown to the owner as it is: one sentence, with the fix.
+/// Once `stop` is requested it must not switch models (the real trainer checks it between
+/// its steps and just before the switch).
 pub trait VoiceAdapter: Send {
-    fn adapt(&self, takes_dir: &Path) -> Result<AdaptOutcome, String>;
+    fn adapt(&self, takes_dir: &Path, stop: &StopLearning) -> Result<AdaptOutcome, String>;
 }
 
 /// Boxed adapter function.
-pub type AdaptFn = Box<dyn Fn(&Path) -> Result<AdaptOutcome, String> + Send>;
+pub type AdaptFn = Box<dyn Fn(&Path, &StopLearning) -> Result<AdaptOutcome, String> + Send>;
 
 /// A [`VoiceAdapter`] made of a function (`cli.rs` wraps `crate::adapt::adapt` in one).
 pub struct ClosureAdapter {
@@ -25,14 +52,16 @@ pub struct ClosureAdapter {
 }
 
 impl ClosureAdapter {
-    pub fn new(f: impl Fn(&Path) -> Result<AdaptOutcome, String> + Send + 'static) -> Self {
+    pub fn new(
+        f: impl Fn(&Path, &StopLearning) -> Result<AdaptOutcome, String> + Send + 'static,
+    ) -> Self {
         ClosureAdapter { f: Box::new(f) }
     }
 }
 
 impl VoiceAdapter for ClosureAdapter {
-    fn adapt(&self, takes_dir: &Path) -> Result<AdaptOutcome, String> {
-        (self.f)(takes_dir)
+    fn adapt(&self, takes_dir: &Path, stop: &StopLearning) -> Result<AdaptOutcome, String> {
+        (self.f)(takes_dir, stop)
     }
 }
 
@@ -41,7 +70,7 @@ impl VoiceAdapter for ClosureAdapter {
 pub struct CannotLearn(pub String);
 
 impl VoiceAdapter for CannotLearn {
-    fn adapt(&self, takes_dir: &Path) -> Result<AdaptOutcome, String> {
+    fn adapt(&self, takes_dir: &Path, _stop: &StopLearning) -> Result<AdaptOutcome, String> {
         Err(format!(
             "{}; the takes are saved in {} for `chatterbox adapt`",
             self.0,
@@ -56,7 +85,7 @@ mod tests {
 
     #[test]
     fn a_closure_adapter_passes_the_folder_and_the_answer_through() {
-        let a = ClosureAdapter::new(|dir| {
+        let a = ClosureAdapter::new(|dir, _| {
             assert_eq!(dir, Path::new("/state/enroll"));
             Ok(AdaptOutcome {
                 before: 0.5,
@@ -65,9 +94,16 @@ mod tests {
             })
         });
         let boxed: Box<dyn VoiceAdapter> = Box::new(a);
-        assert_eq!(boxed.adapt(Path::new("/state/enroll")).unwrap().after, 0.9);
+        let stop = StopLearning::default();
+        assert_eq!(
+            boxed
+                .adapt(Path::new("/state/enroll"), &stop)
+                .unwrap()
+                .after,
+            0.9
+        );
         let e = CannotLearn("no model".into())
-            .adapt(Path::new("/x"))
+            .adapt(Path::new("/x"), &stop)
             .unwrap_err();
         assert!(e.contains("no model") && e.contains("/x"), "{e}");
     }

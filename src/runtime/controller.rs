@@ -70,6 +70,8 @@ pub struct Outputs {
     pub screens: Sender<Screen>,
     /// The enroller thread, when the toy can teach itself a voice.
     pub enroll: Option<Sender<EnrollCommand>>,
+    /// Shared with the enroller's adapter: set when the toy stops waiting for it.
+    pub stop_learning: super::adapter_glue::StopLearning,
 }
 
 /// Where the controller hears from.
@@ -372,7 +374,12 @@ impl Controller {
                     self.pending_take = None;
                     self.send_enroller(EnrollCommand::Cancel);
                 }
+                Action::StopLearning => {
+                    self.out.stop_learning.request();
+                    self.adapting = false;
+                }
                 Action::Adapt => {
+                    self.out.stop_learning.clear();
                     if self.send_enroller(EnrollCommand::Adapt) {
                         self.adapting = true;
                     } else {

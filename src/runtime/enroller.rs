@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{select, Receiver, Sender};
 
-use super::adapter_glue::VoiceAdapter;
+use super::adapter_glue::{StopLearning, VoiceAdapter};
 use crate::audio::capture::CaptureHub;
 use crate::core::{AdaptOutcome, TakeResult};
 use crate::enroll::{make_take, save_take, EnrollError};
@@ -34,6 +34,8 @@ pub struct EnrollmentSetup {
     pub other_words: Vec<String>,
     /// The trainer (see [`super::adapter_glue`]).
     pub adapter: Box<dyn VoiceAdapter>,
+    /// Requested by the controller when the toy stops waiting for the trainer.
+    pub stop: StopLearning,
     /// Where the adapter puts the owner's model contract (`<state_dir>/models-owner/kws.toml`,
     /// later `crate::adapt::owner_model(state_dir)`): loaded after a switch, and at start
     /// instead of the shipped model when it exists.
@@ -219,7 +221,7 @@ fn adapt(
     reload: &mut ReloadFn,
 ) -> Result<AdaptOutcome, String> {
     let started = std::time::Instant::now();
-    let outcome = setup.adapter.adapt(dir)?;
+    let outcome = setup.adapter.adapt(dir, &setup.stop)?;
     log::info!(
         "adapter: {:.0} % -> {:.0} % on the held-out takes in {:.1} s; {}",
         outcome.before * 100.0,
@@ -295,7 +297,8 @@ mod tests {
             takes: 1,
             words: vec!["go".into()],
             other_words: Vec::new(),
-            adapter: Box::new(ClosureAdapter::new(|_| {
+            adapter: Box::new(ClosureAdapter::new(|_, stop| {
+                assert!(!stop.requested());
                 Ok(AdaptOutcome {
                     before: 0.5,
                     after: 0.9,
@@ -303,6 +306,7 @@ mod tests {
                 })
             })),
             owner_model: state.path().join("models-owner/kws.toml"),
+            stop: StopLearning::default(),
         };
         let (cmd_tx, cmd_rx) = crossbeam_channel::unbounded();
         let (rep_tx, rep_rx) = crossbeam_channel::unbounded();

@@ -243,6 +243,10 @@ pub fn start_with(
     }
     let (enroll_report_tx, enroll_report_rx) = unbounded();
     machine_cfg.enrollment = None;
+    let stop_learning = enrollment
+        .as_ref()
+        .map(|setup| setup.stop.clone())
+        .unwrap_or_default();
     let enroll_tx = match enrollment {
         Some(setup) => {
             machine_cfg.enrollment = Some(EnrollmentConfig {
@@ -289,6 +293,7 @@ pub fn start_with(
             leds: led_tx,
             screens: screen_tx,
             enroll: enroll_tx,
+            stop_learning,
         },
         playing.clone(),
     );
