@@ -432,7 +432,7 @@ fn takes_dir(cfg: &Config) -> PathBuf {
 /// the enroller thread, starting from the shipped speech-embedding model.
 fn enrollment_setup(cfg: &Config) -> runtime::enroller::EnrollmentSetup {
     let state_dir = cfg.state_dir();
-    let stop = runtime::adapter_glue::StopLearning::default();
+    let stop = runtime::adapter_glue::StopFlag::default();
     let mut other_words = Vec::new();
     let adapter: Box<dyn runtime::adapter_glue::VoiceAdapter> = match adapt_source(cfg, None) {
         Ok(shipped_meta) => {
@@ -448,7 +448,10 @@ fn enrollment_setup(cfg: &Config) -> runtime::enroller::EnrollmentSetup {
                             seed: 1,
                         },
                         &crate::adapt::trainer::TrainConfig::default(),
-                        &|| stop.requested(),
+                        &|stage| match stage {
+                            crate::adapt::Stage::Working => !stop.requested(),
+                            crate::adapt::Stage::Switching => stop.claim_switch(),
+                        },
                     )
                     .map(|r| crate::core::AdaptOutcome {
                         // What the toy was using: an earlier adaptation, else the shipped head.

@@ -580,31 +580,42 @@ fn a_stop_requested_before_the_switch_leaves_the_owner_model_as_it_was() {
         seed: 1,
     };
     let cfg = TrainConfig::default();
-    // The toy stops waiting while the staged model passes its self-check: the last check,
-    // just before the switch.
-    let checks = std::cell::Cell::new(0);
-    let err = chatterbox::adapt::adapt_unless(&req, &cfg, &|| {
-        checks.set(checks.get() + 1);
-        checks.get() >= 3
+    // The toy stops waiting while the staged model passes its self-check: the switch is
+    // refused at the last question.
+    use chatterbox::adapt::Stage;
+    let asked = std::cell::RefCell::new(Vec::new());
+    let err = chatterbox::adapt::adapt_unless(&req, &cfg, &|stage| {
+        asked.borrow_mut().push(stage);
+        stage == Stage::Working
     })
     .unwrap_err();
     assert!(matches!(err, AdaptError::Stopped), "{err}");
     assert!(err.to_string().contains("chatterbox adapt"), "{err}");
     assert_eq!(
-        checks.get(),
-        3,
-        "checked after the front end, after training and before the switch"
+        *asked.borrow(),
+        [
+            Stage::Working,
+            Stage::Working,
+            Stage::Working,
+            Stage::Switching
+        ],
+        "asked before and after the front end, after training, and before the switch"
     );
     assert!(chatterbox::adapt::owner_model(&req.state_dir).is_none());
-    let left: Vec<String> = std::fs::read_dir(&req.state_dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("models-owner"))
-        .collect();
-    assert!(left.is_empty(), "nothing staged is left behind: {left:?}");
+    assert!(
+        !req.state_dir.join(".models-owner.new").exists(),
+        "nothing staged is left behind"
+    );
+    // A stop before anything starts: not even the front end runs.
+    asked.borrow_mut().clear();
+    let err = chatterbox::adapt::adapt_unless(&req, &cfg, &|stage| {
+        asked.borrow_mut().push(stage);
+        false
+    })
+    .unwrap_err();
+    assert!(matches!(err, AdaptError::Stopped), "{err}");
+    assert_eq!(*asked.borrow(), [Stage::Working]);
     // Not stopped, the same adaptation switches: the stop is what kept the model.
-    let r = chatterbox::adapt::adapt_unless(&req, &cfg, &|| false).unwrap();
+    let r = chatterbox::adapt::adapt_unless(&req, &cfg, &|_| true).unwrap();
     assert!(r.switched, "{r:?}");
 }

@@ -20,14 +20,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chatterbox::audio::memory::MemoryBackend;
-use chatterbox::clock::ManualClock;
+use chatterbox::clock::{Clock, ManualClock};
 use chatterbox::config::Config;
 use chatterbox::core::AdaptOutcome;
 use chatterbox::hw::leds::{Led, LedPins};
-use chatterbox::runtime::adapter_glue::{ClosureAdapter, StopLearning};
+use chatterbox::runtime::adapter_glue::{ClosureAdapter, StopFlag};
 use chatterbox::runtime::enroller::EnrollmentSetup;
 use chatterbox::runtime::sim::{SimButton, SimCommand, SimDriver};
-use chatterbox::runtime::{self, App, Hardware, Options};
+use chatterbox::runtime::{self, App, ControlMsg, Hardware, Options};
 use chatterbox::ui::Screen;
 use common::log_capture;
 
@@ -59,9 +59,24 @@ impl LedPins for NoLeds {
     }
 }
 
+/// What the fake trainer does when the toy asks it to learn.
+#[derive(Clone, Copy)]
+enum Trainer {
+    /// Answers at once.
+    Answers(AdaptOutcome),
+    /// Panics (the enroller thread dies).
+    Crashes,
+    /// Runs until the toy asks it to stop (at most 30 s of real time), then says it stopped.
+    RunsUntilStopped,
+}
+
 struct Toy {
     app: Option<App>,
     driver: SimDriver,
+    clock: ManualClock,
+    /// For each call of the trainer: whether the stop was already requested when it began,
+    /// and whether it saw the stop before it returned.
+    stops: Arc<Mutex<Vec<(bool, bool)>>>,
     screens: Arc<Mutex<Vec<Screen>>>,
     state: tempfile::TempDir,
     adapted: Arc<Mutex<Vec<PathBuf>>>,
@@ -70,14 +85,13 @@ struct Toy {
 }
 
 impl Toy {
-    /// A toy teaching `words` x `takes`, then `other_words` once each; the adapter answers
-    /// `adapt` (or panics with `None`). The mouth says `takes_said` in order, one per take
-    /// listened for.
+    /// A toy teaching `words` x `takes`, then `other_words` once each, with a fake `trainer`.
+    /// The mouth says `takes_said` in order, one per take listened for.
     fn start(
         words: &[&str],
         takes: usize,
         other_words: &[&str],
-        adapt: Option<AdaptOutcome>,
+        trainer: Trainer,
         takes_said: Vec<Vec<i16>>,
     ) -> Toy {
         log_capture::init();
@@ -98,11 +112,25 @@ impl Toy {
         let shown = screens.clone();
         let adapted = Arc::new(Mutex::new(Vec::new()));
         let calls = adapted.clone();
-        let adapter = ClosureAdapter::new(move |dir: &Path, _stop: &StopLearning| {
+        let stops = Arc::new(Mutex::new(Vec::new()));
+        let seen = stops.clone();
+        let adapter = ClosureAdapter::new(move |dir: &Path, stop: &StopFlag| {
             calls.lock().unwrap().push(dir.to_path_buf());
-            match adapt {
-                Some(o) => Ok(o),
-                None => panic!("simulated: the trainer crashed"),
+            let at_start = stop.requested();
+            match trainer {
+                Trainer::Answers(o) => {
+                    seen.lock().unwrap().push((at_start, stop.requested()));
+                    Ok(o)
+                }
+                Trainer::Crashes => panic!("simulated: the trainer crashed"),
+                Trainer::RunsUntilStopped => {
+                    let t = std::time::Instant::now();
+                    while !stop.requested() && t.elapsed() < Duration::from_secs(30) {
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    seen.lock().unwrap().push((at_start, stop.requested()));
+                    Err("simulated: stopped".into())
+                }
             }
         });
         let setup = EnrollmentSetup {
@@ -112,8 +140,9 @@ impl Toy {
             other_words: other_words.iter().map(|w| w.to_string()).collect(),
             adapter: Box::new(adapter),
             owner_model: state.path().join("models-owner/kws.toml"),
-            stop: StopLearning::default(),
+            stop: StopFlag::default(),
         };
+        let virtual_clock = clock.clone();
         let app = runtime::start_with(
             &cfg,
             Hardware {
@@ -164,6 +193,8 @@ impl Toy {
         Toy {
             app: Some(app),
             driver,
+            clock: virtual_clock,
+            stops,
             screens,
             state,
             adapted,
@@ -259,7 +290,7 @@ fn the_gesture_teaches_refuses_a_quiet_take_saves_the_rest_and_shows_the_result(
         switched: true,
     };
     let others = ["rainbow", "cookie", "hippo"];
-    let mut toy = Toy::start(&["go", "stop"], 3, &others, Some(outcome), said);
+    let mut toy = Toy::start(&["go", "stop"], 3, &others, Trainer::Answers(outcome), said);
     toy.gesture();
     assert!(
         toy.driver.settled().unwrap().enrolling,
@@ -358,7 +389,7 @@ fn the_gesture_teaches_refuses_a_quiet_take_saves_the_rest_and_shows_the_result(
 #[test]
 fn an_enroller_that_dies_while_learning_does_not_wedge_the_toy() {
     let said = (0..1).map(|_| utterance(0.4)).collect();
-    let mut toy = Toy::start(&["yes"], 1, &[], None, said);
+    let mut toy = Toy::start(&["yes"], 1, &[], Trainer::Crashes, said);
     toy.gesture();
     toy.until_taught();
     assert_eq!(
@@ -390,4 +421,63 @@ fn an_enroller_that_dies_while_learning_does_not_wedge_the_toy() {
         |s| matches!(s, Screen::Error { detail, .. } if detail.contains("restart the toy"))
     ));
     toy.stop();
+}
+
+#[test]
+fn a_learning_past_the_watchdog_is_told_to_stop_and_the_next_one_starts_clear() {
+    let said = (0..2).map(|_| utterance(0.4)).collect();
+    let mut toy = Toy::start(&["yes"], 1, &[], Trainer::RunsUntilStopped, said);
+    // Learning keeps the toy busy, so the driver cannot wait it out: it gives up quickly, and
+    // the test moves the virtual clock itself.
+    toy.driver.settle_timeout = Duration::from_secs(2);
+    toy.gesture();
+    for _ in 0..100 {
+        if !toy.adapted.lock().unwrap().is_empty() {
+            break;
+        }
+        let _ = toy.driver.run(&SimCommand::Wait(secs(0.5)));
+    }
+    assert_eq!(toy.adapted.lock().unwrap().len(), 1, "learning began");
+    assert!(toy.stops.lock().unwrap().is_empty(), "and is still running");
+    // Ten minutes and a second later the watchdog fires.
+    toy.clock.set(toy.clock.now() + Duration::from_secs(601));
+    let control = toy.app.as_ref().unwrap().control();
+    control.send(ControlMsg::Tick).unwrap();
+    for _ in 0..5000 {
+        if !toy.stops.lock().unwrap().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(
+        *toy.stops.lock().unwrap(),
+        [(false, true)],
+        "the running trainer was told to stop"
+    );
+    assert!(
+        toy.shows(|s| matches!(s, Screen::Error { title, detail } if title == "Not learned" && detail.contains("chatterbox adapt"))),
+        "{:?}",
+        toy.screens()
+    );
+    // The next session's learning starts with the stop cleared.
+    toy.run(&[SimCommand::Settle, SimCommand::Wait(secs(6.0))]);
+    toy.gesture();
+    for _ in 0..100 {
+        if toy.adapted.lock().unwrap().len() == 2 {
+            break;
+        }
+        let _ = toy.driver.run(&SimCommand::Wait(secs(0.5)));
+    }
+    assert_eq!(toy.adapted.lock().unwrap().len(), 2, "{:?}", toy.screens());
+    // Stopping the toy stops that learning too (else shutting down would wait for it).
+    let stops = toy.stops.clone();
+    let t = std::time::Instant::now();
+    toy.stop();
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    let stops = stops.lock().unwrap().clone();
+    assert_eq!(
+        stops,
+        [(false, true), (false, true)],
+        "the second learning began with the stop cleared and was stopped by the shutdown"
+    );
 }

@@ -114,32 +114,43 @@ pub fn adapt_with(
     req: &AdaptRequest,
     cfg: &trainer::TrainConfig,
 ) -> Result<AdaptReport, AdaptError> {
-    adapt_unless(req, cfg, &|| false)
+    adapt_unless(req, cfg, &|_| true)
 }
 
-/// [`adapt_with`] that gives up with [`AdaptError::Stopped`], the owner model untouched, once
-/// `stopped()` says so: checked between the steps and last just before the switch. Why: the
-/// toy shows "Not learned" when it stops waiting, and a model switched after that would
+/// Where [`adapt_unless`] asks whether to go on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Before the front end, after it, and after training.
+    Working,
+    /// The staged model passed its self-check and is about to be switched to: a `true` here
+    /// is final (the toy's [`StopFlag::claim_switch`](crate::runtime::adapter_glue::StopFlag)).
+    Switching,
+}
+
+/// [`adapt_with`] that gives up with [`AdaptError::Stopped`], the owner model untouched, when
+/// `go_on` says no: asked between the steps and last just before the switch. Why: the toy
+/// shows "Not learned" when it stops waiting, and a model switched after that would
 /// contradict its own screen.
 pub fn adapt_unless(
     req: &AdaptRequest,
     cfg: &trainer::TrainConfig,
-    stopped: &dyn Fn() -> bool,
+    go_on: &dyn Fn(Stage) -> bool,
 ) -> Result<AdaptReport, AdaptError> {
     let t0 = std::time::Instant::now();
-    let go_on = || {
-        if stopped() {
-            Err(AdaptError::Stopped)
-        } else {
+    let go_on = |stage| {
+        if go_on(stage) {
             Ok(())
+        } else {
+            Err(AdaptError::Stopped)
         }
     };
+    go_on(Stage::Working)?;
     let Prepared {
         shipped,
         held,
         train,
     } = prepare(req, cfg.noisy_copies)?;
-    go_on()?;
+    go_on(Stage::Working)?;
     let before = trainer::accuracy(&shipped.net, &held);
     let in_use = in_use_accuracy(&req.state_dir, &shipped.meta, &held);
     let unknown = shipped
@@ -149,7 +160,7 @@ pub fn adapt_unless(
         .position(|l| l == crate::kws::meta::UNKNOWN);
     let train = trainer::weigh_other_words(&train, unknown, cfg.other_word_repeats);
     let adapted = trainer::train(&shipped.net, &train, &shipped.replay, cfg, req.seed);
-    go_on()?;
+    go_on(Stage::Working)?;
     let after = trainer::accuracy(&adapted, &held);
     // Better than the shipped head, and than the owner model in use: a new adaptation must
     // not replace a better one from an earlier session or seed.
@@ -281,7 +292,7 @@ fn install(
     req: &AdaptRequest,
     shipped: &Shipped,
     adapted: &net::Net,
-    go_on: &dyn Fn() -> Result<(), AdaptError>,
+    go_on: &dyn Fn(Stage) -> Result<(), AdaptError>,
 ) -> Result<(), AdaptError> {
     let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
     if !adapted.layers.iter().all(|l| finite(&l.w) && finite(&l.b)) {
@@ -299,8 +310,8 @@ fn install(
     };
     let held = owner::lock(&req.state_dir)?;
     let staged = owner::stage(&req.state_dir, &files, &held)?;
-    let checked =
-        self_check(&staged.join("kws.toml"), adapted, &shipped.replay).and_then(|()| go_on());
+    let checked = self_check(&staged.join("kws.toml"), adapted, &shipped.replay)
+        .and_then(|()| go_on(Stage::Switching));
     match checked {
         Ok(()) => owner::commit(&req.state_dir, &staged, &held),
         Err(e) => {

@@ -16,8 +16,9 @@
 //!    [`EnrollmentConfig::max_refusals`] refusals in a row the session gives up (a dead or
 //!    badly placed microphone must not keep the toy asking forever).
 //! 4. **learning** — after the last take, [`Action::Adapt`]; the toy shows "learning…" and
-//!    waits for [`Input::AdaptFinished`](super::Input::AdaptFinished) (or
-//!    [`EnrollmentConfig::adapt_timeout`]).
+//!    waits for [`Input::AdaptFinished`](super::Input::AdaptFinished), or until
+//!    [`EnrollmentConfig::adapt_timeout`]: then [`Action::StopLearning`] tells the adapter
+//!    not to switch models any more, and the screen says "Not learned".
 //!
 //! After the keywords come the owner's **other words** ([`EnrollmentConfig::other_words`],
 //! the model's `[adapt] other_words`), once each, saved as `unknown` takes: a head taught
@@ -349,7 +350,11 @@ impl Enrollment {
             }
             Step::Learning { .. } => {
                 out.push(Action::StopLearning);
-                self.adapt_finished(Err("learning took too long".into()), out)
+                let why = format!(
+                    "learning took over {} min; the takes are saved for `chatterbox adapt`",
+                    self.cfg.adapt_timeout.as_secs().div_ceil(60)
+                );
+                self.adapt_finished(Err(why), out)
             }
             Step::WaitSpeaker => Ended::No,
         }

@@ -6,61 +6,82 @@
 //! so `cli.rs` wraps the real trainer (`crate::adapt::adapt`) in one, and tests use a fake.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use crate::core::AdaptOutcome;
 
 /// The toy's word to a running adapter that it has stopped waiting (its watchdog fired and
-/// the screen says "Not learned"): shared between the controller, which requests the stop,
-/// and the enroller thread, whose adapter checks it and must then not switch models.
+/// the screen says "Not learned"), and the adapter's claim that it is switching models: one
+/// atomic, so exactly one of the two wins. Shared between the controller (which stops, and
+/// clears it before each learning) and the enroller thread's adapter (which checks it and
+/// claims the switch). A later session cannot clear it under an older learning: the enroller
+/// is one thread taking commands in order, and a session reaches `Adapt` only after its
+/// takes, which the enroller records after the older learning has returned.
 #[derive(Clone, Debug, Default)]
-pub struct StopLearning(Arc<AtomicBool>);
+pub struct StopFlag(Arc<AtomicU8>);
 
-impl StopLearning {
-    /// The toy stopped waiting.
-    pub fn request(&self) {
-        self.0.store(true, Ordering::SeqCst);
+const RUNNING: u8 = 0;
+const STOPPED: u8 = 1;
+const SWITCHING: u8 = 2;
+
+impl StopFlag {
+    /// The toy stopped waiting. `false` when the adapter had already claimed the switch (the
+    /// new model goes into use all the same).
+    pub fn request(&self) -> bool {
+        self.0
+            .compare_exchange(RUNNING, STOPPED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+            || self.0.load(Ordering::SeqCst) == STOPPED
     }
 
-    /// Whether it did (since the last [`StopLearning::clear`]).
+    /// Whether the toy stopped waiting (since the last [`StopFlag::clear`]).
     pub fn requested(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.load(Ordering::SeqCst) == STOPPED
+    }
+
+    /// The adapter is about to switch models: `true` if it may (no stop came first), and from
+    /// then on a stop comes too late.
+    pub fn claim_switch(&self) -> bool {
+        self.0
+            .compare_exchange(RUNNING, SWITCHING, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
     }
 
     /// A new learning starts.
     pub fn clear(&self) {
-        self.0.store(false, Ordering::SeqCst);
+        self.0.store(RUNNING, Ordering::SeqCst);
     }
 }
 
 /// Learns the owner's voice from a folder of takes in the enroll layout
 /// (`DIR/<word>/owner_nohash_*.wav` + `DIR/testing_list.txt`). Runs on the enroller thread;
-/// it may take seconds. An `Err` is shown to the owner as it is: one sentence, with the fix.
-/// Once `stop` is requested it must not switch models (the real trainer checks it between
-/// its steps and just before the switch).
+/// it may take seconds. An `Err` is shown to the owner as it is (one sentence, with the fix)
+/// while the toy still waits, and logged after. Once `stop` is requested it must not switch
+/// models: the real trainer checks it between its steps and claims the switch with
+/// [`StopFlag::claim_switch`].
 pub trait VoiceAdapter: Send {
-    fn adapt(&self, takes_dir: &Path, stop: &StopLearning) -> Result<AdaptOutcome, String>;
+    fn adapt(&self, takes_dir: &Path, stop: &StopFlag) -> Result<AdaptOutcome, String>;
 }
 
 /// Boxed adapter function.
-pub type AdaptFn = Box<dyn Fn(&Path, &StopLearning) -> Result<AdaptOutcome, String> + Send>;
+pub type AdaptFn = Box<dyn Fn(&Path, &StopFlag) -> Result<AdaptOutcome, String> + Send>;
 
-/// A [`VoiceAdapter`] made of a function (`cli.rs` wraps `crate::adapt::adapt` in one).
+/// A [`VoiceAdapter`] made of a function (`cli.rs` wraps `crate::adapt::adapt_unless` in one).
 pub struct ClosureAdapter {
     f: AdaptFn,
 }
 
 impl ClosureAdapter {
     pub fn new(
-        f: impl Fn(&Path, &StopLearning) -> Result<AdaptOutcome, String> + Send + 'static,
+        f: impl Fn(&Path, &StopFlag) -> Result<AdaptOutcome, String> + Send + 'static,
     ) -> Self {
         ClosureAdapter { f: Box::new(f) }
     }
 }
 
 impl VoiceAdapter for ClosureAdapter {
-    fn adapt(&self, takes_dir: &Path, stop: &StopLearning) -> Result<AdaptOutcome, String> {
+    fn adapt(&self, takes_dir: &Path, stop: &StopFlag) -> Result<AdaptOutcome, String> {
         (self.f)(takes_dir, stop)
     }
 }
@@ -70,7 +91,7 @@ impl VoiceAdapter for ClosureAdapter {
 pub struct CannotLearn(pub String);
 
 impl VoiceAdapter for CannotLearn {
-    fn adapt(&self, takes_dir: &Path, _stop: &StopLearning) -> Result<AdaptOutcome, String> {
+    fn adapt(&self, takes_dir: &Path, _stop: &StopFlag) -> Result<AdaptOutcome, String> {
         Err(format!(
             "{}; the takes are saved in {} for `chatterbox adapt`",
             self.0,
@@ -84,6 +105,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_stop_and_a_switch_claim_exclude_each_other() {
+        let f = StopFlag::default();
+        assert!(!f.requested());
+        assert!(f.request(), "a stop before the switch wins");
+        assert!(f.requested());
+        assert!(!f.claim_switch(), "no switch after a stop");
+        assert!(f.request(), "asking again still reports the stop");
+        f.clear();
+        assert!(f.claim_switch(), "a new learning may switch");
+        assert!(!f.request(), "a stop after the claim comes too late");
+        assert!(!f.requested());
+    }
+
+    #[test]
     fn a_closure_adapter_passes_the_folder_and_the_answer_through() {
         let a = ClosureAdapter::new(|dir, _| {
             assert_eq!(dir, Path::new("/state/enroll"));
@@ -94,7 +129,7 @@ mod tests {
             })
         });
         let boxed: Box<dyn VoiceAdapter> = Box::new(a);
-        let stop = StopLearning::default();
+        let stop = StopFlag::default();
         assert_eq!(
             boxed
                 .adapt(Path::new("/state/enroll"), &stop)

@@ -71,7 +71,7 @@ pub struct Outputs {
     /// The enroller thread, when the toy can teach itself a voice.
     pub enroll: Option<Sender<EnrollCommand>>,
     /// Shared with the enroller's adapter: set when the toy stops waiting for it.
-    pub stop_learning: super::adapter_glue::StopLearning,
+    pub stop_learning: super::adapter_glue::StopFlag,
 }
 
 /// Where the controller hears from.
@@ -100,8 +100,9 @@ pub struct Controller {
     waiters: Vec<Sender<Status>>,
     mic_fault: Option<String>,
     speaker_fault: Option<String>,
-    /// The take the enroller is recording, and whether it is adapting: what to report
-    /// failed if the enroller thread goes away, so the machine is never left waiting.
+    /// The take the enroller is recording, and whether the machine still waits for its
+    /// learning: what to report failed if the enroller thread goes away, so the machine is
+    /// never left waiting.
     pending_take: Option<u64>,
     adapting: bool,
 }
@@ -225,6 +226,8 @@ impl Controller {
         let _ = self.out.recorder.send(RecorderCommand::Shutdown);
         let _ = self.out.player.send(PlayerCommand::Shutdown);
         if let Some(enroll) = &self.out.enroll {
+            // A learning still running must not switch models while the toy stops.
+            self.out.stop_learning.request();
             let _ = enroll.send(EnrollCommand::Shutdown);
         }
     }
@@ -375,7 +378,9 @@ impl Controller {
                     self.send_enroller(EnrollCommand::Cancel);
                 }
                 Action::StopLearning => {
-                    self.out.stop_learning.request();
+                    if !self.out.stop_learning.request() {
+                        log::warn!("the toy stopped waiting for the learning just after it began switching models: the new model goes into use all the same (`chatterbox adapt --undo` goes back)");
+                    }
                     self.adapting = false;
                 }
                 Action::Adapt => {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{select, Receiver, Sender};
 
-use super::adapter_glue::{StopLearning, VoiceAdapter};
+use super::adapter_glue::{StopFlag, VoiceAdapter};
 use crate::audio::capture::CaptureHub;
 use crate::core::{AdaptOutcome, TakeResult};
 use crate::enroll::{make_take, save_take, EnrollError};
@@ -35,7 +35,7 @@ pub struct EnrollmentSetup {
     /// The trainer (see [`super::adapter_glue`]).
     pub adapter: Box<dyn VoiceAdapter>,
     /// Requested by the controller when the toy stops waiting for the trainer.
-    pub stop: StopLearning,
+    pub stop: StopFlag,
     /// Where the adapter puts the owner's model contract (`<state_dir>/models-owner/kws.toml`,
     /// later `crate::adapt::owner_model(state_dir)`): loaded after a switch, and at start
     /// instead of the shipped model when it exists.
@@ -221,7 +221,9 @@ fn adapt(
     reload: &mut ReloadFn,
 ) -> Result<AdaptOutcome, String> {
     let started = std::time::Instant::now();
-    let outcome = setup.adapter.adapt(dir, &setup.stop)?;
+    let outcome = setup.adapter.adapt(dir, &setup.stop).inspect_err(|e| {
+        log::warn!("adapter: {e}");
+    })?;
     log::info!(
         "adapter: {:.0} % -> {:.0} % on the held-out takes in {:.1} s; {}",
         outcome.before * 100.0,
@@ -306,7 +308,7 @@ mod tests {
                 })
             })),
             owner_model: state.path().join("models-owner/kws.toml"),
-            stop: StopLearning::default(),
+            stop: StopFlag::default(),
         };
         let (cmd_tx, cmd_rx) = crossbeam_channel::unbounded();
         let (rep_tx, rep_rx) = crossbeam_channel::unbounded();
