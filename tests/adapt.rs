@@ -334,6 +334,16 @@ fn an_undo_cut_short_is_finished_not_reversed() {
 }
 
 /// `DIR/<word>/` with the three fixture takes of "go" (the third held out).
+/// Adapting the committed fixture owner's takes, with the model state in `state`.
+fn owner_request(state: &Path) -> AdaptRequest {
+    AdaptRequest {
+        takes_dir: repo().join("tests/fixtures/adapt_owner"),
+        state_dir: state.to_path_buf(),
+        shipped_meta: repo().join("models/embedding/kws.toml"),
+        seed: 1,
+    }
+}
+
 fn takes_of(dir: &Path, word: &str) {
     std::fs::create_dir_all(dir.join(word)).unwrap();
     for i in 0..3 {
@@ -456,12 +466,7 @@ fn a_model_only_as_good_as_the_shipped_one_is_not_switched_to() {
     // No training steps: the "adapted" head is the shipped one, so the figures tie, and a tie
     // is not better.
     let dir = tempfile::tempdir().unwrap();
-    let req = AdaptRequest {
-        takes_dir: repo().join("tests/fixtures/adapt_owner"),
-        state_dir: dir.path().join("state"),
-        shipped_meta: repo().join("models/embedding/kws.toml"),
-        seed: 1,
-    };
+    let req = owner_request(&dir.path().join("state"));
     let cfg = TrainConfig {
         steps: 0,
         ..TrainConfig::default()
@@ -512,12 +517,7 @@ fn one_change_of_the_owner_model_at_a_time() {
     let err = chatterbox::adapt::undo(state).unwrap_err();
     assert!(matches!(err, AdaptError::Busy { .. }), "{err}");
     assert!(err.to_string().contains("try again"), "{err}");
-    let req = AdaptRequest {
-        takes_dir: repo().join("tests/fixtures/adapt_owner"),
-        state_dir: state.to_path_buf(),
-        shipped_meta: repo().join("models/embedding/kws.toml"),
-        seed: 1,
-    };
+    let req = owner_request(state);
     let cfg = TrainConfig {
         steps: 40,
         ..TrainConfig::default()
@@ -539,12 +539,7 @@ fn one_change_of_the_owner_model_at_a_time() {
 fn a_new_adaptation_must_also_beat_the_owner_model_in_use() {
     let s = shipped();
     let dir = tempfile::tempdir().unwrap();
-    let req = AdaptRequest {
-        takes_dir: repo().join("tests/fixtures/adapt_owner"),
-        state_dir: dir.path().join("state"),
-        shipped_meta: repo().join("models/embedding/kws.toml"),
-        seed: 1,
-    };
+    let req = owner_request(&dir.path().join("state"));
     // An owner model in use that knows the held-out takes perfectly (it was trained on them:
     // a stand-in for a very good earlier session).
     let prepared = chatterbox::adapt::prepare(&req, 0).unwrap();
@@ -573,12 +568,7 @@ fn a_new_adaptation_must_also_beat_the_owner_model_in_use() {
 #[test]
 fn a_stop_requested_before_the_switch_leaves_the_owner_model_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
-    let req = AdaptRequest {
-        takes_dir: repo().join("tests/fixtures/adapt_owner"),
-        state_dir: dir.path().join("state"),
-        shipped_meta: repo().join("models/embedding/kws.toml"),
-        seed: 1,
-    };
+    let req = owner_request(&dir.path().join("state"));
     let cfg = TrainConfig::default();
     // The toy stops waiting while the staged model passes its self-check: the switch is
     // refused at the last question.
