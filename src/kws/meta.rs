@@ -455,7 +455,6 @@ impl KwsMeta {
             path: labels_path,
             problem,
         })?;
-        let other = meta.adapt.iter().flat_map(|a| &a.other_words);
         // Neither a label nor holding one ("go home"): the owner's keyword would be trained
         // as not a command.
         let has_label = |w: &String| {
@@ -463,7 +462,8 @@ impl KwsMeta {
                 .chain(w.split_whitespace())
                 .any(|part| meta.labels.iter().any(|l| l.eq_ignore_ascii_case(part)))
         };
-        if let Some(w) = other.clone().find(|w| has_label(w)) {
+        let mut other = meta.adapt.iter().flat_map(|a| &a.other_words);
+        if let Some(w) = other.find(|w| has_label(w)) {
             return Err(MetaError::Invalid {
                 path: path.to_path_buf(),
                 field: "adapt.other_words",

@@ -208,29 +208,16 @@ pub fn start_with(
         .and_then(|e| crate::adapt::owner::resolve(&e.state_dir))
         .unwrap_or_else(|| cfg.keywords.model.clone());
     let (listening, swap) = if cfg.keywords.enabled {
-        let mut started = start_listener(
-            cfg,
-            &model,
-            &hub,
-            &playing,
-            &stop,
-            &control_tx,
-            &mut workers,
-        )?;
+        let mut start = |model: &std::path::Path| {
+            start_listener(cfg, model, &hub, &playing, &stop, &control_tx, &mut workers)
+        };
+        let mut started = start(&model)?;
         if started.is_none() && model != cfg.keywords.model {
             log::warn!(
                 "falling back to the shipped model {}",
                 cfg.keywords.model.display()
             );
-            started = start_listener(
-                cfg,
-                &cfg.keywords.model,
-                &hub,
-                &playing,
-                &stop,
-                &control_tx,
-                &mut workers,
-            )?;
+            started = start(&cfg.keywords.model)?;
         }
         (started.is_some(), started)
     } else {
