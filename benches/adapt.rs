@@ -15,7 +15,8 @@
 //! are counted on the validation half of the real English speech. `ADAPT_TRIAL_SEED=<n>`
 //! trains with another seed (default 1); `ADAPT_TRIAL_DIR=<dir>` reads a trial written with
 //! `adapt_trial.py --out <dir>` (e.g. `--per-word 6`, the toy's own count); `--blend` compares
-//! step counts, learning rates and weight blends towards the shipped head instead.
+//! step counts, learning rates and weight blends towards the shipped head instead, `--distill`
+//! distillation weights (`TrainConfig::distill`) with step counts and learning rates.
 //!
 //! For every owner family and training variant: the owner's held-out keyword takes (what
 //! `adapt` decides on, with the held-out other words), that voice's clips in the synthetic
@@ -162,9 +163,17 @@ fn main() {
     }
     let d = TrainConfig::default;
     // A name containing "keyword takes only" trains without the owner's other words.
+    let undistilled = || TrainConfig {
+        distill: 0.0,
+        ..d()
+    };
     let mut variants: Vec<(&str, TrainConfig)> = vec![
-        ("whole head, other words x 3 (default)", d()),
-        ("whole head, keyword takes only (until v0.6)", d()),
+        ("whole head, distill 0.5, other words x 3 (default)", d()),
+        ("whole head, labels only (before distillation)", undistilled()),
+        (
+            "whole head, labels only, keyword takes only (before the other words)",
+            undistilled(),
+        ),
         (
             "whole head, other words x 1",
             TrainConfig {
@@ -202,7 +211,7 @@ fn main() {
         ),
     ];
     if args.iter().any(|a| a == "--blend") {
-        variants = vec![("whole head, other words x 3 (default)", d())];
+        variants = vec![("whole head, distill 0.5, other words x 3 (default)", d())];
         for steps in [300usize, 600, 1200] {
             for lr in [5e-4f32, 1e-3] {
                 for a in ["1.0", "0.7", "0.5"] {
@@ -218,6 +227,33 @@ fn main() {
                     ));
                 }
             }
+        }
+    }
+    if args.iter().any(|a| a == "--distill") {
+        variants = vec![
+            ("whole head, distill 0.5, other words x 3 (default)", d()),
+            ("whole head, labels only (before distillation)", undistilled()),
+        ];
+        for (a, steps, lr) in [
+            (0.3f32, 300usize, 5e-4f32),
+            (0.5, 300, 5e-4),
+            (0.3, 600, 5e-4),
+            (0.5, 600, 5e-4),
+            (0.3, 300, 1e-3),
+            (0.5, 300, 1e-3),
+            (0.5, 600, 1e-3),
+        ] {
+            let name: &'static str =
+                Box::leak(format!("distill {a}, {steps} steps, lr {lr}").into_boxed_str());
+            variants.push((
+                name,
+                TrainConfig {
+                    distill: a,
+                    steps,
+                    learning_rate: lr,
+                    ..d()
+                },
+            ));
         }
     }
     let variants = if args.iter().any(|a| a == "--grid") {

@@ -39,6 +39,14 @@ impl Dense {
     }
 }
 
+/// What one example's output should be: its class, or a distribution over the classes (a
+/// soft target, e.g. mixed with what the shipped head says about it).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Target<'a> {
+    Label(usize),
+    Soft(&'a [f32]),
+}
+
 /// The head: Dense layers, then a softmax.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Net {
@@ -110,26 +118,39 @@ impl Net {
     }
 
     /// Cross-entropy of one example whose layer-`from` input gave `acts` (from
-    /// [`Self::forward_from`]); adds `weight` x its gradient to `grads` for layers `from..`.
-    /// Returns the loss.
+    /// [`Self::forward_from`]) against `target`; adds `weight` x its gradient to `grads` for
+    /// layers `from..`. Returns the loss.
     pub fn backward_from(
         &self,
         from: usize,
         acts: &[Vec<f32>],
-        label: usize,
+        target: Target<'_>,
         weight: f32,
         grads: &mut Grads,
         scratch: &mut (Vec<f32>, Vec<f32>),
     ) -> f32 {
         let (delta, next) = scratch;
-        // dL/dlogits = softmax - onehot.
+        // dL/dlogits = softmax - target.
         delta.clear();
         delta.extend_from_slice(&acts[acts.len() - 1]);
         crate::kws::model::softmax_in_place(delta);
-        let loss = -delta.get(label).copied().unwrap_or(1.0).max(1e-12).ln();
-        if let Some(d) = delta.get_mut(label) {
-            *d -= 1.0;
-        }
+        let loss = match target {
+            Target::Label(label) => {
+                let loss = -delta.get(label).copied().unwrap_or(1.0).max(1e-12).ln();
+                if let Some(d) = delta.get_mut(label) {
+                    *d -= 1.0;
+                }
+                loss
+            }
+            Target::Soft(t) => {
+                let mut loss = 0.0;
+                for (d, &ti) in delta.iter_mut().zip(t) {
+                    loss -= ti * d.max(1e-12).ln();
+                    *d -= ti;
+                }
+                loss
+            }
+        };
         delta.iter_mut().for_each(|d| *d *= weight);
         for k in (from..self.layers.len()).rev() {
             let layer = &self.layers[k];
@@ -217,7 +238,7 @@ mod tests {
             net.backward_from(
                 from,
                 &acts[from..],
-                label,
+                Target::Label(label),
                 1.0,
                 &mut g,
                 &mut Default::default(),
@@ -256,6 +277,47 @@ mod tests {
             }
             assert!(checked > 20);
         }
+    }
+
+    #[test]
+    fn a_soft_target_has_the_gradient_of_its_loss_and_a_one_hot_one_is_the_label() {
+        let mut rng = SplitMix64::new(5);
+        let net = small_net(&mut rng);
+        let x: Vec<f32> = (0..12).map(|_| rng.normal()).collect();
+        let target = [0.1f32, 0.6, 0.05, 0.25];
+        let soft_loss = |n: &Net| -> f64 {
+            let p = n.predict(&x);
+            -target
+                .iter()
+                .zip(&p)
+                .map(|(&t, &q)| f64::from(t) * f64::from(q).ln())
+                .sum::<f64>()
+        };
+        let mut acts = Vec::new();
+        net.forward_from(0, &x, &mut acts);
+        let grads_for = |t: Target<'_>| {
+            let mut g = net.zero_grads();
+            let loss = net.backward_from(0, &acts, t, 1.0, &mut g, &mut Default::default());
+            (loss, g)
+        };
+        let (loss, g) = grads_for(Target::Soft(&target));
+        assert!((f64::from(loss) - soft_loss(&net)).abs() < 1e-4);
+        for k in 0..3 {
+            for i in 0..net.layers[k].w.len() {
+                let eps = 1e-2f32;
+                let (mut plus, mut minus) = (net.clone(), net.clone());
+                plus.layers[k].w[i] += eps;
+                minus.layers[k].w[i] -= eps;
+                let numeric = (soft_loss(&plus) - soft_loss(&minus)) / (2.0 * f64::from(eps));
+                let analytic = f64::from(g.w[k][i]);
+                assert!(
+                    (numeric - analytic).abs() <= 2e-3 + 2e-2 * numeric.abs(),
+                    "layer {k} weight {i}: numeric {numeric} analytic {analytic}"
+                );
+            }
+        }
+        let one_hot = [0.0, 0.0, 1.0, 0.0];
+        assert_eq!(grads_for(Target::Soft(&one_hot)), grads_for(Target::Label(2)));
     }
 
     #[test]
