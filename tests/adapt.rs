@@ -385,7 +385,7 @@ fn hostile_takes_are_refused_naming_the_file_or_folder() {
         shipped_meta: repo().join("models/embedding/kws.toml"),
         seed: 1,
     };
-    let prepare = |takes: &Path| chatterbox::adapt::prepare(&req(takes), 0).map(|_| ());
+    let prepare = |takes: &Path| chatterbox::adapt::prepare(&req(takes), 0, false).map(|_| ());
 
     // Takes of a word the model does not know: say which folder and which words it knows,
     // not "record them first".
@@ -438,8 +438,8 @@ fn hostile_takes_are_refused_naming_the_file_or_folder() {
         one_other.join("unknown/owner_nohash_1.wav"),
     )
     .unwrap();
-    let with = chatterbox::adapt::prepare(&req(&one_other), 0).expect("one other word adapts");
-    let without = chatterbox::adapt::prepare(&req(&stereo), 0).unwrap();
+    let with = chatterbox::adapt::prepare(&req(&one_other), 0, false).expect("one other word adapts");
+    let without = chatterbox::adapt::prepare(&req(&stereo), 0, false).unwrap();
     assert_eq!(with.held.len(), 1, "only the keyword's held-out take");
     assert!(
         with.train.iter().any(|e| e.label == 8),
@@ -492,14 +492,14 @@ fn held_out_takes_are_never_trained_on() {
     // The training examples of every take but the held-out ones equal those of all takes:
     // nothing of a held-out take reaches training.
     let train_only: Vec<_> = takes.iter().filter(|t| !t.held_out).cloned().collect();
-    let a = chatterbox::adapt::takes::training_examples(&s.meta, &takes, 0, 1).unwrap();
-    let b = chatterbox::adapt::takes::training_examples(&s.meta, &train_only, 0, 1).unwrap();
+    let a = chatterbox::adapt::takes::training_examples(&s.meta, &takes, 0, false, 1).unwrap();
+    let b = chatterbox::adapt::takes::training_examples(&s.meta, &train_only, 0, false, 1).unwrap();
     assert!(!a.is_empty());
     assert_eq!(a, b);
     // And a held-out take's own examples are not among them.
     let mut as_train = held.clone();
     as_train.iter_mut().for_each(|t| t.held_out = false);
-    let h = chatterbox::adapt::takes::training_examples(&s.meta, &as_train, 0, 1).unwrap();
+    let h = chatterbox::adapt::takes::training_examples(&s.meta, &as_train, 0, false, 1).unwrap();
     assert!(!h.is_empty());
     assert!(h.iter().all(|e| !a.contains(e)));
 }
@@ -542,7 +542,7 @@ fn a_new_adaptation_must_also_beat_the_owner_model_in_use() {
     let req = owner_request(&dir.path().join("state"));
     // An owner model in use that knows the held-out takes perfectly (it was trained on them:
     // a stand-in for a very good earlier session).
-    let prepared = chatterbox::adapt::prepare(&req, 0).unwrap();
+    let prepared = chatterbox::adapt::prepare(&req, 0, false).unwrap();
     let good = train(
         &s.net,
         &prepared.held,

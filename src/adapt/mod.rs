@@ -149,7 +149,7 @@ pub fn adapt_unless(
         shipped,
         held,
         train,
-    } = prepare(req, cfg.noisy_copies)?;
+    } = prepare(req, cfg.noisy_copies, cfg.reversed_takes)?;
     go_on(Stage::Working)?;
     let before = trainer::accuracy(&shipped.net, &held);
     let in_use = in_use_accuracy(&req.state_dir, &shipped.meta, &held);
@@ -188,11 +188,15 @@ pub struct Prepared {
 }
 
 /// Loads the shipped model and turns the takes into examples (the slow part: the front end).
-pub fn prepare(req: &AdaptRequest, noisy_copies: usize) -> Result<Prepared, AdaptError> {
+pub fn prepare(
+    req: &AdaptRequest,
+    noisy_copies: usize,
+    reversed: bool,
+) -> Result<Prepared, AdaptError> {
     let shipped = Shipped::load(&req.shipped_meta)?;
     let takes = takes::find(&req.takes_dir, &shipped.meta)?;
     let held = takes::held_out_examples(&shipped.meta, &takes)?;
-    let train = takes::training_examples(&shipped.meta, &takes, noisy_copies, req.seed)?;
+    let train = takes::training_examples(&shipped.meta, &takes, noisy_copies, reversed, req.seed)?;
     Ok(Prepared {
         shipped,
         held,

@@ -247,11 +247,13 @@ fn convolve(x: &[f32], h: &[f32]) -> Vec<f32> {
 }
 
 /// Training takes, each at every window position that holds it whole; `noisy_copies` more
-/// copies of each through [`noisy_copy`].
+/// copies of each through [`noisy_copy`]; with `reversed`, every keyword take played backwards
+/// too, as an `unknown` example: the owner's voice saying no keyword.
 pub fn training_examples(
     meta: &KwsMeta,
     takes: &[Take],
     noisy_copies: usize,
+    reversed: bool,
     seed: u64,
 ) -> Result<Vec<Example>, AdaptError> {
     let mut rng = SplitMix64::new(seed ^ 0x006e_6f69_7379);
@@ -268,11 +270,15 @@ pub fn training_examples(
     let mut out = Vec::new();
     let mut embeddings: Vec<f32> = Vec::new();
     let mut clips = Vec::new();
+    let unknown = meta.labels.iter().position(|l| l == crate::kws::meta::UNKNOWN);
     for t in takes.iter().filter(|t| !t.held_out) {
         let mut s = samples(&t.path, meta.features.sample_rate, window)?;
         s.truncate(window);
         for _ in 0..noisy_copies {
             clips.push((noisy_copy(&s, &mut rng), t.label));
+        }
+        if let Some(unknown) = unknown.filter(|&u| reversed && t.label != u) {
+            clips.push((s.iter().rev().copied().collect(), unknown));
         }
         clips.push((s, t.label));
     }

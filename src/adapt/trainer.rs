@@ -79,6 +79,9 @@ pub struct TrainConfig {
     /// without forgetting": the replay set then holds the head to what it already did for
     /// other voices, including its doubts, instead of to labels it never fitted exactly.
     pub distill: f32,
+    /// Every keyword take also played backwards, as an `unknown` example
+    /// (`takes::training_examples`).
+    pub reversed_takes: bool,
 }
 
 impl Default for TrainConfig {
@@ -94,14 +97,15 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             first_trainable: 0,
-            steps: 300,
+            steps: 450,
             batch_owner: 8,
             batch_replay: 24,
             learning_rate: 5e-4,
             l2sp: 1e-2,
             noisy_copies: 0,
-            other_word_repeats: 3,
+            other_word_repeats: 1,
             distill: 0.5,
+            reversed_takes: true,
         }
     }
 }
