@@ -438,7 +438,8 @@ fn hostile_takes_are_refused_naming_the_file_or_folder() {
         one_other.join("unknown/owner_nohash_1.wav"),
     )
     .unwrap();
-    let with = chatterbox::adapt::prepare(&req(&one_other), 0, false).expect("one other word adapts");
+    let with =
+        chatterbox::adapt::prepare(&req(&one_other), 0, false).expect("one other word adapts");
     let without = chatterbox::adapt::prepare(&req(&stereo), 0, false).unwrap();
     assert_eq!(with.held.len(), 1, "only the keyword's held-out take");
     assert!(
@@ -492,16 +493,56 @@ fn held_out_takes_are_never_trained_on() {
     // The training examples of every take but the held-out ones equal those of all takes:
     // nothing of a held-out take reaches training.
     let train_only: Vec<_> = takes.iter().filter(|t| !t.held_out).cloned().collect();
-    let a = chatterbox::adapt::takes::training_examples(&s.meta, &takes, 0, false, 1).unwrap();
-    let b = chatterbox::adapt::takes::training_examples(&s.meta, &train_only, 0, false, 1).unwrap();
+    // With the reversed takes, as `adapt` trains by default: they too come from training takes.
+    let a = chatterbox::adapt::takes::training_examples(&s.meta, &takes, 0, true, 1).unwrap();
+    let b = chatterbox::adapt::takes::training_examples(&s.meta, &train_only, 0, true, 1).unwrap();
     assert!(!a.is_empty());
     assert_eq!(a, b);
     // And a held-out take's own examples are not among them.
     let mut as_train = held.clone();
     as_train.iter_mut().for_each(|t| t.held_out = false);
-    let h = chatterbox::adapt::takes::training_examples(&s.meta, &as_train, 0, false, 1).unwrap();
+    let h = chatterbox::adapt::takes::training_examples(&s.meta, &as_train, 0, true, 1).unwrap();
     assert!(!h.is_empty());
     assert!(h.iter().all(|e| !a.contains(e)));
+}
+
+#[test]
+fn reversed_keyword_takes_are_added_as_unknown_and_other_words_are_not_reversed() {
+    let s = shipped();
+    let unknown = s.meta.labels.iter().position(|l| l == "unknown").unwrap();
+    // The fixture owner's keyword takes and other words.
+    let find = |dir: &str| chatterbox::adapt::takes::find(&repo().join(dir), &s.meta).unwrap();
+    let mut takes = find("tests/fixtures/adapt_owner");
+    takes.extend(find("tests/fixtures/adapt_owner_other"));
+    let examples = |takes: &[chatterbox::adapt::takes::Take], reversed: bool| {
+        chatterbox::adapt::takes::training_examples(&s.meta, takes, 0, reversed, 1).unwrap()
+    };
+    let plain = examples(&takes, false);
+    let with = examples(&takes, true);
+    // Everything trained without them is still there, and all that is added is `unknown`.
+    assert!(plain.iter().all(|e| with.contains(e)));
+    let added: Vec<_> = with.iter().filter(|e| !plain.contains(e)).collect();
+    assert!(!added.is_empty());
+    assert!(added.iter().all(|e| e.label == unknown));
+    // One reversed take per training keyword take: at least one window each.
+    let keyword_takes = takes
+        .iter()
+        .filter(|t| !t.held_out && t.label != unknown)
+        .count();
+    assert!(
+        added.len() >= keyword_takes,
+        "{} windows from {keyword_takes} reversed takes",
+        added.len()
+    );
+    assert_eq!(with.len() - plain.len(), added.len());
+    // The owner's other words are unknown already; they are not reversed.
+    let others: Vec<_> = takes
+        .iter()
+        .filter(|t| t.label == unknown)
+        .cloned()
+        .collect();
+    assert!(!others.is_empty());
+    assert_eq!(examples(&others, true), examples(&others, false));
 }
 
 #[test]
@@ -581,15 +622,15 @@ fn a_stop_requested_before_the_switch_leaves_the_owner_model_as_it_was() {
     .unwrap_err();
     assert!(matches!(err, AdaptError::Stopped), "{err}");
     assert!(err.to_string().contains("chatterbox adapt"), "{err}");
+    let checks = cfg
+        .steps
+        .div_ceil(chatterbox::adapt::trainer::STEPS_PER_CHECK);
+    let mut expected = vec![Stage::Working; 2 + checks + 1];
+    expected.push(Stage::Switching);
     assert_eq!(
         *asked.borrow(),
-        [
-            Stage::Working,
-            Stage::Working,
-            Stage::Working,
-            Stage::Switching
-        ],
-        "asked before and after the front end, after training, and before the switch"
+        expected,
+        "asked before and after the front end, during and after training, and before the switch"
     );
     assert!(chatterbox::adapt::owner_model(&req.state_dir).is_none());
     assert!(
@@ -605,6 +646,21 @@ fn a_stop_requested_before_the_switch_leaves_the_owner_model_as_it_was() {
     .unwrap_err();
     assert!(matches!(err, AdaptError::Stopped), "{err}");
     assert_eq!(*asked.borrow(), [Stage::Working]);
+    // A stop in the middle of training: it gives up at the next check, not after the last step.
+    asked.borrow_mut().clear();
+    let err = chatterbox::adapt::adapt_unless(&req, &cfg, &|stage| {
+        asked.borrow_mut().push(stage);
+        asked.borrow().len() < 5
+    })
+    .unwrap_err();
+    assert!(matches!(err, AdaptError::Stopped), "{err}");
+    assert_eq!(
+        asked.borrow().len(),
+        5,
+        "the third check of training said no"
+    );
+    assert!(checks > 3, "so that was in the middle of training");
+    assert!(chatterbox::adapt::owner_model(&req.state_dir).is_none());
     // Not stopped, the same adaptation switches: the stop is what kept the model.
     let r = chatterbox::adapt::adapt_unless(&req, &cfg, &|_| true).unwrap();
     assert!(r.switched, "{r:?}");

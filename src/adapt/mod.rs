@@ -120,7 +120,8 @@ pub fn adapt_with(
 /// Where [`adapt_unless`] asks whether to go on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
-    /// Before the front end, after it, and after training.
+    /// Before the front end, after it, every [`trainer::STEPS_PER_CHECK`] training steps,
+    /// and after training.
     Working,
     /// The staged model passed its self-check and is about to be switched to: a `true` here
     /// is final (the toy's [`StopFlag::claim_switch`](crate::runtime::adapter_glue::StopFlag)).
@@ -137,8 +138,9 @@ pub fn adapt_unless(
     go_on: &dyn Fn(Stage) -> bool,
 ) -> Result<AdaptReport, AdaptError> {
     let t0 = std::time::Instant::now();
+    let ask = go_on;
     let go_on = |stage| {
-        if go_on(stage) {
+        if ask(stage) {
             Ok(())
         } else {
             Err(AdaptError::Stopped)
@@ -159,7 +161,15 @@ pub fn adapt_unless(
         .iter()
         .position(|l| l == crate::kws::meta::UNKNOWN);
     let train = trainer::weigh_other_words(&train, unknown, cfg.other_word_repeats);
-    let adapted = trainer::train(&shipped.net, &train, &shipped.replay, cfg, req.seed);
+    let adapted = trainer::train_unless(
+        &shipped.net,
+        &train,
+        &shipped.replay,
+        cfg,
+        req.seed,
+        &|| ask(Stage::Working),
+    )
+    .ok_or(AdaptError::Stopped)?;
     go_on(Stage::Working)?;
     let after = trainer::accuracy(&adapted, &held);
     // Better than the shipped head, and than the owner model in use: a new adaptation must

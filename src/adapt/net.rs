@@ -317,7 +317,10 @@ mod tests {
             }
         }
         let one_hot = [0.0, 0.0, 1.0, 0.0];
-        assert_eq!(grads_for(Target::Soft(&one_hot)), grads_for(Target::Label(2)));
+        assert_eq!(
+            grads_for(Target::Soft(&one_hot)),
+            grads_for(Target::Label(2))
+        );
     }
 
     #[test]

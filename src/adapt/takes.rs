@@ -270,7 +270,10 @@ pub fn training_examples(
     let mut out = Vec::new();
     let mut embeddings: Vec<f32> = Vec::new();
     let mut clips = Vec::new();
-    let unknown = meta.labels.iter().position(|l| l == crate::kws::meta::UNKNOWN);
+    let unknown = meta
+        .labels
+        .iter()
+        .position(|l| l == crate::kws::meta::UNKNOWN);
     for t in takes.iter().filter(|t| !t.held_out) {
         let mut s = samples(&t.path, meta.features.sample_rate, window)?;
         s.truncate(window);

@@ -310,6 +310,7 @@ impl Enrollment {
             word: self.progress.word().to_string(),
             take: self.progress.take(),
             takes: self.progress.takes(),
+            other_word: self.progress.in_other_words(),
             listening,
         }
     }
@@ -385,12 +386,19 @@ impl Enrollment {
         out.push(Action::Led(Led::Green, LedPattern::Off));
         let word = self.progress.word().to_string();
         let (take, takes) = (self.progress.take(), self.progress.takes());
+        let other_word = self.progress.in_other_words();
+        let count = if other_word { "other word" } else { "take" };
         match result {
             TakeResult::Kept => {
-                log::info!("teaching: got it — \"{word}\" take {take}/{takes}");
+                log::info!("teaching: got it — \"{word}\" {count} {take}/{takes}");
                 self.progress.keep();
                 out.push(Action::Led(Led::Green, LedPattern::GOT_IT));
-                out.push(Action::Show(Screen::EnrollGotIt { word, take, takes }));
+                out.push(Action::Show(Screen::EnrollGotIt {
+                    word,
+                    take,
+                    takes,
+                    other_word,
+                }));
                 self.step = Step::Result {
                     until: at + self.cfg.result_time,
                 };
@@ -498,8 +506,13 @@ impl Enrollment {
     fn prompt(&mut self, at: Duration, out: &mut Vec<Action>) {
         let p = &self.progress;
         log::info!(
-            "teaching: say \"{}\" (take {}/{})",
+            "teaching: say \"{}\" ({} {}/{})",
             p.word(),
+            if p.in_other_words() {
+                "other word"
+            } else {
+                "take"
+            },
             p.take(),
             p.takes()
         );
@@ -628,9 +641,26 @@ mod tests {
         };
         let at = next(&mut e, &mut out); // listen: "go"
         e.take_finished(1, TakeResult::Kept, at, &mut out);
+        assert!(out.contains(&Action::Show(Screen::EnrollGotIt {
+            word: "go".into(),
+            take: 1,
+            takes: 1,
+            other_word: false,
+        })));
         next(&mut e, &mut out); // prompt: "rainbow"
         let at = next(&mut e, &mut out); // listen
         assert!(e.progress().in_other_words());
+        // Said once: the screen counts words, not takes of it.
+        assert_eq!(
+            e.screen(),
+            Screen::EnrollSay {
+                word: "rainbow".into(),
+                take: 1,
+                takes: 2,
+                other_word: true,
+                listening: true,
+            }
+        );
         e.take_finished(2, refused(), at, &mut out);
         next(&mut e, &mut out); // prompt again
         let at = next(&mut e, &mut out); // listen again

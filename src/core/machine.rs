@@ -1649,6 +1649,7 @@ mod tests {
                 word: "left".into(),
                 take: 1,
                 takes: 2,
+                other_word: false,
                 listening: false
             })
         ));
@@ -1802,7 +1803,8 @@ mod tests {
                     &Action::Show(Screen::EnrollGotIt {
                         word: word.clone(),
                         take,
-                        takes: 2
+                        takes: 2,
+                        other_word: false,
                     })
                 ));
             } else {

@@ -303,13 +303,17 @@ pub fn describe(screen: &Screen) -> String {
             word,
             take,
             takes,
+            other_word,
             listening,
         } => format!(
-            "say: {} take {take}/{takes}{}",
+            "say: {} {} {take}/{takes}{}",
             word.to_uppercase(),
+            if *other_word { "word" } else { "take" },
             if *listening { " — listening…" } else { "" }
         ),
-        Screen::EnrollGotIt { word, take, takes } => {
+        Screen::EnrollGotIt {
+            word, take, takes, ..
+        } => {
             format!("got it: {} {take}/{takes}", word.to_uppercase())
         }
         Screen::EnrollAgain { word, reason } => {

@@ -448,12 +448,15 @@ where
             word,
             take,
             takes,
+            other_word,
             listening,
         } => {
             widgets::text(t, "say:", MEDIUM, Point::new(0, 0), Alignment::Left, ON)?;
+            // An other word is said once: count the words, not takes of it.
+            let count = if *other_word { "word" } else { "take" };
             widgets::text(
                 t,
-                &format!("take {}", take_of(*take, *takes)),
+                &format!("{count} {}", take_of(*take, *takes)),
                 MEDIUM,
                 Point::new(W - 1, 0),
                 Alignment::Right,
@@ -468,7 +471,9 @@ where
             };
             widgets::text(t, status, MEDIUM, Point::new(12, 51), Alignment::Left, ON)?;
         }
-        Screen::EnrollGotIt { word, take, takes } => {
+        Screen::EnrollGotIt {
+            word, take, takes, ..
+        } => {
             widgets::big_text(t, "GOT IT", 2, CENTER, -2, ON)?;
             centered(
                 t,
@@ -485,7 +490,7 @@ where
         Screen::EnrollLearning { takes } => {
             centered(t, "Learning...", LARGE, 6)?;
             centered(t, &format!("from {} takes", takes.min(&9999)), MEDIUM, 32)?;
-            centered(t, "a few seconds", SMALL, 52)?;
+            centered(t, "under a minute", SMALL, 52)?;
         }
         Screen::EnrollResult {
             before,
@@ -522,6 +527,7 @@ where
             take,
             takes,
             listening,
+            ..
         } => {
             let count = take_of(*take, *takes);
             let room = W as u32 - widgets::text_width(LARGE, &count) - 6;
@@ -550,7 +556,9 @@ where
                 ON,
             )?;
         }
-        Screen::EnrollGotIt { word, take, takes } => {
+        Screen::EnrollGotIt {
+            word, take, takes, ..
+        } => {
             centered(t, "GOT IT", LARGE, 0)?;
             centered(
                 t,

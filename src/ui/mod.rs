@@ -45,11 +45,14 @@ pub enum Screen {
     Error { title: String, detail: String },
     /// The double press is held long enough: letting go starts teaching the toy a voice.
     TeachReady,
-    /// Teaching: say `word` (take `take` of `takes`); `listening` once the microphone is on.
+    /// Teaching: say `word` (take `take` of `takes`; for one of the owner's other words, said
+    /// once each, `other_word` and word `take` of `takes`); `listening` once the microphone
+    /// is on.
     EnrollSay {
         word: String,
         take: usize,
         takes: usize,
+        other_word: bool,
         listening: bool,
     },
     /// Teaching: the take was kept.
@@ -57,6 +60,7 @@ pub enum Screen {
         word: String,
         take: usize,
         takes: usize,
+        other_word: bool,
     },
     /// Teaching: the take was refused (`reason`: "too quiet", "clipped", ...); say it again.
     EnrollAgain { word: String, reason: String },
@@ -203,7 +207,18 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                 word: "left".into(),
                 take: 3,
                 takes: 6,
+                other_word: false,
                 listening: false,
+            },
+        ),
+        (
+            "enroll-say-other-word",
+            Screen::EnrollSay {
+                word: "chocolate".into(),
+                take: 9,
+                takes: 12,
+                other_word: true,
+                listening: true,
             },
         ),
         (
@@ -212,6 +227,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                 word: "left".into(),
                 take: 3,
                 takes: 6,
+                other_word: false,
                 listening: true,
             },
         ),
@@ -221,6 +237,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                 word: "left".into(),
                 take: 3,
                 takes: 6,
+                other_word: false,
             },
         ),
         (
@@ -361,6 +378,7 @@ mod tests {
                 word: "x".repeat(300),
                 take: usize::MAX,
                 takes: usize::MAX,
+                other_word: true,
                 listening: true,
             },
             Screen::EnrollAgain {
@@ -371,6 +389,7 @@ mod tests {
                 word: "→".into(),
                 take: 0,
                 takes: 0,
+                other_word: true,
             },
             Screen::EnrollLearning { takes: usize::MAX },
             Screen::EnrollResult {
