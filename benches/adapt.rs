@@ -16,7 +16,8 @@
 //! trains with another seed (default 1); `ADAPT_TRIAL_DIR=<dir>` reads a trial written with
 //! `adapt_trial.py --out <dir>` (e.g. `--per-word 6`, the toy's own count); `--blend` compares
 //! step counts, learning rates and weight blends towards the shipped head instead, `--distill`
-//! distillation weights (`TrainConfig::distill`) with step counts and learning rates.
+//! distillation weights (`TrainConfig::distill`) with step counts and learning rates;
+//! `--per-family` also prints every other voice's own change.
 //!
 //! For every owner family and training variant: the owner's held-out keyword takes (what
 //! `adapt` decides on, with the held-out other words), that voice's clips in the synthetic
@@ -427,6 +428,17 @@ fn main() {
                 paired(base, &net, &all_others),
                 false_accepts(&net, &speech, kws) as f64 / hours
             );
+            // `--per-family`: where the other voices' changes are (diagnosis, not choice).
+            if args.iter().any(|a| a == "--per-family") {
+                for (f, set) in &others {
+                    println!(
+                        "|   other voice {f} | | {} -> {} | | {} |",
+                        pct(accuracy(base, set)),
+                        pct(accuracy(&net, set)),
+                        paired(base, &net, set)
+                    );
+                }
+            }
         }
     }
 }
