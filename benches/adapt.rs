@@ -16,7 +16,8 @@
 //! trains with another seed (default 1); `ADAPT_TRIAL_DIR=<dir>` reads a trial written with
 //! `adapt_trial.py --out <dir>` (e.g. `--per-word 6`, the toy's own count); `--blend` compares
 //! step counts, learning rates and weight blends towards the shipped head instead, `--distill`
-//! distillation weights (`TrainConfig::distill`) with step counts and learning rates;
+//! the grid this release chose from: with and without the reversed takes, distillation weights
+//! (`TrainConfig::distill`), how often `unknown` examples are drawn, step counts;
 //! `--per-family` also prints every other voice's own change.
 //!
 //! For every owner family and training variant: the owner's held-out keyword takes (what
@@ -255,7 +256,7 @@ fn main() {
         ] {
             let name: &'static str = Box::leak(
                 format!(
-                    "reversed takes {reversed}, distill {a}, other words x {repeats}, {steps} steps"
+                    "reversed takes {reversed}, distill {a}, unknown x {repeats}, {steps} steps"
                 )
                 .into_boxed_str(),
             );

@@ -330,7 +330,7 @@ fn the_gesture_teaches_refuses_a_quiet_take_saves_the_rest_and_shows_the_result(
     for (take, word) in others.iter().enumerate() {
         assert_eq!(
             said(&format!(
-                "teaching: got it — \"{word}\" take {}/3",
+                "teaching: got it — \"{word}\" other word {}/3",
                 take + 1
             )),
             1,

@@ -143,6 +143,7 @@ impl Net {
                 loss
             }
             Target::Soft(t) => {
+                debug_assert_eq!(t.len(), delta.len(), "one target value per class");
                 let mut loss = 0.0;
                 for (d, &ti) in delta.iter_mut().zip(t) {
                     loss -= ti * d.max(1e-12).ln();

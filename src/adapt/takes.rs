@@ -274,13 +274,19 @@ pub fn training_examples(
         .labels
         .iter()
         .position(|l| l == crate::kws::meta::UNKNOWN);
+    // Only keywords are reversed: reversed silence or noise is still silence, not a word.
+    let keyword = |label: usize| {
+        meta.labels
+            .get(label)
+            .is_some_and(|l| l != crate::kws::meta::UNKNOWN && l != crate::kws::meta::SILENCE)
+    };
     for t in takes.iter().filter(|t| !t.held_out) {
         let mut s = samples(&t.path, meta.features.sample_rate, window)?;
         s.truncate(window);
         for _ in 0..noisy_copies {
             clips.push((noisy_copy(&s, &mut rng), t.label));
         }
-        if let Some(unknown) = unknown.filter(|&u| reversed && t.label != u) {
+        if let Some(unknown) = unknown.filter(|_| reversed && keyword(t.label)) {
             clips.push((s.iter().rev().copied().collect(), unknown));
         }
         clips.push((s, t.label));

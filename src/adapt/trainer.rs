@@ -172,15 +172,18 @@ pub fn train_unless(
     };
     let (own, rep) = (prefix(owner), prefix(replay));
     let classes = net.layers[net.layers.len() - 1].outputs;
-    // Replay targets: the label, mixed `distill` of the way towards the shipped output.
-    let soft: Vec<Vec<f32>> = if cfg.distill > 0.0 {
+    // Replay targets: the label, mixed `distill` of the way towards the shipped output. A
+    // target must sum to 1 for the gradient `softmax - target` to be the loss's: the weight is
+    // kept in 0..=1, and a label out of range (the replay parser refuses those) gets none.
+    let distill = cfg.distill.clamp(0.0, 1.0);
+    let soft: Vec<Vec<f32>> = if distill > 0.0 && cfg.batch_replay > 0 {
         replay
             .iter()
             .map(|e| {
                 let mut t = net.predict(&e.x);
-                t.iter_mut().for_each(|v| *v *= cfg.distill);
-                if let Some(v) = t.get_mut(e.label) {
-                    *v += 1.0 - cfg.distill;
+                if e.label < classes {
+                    t.iter_mut().for_each(|v| *v *= distill);
+                    t[e.label] += 1.0 - distill;
                 }
                 t
             })
@@ -188,7 +191,6 @@ pub fn train_unless(
     } else {
         Vec::new()
     };
-    debug_assert!(soft.iter().all(|t| t.len() == classes));
     let shipped = net.clone();
     let mut net = net.clone();
     let mut adam = Adam::new(&net);

@@ -677,6 +677,40 @@ mod tests {
     }
 
     #[test]
+    fn the_last_other_word_kept_is_shown_as_a_word() {
+        let cfg = EnrollmentConfig {
+            words: words(&["go"]),
+            takes: 1,
+            other_words: words(&["rainbow"]),
+            ..EnrollmentConfig::default()
+        };
+        let mut out = Vec::new();
+        let mut e = Enrollment::start(&cfg, Duration::ZERO, &mut out).unwrap();
+        let next = |e: &mut Enrollment, out: &mut Vec<Action>| {
+            let due = e.deadline().unwrap();
+            e.fire(due, false, out);
+            due
+        };
+        let at = next(&mut e, &mut out); // listen: "go"
+        e.take_finished(1, TakeResult::Kept, at, &mut out);
+        next(&mut e, &mut out); // prompt: "rainbow"
+        let at = next(&mut e, &mut out); // listen
+        out.clear();
+        e.take_finished(2, TakeResult::Kept, at, &mut out);
+        // Read before the session moved on (it is done now): still an other word.
+        assert!(e.progress().done());
+        assert!(
+            out.contains(&Action::Show(Screen::EnrollGotIt {
+                word: "rainbow".into(),
+                take: 1,
+                takes: 1,
+                other_word: true,
+            })),
+            "{out:?}"
+        );
+    }
+
+    #[test]
     fn a_learning_that_outlasts_the_watchdog_is_told_to_stop() {
         let cfg = EnrollmentConfig {
             words: words(&["go"]),

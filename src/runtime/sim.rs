@@ -312,10 +312,15 @@ pub fn describe(screen: &Screen) -> String {
             if *listening { " — listening…" } else { "" }
         ),
         Screen::EnrollGotIt {
-            word, take, takes, ..
-        } => {
-            format!("got it: {} {take}/{takes}", word.to_uppercase())
-        }
+            word,
+            take,
+            takes,
+            other_word,
+        } => format!(
+            "got it: {} {} {take}/{takes}",
+            word.to_uppercase(),
+            if *other_word { "word" } else { "take" }
+        ),
         Screen::EnrollAgain { word, reason } => {
             format!("{reason} — again: {}", word.to_uppercase())
         }
