@@ -32,9 +32,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use chatterbox::adapt::trainer::{
-    accuracy, argmax, train, weigh_other_words, Example, TrainConfig,
-};
+use chatterbox::adapt::trainer::{accuracy, argmax, train, weigh_unknown, Example, TrainConfig};
 use chatterbox::adapt::{net::Net, prepare, replay, AdaptRequest};
 
 fn repo() -> PathBuf {
@@ -409,7 +407,7 @@ fn main() {
             let owner = if name.contains("keyword takes only") {
                 keywords_only(owner)
             } else {
-                weigh_other_words(owner, Some(kws), cfg.other_word_repeats)
+                weigh_unknown(owner, Some(kws), cfg.other_word_repeats)
             };
             let net = train(base, &owner, &p.shipped.replay, cfg, req.seed);
             // "blend a": the trained weights pulled back towards the shipped ones.

@@ -161,7 +161,7 @@ pub fn adapt_unless(
         .labels
         .iter()
         .position(|l| l == crate::kws::meta::UNKNOWN);
-    let train = trainer::weigh_other_words(&train, unknown, cfg.other_word_repeats);
+    let train = trainer::weigh_unknown(&train, unknown, cfg.other_word_repeats);
     let adapted = trainer::train_unless(
         &shipped.net,
         &train,

@@ -47,6 +47,33 @@ pub enum Target<'a> {
     Soft(&'a [f32]),
 }
 
+#[cfg(test)]
+impl Dense {
+    /// A layer of normal weights x 0.5 and normal biases x `bias_scale` (none drawn when 0),
+    /// for tests.
+    pub(crate) fn random(
+        rng: &mut crate::adapt::trainer::SplitMix64,
+        inputs: usize,
+        outputs: usize,
+        relu: bool,
+        bias_scale: f32,
+    ) -> Dense {
+        let w = (0..inputs * outputs).map(|_| rng.normal() * 0.5).collect();
+        let b = if bias_scale == 0.0 {
+            vec![0.0; outputs]
+        } else {
+            (0..outputs).map(|_| rng.normal() * bias_scale).collect()
+        };
+        Dense {
+            inputs,
+            outputs,
+            w,
+            b,
+            relu,
+        }
+    }
+}
+
 /// The head: Dense layers, then a softmax.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Net {
@@ -208,13 +235,7 @@ mod tests {
     use crate::adapt::trainer::SplitMix64;
 
     fn small_net(rng: &mut SplitMix64) -> Net {
-        let mut layer = |i: usize, o: usize, relu: bool| Dense {
-            inputs: i,
-            outputs: o,
-            w: (0..i * o).map(|_| rng.normal() * 0.5).collect(),
-            b: (0..o).map(|_| rng.normal() * 0.1).collect(),
-            relu,
-        };
+        let mut layer = |i, o, relu| Dense::random(rng, i, o, relu, 0.1);
         // A shared layer over 3 rows of 4, then 3*5 -> 6 -> 4, like the shipped head.
         Net {
             layers: vec![layer(4, 5, true), layer(15, 6, true), layer(6, 4, false)],

@@ -115,13 +115,9 @@ pub struct Example {
     pub label: usize,
 }
 
-/// `owner` with every example of class `unknown` repeated `repeats` times in all (see
-/// [`TrainConfig::other_word_repeats`]); the others once.
-pub fn weigh_other_words(
-    owner: &[Example],
-    unknown: Option<usize>,
-    repeats: usize,
-) -> Vec<Example> {
+/// `owner` with every example of class `unknown` (other words and reversed takes) repeated
+/// `repeats` times in all (see [`TrainConfig::other_word_repeats`]); the others once.
+pub fn weigh_unknown(owner: &[Example], unknown: Option<usize>, repeats: usize) -> Vec<Example> {
     let mut out = Vec::with_capacity(owner.len());
     for e in owner {
         let n = if Some(e.label) == unknown {
@@ -317,13 +313,7 @@ mod tests {
     use crate::adapt::net::Dense;
 
     fn random_net(rng: &mut SplitMix64) -> Net {
-        let mut layer = |i: usize, o: usize, relu: bool| Dense {
-            inputs: i,
-            outputs: o,
-            w: (0..i * o).map(|_| rng.normal() * 0.5).collect(),
-            b: vec![0.0; o],
-            relu,
-        };
+        let mut layer = |i, o, relu| Dense::random(rng, i, o, relu, 0.0);
         Net {
             layers: vec![layer(8, 12, true), layer(12, 4, false)],
         }
