@@ -68,6 +68,32 @@ fn litert_runs_the_patched_head_like_the_rust_forward_pass() {
     assert!(err.contains("differ"), "{err}");
 }
 
+/// Adapted heads are surer of keywords in every voice, so the owner model is written with a
+/// stricter threshold than the shipped one (owner::OWNER_THRESHOLD_MARGIN), and the runtime
+/// reads it from the owner contract like any model's.
+#[test]
+fn the_owner_model_carries_a_stricter_detector_threshold() {
+    let s = shipped();
+    let shipped_t = s
+        .meta
+        .detector
+        .threshold
+        .expect("the shipped model names its threshold");
+    let dir = tempfile::tempdir().unwrap();
+    let toml = install(&s, &quick(&s, 3), dir.path());
+    let owner_meta = chatterbox::kws::meta::KwsMeta::load(&toml).unwrap();
+    let t = owner_meta
+        .detector
+        .threshold
+        .expect("the owner contract names a threshold");
+    assert!((t - 0.99).abs() < 1e-6, "0.98 -> 0.99, got {t}");
+    assert!(t > shipped_t && t < 1.0);
+    // A shipped model naming none: half the distance of the runtime's default to 1.
+    assert!((owner::owner_threshold(None) - 0.925).abs() < 1e-6);
+    let keywords = chatterbox::config::KeywordConfig::default();
+    assert_eq!(keywords.threshold.resolve(owner_meta.detector.threshold), t);
+}
+
 #[test]
 fn undo_restores_the_previous_owner_model_then_the_shipped_one() {
     let s = shipped();
