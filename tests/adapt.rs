@@ -69,10 +69,11 @@ fn litert_runs_the_patched_head_like_the_rust_forward_pass() {
 }
 
 /// Adapted heads are surer of keywords in every voice, so the owner model is written with a
-/// stricter threshold than the shipped one (owner::OWNER_THRESHOLD_MARGIN), and the runtime
-/// reads it from the owner contract like any model's.
+/// stricter threshold than the shipped one (owner::OWNER_THRESHOLD_MARGIN), and the runtime's
+/// recognizer takes it from the owner contract (keywords.threshold = "model", the default).
 #[test]
 fn the_owner_model_carries_a_stricter_detector_threshold() {
+    use chatterbox::kws::listener::{Recognizer, RecognizerConfig};
     let s = shipped();
     let shipped_t = s
         .meta
@@ -80,18 +81,20 @@ fn the_owner_model_carries_a_stricter_detector_threshold() {
         .threshold
         .expect("the shipped model names its threshold");
     let dir = tempfile::tempdir().unwrap();
-    let toml = install(&s, &quick(&s, 3), dir.path());
+    let toml = install(&s, &s.net, dir.path());
     let owner_meta = chatterbox::kws::meta::KwsMeta::load(&toml).unwrap();
     let t = owner_meta
         .detector
         .threshold
         .expect("the owner contract names a threshold");
-    assert!((t - 0.99).abs() < 1e-6, "0.98 -> 0.99, got {t}");
-    assert!(t > shipped_t && t < 1.0);
-    // A shipped model naming none: half the distance of the runtime's default to 1.
+    assert_eq!(t, 0.99, "0.98 -> 0.99");
+    assert!(t > shipped_t);
+    let recognizer = Recognizer::load(&toml, &RecognizerConfig::default()).unwrap();
+    assert_eq!(recognizer.detector_config().threshold, t);
+    // A shipped model naming none: half the runtime default's distance to 1; and never 1,
+    // which no model may name.
     assert!((owner::owner_threshold(None) - 0.925).abs() < 1e-6);
-    let keywords = chatterbox::config::KeywordConfig::default();
-    assert_eq!(keywords.threshold.resolve(owner_meta.detector.threshold), t);
+    assert!(owner::owner_threshold(Some(f32::from_bits(1.0f32.to_bits() - 1))) < 1.0);
 }
 
 #[test]
