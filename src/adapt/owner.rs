@@ -292,7 +292,8 @@ pub fn resolve(state: &Path) -> Option<PathBuf> {
 /// Why: adapting makes the head surer of keywords in every voice, not only the owner's. At
 /// the shipped threshold it then hears more of everybody's keywords, but also acts on more of
 /// other voices' non-keyword words (on validation owners, 0.4 to 1.0 points more of those
-/// clips, significant in 8 of 12 runs; `cargo bench --bench adapt -- --val --thresholds`).
+/// clips, significant in 8 of 12 runs; `cargo bench --bench adapt -- --val --thresholds`,
+/// every row in docs/adapt-threshold.md).
 /// 0.99 was chosen there as the loosest of 0.985, 0.99, 0.993, 0.995, 0.997 at which no
 /// validation run acts on significantly more of them than the shipped head at 0.98 (at 0.985
 /// mbrola-de5's three runs still did), with no real-speech false accept added. Chosen for
