@@ -599,21 +599,23 @@ fn main() {
                 product_view(base, &net, &own, kws, (thr, own_thr)),
                 detector_false_accepts(&net, &speech, labels, own_thr) as f64 / hours
             );
+            // One row of a `--combine` or `--gate` rule (top-label figures, the 0.85 rule).
+            let print_rule = |(rname, rule): &(String, Box<Rule>)| {
+                let (sf, sb) = rule_paired(base, rule.as_ref(), &own);
+                let (of, ob) = rule_paired(base, rule.as_ref(), &all_others);
+                println!(
+                    "|   {rname} | {} | {} | | +{sf} / -{sb} | {} | {} | +{of} / -{ob} | {:.0} | |",
+                    pct(rule_acc(rule.as_ref(), &p.held)),
+                    pct(rule_acc(rule.as_ref(), &own)),
+                    pct(rule_acc(rule.as_ref(), &unlike)),
+                    pct(rule_acc(rule.as_ref(), &all_others)),
+                    rule_fa(rule.as_ref(), &speech, kws) as f64 / hours
+                );
+            };
             // `--combine`: the shipped and adapted heads together, decided window by window.
             if args.iter().any(|a| a == "--combine") {
                 let rules: Vec<(String, Box<Rule>)> = combine_rules(base, &net);
-                for (rname, rule) in &rules {
-                    let (sf, sb) = rule_paired(base, rule.as_ref(), &own);
-                    let (of, ob) = rule_paired(base, rule.as_ref(), &all_others);
-                    println!(
-                        "|   {rname} | {} | {} | | +{sf} / -{sb} | {} | {} | +{of} / -{ob} | {:.0} | |",
-                        pct(rule_acc(rule.as_ref(), &p.held)),
-                        pct(rule_acc(rule.as_ref(), &own)),
-                        pct(rule_acc(rule.as_ref(), &unlike)),
-                        pct(rule_acc(rule.as_ref(), &all_others)),
-                        rule_fa(rule.as_ref(), &speech, kws) as f64 / hours
-                    );
-                }
+                rules.iter().for_each(print_rule);
             }
             // `--gate`: a per-owner voice gate choosing between the heads.
             if args.iter().any(|a| a == "--gate") {
@@ -663,18 +665,7 @@ fn main() {
                             }),
                         ),
                     ];
-                    for (rname, rule) in &rules {
-                        let (sf, sb) = rule_paired(base, rule.as_ref(), &own);
-                        let (of, ob) = rule_paired(base, rule.as_ref(), &all_others);
-                        println!(
-                            "|   {rname} | {} | {} | | +{sf} / -{sb} | {} | {} | +{of} / -{ob} | {:.0} | |",
-                            pct(rule_acc(rule.as_ref(), &p.held)),
-                            pct(rule_acc(rule.as_ref(), &own)),
-                            pct(rule_acc(rule.as_ref(), &unlike)),
-                            pct(rule_acc(rule.as_ref(), &all_others)),
-                            rule_fa(rule.as_ref(), &speech, kws) as f64 / hours
-                        );
-                    }
+                    rules.iter().for_each(print_rule);
                 }
             }
             // `--thresholds`: the adapted head at stricter thresholds of its own, against the
