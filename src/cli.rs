@@ -841,7 +841,7 @@ fn output_result(error: Option<std::io::Error>) -> Result<()> {
 
 fn enroll(cfg: &Config, dir: &Path, takes: usize, words: Vec<String>) -> Result<()> {
     use crate::enroll::{make_take, save_take, EnrollError};
-    use crate::kws::meta::{KwsMeta, SILENCE, UNKNOWN};
+    use crate::kws::meta::{is_keyword, KwsMeta, UNKNOWN};
     if !(1..=50).contains(&takes) {
         bail!("--takes {takes}: choose 1 to 50");
     }
@@ -849,7 +849,7 @@ fn enroll(cfg: &Config, dir: &Path, takes: usize, words: Vec<String>) -> Result<
     let known: Vec<String> = meta
         .labels
         .iter()
-        .filter(|l| *l != SILENCE && *l != UNKNOWN)
+        .filter(|l| is_keyword(l))
         .cloned()
         .collect();
     // The words that are not commands go with the full set only (a few keywords recorded

@@ -296,7 +296,7 @@ pub fn training_examples_on(
     let keyword = |label: usize| {
         meta.labels
             .get(label)
-            .is_some_and(|l| l != crate::kws::meta::UNKNOWN && l != crate::kws::meta::SILENCE)
+            .is_some_and(|l| crate::kws::meta::is_keyword(l))
     };
     for t in takes.iter().filter(|t| !t.held_out) {
         let mut s = samples(&t.path, meta.features.sample_rate, window)?;

@@ -17,7 +17,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::meta::{SILENCE, UNKNOWN};
+use super::meta::{is_keyword, SILENCE, UNKNOWN};
 
 /// Tuning of the detector. The defaults suit a 250 ms hop with 1 s windows.
 #[derive(Clone, Debug, PartialEq)]
@@ -134,10 +134,7 @@ impl Detector {
                 problem: "is 0; it must be >= 1, e.g. 2".into(),
             });
         }
-        let is_keyword: Vec<bool> = labels
-            .iter()
-            .map(|l| l != SILENCE && l != UNKNOWN)
-            .collect();
+        let is_keyword: Vec<bool> = labels.iter().map(|l| is_keyword(l)).collect();
         if !is_keyword.iter().any(|&k| k) {
             return Err(DetectorError::Labels {
                 problem: format!(

@@ -60,6 +60,11 @@ pub const SILENCE: &str = "silence";
 /// Label the classifier uses for "speech, but not one of the keywords". Never reported.
 pub const UNKNOWN: &str = "unknown";
 
+/// Whether a label names a word to act on: anything but [`SILENCE`] and [`UNKNOWN`].
+pub fn is_keyword(label: &str) -> bool {
+    label != SILENCE && label != UNKNOWN
+}
+
 /// Largest FFT length accepted in `kws.toml`.
 pub const MAX_NFFT: usize = 1 << 16;
 /// Largest window accepted in `kws.toml` (a minute at 16 kHz).

@@ -366,13 +366,9 @@ fn show_screens(
 /// The words a teaching session asks for: the model's keywords, or the default eight when
 /// its contract cannot be read.
 fn enroll_words(model: &std::path::Path) -> Vec<String> {
-    use crate::kws::meta::{KwsMeta, SILENCE, UNKNOWN};
+    use crate::kws::meta::{is_keyword, KwsMeta};
     match KwsMeta::load(model) {
-        Ok(meta) => meta
-            .labels
-            .into_iter()
-            .filter(|l| l != SILENCE && l != UNKNOWN)
-            .collect(),
+        Ok(meta) => meta.labels.into_iter().filter(|l| is_keyword(l)).collect(),
         Err(_) => EnrollmentConfig::default().words,
     }
 }
