@@ -20,7 +20,7 @@
 //! (`TrainConfig::distill`), how often `unknown` examples are drawn, step counts;
 //! `--per-family` also prints every other voice's own change. `--default` runs only the
 //! default variant; `--thresholds` adds the adapted head at the shipped threshold and at
-//! stricter ones (the grid `owner::OWNER_THRESHOLD_MARGIN` was chosen from). Routes tried
+//! stricter ones (the grid the earlier fixed `owner::OWNER_THRESHOLD_MARGIN` was chosen from). Routes tried
 //! for other voices and kept to be re-run: `--combine` (the shipped and adapted heads mixed
 //! window by window: the adapted one only where the shipped one is unsure, their average,
 //! their geometric mean), `--gate` (a per-owner logistic voice gate over each window's
@@ -35,7 +35,8 @@
 //! refractory per word: the STFT model's defaults, kept to compare with earlier figures).
 //! Those columns are top-label accuracy. The last three are **as the toy acts**: the shipped
 //! head at the model's `[detector] threshold` (0.98), the adapted one at the threshold its
-//! contract carries (`owner::owner_threshold`, 0.99); a keyword clip counts when its word is
+//! contract carries (`adapt::owner_detector_threshold`: matched on the shipped calibration
+//! stream, printed after the same-voice column); a keyword clip counts when its word is
 //! the top label at or above the threshold, any other clip when no keyword is; and false
 //! accepts on the real speech through the runtime's own `Detector` (80 ms results, average
 //! 250 ms, 2 results, refractory 1 s).
@@ -44,7 +45,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chatterbox::adapt::owner::owner_threshold;
+use chatterbox::adapt::owner_detector_threshold;
 use chatterbox::adapt::trainer::{accuracy, argmax, train, weigh_unknown, Example, TrainConfig};
 use chatterbox::adapt::{net::Net, prepare, replay, AdaptRequest};
 use chatterbox::config::Threshold;
@@ -505,8 +506,6 @@ fn main() {
         let labels = &p.shipped.meta.labels;
         // The threshold the toy uses with this model (`keywords.threshold = "model"`).
         let thr = Threshold::Model.resolve(p.shipped.meta.detector.threshold);
-        // The owner model's, as `adapt` writes it.
-        let own_thr = owner_threshold(p.shipped.meta.detector.threshold);
         println!(
             "\n## owner = {family} ({split} split, seed {seed}): {} training windows from the takes ({} of other words), {} held-out keyword takes (+{} other words), front end {prep_s:.2} s",
             p.train.len(),
@@ -514,7 +513,7 @@ fn main() {
             p.held.len(),
             other_held.len()
         );
-        println!("| variant | held-out takes | {family} noisy {split} (all) | same, keywords / rest | same: fixed / broken clips | same, unlike the takes | other {split} voices | other: fixed / broken | FA/h real speech | train s | other voices as the toy acts (shipped at {thr}, adapted at {own_thr}): keywords heard / the rest left alone | same voice, so | FA/h, the toy's detector (same thresholds) |");
+        println!("| variant | held-out takes | {family} noisy {split} (all) | same, keywords / rest | same: fixed / broken clips | same, unlike the takes | other {split} voices | other: fixed / broken | FA/h real speech | train s | other voices as the toy acts (shipped at {thr}, adapted at its threshold): keywords heard / the rest left alone | same voice, so | FA/h, the toy's detector (same thresholds) |");
         println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         println!(
             "| shipped | {} | {} | {} | - | {} | {} | - | {:.0} | - | {} | {} | {:.0} |",
@@ -565,8 +564,11 @@ fn main() {
                 None => net,
             };
             let s = t.elapsed().as_secs_f32();
+            // The owner model's threshold, as `adapt` writes it (matched on the calibration
+            // stream when the model folder has one).
+            let (own_thr, _) = owner_detector_threshold(&p.shipped, &net).expect("calibration");
             println!(
-                "| {name} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {s:.2} | {} | {} | {:.0} |",
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {s:.2} | {} | {} ({own_thr}) | {:.0} |",
                 pct(accuracy(&net, &p.held)),
                 pct(accuracy(&net, &own)),
                 split_acc(&net, &own, kws),

@@ -53,6 +53,8 @@ use chatterbox::config::KeywordConfig;
 use chatterbox::kws::detector::{Detection, Detector, DetectorConfig};
 use chatterbox::kws::listener::{Recognizer, RecognizerConfig};
 use chatterbox::kws::meta::KwsMeta;
+use chatterbox::kws::model::Classifier;
+use std::sync::{Arc, Mutex};
 
 const RATE: usize = 16_000;
 const MONO16K: PcmFormat = PcmFormat {
@@ -246,18 +248,44 @@ struct Runners {
 
 impl Runners {
     fn new(meta: &KwsMeta, meta_path: &Path, hops: &[u64]) -> Runners {
+        Runners::with(meta, meta_path, hops, None)
+    }
+
+    /// One recognizer at `hop` whose head's inputs are also kept in `frames`.
+    fn recording(
+        meta: &KwsMeta,
+        meta_path: &Path,
+        hop: u64,
+        frames: Arc<Mutex<FrameLog>>,
+    ) -> Runners {
+        Runners::with(meta, meta_path, &[hop], Some(frames))
+    }
+
+    fn with(
+        meta: &KwsMeta,
+        meta_path: &Path,
+        hops: &[u64],
+        frames: Option<Arc<Mutex<FrameLog>>>,
+    ) -> Runners {
         let runs = hops
             .iter()
             .map(|&hop| {
-                let classifier = chatterbox::kws::front_end::load_classifier(meta)
+                let head = chatterbox::kws::front_end::load_classifier(meta)
                     .unwrap_or_else(|e| die(format!("{}: {e}", meta_path.display())));
+                let classifier: Box<dyn Classifier> = match &frames {
+                    Some(log) => Box::new(Recording {
+                        head,
+                        log: Arc::clone(log),
+                    }),
+                    None => Box::new(head),
+                };
                 let cfg = RecognizerConfig {
                     hop: Duration::from_millis(hop),
                     ..RecognizerConfig::default()
                 };
                 let front_end = chatterbox::kws::front_end::FrontEnd::load(meta)
                     .unwrap_or_else(|e| die(format!("{}: {e}", meta_path.display())));
-                let r = Recognizer::with_front_end(meta, front_end, Box::new(classifier), &cfg)
+                let r = Recognizer::with_front_end(meta, front_end, classifier, &cfg)
                     .unwrap_or_else(|e| die(e));
                 (hop, r, Vec::new(), Vec::new())
             })
@@ -314,6 +342,60 @@ impl Runners {
             .map(|(hop, _, h, d)| (hop, h, d))
             .collect();
         (out, self.compute, self.inferences)
+    }
+}
+
+/// The speech-embedding frames the head was given, in stream order, and per model run the
+/// index one past its window's last frame (`--calibration`).
+#[derive(Default)]
+struct FrameLog {
+    dim: usize,
+    embeddings: usize,
+    frames: Vec<f32>,
+    ends: Vec<usize>,
+}
+
+impl FrameLog {
+    /// Appends the frames of `window` (`embeddings` x `dim`) that are not already the log's
+    /// last ones: consecutive windows share all but their newest frames, unless the energy
+    /// gate or a reset broke the embedding stream in between.
+    fn add(&mut self, window: &[f32]) {
+        let (n, d) = (self.embeddings, self.dim);
+        let have = self.frames.len() / d;
+        let new = (0..=n)
+            .find(|&k| {
+                let keep = n - k;
+                keep <= have && self.frames[(have - keep) * d..] == window[..keep * d]
+            })
+            .unwrap_or(n);
+        self.frames.extend_from_slice(&window[(n - new) * d..]);
+        self.ends.push(self.frames.len() / d);
+    }
+}
+
+/// The shipped head, logging its inputs.
+struct Recording {
+    head: chatterbox::kws::model::LiteRtClassifier,
+    log: Arc<Mutex<FrameLog>>,
+}
+
+impl Classifier for Recording {
+    fn labels(&self) -> &[String] {
+        self.head.labels()
+    }
+    fn input_shape(&self) -> &[usize] {
+        self.head.input_shape()
+    }
+    fn classify(
+        &mut self,
+        features: &[f32],
+        scores: &mut [f32],
+    ) -> Result<(), chatterbox::kws::model::ModelError> {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(features);
+        self.head.classify(features, scores)
     }
 }
 
@@ -386,6 +468,7 @@ struct Span {
 }
 
 const CONFUSERS: &str = "confusers (homophones, words containing a keyword)";
+const REAL_SPEECH: &str = "real speech (asterisk)";
 
 /// Builds and runs the non-keyword stream; returns each stretch's kind and time span.
 fn nonkeyword_stream(
@@ -430,7 +513,7 @@ fn nonkeyword_stream(
                 let (kind, set) = match item {
                     Item::Word(_) => ("synthetic non-keywords", words),
                     Item::Confuser(_) => (CONFUSERS, confusers),
-                    _ => ("real speech (asterisk)", speech),
+                    _ => (REAL_SPEECH, speech),
                 };
                 let (label, mut clip) = set.clip(i);
                 if matches!(item, Item::Confuser(_)) {
@@ -540,9 +623,7 @@ fn score(truth: &[Truth], kw_dets: &[Detection], spans: &[Span], nk_dets: &[Dete
     }
     s.extra_in_kw_stream += kw_dets.len() - di;
     for d in nk_dets {
-        // Blamed on what was in the middle of the 1 s window that decided.
-        let mid = d.at.saturating_sub(Duration::from_millis(500));
-        let span = spans.iter().find(|sp| mid >= sp.start && mid < sp.end);
+        let span = blame(spans, d.at);
         let kind = span.map_or("(end)", |sp| sp.kind);
         *s.fa_by_kind.entry(kind).or_default() += 1;
         if kind == CONFUSERS {
@@ -558,6 +639,13 @@ fn score(truth: &[Truth], kw_dets: &[Detection], spans: &[Span], nk_dets: &[Dete
     }
     s.latencies_ms.sort_by(|a, b| a.total_cmp(b));
     s
+}
+
+/// The stretch a detection at `at` is blamed on: what was in the middle of the 1 s window
+/// that decided.
+fn blame(spans: &[Span], at: Duration) -> Option<&Span> {
+    let mid = at.saturating_sub(Duration::from_millis(500));
+    spans.iter().find(|sp| mid >= sp.start && mid < sp.end)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
@@ -678,7 +766,214 @@ fn lat(v: Option<f64>) -> String {
     v.map_or("-".to_string(), |x| format!("{x:.0}"))
 }
 
+/// `--calibration FILE`: the path after the flag, if given.
+fn calibration_arg() -> Option<PathBuf> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|a| a == "--calibration")?;
+    Some(PathBuf::from(args.get(at + 1).unwrap_or_else(|| {
+        die("--calibration needs the file to write, e.g. models/embedding/adapt_calib.bin")
+    })))
+}
+
+/// Hops within [`CALIBRATION_CONTEXT`] hops of one where the shipped head gives a keyword at
+/// least this much are kept in the calibration file (`calibrate::keep_near`).
+const CALIBRATION_FLOOR: f32 = 0.9;
+/// See [`CALIBRATION_FLOOR`]: 4 hops of 80 ms, beyond the detector's 250 ms average.
+const CALIBRATION_CONTEXT: usize = 4;
+
+/// How many mixes of the validation non-keyword clips the calibration stream holds.
+const CALIBRATION_MIXES: u64 = 1;
+
+/// Seed of the calibration stream's mix: not the evaluation's, so the validation streams
+/// `--tune` and the adapt trials read are another mix of the same clips.
+const CALIBRATION_SEED: u64 = 1;
+
+/// `--calibration FILE`: the VALIDATION split's non-keyword stream (the validation voices'
+/// synthetic non-keywords and confusers, the validation half of the real speech, noise and
+/// silence; [`CALIBRATION_MIXES`] mixes), run through the shipped recognizer with the
+/// shipped hop, written as the head's inputs with, per hop, whether a detection there is a
+/// false accept or blamed on a confuser ([`blame`], as `--report` counts them)
+/// (`chatterbox::adapt::calibrate`). `chatterbox adapt` sets the owner model's threshold on
+/// it. Validation, because that is where choices are made; nothing of the test split goes
+/// in. `KWS_EVAL_CHECK_OWNERS=a/kws.toml,b/kws.toml` also prints the threshold each of those
+/// owner models gets from the whole stream and from the hops kept in the file.
+fn write_calibration(out: &Path) {
+    use chatterbox::adapt::calibrate;
+    let seed = env_num("KWS_EVAL_SEED", CALIBRATION_SEED);
+    let root = std::env::var_os("KWS_EVAL_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/kws-eval"));
+    let data = root.join("validation");
+    let meta_path = std::env::var_os("KWS_EVAL_META")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("models/embedding/kws.toml"));
+    let meta = KwsMeta::load(&meta_path).unwrap_or_else(|e| die(e));
+    let Some(emb) = &meta.embedding else {
+        die(format!(
+            "{}: not a speech-embedding model; the calibration stream is the embedding head's input",
+            meta_path.display()
+        ))
+    };
+    let shipped =
+        chatterbox::adapt::Shipped::load_without_calibration(&meta_path).unwrap_or_else(|e| die(e));
+    let words = ClipSet::load(&data, "words");
+    let confusers = ClipSet::load(&data, "confusers");
+    let speech = ClipSet::load(&data, "asterisk");
+    let backgrounds = ClipSet::load(&data, "backgrounds");
+    let n_words = env_num("KWS_EVAL_WORDS", words.items.len() as u64) as usize;
+    let log = Arc::new(Mutex::new(FrameLog {
+        dim: shipped.layout.input_len() / emb.embeddings,
+        embeddings: emb.embeddings,
+        ..FrameLog::default()
+    }));
+    let hop_ms = shipped_setting_hop();
+    let mut run = Runners::recording(&meta, &meta_path, hop_ms, Arc::clone(&log));
+    let sets = NonKeywordSets {
+        words: &words,
+        confusers: &confusers,
+        speech: &speech,
+        backgrounds: &backgrounds,
+    };
+    let mut rng = Rng(seed);
+    // More mixes of the same clips (other levels, beds and order) would take out more of the
+    // noise that comes from the mixing; each one adds 3.6 MB to the file. With one, the
+    // thresholds owner models get are 0.001-0.002 stricter than with two (checked with
+    // KWS_EVAL_CHECK_OWNERS on nine owner models).
+    let mixes = env_num("KWS_CALIB_MIXES", CALIBRATION_MIXES);
+    let mut spans = Vec::new();
+    for _ in 0..mixes {
+        spans.extend(nonkeyword_stream(&mut rng, n_words, &sets, &mut run));
+    }
+    let seconds = run.now().as_secs_f64();
+    let (runs, _, _) = run.finish();
+    let (_, hops, dets) = &runs[0];
+    let log = log.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ends = log.ends.iter();
+    let hop_ends: Vec<Option<usize>> = hops
+        .iter()
+        .map(|(_, s)| s.as_ref().and_then(|_| ends.next().copied()))
+        .collect();
+    if ends.next().is_some() || hop_ends.iter().flatten().count() != log.ends.len() {
+        die("the logged model runs do not match the recognizer's hops");
+    }
+    let hop = match hops.as_slice() {
+        [a, b, ..] => b.0 - a.0,
+        _ => die("the stream is shorter than two hops"),
+    };
+    // A detection at a hop counts as a false accept unless the evaluation blames it on a
+    // confuser (`score`).
+    let counted = hops
+        .iter()
+        .map(|(at, _)| blame(&spans, *at).is_none_or(|sp| sp.kind != CONFUSERS))
+        .collect();
+    let c = calibrate::Calibration {
+        hop,
+        embeddings: log.embeddings,
+        dim: log.dim,
+        frames: log.frames.clone(),
+        hops: hop_ends,
+        counted,
+    };
+    // What adapt will compute from the file, against what the recognizer itself did.
+    let full =
+        calibrate::parse(&calibrate::write(&c), c.embeddings, c.dim).unwrap_or_else(|e| die(e));
+    let det = shipped_detector(&meta);
+    let full_scores = calibrate::scores(&shipped.net, &full);
+    let keywords: Vec<usize> = (0..meta.labels.len())
+        .filter(|&i| chatterbox::kws::meta::is_keyword(&meta.labels[i]))
+        .collect();
+    let floor = std::env::var("KWS_CALIB_FLOOR")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CALIBRATION_FLOOR);
+    let context = env_num("KWS_CALIB_CONTEXT", CALIBRATION_CONTEXT as u64) as usize;
+    let kept = calibrate::keep_near(&full, &full_scores, &keywords, floor, context);
+    let bytes = calibrate::write(&kept);
+    let back = calibrate::parse(&bytes, c.embeddings, c.dim).unwrap_or_else(|e| die(e));
+    let events = |s: &[Option<Vec<f32>>], counted: Option<&[bool]>| {
+        calibrate::events(s, counted, back.hop, &det, &meta.labels).unwrap_or_else(|e| die(e))
+    };
+    let from_full = events(&full_scores, None);
+    let file_scores = calibrate::scores(&shipped.net, &back);
+    let from_file = events(&file_scores, None);
+    let false_accepts = events(&file_scores, Some(&back.counted));
+    // Owner models (KWS_EVAL_CHECK_OWNERS, kws.toml paths): the threshold adapt would give
+    // them from the whole stream and from the kept hops must agree.
+    for owner in std::env::var("KWS_EVAL_CHECK_OWNERS")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|p| !p.is_empty())
+    {
+        let m = KwsMeta::load(Path::new(owner)).unwrap_or_else(|e| die(e));
+        let head = std::fs::read(m.model_path()).unwrap_or_else(|e| die(e));
+        let net = chatterbox::adapt::net::Net::from_tflite(&head, &shipped.layout);
+        let matched = |cal: &calibrate::Calibration, shipped_scores: &[Option<Vec<f32>>]| {
+            calibrate::matched_threshold(
+                cal,
+                shipped_scores,
+                &calibrate::scores(&net, cal),
+                &det,
+                &meta.labels,
+            )
+            .unwrap_or_else(|e| die(e))
+        };
+        let a = matched(&full, &full_scores);
+        let b = matched(&back, &file_scores);
+        println!(
+            "owner {owner}: whole stream {} ({} vs {} false accepts), kept hops {} ({} vs {}){}",
+            a.threshold,
+            a.owner_events,
+            a.shipped_events,
+            b.threshold,
+            b.owner_events,
+            b.shipped_events,
+            if a.threshold == b.threshold {
+                ""
+            } else {
+                "  DIFFERENT"
+            }
+        );
+    }
+    println!(
+        "kept {} of {} hops (within {context} hops of a keyword scoring >= {floor}); the shipped head makes {from_full} detections over the whole stream, {from_file} over the kept hops, {false_accepts} of them false accepts (the rest blamed on confusers)",
+        back.hops.iter().flatten().count(),
+        full.hops.iter().flatten().count(),
+    );
+    std::fs::write(out, &bytes).unwrap_or_else(|e| die(format!("{}: {e}", out.display())));
+    let mut kinds: BTreeMap<&str, f64> = BTreeMap::new();
+    for sp in &spans {
+        *kinds.entry(sp.kind).or_default() += (sp.end - sp.start).as_secs_f64() / 60.0;
+    }
+    println!(
+        "wrote {} ({} bytes): seed {seed}, {mixes} mixes, {:.1} min of the validation non-keyword stream ({}), {} hops of {} ms, {} model runs over {} frames; the shipped head at {} makes {} detections in the recognizer and {} from the file (int8 frames)",
+        out.display(),
+        bytes.len(),
+        seconds / 60.0,
+        kinds
+            .iter()
+            .map(|(k, m)| format!("{k} {m:.1} min"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        c.hops.len(),
+        hop.as_secs_f64() * 1000.0,
+        log.ends.len(),
+        c.frames.len() / c.dim,
+        det.threshold,
+        dets.len(),
+        from_file
+    );
+}
+
+/// The hop the toy ships with, in ms.
+fn shipped_setting_hop() -> u64 {
+    u64::from(KeywordConfig::default().hop_ms)
+}
+
 fn main() {
+    if let Some(out) = calibration_arg() {
+        write_calibration(&out);
+        return;
+    }
     let mode = mode();
     let seed = env_num("KWS_EVAL_SEED", 20261123);
     let root = std::env::var_os("KWS_EVAL_DATA")
@@ -801,6 +1096,16 @@ fn main() {
                 &replay(&det, &meta.labels, nh),
             );
             report(current, &s, truth.len(), &hours);
+            if let Ok(list) = std::env::var("KWS_EVAL_CURVE") {
+                curve(
+                    &list,
+                    &det,
+                    &meta.labels,
+                    (&truth, kh),
+                    (&spans, nh),
+                    &hours,
+                );
+            }
         }
         Mode::Tune => tune(
             &truth,
@@ -878,6 +1183,51 @@ fn report(current: (u64, u64, f32, usize), s: &Score, n: usize, h: &Hours) {
         },
         per_hour(s.confuser_accepts, h.confusers)
     );
+}
+
+/// `KWS_EVAL_CURVE=t1,t2,...` beside `--report`: the same streams replayed at each
+/// threshold, one row each, with the hit rate of every family. Why: an adapted model and
+/// the shipped one are compared at matched false accepts (their own operating points), and
+/// this is the curve to read them off; the recognizer runs once, the replays are cheap.
+fn curve(
+    list: &str,
+    det: &DetectorConfig,
+    labels: &[String],
+    (truth, kh): (&[Truth], &[HopRecord]),
+    (spans, nh): (&[Span], &[HopRecord]),
+    h: &Hours,
+) {
+    println!();
+    println!("| threshold | hit rate | FA/h non-keyword | real speech FA | extra in kw stream /h | hit rate by family |");
+    println!("|---|---|---|---|---|---|");
+    for t in list.split(',') {
+        let threshold: f32 = t
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| die(format!("KWS_EVAL_CURVE: {t:?} is not a threshold")));
+        let cfg = DetectorConfig {
+            threshold,
+            ..det.clone()
+        };
+        let s = score(
+            truth,
+            &replay(&cfg, labels, kh),
+            spans,
+            &replay(&cfg, labels, nh),
+        );
+        println!(
+            "| {threshold} | {} | {} | {} | {} | {} |",
+            pct(s.hits, truth.len()),
+            per_hour(s.false_accepts, h.nonkw),
+            s.fa_by_kind.get(REAL_SPEECH).copied().unwrap_or(0),
+            per_hour(s.extra_in_kw_stream, h.keyword),
+            s.per_family
+                .iter()
+                .map(|(k, (hit, n))| format!("{k} {}", pct(*hit, *n)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
 }
 
 /// `--tune`: the detector grid on the validation streams and the recommended defaults.

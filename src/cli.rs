@@ -982,6 +982,19 @@ fn adapt(cfg: &Config, takes: &Path, seed: u64, model: Option<PathBuf>) -> Resul
         100.0 * r.after,
         r.seconds
     );
+    match &r.calibration {
+        Some(m) => println!(
+            "detector threshold {}: matched on {:.0} min of non-keyword audio (the shipped calibration stream), where the adapted model accepts {} times and the shipped model {} times",
+            r.threshold,
+            m.stream.as_secs_f64() / 60.0,
+            m.owner_events,
+            m.shipped_events
+        ),
+        None => println!(
+            "detector threshold {} (the shipped one made stricter; the model folder has no calibration stream)",
+            r.threshold
+        ),
+    }
     if r.switched {
         println!(
             "switched to the adapted model {} (`chatterbox adapt --undo` goes back)",

@@ -46,7 +46,12 @@ fn install(s: &Shipped, net: &chatterbox::adapt::net::Net, state: &Path) -> Path
     let files = owner::OwnerFiles {
         head: &head,
         labels: &labels,
-        contract: owner::contract(&s.meta, &chatterbox::kws::model::sha256_hex(&head)).unwrap(),
+        contract: owner::contract(
+            &s.meta,
+            &chatterbox::kws::model::sha256_hex(&head),
+            owner::owner_threshold(s.meta.detector.threshold),
+        )
+        .unwrap(),
     };
     let held = owner::lock(state).unwrap();
     let staged = owner::stage(state, &files, &held).unwrap();
@@ -68,11 +73,13 @@ fn litert_runs_the_patched_head_like_the_rust_forward_pass() {
     assert!(err.contains("differ"), "{err}");
 }
 
-/// Adapted heads are surer of keywords in every voice, so the owner model is written with a
-/// stricter threshold than the shipped one (owner::OWNER_THRESHOLD_MARGIN), and the runtime's
-/// recognizer takes it from the owner contract (keywords.threshold = "model", the default).
+/// Adapted heads are surer of keywords in every voice, so the owner model's threshold is
+/// matched on the shipped calibration stream: the loosest at which it accepts no more of that
+/// non-keyword audio than the shipped head at its own threshold (adapt::calibrate). The
+/// runtime's recognizer takes it from the owner contract (keywords.threshold = "model").
 #[test]
-fn the_owner_model_carries_a_stricter_detector_threshold() {
+fn the_owner_model_gets_the_threshold_matched_to_the_shipped_false_accepts() {
+    use chatterbox::adapt::owner_detector_threshold;
     use chatterbox::kws::listener::{Recognizer, RecognizerConfig};
     let s = shipped();
     let shipped_t = s
@@ -80,19 +87,66 @@ fn the_owner_model_carries_a_stricter_detector_threshold() {
         .detector
         .threshold
         .expect("the shipped model names its threshold");
+    assert!(
+        s.calibration.is_some(),
+        "the model folder ships its calibration stream"
+    );
+
+    // The shipped head itself matches itself at (or below) its own threshold.
+    let (t, m) = owner_detector_threshold(&s, &s.net).unwrap();
+    let m = m.expect("calibrated");
+    assert!(t <= shipped_t + 1e-6, "{t}");
+    assert!(
+        m.shipped_events > 50,
+        "{m:?}: too few false accepts to match on"
+    );
+    assert!(m.owner_events <= m.shipped_events, "{m:?}");
+
+    // A head made keyword-happy (every keyword's logit raised) accepts more of the stream at
+    // the shipped threshold, so it gets a stricter one, with no more false accepts.
+    let mut happy = s.net.clone();
+    let last = happy.layers.last_mut().unwrap();
+    for (i, b) in last.b.iter_mut().enumerate() {
+        if chatterbox::kws::meta::is_keyword(&s.meta.labels[i]) {
+            *b += 1.5;
+        }
+    }
+    let (strict, m) = owner_detector_threshold(&s, &happy).unwrap();
+    let m = m.unwrap();
+    assert!(strict > shipped_t, "{strict}");
+    assert!(m.owner_events <= m.shipped_events, "{m:?}");
+    assert!(strict < 1.0);
+
+    // The contract carries it and the recognizer uses it.
+    let head = happy.patch_tflite(&s.head, &s.layout);
+    let labels = s.meta.labels.join("\n") + "\n";
     let dir = tempfile::tempdir().unwrap();
-    let toml = install(&s, &s.net, dir.path());
+    let files = owner::OwnerFiles {
+        head: &head,
+        labels: &labels,
+        contract: owner::contract(&s.meta, &chatterbox::kws::model::sha256_hex(&head), strict)
+            .unwrap(),
+    };
+    let held = owner::lock(dir.path()).unwrap();
+    let staged = owner::stage(dir.path(), &files, &held).unwrap();
+    owner::commit(dir.path(), &staged, &held).unwrap();
+    let toml = dir.path().join("models-owner/kws.toml");
     let owner_meta = chatterbox::kws::meta::KwsMeta::load(&toml).unwrap();
-    let t = owner_meta
-        .detector
-        .threshold
-        .expect("the owner contract names a threshold");
-    assert_eq!(t, 0.99, "0.98 -> 0.99");
-    assert!(t > shipped_t);
+    assert_eq!(owner_meta.detector.threshold, Some(strict));
     let recognizer = Recognizer::load(&toml, &RecognizerConfig::default()).unwrap();
-    assert_eq!(recognizer.detector_config().threshold, t);
-    // A shipped model naming none: half the runtime default's distance to 1; and never 1,
-    // which no model may name.
+    assert_eq!(recognizer.detector_config().threshold, strict);
+    assert!(
+        owner::contract(&s.meta, "0", 1.0).is_err(),
+        "1 is no threshold"
+    );
+
+    // A model folder without a calibration stream: the fixed stricter threshold, half the
+    // shipped one's distance to 1, and never 1.
+    let mut bare = shipped();
+    bare.calibration = None;
+    let (t, m) = owner_detector_threshold(&bare, &happy).unwrap();
+    assert!(m.is_none());
+    assert_eq!(t, 0.99, "0.98 -> 0.99");
     assert!((owner::owner_threshold(None) - 0.925).abs() < 1e-6);
     assert!(owner::owner_threshold(Some(f32::from_bits(1.0f32.to_bits() - 1))) < 1.0);
 }
@@ -240,26 +294,28 @@ fn missing_or_too_few_takes_are_refused_with_the_fix() {
 }
 
 #[test]
-fn a_damaged_replay_set_is_refused_naming_the_file_and_the_fix() {
-    let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(repo().join("models/embedding"))
-        .unwrap()
-        .flatten()
-    {
-        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+fn a_damaged_replay_set_or_calibration_stream_is_refused_naming_the_file_and_the_fix() {
+    for (file, fix) in [
+        ("adapt_replay.bin", "adapt_pack"),
+        ("adapt_calib.bin", "--calibration"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(repo().join("models/embedding"))
+            .unwrap()
+            .flatten()
+        {
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
+        let path = dir.path().join(file);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[100] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        let err = Shipped::load(&dir.path().join("kws.toml"))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains(file) && err.contains(fix), "{err}");
     }
-    let replay = dir.path().join("adapt_replay.bin");
-    let mut bytes = std::fs::read(&replay).unwrap();
-    bytes[100] ^= 1;
-    std::fs::write(&replay, bytes).unwrap();
-    let err = Shipped::load(&dir.path().join("kws.toml"))
-        .err()
-        .expect("refused")
-        .to_string();
-    assert!(
-        err.contains("adapt_replay.bin") && err.contains("adapt_pack"),
-        "{err}"
-    );
 }
 
 #[test]
@@ -311,7 +367,12 @@ fn a_switch_that_fails_or_is_cut_short_keeps_the_backup() {
     let files = owner::OwnerFiles {
         head: &head,
         labels: &labels,
-        contract: owner::contract(&s.meta, &chatterbox::kws::model::sha256_hex(&head)).unwrap(),
+        contract: owner::contract(
+            &s.meta,
+            &chatterbox::kws::model::sha256_hex(&head),
+            owner::owner_threshold(s.meta.detector.threshold),
+        )
+        .unwrap(),
     };
     let staged = owner::stage(state, &files, &held).unwrap();
     assert_eq!(generation(&staged), Some(3));
@@ -671,12 +732,12 @@ fn a_stop_requested_before_the_switch_leaves_the_owner_model_as_it_was() {
     let checks = cfg
         .steps
         .div_ceil(chatterbox::adapt::trainer::STEPS_PER_CHECK);
-    let mut expected = vec![Stage::Working; 2 + checks + 1];
+    let mut expected = vec![Stage::Working; 2 + checks + 2];
     expected.push(Stage::Switching);
     assert_eq!(
         *asked.borrow(),
         expected,
-        "asked before and after the front end, during and after training, and before the switch"
+        "asked before and after the front end, during and after training, after matching the threshold, and before the switch"
     );
     assert!(chatterbox::adapt::owner_model(&req.state_dir).is_none());
     assert!(

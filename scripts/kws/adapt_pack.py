@@ -47,6 +47,7 @@ from . import contract
 
 REPLAY_FILE = "adapt_replay.bin"
 LAYOUT_FILE = "adapt_layout.toml"
+CALIB_FILE = "adapt_calib.bin"
 MAGIC = b"CBREPLAY"
 
 
@@ -216,8 +217,12 @@ def pin_adapt_table(toml_path: Path) -> None:
     # Drop an old [adapt] table (up to the next table or the end).
     text = re.sub(r"\n\[adapt\]\n(?:(?!\n\[)[\s\S])*", "\n", text).rstrip() + "\n"
     other = ", ".join(json.dumps(w) for w in C.ENROLL_OTHER_WORDS)
+    # The calibration stream is written by the Rust stream evaluation (`--calibration`), from
+    # the head in place; named only when it is there. A retrained head needs it rewritten.
+    calib = (f'calibration_file = "{CALIB_FILE}"\n'
+             if (toml_path.parent / CALIB_FILE).is_file() else "")
     text += (f'\n[adapt]\nreplay_file = "{REPLAY_FILE}"\nlayout_file = "{LAYOUT_FILE}"\n'
-             f"other_words = [{other}]\n")
+             f"{calib}other_words = [{other}]\n")
     toml_path.write_text(text)
     contract.pin(toml_path)
     tomllib.loads(toml_path.read_text())

@@ -9,6 +9,8 @@ whatever writes a kws.toml calls `pin(path)` once the files it names are in plac
     [embedding] embedding_file -> [embedding] embedding_sha256
     [adapt] replay_file     -> [adapt] replay_sha256   (adapt_pack.py)
     [adapt] layout_file     -> [adapt] layout_sha256
+    [adapt] calibration_file -> [adapt] calibration_sha256   (optional; written by
+            `cargo bench --bench kws_stream_eval -- --calibration`)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ PINNED_KEYS = [
     ("embedding", "embedding_file", "embedding_sha256"),
     ("adapt", "replay_file", "replay_sha256"),  # written by adapt_pack.py
     ("adapt", "layout_file", "layout_sha256"),
+    ("adapt", "calibration_file", "calibration_sha256"),
 ]
 
 

@@ -48,6 +48,11 @@ pub struct AdaptReport {
     pub switched: bool,
     /// Held-out takes measured.
     pub held_out: usize,
+    /// The detector threshold written into the adapted model's contract.
+    pub threshold: f32,
+    /// How `threshold` was matched on the shipped calibration stream (`None`: the model
+    /// folder has none, and the fixed [`owner::owner_threshold`] was used).
+    pub calibration: Option<calibrate::Matched>,
     /// Wall time of the whole adaptation.
     pub seconds: f32,
 }
@@ -88,6 +93,8 @@ pub enum AdaptError {
     Shipped(String),
     #[error("the replay set {path} is missing or damaged ({reason}); reinstall the model folder or rerun `python -m kws.adapt_pack <folder>` (scripts/)")]
     Replay { path: PathBuf, reason: String },
+    #[error("the calibration stream {path} is missing or damaged ({reason}); reinstall the model folder or rewrite it with `cargo bench --bench kws_stream_eval -- --calibration {path}` and pin it (scripts/kws/adapt_pack.py --table-only)")]
+    Calibration { path: PathBuf, reason: String },
     #[error("keyword model: {0}")]
     Model(String),
     #[error("cannot write the owner model in {dir}: {source}; free some space (df -h) or check the folder's permissions")]
@@ -122,7 +129,7 @@ pub fn adapt_with(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
     /// Before the front end, after it, every [`trainer::STEPS_PER_CHECK`] training steps,
-    /// and after training.
+    /// after training, and after matching the detector threshold.
     Working,
     /// The staged model passed its self-check and is about to be switched to: a `true` here
     /// is final (the toy's [`StopFlag::claim_switch`](crate::runtime::adapter_glue::StopFlag)).
@@ -176,8 +183,10 @@ pub fn adapt_unless(
     // Better than the shipped head, and than the owner model in use: a new adaptation must
     // not replace a better one from an earlier session or seed.
     let switched = after > in_use.map_or(before, |u| u.max(before));
+    let (threshold, calibration) = owner_detector_threshold(&shipped, &adapted)?;
+    go_on(Stage::Working)?;
     if switched {
-        install(req, &shipped, &adapted, &go_on)?;
+        install(req, &shipped, &adapted, threshold, &go_on)?;
     }
     Ok(AdaptReport {
         before,
@@ -185,8 +194,44 @@ pub fn adapt_unless(
         in_use,
         switched,
         held_out: held.len(),
+        threshold,
+        calibration,
         seconds: t0.elapsed().as_secs_f32(),
     })
+}
+
+/// The adapted head's detector threshold: matched on the shipped calibration stream when
+/// the model folder has one (see [`calibrate`]), else the fixed [`owner::owner_threshold`].
+pub fn owner_detector_threshold(
+    shipped: &Shipped,
+    adapted: &net::Net,
+) -> Result<(f32, Option<calibrate::Matched>), AdaptError> {
+    let shipped_threshold = shipped
+        .meta
+        .detector
+        .threshold
+        .unwrap_or(crate::config::Threshold::WITHOUT_MODEL_SETTING);
+    let Some(c) = &shipped.calibration else {
+        return Ok((
+            owner::owner_threshold(shipped.meta.detector.threshold),
+            None,
+        ));
+    };
+    // The detector the toy runs by default, at the shipped model's own threshold.
+    let detector = crate::kws::detector::DetectorConfig {
+        threshold: shipped_threshold,
+        ..crate::kws::listener::RecognizerConfig::default().detector
+    };
+    let labels = &shipped.meta.labels;
+    let m = calibrate::matched_threshold(
+        c,
+        &calibrate::scores(&shipped.net, c),
+        &calibrate::scores(adapted, c),
+        &detector,
+        labels,
+    )
+    .map_err(|e| AdaptError::Model(format!("calibrating the detector threshold: {e}")))?;
+    Ok((m.threshold, Some(m)))
 }
 
 /// Everything adaptation trains and measures on.
@@ -254,10 +299,36 @@ pub struct Shipped {
     pub layout: layout::Layout,
     pub net: net::Net,
     pub replay: Vec<trainer::Example>,
+    /// The calibration stream, if the model folder has one.
+    pub calibration: Option<calibrate::Calibration>,
 }
 
 impl Shipped {
     pub fn load(toml: &Path) -> Result<Shipped, AdaptError> {
+        let mut s = Shipped::load_without_calibration(toml)?;
+        s.calibration = match s.meta.calibration_path() {
+            None => None,
+            Some(path) => {
+                let damaged = |reason: String| AdaptError::Calibration {
+                    path: path.clone(),
+                    reason,
+                };
+                let pin = s
+                    .meta
+                    .adapt
+                    .as_ref()
+                    .map_or("", |a| a.calibration_sha256.as_str());
+                let bytes = layout::read_pinned(&path, pin).map_err(damaged)?;
+                let n = s.meta.embedding.as_ref().map_or(0, |e| e.embeddings).max(1);
+                Some(calibrate::parse(&bytes, n, s.layout.input_len() / n).map_err(damaged)?)
+            }
+        };
+        Ok(s)
+    }
+
+    /// [`Self::load`] without the calibration stream (`None`): what writing that stream
+    /// starts from.
+    pub fn load_without_calibration(toml: &Path) -> Result<Shipped, AdaptError> {
         let bad = |why: String| AdaptError::Shipped(format!("{}: {why}", toml.display()));
         let meta = KwsMeta::load(toml).map_err(|e| bad(e.to_string()))?;
         let (Some(spec), Some((replay_path, layout_path))) = (&meta.adapt, meta.adapt_paths())
@@ -295,6 +366,7 @@ impl Shipped {
             layout,
             net,
             replay,
+            calibration: None,
         })
     }
 }
@@ -307,6 +379,7 @@ fn install(
     req: &AdaptRequest,
     shipped: &Shipped,
     adapted: &net::Net,
+    threshold: f32,
     go_on: &dyn Fn(Stage) -> Result<(), AdaptError>,
 ) -> Result<(), AdaptError> {
     let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
@@ -321,7 +394,7 @@ fn install(
     let files = owner::OwnerFiles {
         head: &head,
         labels: &labels,
-        contract: owner::contract(&shipped.meta, &sha)?,
+        contract: owner::contract(&shipped.meta, &sha, threshold)?,
     };
     let held = owner::lock(&req.state_dir)?;
     let staged = owner::stage(&req.state_dir, &files, &held)?;
@@ -383,6 +456,7 @@ pub fn owner_model(state_dir: &Path) -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
+pub mod calibrate;
 pub mod layout;
 pub mod net;
 pub mod owner;

@@ -286,23 +286,20 @@ pub fn resolve(state: &Path) -> Option<PathBuf> {
     }
 }
 
-/// How much of the shipped threshold's distance to 1 the owner model keeps: its threshold is
-/// `1 - OWNER_THRESHOLD_MARGIN * (1 - shipped)`, 0.99 for the shipped 0.98.
+/// How much of the shipped threshold's distance to 1 the owner model keeps when the model
+/// folder has no calibration stream (`super::calibrate`, which sets the threshold otherwise):
+/// its threshold is then `1 - OWNER_THRESHOLD_MARGIN * (1 - shipped)`, 0.99 for the shipped
+/// 0.98.
 ///
-/// Why: adapting makes the head surer of keywords in every voice, not only the owner's. At
-/// the shipped threshold it then hears more of the other voices' keywords on average, but
-/// also acts on more of their non-keyword words (on validation owners, 0.4 to 1.0 points more
-/// of those clips, significant in 8 of 12 runs; `cargo bench --bench adapt -- --val
-/// --thresholds`, every row in docs/adapt-threshold.md). 0.99 was chosen there as the
-/// loosest of 0.985, 0.99, 0.993, 0.995, 0.997 at which no validation run acts on
-/// significantly more of them than the shipped head at 0.98 (at 0.985 mbrola-de5's three
-/// runs still did), with no real-speech false accept added. In the validation streams
-/// (`kws_stream_eval`), of 0.98, 0.985 and 0.99, 0.99 is where owner models' false accepts
-/// come nearest the shipped head's (115-129 against 124 per hour; tied with 0.985 for one
-/// owner); there the other voices are heard 0.8-1.6 points less on average, a cost this
-/// threshold does not remove. Chosen for the shipped 0.98 only: a retrained head with another
-/// threshold needs it chosen again. A number in `keywords.threshold` overrides it, as it
-/// overrides every model's.
+/// Why a stricter one at all: adapting makes the head surer of keywords in every voice, not
+/// only the owner's; at the shipped threshold it acts on more non-keyword speech. 0.99 was
+/// chosen on validation owners, single windows (`cargo bench --bench adapt -- --val
+/// --thresholds`, docs/adapt-threshold.md), as the loosest of 0.985-0.997 at which no run
+/// acts on significantly more of the other voices' non-keyword clips. The toy's streams
+/// later showed that a fixed value is too strict for some owners and not for others (the
+/// README's "In the toy's streams"), which is why the shipped model folder now carries the
+/// calibration stream. A number in `keywords.threshold` overrides either, as it overrides
+/// every model's.
 pub const OWNER_THRESHOLD_MARGIN: f32 = 0.5;
 
 /// The detector threshold written into an owner model's contract, from the shipped model's
@@ -314,8 +311,17 @@ pub fn owner_threshold(shipped: Option<f32>) -> f32 {
 }
 
 /// The owner contract: the adapted head beside it, the shipped feature models by absolute
-/// path, all pinned, and the detector threshold of [`owner_threshold`].
-pub fn contract(shipped: &KwsMeta, head_sha256: &str) -> Result<String, AdaptError> {
+/// path, all pinned, and its detector `threshold` (`super::owner_detector_threshold`).
+pub fn contract(
+    shipped: &KwsMeta,
+    head_sha256: &str,
+    threshold: f32,
+) -> Result<String, AdaptError> {
+    if !(threshold > 0.0 && threshold < 1.0) {
+        return Err(AdaptError::Model(format!(
+            "the owner model's threshold came out as {threshold}; it must lie between 0 and 1"
+        )));
+    }
     let (Some(e), Some((mel, emb))) = (&shipped.embedding, shipped.embedding_paths()) else {
         return Err(AdaptError::Shipped(
             "its front end is not the embedding one".into(),
@@ -330,8 +336,7 @@ pub fn contract(shipped: &KwsMeta, head_sha256: &str) -> Result<String, AdaptErr
         Ok(toml::Value::String(s.to_string()).to_string())
     };
     let detector = format!(
-        "\n[detector]\n# The shipped head's threshold made stricter (see `owner_threshold`).\nthreshold = {}\n",
-        owner_threshold(shipped.detector.threshold)
+        "\n[detector]\n# Matched to the shipped model's false accepts (`chatterbox adapt` prints how).\nthreshold = {threshold}\n"
     );
     Ok(format!(
         "# Written by `chatterbox adapt`: the shipped head adapted to the owner's voice.\n\

@@ -49,6 +49,8 @@
 //! replay_sha256 = "…"
 //! layout_file = "adapt_layout.toml"  # where the head's Dense weights sit in head.tflite
 //! layout_sha256 = "…"
+//! calibration_file = "adapt_calib.bin"  # optional: the owner threshold is matched on it
+//! calibration_sha256 = "…"                # (src/adapt/calibrate.rs)
 //! other_words = ["elephant", …]      # said once each when teaching, trained as `unknown`
 //! ```
 use std::path::{Path, PathBuf};
@@ -383,6 +385,13 @@ pub struct AdaptSpec {
     pub layout_file: PathBuf,
     #[serde(default)]
     pub layout_sha256: String,
+    /// `adapt_calib.bin`, relative to the toml's folder: the calibration stream the owner
+    /// model's detector threshold is matched on (`crate::adapt::calibrate`). Optional: without
+    /// it the owner model gets the fixed stricter threshold of `owner_threshold`.
+    #[serde(default)]
+    pub calibration_file: Option<PathBuf>,
+    #[serde(default)]
+    pub calibration_sha256: String,
     /// Words that are not commands, which teaching asks the owner to say once each after the
     /// keywords; kept as `unknown` takes. Why: a head taught only the owner's keywords starts
     /// hearing keywords in whatever else that voice says. Words the head never trained or was
@@ -571,10 +580,17 @@ impl KwsMeta {
                     "is only for front_end = \"embedding\" (only its head can be adapted); remove it".into(),
                 ));
             }
+            let calibration = a
+                .calibration_file
+                .as_ref()
+                .map(|f| ("adapt.calibration_sha256", f, &a.calibration_sha256));
             for (field, file, pin) in [
                 ("adapt.replay_sha256", &a.replay_file, &a.replay_sha256),
                 ("adapt.layout_sha256", &a.layout_file, &a.layout_sha256),
-            ] {
+            ]
+            .into_iter()
+            .chain(calibration)
+            {
                 if file.as_os_str().is_empty() {
                     return Err(invalid(
                         field,
@@ -629,6 +645,13 @@ impl KwsMeta {
         self.adapt
             .as_ref()
             .map(|a| (self.dir.join(&a.replay_file), self.dir.join(&a.layout_file)))
+    }
+
+    /// The calibration stream of `[adapt]`, resolved against the toml's folder, if it names
+    /// one.
+    pub fn calibration_path(&self) -> Option<PathBuf> {
+        let a = self.adapt.as_ref()?;
+        a.calibration_file.as_ref().map(|f| self.dir.join(f))
     }
 
     /// The embedding front end's mel and embedding model paths, resolved against the toml's

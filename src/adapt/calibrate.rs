@@ -1,0 +1,623 @@
+//! The owner model's detector threshold, matched to the shipped model's false accepts.
+//!
+//! Why: adapting makes the head surer of keywords in every voice, and of some things that are
+//! not keywords. At the shipped threshold the owner model then acts on more non-keyword
+//! speech; at a fixed stricter one it hears fewer of the other voices' keywords, by an amount
+//! that differs from owner to owner (docs/adapt-threshold.md). So the threshold is measured,
+//! per adaptation: the owner head and the shipped head both listen to the same shipped
+//! calibration stream of non-keyword audio (the validation split's: synthetic words of voices
+//! the heads were not trained on, words that contain or sound like a keyword, real speech,
+//! noise, silence; `adapt_calib.bin`, written by the stream evaluation's `--calibration`
+//! mode), through the runtime's own [`Detector`], and the owner model gets the loosest
+//! threshold of [`candidates`] at which it makes no more false accepts on that stream than
+//! the shipped model does at its own threshold. False accepts are counted as the stream
+//! evaluation counts its headline figure: a detection blamed on a word that contains or
+//! sounds like a keyword ("know", "downstairs") is counted apart there, so it is not
+//! counted here either; those words stay in the stream because what they do to the
+//! detector spills over onto the audio after them.
+//!
+//! The stream is stored as it reaches the head: the speech-embedding frames in order (int8,
+//! one scale per frame) and, for every 125 ms hop of the recognizer, which frame ends its
+//! window, or that the energy gate kept the model from running. Format (little-endian):
+//!
+//! ```text
+//! magic  b"CBCALIB2"        8 bytes
+//! u32    hop in microseconds
+//! u32    embeddings per window (N), u32 dim (96)
+//! u32    frames, u32 hops
+//! frames x f32        scale of the frame (value = q * scale)
+//! frames x dim i8     the quantized frames
+//! hops x u32          index one past the window's last frame; u32::MAX: quiet hop
+//! hops x u8           1: a detection at this hop is a false accept; 0: it is blamed on a
+//!                     word that contains or sounds like a keyword (not counted)
+//! ```
+//!
+//! The head's first layer reads each embedding alone, so it runs once per frame and every
+//! hop only pays for the later layers: about 0.1 s for half an hour of stream on a PC core.
+
+use std::time::Duration;
+
+use super::net::Net;
+use crate::kws::detector::{Detector, DetectorConfig};
+
+const MAGIC: &[u8; 8] = b"CBCALIB2";
+const QUIET: u32 = u32::MAX;
+
+/// The calibration stream, decoded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Calibration {
+    /// Time between two hops.
+    pub hop: Duration,
+    /// Embeddings per window.
+    pub embeddings: usize,
+    /// Values per embedding.
+    pub dim: usize,
+    /// `frames x dim` values.
+    pub frames: Vec<f32>,
+    /// Per hop, one past the window's last frame; `None`: the model did not run there (the
+    /// energy gate), or the hop is far from anything either head could detect
+    /// ([`keep_near`]). Either way the detector is given silence.
+    pub hops: Vec<Option<usize>>,
+    /// Per hop, whether a detection there counts as a false accept.
+    pub counted: Vec<bool>,
+}
+
+/// Decodes the file (already checked against its pin); the head reads `embeddings x dim`.
+pub fn parse(bytes: &[u8], embeddings: usize, dim: usize) -> Result<Calibration, String> {
+    let header = 8 + 5 * 4;
+    if bytes.len() < header || &bytes[..8] != MAGIC {
+        return Err("not a chatterbox calibration stream (bad magic)".into());
+    }
+    let word = |at: usize| {
+        u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize
+    };
+    let (hop_us, n, d, frames, hops) = (word(8), word(12), word(16), word(20), word(24));
+    if (n, d) != (embeddings, dim) {
+        return Err(format!(
+            "windows of {n} x {d} values, but the head reads {embeddings} x {dim}"
+        ));
+    }
+    if hop_us == 0 {
+        return Err("a hop of 0 µs".into());
+    }
+    let need = frames
+        .checked_mul(4 + dim)
+        .and_then(|f| hops.checked_mul(5).and_then(|h| f.checked_add(h)))
+        .and_then(|b| b.checked_add(header));
+    if need != Some(bytes.len()) {
+        return Err(format!(
+            "{} bytes, not the {need:?} its header announces",
+            bytes.len()
+        ));
+    }
+    let scales = &bytes[header..header + 4 * frames];
+    let data = &bytes[header + 4 * frames..header + (4 + dim) * frames];
+    let ends = &bytes[header + (4 + dim) * frames..header + (4 + dim) * frames + 4 * hops];
+    let flags = &bytes[header + (4 + dim) * frames + 4 * hops..];
+    let mut counted = Vec::with_capacity(hops);
+    for (i, &f) in flags.iter().enumerate() {
+        match f {
+            0 | 1 => counted.push(f == 1),
+            _ => return Err(format!("hop {i} has flag {f}")),
+        }
+    }
+    let mut values = Vec::with_capacity(frames * dim);
+    for (i, (s, q)) in scales
+        .chunks_exact(4)
+        .zip(data.chunks_exact(dim.max(1)))
+        .enumerate()
+    {
+        let scale = f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+        if !scale.is_finite() {
+            return Err(format!("frame {i} has scale {scale}"));
+        }
+        values.extend(q.iter().map(|&b| f32::from(b as i8) * scale));
+    }
+    let mut out_hops = Vec::with_capacity(hops);
+    for (i, e) in ends.chunks_exact(4).enumerate() {
+        let end = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+        if end == QUIET {
+            out_hops.push(None);
+        } else if (end as usize) < embeddings || end as usize > frames {
+            return Err(format!(
+                "hop {i} ends its window at frame {end}, outside {embeddings}..={frames}"
+            ));
+        } else {
+            out_hops.push(Some(end as usize));
+        }
+    }
+    Ok(Calibration {
+        hop: Duration::from_micros(hop_us as u64),
+        embeddings,
+        dim,
+        frames: values,
+        hops: out_hops,
+        counted,
+    })
+}
+
+/// Encodes a stream (the stream evaluation writes the shipped file with this).
+pub fn write(c: &Calibration) -> Vec<u8> {
+    let frames = c.frames.len() / c.dim.max(1);
+    let mut out = Vec::with_capacity(28 + frames * (4 + c.dim) + 5 * c.hops.len());
+    out.extend_from_slice(MAGIC);
+    for v in [
+        c.hop.as_micros() as u32,
+        c.embeddings as u32,
+        c.dim as u32,
+        frames as u32,
+        c.hops.len() as u32,
+    ] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    let scale_of = |f: &[f32]| f.iter().fold(0f32, |m, x| m.max(x.abs())) / 127.0;
+    for f in c.frames.chunks_exact(c.dim) {
+        out.extend_from_slice(&scale_of(f).to_le_bytes());
+    }
+    for f in c.frames.chunks_exact(c.dim) {
+        let s = scale_of(f);
+        out.extend(f.iter().map(|x| {
+            let q = if s > 0.0 { (x / s).round() } else { 0.0 };
+            q.clamp(-127.0, 127.0) as i8 as u8
+        }));
+    }
+    for h in &c.hops {
+        let v = h.map_or(QUIET, |e| e as u32);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend(c.counted.iter().map(|&k| u8::from(k)));
+    out
+}
+
+/// The head's class probabilities at every hop of the stream (`None`: quiet hop). The
+/// first layer, which reads one embedding at a time, runs once per frame.
+pub fn scores(net: &Net, c: &Calibration) -> Vec<Option<Vec<f32>>> {
+    let Some((first, rest)) = net.layers.split_first() else {
+        return vec![None; c.hops.len()];
+    };
+    let per_frame = first.inputs == c.dim;
+    let mut firsts = Vec::new();
+    if per_frame {
+        first.forward(&c.frames, &mut firsts);
+    }
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    c.hops
+        .iter()
+        .map(|h| {
+            let end = (*h)?;
+            let start = end - c.embeddings;
+            if per_frame {
+                let o = first.outputs;
+                x.clear();
+                x.extend_from_slice(&firsts[start * o..end * o]);
+                for layer in rest {
+                    forward_lanes(layer, &x, &mut y);
+                    std::mem::swap(&mut x, &mut y);
+                }
+                crate::kws::model::softmax_in_place(&mut x);
+                Some(x.clone())
+            } else {
+                Some(net.predict(&c.frames[start * c.dim..end * c.dim]))
+            }
+        })
+        .collect()
+}
+
+/// `c` with only the hops within `context` hops of one where a keyword scores at least
+/// `floor` in `scores` (the shipped head's, one entry per hop) still running the model; the
+/// others become `None` (fed to the detector as silence) and the frames only they read are
+/// dropped. Why: most of a non-keyword stream is nowhere near a detection, and skipping it
+/// makes the file and the adaptation's time several times smaller; the stream evaluation's
+/// `--calibration` mode checks that owner models get the same threshold either way.
+pub fn keep_near(
+    c: &Calibration,
+    scores: &[Option<Vec<f32>>],
+    keywords: &[usize],
+    floor: f32,
+    context: usize,
+) -> Calibration {
+    let hot: Vec<bool> = scores
+        .iter()
+        .map(|s| {
+            s.as_ref().is_some_and(|s| {
+                keywords
+                    .iter()
+                    .any(|&k| s.get(k).is_some_and(|&v| v >= floor))
+            })
+        })
+        .collect();
+    let n = c.hops.len();
+    let mut keep = vec![false; n];
+    for (i, _) in hot.iter().enumerate().filter(|(_, h)| **h) {
+        keep[i.saturating_sub(context)..(i + context + 1).min(n)]
+            .iter_mut()
+            .for_each(|k| *k = true);
+    }
+    // Old frame index -> new one, for every frame a kept window reads.
+    let frames = c.frames.len() / c.dim.max(1);
+    let mut needed = vec![false; frames];
+    for (h, _) in c.hops.iter().zip(&keep).filter(|(_, k)| **k) {
+        if let Some(end) = h {
+            needed[end - c.embeddings..*end]
+                .iter_mut()
+                .for_each(|f| *f = true);
+        }
+    }
+    let mut new_index = vec![usize::MAX; frames];
+    let mut out_frames = Vec::new();
+    for (i, _) in needed.iter().enumerate().filter(|(_, n)| **n) {
+        new_index[i] = out_frames.len() / c.dim;
+        out_frames.extend_from_slice(&c.frames[i * c.dim..(i + 1) * c.dim]);
+    }
+    let hops = c
+        .hops
+        .iter()
+        .zip(&keep)
+        .map(|(h, k)| match (h, k) {
+            (Some(end), true) => Some(new_index[end - 1] + 1),
+            _ => None,
+        })
+        .collect();
+    Calibration {
+        hop: c.hop,
+        embeddings: c.embeddings,
+        dim: c.dim,
+        frames: out_frames,
+        hops,
+        counted: c.counted.clone(),
+    }
+}
+
+/// `Dense::forward` for one input row, its dot products summed in 8 lanes so the compiler
+/// can use vector instructions (the trainer's forward keeps its own summation order, which
+/// the trained weights depend on). Calibration runs the head over thousands of hops, and
+/// this is most of the time it adds to an adaptation.
+fn forward_lanes(layer: &super::net::Dense, x: &[f32], y: &mut Vec<f32>) {
+    if x.len() != layer.inputs {
+        layer.forward(x, y);
+        return;
+    }
+    y.clear();
+    y.extend(
+        layer
+            .w
+            .chunks_exact(layer.inputs)
+            .zip(&layer.b)
+            .map(|(w, b)| {
+                let mut lanes = [0f32; 8];
+                let (wc, xc) = (w.chunks_exact(8), x.chunks_exact(8));
+                let tail: f32 = wc
+                    .remainder()
+                    .iter()
+                    .zip(xc.remainder())
+                    .map(|(a, b)| a * b)
+                    .sum();
+                for (a, b) in wc.zip(xc) {
+                    for i in 0..8 {
+                        lanes[i] += a[i] * b[i];
+                    }
+                }
+                let s = b + tail + lanes.iter().sum::<f32>();
+                if layer.relu {
+                    s.max(0.0)
+                } else {
+                    s
+                }
+            }),
+    );
+}
+
+/// Detections the runtime's detector makes over `scores` (one entry per hop) at the hops
+/// `counted` says count (`None`: every hop).
+pub fn events(
+    scores: &[Option<Vec<f32>>],
+    counted: Option<&[bool]>,
+    hop: Duration,
+    cfg: &DetectorConfig,
+    labels: &[String],
+) -> Result<usize, String> {
+    let mut d = Detector::new(cfg.clone(), labels).map_err(|e| e.to_string())?;
+    // Inside a long run of silent hops the detector's state stops changing once its average
+    // window holds only silence; only the run's first and last `k` hops need feeding (the
+    // last ones so the history is what it would be when speech resumes).
+    let k = (cfg.average_window.as_nanos() / hop.as_nanos().max(1)) as usize + 2;
+    let mut silent_before = vec![0usize; scores.len()];
+    let mut silent_after = vec![0usize; scores.len()];
+    for i in 0..scores.len() {
+        if scores[i].is_none() {
+            silent_before[i] = 1 + if i > 0 { silent_before[i - 1] } else { 0 };
+        }
+    }
+    for i in (0..scores.len()).rev() {
+        if scores[i].is_none() {
+            silent_after[i] = 1 + silent_after.get(i + 1).copied().unwrap_or(0);
+        }
+    }
+    let mut n = 0;
+    for (i, s) in scores.iter().enumerate() {
+        if silent_before[i] > k && silent_after[i] > k {
+            continue;
+        }
+        let at = hop * (i as u32 + 1);
+        let found = match s {
+            Some(s) => d.push(at, s),
+            None => d.push_silence(at),
+        }
+        .map_err(|e| e.to_string())?;
+        let counts = counted.is_none_or(|c| c.get(i).copied().unwrap_or(true));
+        n += usize::from(found.is_some() && counts);
+    }
+    Ok(n)
+}
+
+/// The thresholds an owner model may get, loosest first: the shipped threshold's distance to
+/// 1 times 1.5 down to 0.2 (0.97 .. 0.996 for the shipped 0.98), kept below 1.
+/// Each is rounded to 4 decimals (in f64, so the f32 written into the contract reads back as
+/// the short number it is, 0.988 and not 0.98800004).
+pub fn candidates(shipped: f32) -> Vec<f32> {
+    let below_one = f32::from_bits(1.0f32.to_bits() - 1);
+    let distance = 1.0 - f64::from(shipped);
+    (0..=26)
+        .map(|k| {
+            let t = 1.0 - distance * (1.5 - 0.05 * f64::from(k));
+            (((t * 1e4).round() / 1e4) as f32).clamp(0.0, below_one)
+        })
+        .collect()
+}
+
+/// What the calibration found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matched {
+    /// The owner model's threshold.
+    pub threshold: f32,
+    /// Detections of the shipped head at its own threshold over the stream.
+    pub shipped_events: usize,
+    /// Detections of the owner head at `threshold`.
+    pub owner_events: usize,
+    /// The stream's length.
+    pub stream: Duration,
+}
+
+/// The loosest candidate threshold at which the owner head makes no more false accepts on
+/// the stream `c` than the shipped head does at `detector.threshold`; the strictest
+/// candidate if none does. `shipped` and `owner` are the heads' [`scores`] on `c`.
+pub fn matched_threshold(
+    c: &Calibration,
+    shipped: &[Option<Vec<f32>>],
+    owner: &[Option<Vec<f32>>],
+    detector: &DetectorConfig,
+    labels: &[String],
+) -> Result<Matched, String> {
+    let hop = c.hop;
+    let counted = Some(c.counted.as_slice());
+    let shipped_events = events(shipped, counted, hop, detector, labels)?;
+    let mut last = None;
+    for t in candidates(detector.threshold) {
+        let cfg = DetectorConfig {
+            threshold: t,
+            ..detector.clone()
+        };
+        let n = events(owner, counted, hop, &cfg, labels)?;
+        last = Some((t, n));
+        if n <= shipped_events {
+            break;
+        }
+    }
+    let (threshold, owner_events) = last.ok_or("no candidate thresholds")?;
+    Ok(Matched {
+        threshold,
+        shipped_events,
+        owner_events,
+        stream: hop * shipped.len() as u32,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapt::net::Dense;
+
+    fn labels() -> Vec<String> {
+        ["silence", "unknown", "go"].map(String::from).to_vec()
+    }
+
+    #[test]
+    fn a_stream_survives_the_file_and_quiet_hops_stay_quiet() {
+        let c = Calibration {
+            hop: Duration::from_micros(122_800),
+            embeddings: 2,
+            dim: 3,
+            frames: vec![0.5, -1.0, 0.25, 0.0, 0.0, 0.0, 2.0, 1.0, -2.0],
+            hops: vec![None, Some(2), Some(3), None],
+            counted: vec![true, false, true, true],
+        };
+        let back = parse(&write(&c), 2, 3).unwrap();
+        assert_eq!(back.hop, c.hop);
+        assert_eq!(back.hops, c.hops);
+        assert_eq!(back.counted, c.counted);
+        for (a, b) in back.frames.iter().zip(&c.frames) {
+            assert!((a - b).abs() <= 2.0 / 127.0, "{a} vs {b}");
+        }
+        // A head of another shape, a truncated file and a window past the end are refused.
+        assert!(parse(&write(&c), 16, 96).unwrap_err().contains("16 x 96"));
+        let bytes = write(&c);
+        assert!(parse(&bytes[..bytes.len() - 1], 2, 3).is_err());
+        let mut bad = c.clone();
+        bad.hops[1] = Some(4);
+        assert!(parse(&write(&bad), 2, 3).unwrap_err().contains("outside"));
+        assert!(parse(b"CBREPLAY\0\0\0\0", 2, 3)
+            .unwrap_err()
+            .contains("magic"));
+    }
+
+    #[test]
+    fn the_shared_first_layer_gives_the_same_scores_as_the_whole_head() {
+        let mut rng = crate::adapt::trainer::SplitMix64::new(3);
+        let net = Net {
+            layers: vec![
+                Dense::random(&mut rng, 3, 4, true, 0.1),
+                Dense::random(&mut rng, 8, 5, true, 0.1),
+                Dense::random(&mut rng, 5, 3, false, 0.1),
+            ],
+        };
+        let c = Calibration {
+            hop: Duration::from_millis(125),
+            embeddings: 2,
+            dim: 3,
+            frames: (0..15).map(|_| rng.normal()).collect(),
+            hops: vec![Some(2), None, Some(3), Some(5)],
+            counted: vec![true; 4],
+        };
+        let s = scores(&net, &c);
+        assert!(s[1].is_none());
+        for (h, got) in c.hops.iter().zip(&s) {
+            if let (Some(end), Some(got)) = (h, got) {
+                let want = net.predict(&c.frames[(end - 2) * 3..end * 3]);
+                for (a, b) in got.iter().zip(&want) {
+                    assert!((a - b).abs() < 1e-6, "{got:?} vs {want:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keeping_the_hops_near_a_keyword_keeps_their_windows_exactly() {
+        let dim = 2;
+        let frames: Vec<f32> = (0..20).map(|v| v as f32).collect(); // 10 frames
+        let c = Calibration {
+            hop: Duration::from_millis(80),
+            embeddings: 3,
+            dim,
+            frames,
+            hops: (3..=10).map(Some).collect(), // 8 hops, windows [0..3) .. [7..10)
+            counted: vec![true; 8],
+        };
+        let low = Some(vec![1.0, 0.0, 0.1]);
+        let high = Some(vec![0.0, 0.2, 0.8]);
+        let mut scores = vec![low.clone(); 8];
+        scores[5] = high;
+        let kept = keep_near(&c, &scores, &[2], 0.5, 1);
+        // Hops 4, 5 and 6 keep running: windows [4..7), [5..8) and [6..9), which read
+        // frames 4 to 8 (5 of the 10).
+        assert_eq!(kept.frames.len(), 5 * dim);
+        let window = |c: &Calibration, h: usize| {
+            let end = c.hops[h].unwrap();
+            c.frames[(end - 3) * dim..end * dim].to_vec()
+        };
+        for h in 4..=6 {
+            assert_eq!(window(&kept, h), window(&c, h), "hop {h}");
+        }
+        for h in [0, 1, 2, 3, 7] {
+            assert_eq!(kept.hops[h], None, "hop {h}");
+        }
+        // It survives the file.
+        assert_eq!(parse(&write(&kept), 3, dim).unwrap().hops, kept.hops);
+        assert_eq!(kept.counted, c.counted);
+    }
+
+    /// Two results of `p` for "go" every 1.25 s, apart enough to be separate events.
+    fn bursts(p: &[f32]) -> Vec<Option<Vec<f32>>> {
+        p.iter()
+            .flat_map(|&p| {
+                let s = Some(vec![0.0, 1.0 - p, p]);
+                [s.clone(), s, None, None, None, None, None, None, None, None]
+            })
+            .collect()
+    }
+
+    /// A stream of `n` hops of 125 ms whose detections all count but those at `uncounted`.
+    fn stream(n: usize, uncounted: &[usize]) -> Calibration {
+        Calibration {
+            hop: Duration::from_millis(125),
+            embeddings: 1,
+            dim: 1,
+            frames: Vec::new(),
+            hops: vec![None; n],
+            counted: (0..n).map(|i| !uncounted.contains(&i)).collect(),
+        }
+    }
+
+    #[test]
+    fn the_owner_gets_the_loosest_threshold_that_accepts_no_more_than_the_shipped_head() {
+        let det = DetectorConfig {
+            average_window: Duration::from_millis(250),
+            threshold: 0.98,
+            refractory: Duration::from_secs(1),
+            min_results: 2,
+        };
+        let c = stream(40, &[]);
+        // The shipped head accepts 2 of these; the owner head is surer of all of them.
+        let shipped = bursts(&[0.95, 0.981, 0.985, 0.5]);
+        let owner = bursts(&[0.9935, 0.991, 0.9875, 0.6]);
+        let m = matched_threshold(&c, &shipped, &owner, &det, &labels()).unwrap();
+        assert_eq!(m.shipped_events, 2);
+        assert_eq!(m.owner_events, 2);
+        // 0.987 still accepts 3 of them, 0.988 two.
+        assert!((m.threshold - 0.988).abs() < 1e-6, "{}", m.threshold);
+        // An owner head less sure than the shipped one may go below the shipped threshold.
+        let unsure = bursts(&[0.9, 0.975, 0.976, 0.5]);
+        let m = matched_threshold(&c, &shipped, &unsure, &det, &labels()).unwrap();
+        assert!((m.threshold - 0.97).abs() < 1e-6, "{}", m.threshold);
+        // One that accepts everything at every candidate gets the strictest.
+        let sure = bursts(&[0.9999, 0.9999, 0.9999, 0.9999]);
+        let m = matched_threshold(&c, &shipped, &sure, &det, &labels()).unwrap();
+        assert_eq!(m.owner_events, 4);
+        assert!((m.threshold - 0.996).abs() < 1e-6, "{}", m.threshold);
+        // A detection blamed on a keyword-like word (the third burst's, at hop 21) counts
+        // for neither head: the shipped head makes 1 false accept, so the owner head must
+        // also give up its 0.991 burst: 0.992.
+        let c = stream(40, &[21]);
+        let m = matched_threshold(&c, &shipped, &owner, &det, &labels()).unwrap();
+        assert_eq!((m.shipped_events, m.owner_events), (1, 1));
+        assert!((m.threshold - 0.992).abs() < 1e-6, "{}", m.threshold);
+    }
+
+    #[test]
+    fn skipping_the_middle_of_silent_runs_changes_no_detection() {
+        let mut rng = crate::adapt::trainer::SplitMix64::new(5);
+        let labels = labels();
+        // Bursts of random scores between silent runs of random length.
+        let mut scores = Vec::new();
+        for _ in 0..300 {
+            for _ in 0..rng.below(12) {
+                let go = 0.9 + 0.1 * rng.uniform();
+                scores.push(Some(vec![0.0, 1.0 - go, go]));
+            }
+            scores.extend(std::iter::repeat_n(None, rng.below(30)));
+        }
+        let hop = Duration::from_millis(80);
+        for average in [160, 250, 750] {
+            let cfg = DetectorConfig {
+                average_window: Duration::from_millis(average),
+                threshold: 0.95,
+                refractory: Duration::from_secs(1),
+                min_results: 2,
+            };
+            let mut d = Detector::new(cfg.clone(), &labels).unwrap();
+            let every = scores
+                .iter()
+                .enumerate()
+                .filter(|(i, s)| {
+                    let at = hop * (*i as u32 + 1);
+                    match s {
+                        Some(s) => d.push(at, s),
+                        None => d.push_silence(at),
+                    }
+                    .unwrap()
+                    .is_some()
+                })
+                .count();
+            assert!(every > 10, "{every}");
+            assert_eq!(events(&scores, None, hop, &cfg, &labels).unwrap(), every);
+        }
+    }
+
+    #[test]
+    fn candidates_run_from_loose_to_strict_and_stay_below_one() {
+        let c = candidates(0.98);
+        assert!((c[0] - 0.97).abs() < 1e-6 && (c[26] - 0.996).abs() < 1e-6);
+        assert!(c.windows(2).all(|w| w[0] < w[1]));
+        assert!(candidates(0.999_999).iter().all(|&t| t < 1.0));
+        assert_eq!(c[18].to_string(), "0.988");
+    }
+}
