@@ -982,18 +982,23 @@ fn adapt(cfg: &Config, takes: &Path, seed: u64, model: Option<PathBuf>) -> Resul
         100.0 * r.after,
         r.seconds
     );
-    match &r.calibration {
-        Some(m) => println!(
-            "detector threshold {}: matched on {:.0} min of non-keyword audio (the shipped calibration stream), where the adapted model accepts {} times and the shipped model {} times",
-            r.threshold,
+    match (r.threshold, &r.calibration) {
+        (Some(t), Some(m)) if m.reached() => println!(
+            "detector threshold {t}: matched on {:.0} min of non-keyword audio (the shipped calibration stream), where the adapted model accepts {} times and the shipped model {} times",
             m.stream.as_secs_f64() / 60.0,
             m.owner_events,
             m.shipped_events
         ),
-        None => println!(
-            "detector threshold {} (the shipped one made stricter; the model folder has no calibration stream)",
-            r.threshold
+        (Some(t), Some(m)) => println!(
+            "detector threshold {t}, the strictest tried: even there the adapted model accepts {} times on the shipped calibration stream ({:.0} min of non-keyword audio), the shipped model {} times",
+            m.owner_events,
+            m.stream.as_secs_f64() / 60.0,
+            m.shipped_events
         ),
+        (Some(t), None) => println!(
+            "detector threshold {t} (the shipped one made stricter; the model folder has no calibration stream)"
+        ),
+        (None, _) => {}
     }
     if r.switched {
         println!(

@@ -316,6 +316,43 @@ fn a_damaged_replay_set_or_calibration_stream_is_refused_naming_the_file_and_the
             .to_string();
         assert!(err.contains(file) && err.contains(fix), "{err}");
     }
+    // A calibration stream written for another head, pinned as it is, is refused too: its
+    // kept hops were chosen with that head.
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo().join("models/embedding"))
+        .unwrap()
+        .flatten()
+    {
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let s = shipped();
+    let mut c = s.calibration.clone().unwrap();
+    c.written_for.head = "0".repeat(64);
+    let bytes = chatterbox::adapt::calibrate::write(&c);
+    std::fs::write(dir.path().join("adapt_calib.bin"), &bytes).unwrap();
+    let toml = dir.path().join("kws.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let pin = |t: &str| {
+        t.lines()
+            .map(|l| {
+                if l.starts_with("calibration_sha256") {
+                    format!(
+                        "calibration_sha256 = \"{}\"",
+                        chatterbox::kws::model::sha256_hex(&bytes)
+                    )
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    std::fs::write(&toml, pin(&text)).unwrap();
+    let err = Shipped::load(&toml).err().expect("refused").to_string();
+    assert!(
+        err.contains("written for head 000000000000") && err.contains("--calibration"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -566,6 +603,10 @@ fn a_model_only_as_good_as_the_shipped_one_is_not_switched_to() {
     assert_eq!(r.held_out, 8);
     assert_eq!(r.before, r.after);
     assert!(!r.switched);
+    assert_eq!(
+        r.threshold, None,
+        "no threshold is set for a model not switched to"
+    );
     assert!(chatterbox::adapt::owner_model(&req.state_dir).is_none());
 }
 
@@ -771,4 +812,17 @@ fn a_stop_requested_before_the_switch_leaves_the_owner_model_as_it_was() {
     // Not stopped, the same adaptation switches: the stop is what kept the model.
     let r = chatterbox::adapt::adapt_unless(&req, &cfg, &|_| true).unwrap();
     assert!(r.switched, "{r:?}");
+    // The threshold it matched on the calibration stream is the one the contract carries.
+    let m = r
+        .calibration
+        .as_ref()
+        .expect("matched on the shipped calibration stream");
+    assert!(m.reached(), "{m:?}");
+    let owner = chatterbox::adapt::owner_model(&req.state_dir).unwrap();
+    let t = chatterbox::kws::meta::KwsMeta::load(&owner)
+        .unwrap()
+        .detector
+        .threshold;
+    assert_eq!(t, r.threshold);
+    assert_eq!(t, Some(m.threshold));
 }

@@ -211,16 +211,47 @@ def write_layout(path: Path, head: Path, layers: list[dict], n: int, dim: int) -
     path.write_text("\n".join(lines))
 
 
+CALIB_MAGIC = b"CBCALIB3"
+
+
+def calibration_fits(folder: Path, meta: dict) -> tuple[bool, str]:
+    """Whether `folder/adapt_calib.bin` was written for the mel, embedding and head models the
+    folder's kws.toml names (src/adapt/calibrate.rs: magic, then their three sha256 in hex)."""
+    path = folder / CALIB_FILE
+    if not path.is_file():
+        return False, f"{path} is not there"
+    with open(path, "rb") as f:
+        header = f.read(8 + 3 * 64)
+    if header[:8] != CALIB_MAGIC or len(header) < 8 + 3 * 64:
+        return False, f"{path} is not a calibration stream of this version"
+    written = [header[8 + 64 * i:8 + 64 * (i + 1)].decode("ascii", "replace").lower()
+               for i in range(3)]
+    files = [folder / meta["embedding"]["mel_file"], folder / meta["embedding"]["embedding_file"],
+             folder / meta["model"]["file"]]
+    have = [contract.sha256_of(f) for f in files]
+    if written != have:
+        return False, (f"{path} was written for other models (head {written[2][:12]}, "
+                       f"the folder's is {have[2][:12]})")
+    return True, ""
+
+
 def pin_adapt_table(toml_path: Path) -> None:
-    """Writes (or rewrites) the [adapt] table naming the two files; contract.pin pins them."""
+    """Writes (or rewrites) the [adapt] table naming the replay set, the layout and, when it was
+    written for the models in place, the calibration stream; contract.pin pins them."""
     text = toml_path.read_text()
     # Drop an old [adapt] table (up to the next table or the end).
     text = re.sub(r"\n\[adapt\]\n(?:(?!\n\[)[\s\S])*", "\n", text).rstrip() + "\n"
     other = ", ".join(json.dumps(w) for w in C.ENROLL_OTHER_WORDS)
-    # The calibration stream is written by the Rust stream evaluation (`--calibration`), from
-    # the head in place; named only when it is there. A retrained head needs it rewritten.
-    calib = (f'calibration_file = "{CALIB_FILE}"\n'
-             if (toml_path.parent / CALIB_FILE).is_file() else "")
+    # The calibration stream is written by the Rust stream evaluation (`--calibration`) from
+    # the head in place, after this script has written the replay set and layout it needs. A
+    # stale one (another head) is left out with a warning: `adapt` then uses the fixed
+    # stricter threshold until it is rewritten and this runs again with --table-only.
+    fits, why = calibration_fits(toml_path.parent, tomllib.loads(text))
+    if not fits and (toml_path.parent / CALIB_FILE).is_file():
+        print(f"warning: {why}; not naming it. Rewrite it with `KWS_EVAL_META={toml_path} "
+              f"cargo bench --bench kws_stream_eval -- --calibration "
+              f"{toml_path.parent / CALIB_FILE}`, then rerun with --table-only")
+    calib = f'calibration_file = "{CALIB_FILE}"\n' if fits else ""
     text += (f'\n[adapt]\nreplay_file = "{REPLAY_FILE}"\nlayout_file = "{LAYOUT_FILE}"\n'
              f"{calib}other_words = [{other}]\n")
     toml_path.write_text(text)

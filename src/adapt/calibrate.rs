@@ -17,11 +17,14 @@
 //! detector spills over onto the audio after them.
 //!
 //! The stream is stored as it reaches the head: the speech-embedding frames in order (int8,
-//! one scale per frame) and, for every 125 ms hop of the recognizer, which frame ends its
-//! window, or that the energy gate kept the model from running. Format (little-endian):
+//! one scale per frame) and, for every 80 ms hop of the recognizer, which frame ends its
+//! window, or that the model did not run there. The frames depend on the mel and embedding
+//! models and the hops kept ([`keep_near`]) on the head, so the file names all three by
+//! their sha256 and is refused beside other ones. Format (little-endian):
 //!
 //! ```text
-//! magic  b"CBCALIB2"        8 bytes
+//! magic  b"CBCALIB3"        8 bytes
+//! 3 x 64 ASCII        sha256 (hex) of the mel model, the embedding model and the head
 //! u32    hop in microseconds
 //! u32    embeddings per window (N), u32 dim (96)
 //! u32    frames, u32 hops
@@ -33,19 +36,33 @@
 //! ```
 //!
 //! The head's first layer reads each embedding alone, so it runs once per frame and every
-//! hop only pays for the later layers: about 0.1 s for half an hour of stream on a PC core.
+//! hop only pays for the later layers: about 0.3 s for the shipped stream on a PC core.
 
 use std::time::Duration;
 
 use super::net::Net;
 use crate::kws::detector::{Detector, DetectorConfig};
 
-const MAGIC: &[u8; 8] = b"CBCALIB2";
+const MAGIC: &[u8; 8] = b"CBCALIB3";
 const QUIET: u32 = u32::MAX;
+const HEADER: usize = 8 + 3 * 64 + 5 * 4;
+
+/// The largest f32 below 1: a detector threshold must be below 1 (`KwsMeta`).
+pub const BELOW_ONE: f32 = f32::from_bits(0x3f7f_ffff);
+
+/// The models a calibration stream was written with (sha256, lowercase hex).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WrittenFor {
+    pub mel: String,
+    pub embedding: String,
+    pub head: String,
+}
 
 /// The calibration stream, decoded.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Calibration {
+    /// The models it was written with.
+    pub written_for: WrittenFor,
     /// Time between two hops.
     pub hop: Duration,
     /// Embeddings per window.
@@ -55,7 +72,7 @@ pub struct Calibration {
     /// `frames x dim` values.
     pub frames: Vec<f32>,
     /// Per hop, one past the window's last frame; `None`: the model did not run there (the
-    /// energy gate), or the hop is far from anything either head could detect
+    /// energy gate), or the hop is far from anything the shipped head scores near a keyword
     /// ([`keep_near`]). Either way the detector is given silence.
     pub hops: Vec<Option<usize>>,
     /// Per hop, whether a detection there counts as a false accept.
@@ -64,14 +81,39 @@ pub struct Calibration {
 
 /// Decodes the file (already checked against its pin); the head reads `embeddings x dim`.
 pub fn parse(bytes: &[u8], embeddings: usize, dim: usize) -> Result<Calibration, String> {
-    let header = 8 + 5 * 4;
-    if bytes.len() < header || &bytes[..8] != MAGIC {
-        return Err("not a chatterbox calibration stream (bad magic)".into());
+    let header = HEADER;
+    if bytes.len() < 8 || &bytes[..8] != MAGIC {
+        return Err("not a chatterbox calibration stream of this version (bad magic)".into());
     }
+    if bytes.len() < header {
+        return Err(format!(
+            "{} bytes, shorter than its {header}-byte header",
+            bytes.len()
+        ));
+    }
+    let sha = |i: usize| -> Result<String, String> {
+        let raw = &bytes[8 + 64 * i..8 + 64 * (i + 1)];
+        match std::str::from_utf8(raw) {
+            Ok(h) if h.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(h.to_ascii_lowercase()),
+            _ => Err("its header does not name the models it was written with".into()),
+        }
+    };
+    let written_for = WrittenFor {
+        mel: sha(0)?,
+        embedding: sha(1)?,
+        head: sha(2)?,
+    };
     let word = |at: usize| {
         u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize
     };
-    let (hop_us, n, d, frames, hops) = (word(8), word(12), word(16), word(20), word(24));
+    let at = 8 + 3 * 64;
+    let (hop_us, n, d, frames, hops) = (
+        word(at),
+        word(at + 4),
+        word(at + 8),
+        word(at + 12),
+        word(at + 16),
+    );
     if (n, d) != (embeddings, dim) {
         return Err(format!(
             "windows of {n} x {d} values, but the head reads {embeddings} x {dim}"
@@ -84,11 +126,15 @@ pub fn parse(bytes: &[u8], embeddings: usize, dim: usize) -> Result<Calibration,
         .checked_mul(4 + dim)
         .and_then(|f| hops.checked_mul(5).and_then(|h| f.checked_add(h)))
         .and_then(|b| b.checked_add(header));
-    if need != Some(bytes.len()) {
-        return Err(format!(
-            "{} bytes, not the {need:?} its header announces",
-            bytes.len()
-        ));
+    match need {
+        Some(n) if n == bytes.len() => {}
+        Some(n) => {
+            return Err(format!(
+                "{} bytes, not the {n} its header announces",
+                bytes.len()
+            ))
+        }
+        None => return Err("its header announces more bytes than can exist".into()),
     }
     let scales = &bytes[header..header + 4 * frames];
     let data = &bytes[header + 4 * frames..header + (4 + dim) * frames];
@@ -127,6 +173,7 @@ pub fn parse(bytes: &[u8], embeddings: usize, dim: usize) -> Result<Calibration,
         }
     }
     Ok(Calibration {
+        written_for,
         hop: Duration::from_micros(hop_us as u64),
         embeddings,
         dim,
@@ -139,8 +186,19 @@ pub fn parse(bytes: &[u8], embeddings: usize, dim: usize) -> Result<Calibration,
 /// Encodes a stream (the stream evaluation writes the shipped file with this).
 pub fn write(c: &Calibration) -> Vec<u8> {
     let frames = c.frames.len() / c.dim.max(1);
-    let mut out = Vec::with_capacity(28 + frames * (4 + c.dim) + 5 * c.hops.len());
+    let mut out = Vec::with_capacity(HEADER + frames * (4 + c.dim) + 5 * c.hops.len());
     out.extend_from_slice(MAGIC);
+    for sha in [
+        &c.written_for.mel,
+        &c.written_for.embedding,
+        &c.written_for.head,
+    ] {
+        let mut field = [b'0'; 64];
+        for (f, b) in field.iter_mut().zip(sha.trim().bytes()) {
+            *f = b.to_ascii_lowercase();
+        }
+        out.extend_from_slice(&field);
+    }
     for v in [
         c.hop.as_micros() as u32,
         c.embeddings as u32,
@@ -150,12 +208,15 @@ pub fn write(c: &Calibration) -> Vec<u8> {
     ] {
         out.extend_from_slice(&v.to_le_bytes());
     }
-    let scale_of = |f: &[f32]| f.iter().fold(0f32, |m, x| m.max(x.abs())) / 127.0;
-    for f in c.frames.chunks_exact(c.dim) {
-        out.extend_from_slice(&scale_of(f).to_le_bytes());
+    let scales: Vec<f32> = c
+        .frames
+        .chunks_exact(c.dim)
+        .map(|f| f.iter().fold(0f32, |m, x| m.max(x.abs())) / 127.0)
+        .collect();
+    for s in &scales {
+        out.extend_from_slice(&s.to_le_bytes());
     }
-    for f in c.frames.chunks_exact(c.dim) {
-        let s = scale_of(f);
+    for (f, &s) in c.frames.chunks_exact(c.dim).zip(&scales) {
         out.extend(f.iter().map(|x| {
             let q = if s > 0.0 { (x / s).round() } else { 0.0 };
             q.clamp(-127.0, 127.0) as i8 as u8
@@ -259,6 +320,7 @@ pub fn keep_near(
         })
         .collect();
     Calibration {
+        written_for: c.written_for.clone(),
         hop: c.hop,
         embeddings: c.embeddings,
         dim: c.dim,
@@ -351,18 +413,20 @@ pub fn events(
 }
 
 /// The thresholds an owner model may get, loosest first: the shipped threshold's distance to
-/// 1 times 1.5 down to 0.2 (0.97 .. 0.996 for the shipped 0.98), kept below 1.
-/// Each is rounded to 4 decimals (in f64, so the f32 written into the contract reads back as
-/// the short number it is, 0.988 and not 0.98800004).
+/// 1 times 1.5 down to 0.2 (0.970 .. 0.996 for the shipped 0.98), each rounded to 4 decimals
+/// (in f64, so the f32 written into the contract reads back as the short number it is, 0.988
+/// and not 0.98800004); only those strictly between 0 and 1, each once.
 pub fn candidates(shipped: f32) -> Vec<f32> {
-    let below_one = f32::from_bits(1.0f32.to_bits() - 1);
     let distance = 1.0 - f64::from(shipped);
-    (0..=26)
-        .map(|k| {
-            let t = 1.0 - distance * (1.5 - 0.05 * f64::from(k));
-            (((t * 1e4).round() / 1e4) as f32).clamp(0.0, below_one)
-        })
-        .collect()
+    let mut out: Vec<f32> = Vec::new();
+    for k in 0..=26 {
+        let t = 1.0 - distance * (1.5 - 0.05 * f64::from(k));
+        let t = (((t * 1e4).round() / 1e4) as f32).min(BELOW_ONE);
+        if t > 0.0 && out.last().is_none_or(|&l| t > l) {
+            out.push(t);
+        }
+    }
+    out
 }
 
 /// What the calibration found.
@@ -376,6 +440,14 @@ pub struct Matched {
     pub owner_events: usize,
     /// The stream's length.
     pub stream: Duration,
+}
+
+impl Matched {
+    /// Whether the owner head got down to the shipped head's false accepts (it did not when
+    /// even the strictest candidate accepts more).
+    pub fn reached(&self) -> bool {
+        self.owner_events <= self.shipped_events
+    }
 }
 
 /// The loosest candidate threshold at which the owner head makes no more false accepts on
@@ -403,7 +475,12 @@ pub fn matched_threshold(
             break;
         }
     }
-    let (threshold, owner_events) = last.ok_or("no candidate thresholds")?;
+    let (threshold, owner_events) = last.ok_or_else(|| {
+        format!(
+            "no threshold between 0 and 1 to try around the shipped {}",
+            detector.threshold
+        )
+    })?;
     Ok(Matched {
         threshold,
         shipped_events,
@@ -421,9 +498,18 @@ mod tests {
         ["silence", "unknown", "go"].map(String::from).to_vec()
     }
 
+    fn shas() -> WrittenFor {
+        WrittenFor {
+            mel: "a".repeat(64),
+            embedding: "b".repeat(64),
+            head: "0123456789abcdef".repeat(4),
+        }
+    }
+
     #[test]
     fn a_stream_survives_the_file_and_quiet_hops_stay_quiet() {
         let c = Calibration {
+            written_for: shas(),
             hop: Duration::from_micros(122_800),
             embeddings: 2,
             dim: 3,
@@ -432,6 +518,7 @@ mod tests {
             counted: vec![true, false, true, true],
         };
         let back = parse(&write(&c), 2, 3).unwrap();
+        assert_eq!(back.written_for, c.written_for);
         assert_eq!(back.hop, c.hop);
         assert_eq!(back.hops, c.hops);
         assert_eq!(back.counted, c.counted);
@@ -448,6 +535,16 @@ mod tests {
         assert!(parse(b"CBREPLAY\0\0\0\0", 2, 3)
             .unwrap_err()
             .contains("magic"));
+        assert!(parse(&bytes[..100], 2, 3).unwrap_err().contains("header"));
+        let mut flag = bytes.clone();
+        *flag.last_mut().unwrap() = 2;
+        assert!(parse(&flag, 2, 3).unwrap_err().contains("flag 2"));
+        let mut huge = bytes.clone();
+        huge[HEADER - 8..HEADER - 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(parse(&huge, 2, 3).is_err());
+        let mut unnamed = bytes.clone();
+        unnamed[8] = b'z';
+        assert!(parse(&unnamed, 2, 3).unwrap_err().contains("written with"));
     }
 
     #[test]
@@ -461,6 +558,7 @@ mod tests {
             ],
         };
         let c = Calibration {
+            written_for: shas(),
             hop: Duration::from_millis(125),
             embeddings: 2,
             dim: 3,
@@ -485,6 +583,7 @@ mod tests {
         let dim = 2;
         let frames: Vec<f32> = (0..20).map(|v| v as f32).collect(); // 10 frames
         let c = Calibration {
+            written_for: shas(),
             hop: Duration::from_millis(80),
             embeddings: 3,
             dim,
@@ -528,6 +627,7 @@ mod tests {
     /// A stream of `n` hops of 125 ms whose detections all count but those at `uncounted`.
     fn stream(n: usize, uncounted: &[usize]) -> Calibration {
         Calibration {
+            written_for: shas(),
             hop: Duration::from_millis(125),
             embeddings: 1,
             dim: 1,
@@ -617,7 +717,13 @@ mod tests {
         let c = candidates(0.98);
         assert!((c[0] - 0.97).abs() < 1e-6 && (c[26] - 0.996).abs() < 1e-6);
         assert!(c.windows(2).all(|w| w[0] < w[1]));
-        assert!(candidates(0.999_999).iter().all(|&t| t < 1.0));
         assert_eq!(c[18].to_string(), "0.988");
+        // Never 0 or 1, never twice the same.
+        for shipped in [0.999_999, 0.2, 0.5, 1e-6] {
+            let c = candidates(shipped);
+            assert!(!c.is_empty(), "{shipped}");
+            assert!(c.iter().all(|&t| t > 0.0 && t < 1.0), "{shipped}: {c:?}");
+            assert!(c.windows(2).all(|w| w[0] < w[1]), "{shipped}: {c:?}");
+        }
     }
 }

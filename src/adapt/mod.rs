@@ -48,10 +48,12 @@ pub struct AdaptReport {
     pub switched: bool,
     /// Held-out takes measured.
     pub held_out: usize,
-    /// The detector threshold written into the adapted model's contract.
-    pub threshold: f32,
+    /// The detector threshold written into the adapted model's contract (`None`: it was not
+    /// switched to, so none was set).
+    pub threshold: Option<f32>,
     /// How `threshold` was matched on the shipped calibration stream (`None`: the model
-    /// folder has none, and the fixed [`owner::owner_threshold`] was used).
+    /// folder has none, and the fixed [`owner::owner_threshold`] was used, or no threshold
+    /// was set).
     pub calibration: Option<calibrate::Matched>,
     /// Wall time of the whole adaptation.
     pub seconds: f32,
@@ -93,7 +95,7 @@ pub enum AdaptError {
     Shipped(String),
     #[error("the replay set {path} is missing or damaged ({reason}); reinstall the model folder or rerun `python -m kws.adapt_pack <folder>` (scripts/)")]
     Replay { path: PathBuf, reason: String },
-    #[error("the calibration stream {path} is missing or damaged ({reason}); reinstall the model folder or rewrite it with `cargo bench --bench kws_stream_eval -- --calibration {path}` and pin it (scripts/kws/adapt_pack.py --table-only)")]
+    #[error("the calibration stream {path} cannot be used ({reason}); reinstall the model folder, or, after retraining the head, rewrite it with `KWS_EVAL_META=<folder>/kws.toml cargo bench --bench kws_stream_eval -- --calibration {path}` and pin it with `python -m kws.adapt_pack <folder> --table-only` (from scripts/)")]
     Calibration { path: PathBuf, reason: String },
     #[error("keyword model: {0}")]
     Model(String),
@@ -183,10 +185,12 @@ pub fn adapt_unless(
     // Better than the shipped head, and than the owner model in use: a new adaptation must
     // not replace a better one from an earlier session or seed.
     let switched = after > in_use.map_or(before, |u| u.max(before));
-    let (threshold, calibration) = owner_detector_threshold(&shipped, &adapted)?;
-    go_on(Stage::Working)?;
+    let (mut threshold, mut calibration) = (None, None);
     if switched {
-        install(req, &shipped, &adapted, threshold, &go_on)?;
+        let (t, m) = owner_detector_threshold(&shipped, &adapted)?;
+        (threshold, calibration) = (Some(t), m);
+        go_on(Stage::Working)?;
+        install(req, &shipped, &adapted, t, &go_on)?;
     }
     Ok(AdaptReport {
         before,
@@ -206,22 +210,13 @@ pub fn owner_detector_threshold(
     shipped: &Shipped,
     adapted: &net::Net,
 ) -> Result<(f32, Option<calibrate::Matched>), AdaptError> {
-    let shipped_threshold = shipped
-        .meta
-        .detector
-        .threshold
-        .unwrap_or(crate::config::Threshold::WITHOUT_MODEL_SETTING);
     let Some(c) = &shipped.calibration else {
         return Ok((
             owner::owner_threshold(shipped.meta.detector.threshold),
             None,
         ));
     };
-    // The detector the toy runs by default, at the shipped model's own threshold.
-    let detector = crate::kws::detector::DetectorConfig {
-        threshold: shipped_threshold,
-        ..crate::kws::listener::RecognizerConfig::default().detector
-    };
+    let detector = toy_detector(&shipped.meta);
     let labels = &shipped.meta.labels;
     let m = calibrate::matched_threshold(
         c,
@@ -232,6 +227,18 @@ pub fn owner_detector_threshold(
     )
     .map_err(|e| AdaptError::Model(format!("calibrating the detector threshold: {e}")))?;
     Ok((m.threshold, Some(m)))
+}
+
+/// The detector the toy runs with `meta` by default: the configuration's defaults (not the
+/// owner's `keywords.average_ms` and the like, which the calibration does not see) at the
+/// model's own threshold (`keywords.threshold = "model"`).
+pub fn toy_detector(meta: &KwsMeta) -> crate::kws::detector::DetectorConfig {
+    crate::kws::detector::DetectorConfig {
+        threshold: crate::config::KeywordConfig::default()
+            .threshold
+            .resolve(meta.detector.threshold),
+        ..crate::kws::listener::RecognizerConfig::default().detector
+    }
 }
 
 /// Everything adaptation trains and measures on.
@@ -318,9 +325,23 @@ impl Shipped {
                     .adapt
                     .as_ref()
                     .map_or("", |a| a.calibration_sha256.as_str());
-                let bytes = layout::read_pinned(&path, pin).map_err(damaged)?;
+                let bytes = layout::read_pinned(&path, pin).map_err(&damaged)?;
                 let n = s.meta.embedding.as_ref().map_or(0, |e| e.embeddings).max(1);
-                Some(calibrate::parse(&bytes, n, s.layout.input_len() / n).map_err(damaged)?)
+                let c = calibrate::parse(&bytes, n, s.layout.input_len() / n).map_err(&damaged)?;
+                let same = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
+                let w = &c.written_for;
+                let fits = s.meta.embedding.as_ref().is_some_and(|e| {
+                    same(&w.mel, &e.mel_sha256) && same(&w.embedding, &e.embedding_sha256)
+                }) && same(&w.head, &s.meta.model.sha256);
+                if !fits {
+                    return Err(damaged(format!(
+                        "it was written for head {} with feature models {} / {}, not the ones this folder pins",
+                        short(&w.head),
+                        short(&w.mel),
+                        short(&w.embedding)
+                    )));
+                }
+                Some(c)
             }
         };
         Ok(s)
@@ -369,6 +390,11 @@ impl Shipped {
             calibration: None,
         })
     }
+}
+
+/// The first 12 hex digits of a sha256, enough to tell two files apart in a message.
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
 }
 
 /// Largest difference allowed between LiteRT and the Rust forward pass on the adapted head.

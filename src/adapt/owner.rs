@@ -307,7 +307,7 @@ pub const OWNER_THRESHOLD_MARGIN: f32 = 0.5;
 pub fn owner_threshold(shipped: Option<f32>) -> f32 {
     let t = shipped.unwrap_or(crate::config::Threshold::WITHOUT_MODEL_SETTING);
     // Below 1: a model's threshold must be (KwsMeta), and f32 rounding could reach it.
-    (1.0 - OWNER_THRESHOLD_MARGIN * (1.0 - t)).min(f32::from_bits(1.0f32.to_bits() - 1))
+    (1.0 - OWNER_THRESHOLD_MARGIN * (1.0 - t)).min(super::calibrate::BELOW_ONE)
 }
 
 /// The owner contract: the adapted head beside it, the shipped feature models by absolute
@@ -336,7 +336,7 @@ pub fn contract(
         Ok(toml::Value::String(s.to_string()).to_string())
     };
     let detector = format!(
-        "\n[detector]\n# Matched to the shipped model's false accepts (`chatterbox adapt` prints how).\nthreshold = {threshold}\n"
+        "\n[detector]\n# Set by `chatterbox adapt`, which printed how.\nthreshold = {threshold}\n"
     );
     Ok(format!(
         "# Written by `chatterbox adapt`: the shipped head adapted to the owner's voice.\n\
