@@ -732,12 +732,6 @@ fn shipped(meta: &KwsMeta) -> (u64, u64, f32, usize) {
     )
 }
 
-/// The detector the toy runs with this model by default (`keywords.threshold = "model"`:
-/// the model's own `[detector] threshold`, if it names one).
-fn shipped_detector(meta: &KwsMeta) -> DetectorConfig {
-    chatterbox::adapt::toy_detector(meta)
-}
-
 /// Figures of one scored setting over the streams.
 struct Hours {
     keyword: f64,
@@ -885,7 +879,7 @@ fn write_calibration(out: &Path) {
     // What adapt will compute from the file, against what the recognizer itself did.
     let full =
         calibrate::parse(&calibrate::write(&c), c.embeddings, c.dim).unwrap_or_else(|e| die(e));
-    let det = shipped_detector(&meta);
+    let det = chatterbox::adapt::toy_detector(&meta);
     let full_scores = calibrate::scores(&shipped.net, &full);
     let keywords: Vec<usize> = (0..meta.labels.len())
         .filter(|&i| chatterbox::kws::meta::is_keyword(&meta.labels[i]))
@@ -1090,7 +1084,7 @@ fn main() {
     );
 
     // The replay must reproduce what the recognizer itself reported.
-    let default_det = shipped_detector(&meta);
+    let default_det = chatterbox::adapt::toy_detector(&meta);
     for (runs, name) in [(&kw_hops, "keyword"), (&nk_hops, "non-keyword")] {
         for (hop, hops, dets) in runs.iter() {
             let again = replay(&default_det, &meta.labels, hops);

@@ -274,11 +274,10 @@ fn in_use_accuracy(state_dir: &Path, shipped: &KwsMeta, held: &[trainer::Example
     use crate::kws::model::Classifier;
     let toml = owner_model(state_dir)?;
     let meta = owner::check(&toml).ok()?;
-    let same = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
     match (&meta.embedding, &shipped.embedding) {
         (Some(o), Some(s))
-            if same(&o.mel_sha256, &s.mel_sha256)
-                && same(&o.embedding_sha256, &s.embedding_sha256)
+            if same_sha(&o.mel_sha256, &s.mel_sha256)
+                && same_sha(&o.embedding_sha256, &s.embedding_sha256)
                 && o.embeddings == s.embeddings
                 && meta.labels == shipped.labels => {}
         _ => return None,
@@ -328,11 +327,10 @@ impl Shipped {
                 let bytes = layout::read_pinned(&path, pin).map_err(&damaged)?;
                 let n = s.meta.embedding.as_ref().map_or(0, |e| e.embeddings).max(1);
                 let c = calibrate::parse(&bytes, n, s.layout.input_len() / n).map_err(&damaged)?;
-                let same = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
                 let w = &c.written_for;
                 let fits = s.meta.embedding.as_ref().is_some_and(|e| {
-                    same(&w.mel, &e.mel_sha256) && same(&w.embedding, &e.embedding_sha256)
-                }) && same(&w.head, &s.meta.model.sha256);
+                    same_sha(&w.mel, &e.mel_sha256) && same_sha(&w.embedding, &e.embedding_sha256)
+                }) && same_sha(&w.head, &s.meta.model.sha256);
                 if !fits {
                     return Err(damaged(format!(
                         "it was written for head {} with feature models {} / {}, not the ones this folder pins",
@@ -390,6 +388,11 @@ impl Shipped {
             calibration: None,
         })
     }
+}
+
+/// Whether two sha256 pins name the same file (hex case and surrounding space aside).
+fn same_sha(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
 }
 
 /// The first 12 hex digits of a sha256, enough to tell two files apart in a message.
