@@ -45,8 +45,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use chatterbox::adapt::net::OwnerHead;
 use chatterbox::adapt::owner_detector_threshold;
-use chatterbox::adapt::trainer::{accuracy, argmax, train, weigh_unknown, Example, TrainConfig};
+use chatterbox::adapt::trainer::{argmax, train, weigh_unknown, Example, TrainConfig};
 use chatterbox::adapt::{net::Net, prepare, replay, AdaptRequest};
 use chatterbox::config::Threshold;
 use chatterbox::kws::detector::{Detector, DetectorConfig};
@@ -89,14 +90,37 @@ fn load_eval(path: &Path, input_len: usize, classes: usize) -> Vec<Example> {
     replay::parse(&bytes, input_len, classes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Class probabilities of one window: a head alone, or an owner model as the toy runs it
+/// (the adapted head, and the shipped one beside it when it answers with the larger of the
+/// two).
+trait Predict {
+    fn probs(&self, x: &[f32]) -> Vec<f32>;
+}
+
+impl Predict for Net {
+    fn probs(&self, x: &[f32]) -> Vec<f32> {
+        self.predict(x)
+    }
+}
+
+impl Predict for OwnerHead<'_> {
+    fn probs(&self, x: &[f32]) -> Vec<f32> {
+        self.predict(x)
+    }
+}
+
+fn accuracy(net: &dyn Predict, set: &[Example]) -> f32 {
+    chatterbox::adapt::trainer::accuracy_of(|x| net.probs(x), set)
+}
+
 /// False-accept events on a stream of windows (all non-keyword speech), by the 0.85 rule.
-fn false_accepts(net: &Net, windows: &[Example], keywords: usize) -> usize {
-    rule_fa(&|x| net.predict(x), windows, keywords)
+fn false_accepts(net: &dyn Predict, windows: &[Example], keywords: usize) -> usize {
+    rule_fa(&|x| net.probs(x), windows, keywords)
 }
 
 /// Accuracy on the keyword clips and on the rest (unknown words, silence) of a set, as
 /// "kw / rest": most of the owner's takes are keywords, so the two can move apart.
-fn split_acc(net: &Net, set: &[Example], keywords: usize) -> String {
+fn split_acc(net: &dyn Predict, set: &[Example], keywords: usize) -> String {
     let (kw, rest): (Vec<Example>, Vec<Example>) =
         set.iter().cloned().partition(|e| e.label < keywords);
     format!(
@@ -123,8 +147,8 @@ fn blend(shipped: &Net, adapted: &Net, alpha: f32) -> Net {
 /// Clips of `set` the adapted net gets right and the shipped one wrong ("fixed"), the other way
 /// round ("broken"), and the two-sided exact sign-test p of that split (McNemar's test): whether
 /// a change in accuracy is more than the luck of which clips moved.
-fn paired(shipped: &Net, adapted: &Net, set: &[Example]) -> String {
-    let (fixed, broken) = rule_paired(shipped, &|x| adapted.predict(x), set);
+fn paired(shipped: &Net, adapted: &dyn Predict, set: &[Example]) -> String {
+    let (fixed, broken) = rule_paired(shipped, &|x| adapted.probs(x), set);
     sign_test(fixed, broken)
 }
 
@@ -153,7 +177,7 @@ fn pct(x: f32) -> String {
 /// 2 results, refractory 1 s) and the given threshold. No energy gate (the runtime skips
 /// quiet windows as silence), so this is an upper bound.
 fn detector_false_accepts(
-    net: &Net,
+    net: &dyn Predict,
     windows: &[Example],
     labels: &[String],
     threshold: f32,
@@ -166,7 +190,7 @@ fn detector_false_accepts(
     let mut events = 0;
     for (i, e) in windows.iter().enumerate() {
         let at = Duration::from_millis(80 * i as u64);
-        if det.push(at, &net.predict(&e.x)).expect("push").is_some() {
+        if det.push(at, &net.probs(&e.x)).expect("push").is_some() {
             events += 1;
         }
     }
@@ -189,7 +213,7 @@ fn acts_rightly(probs: &[f32], label: usize, keywords: usize, threshold: f32) ->
 /// the clips `net` gets right and `base` wrong and the other way round, and their sign test.
 fn product_view(
     base: &Net,
-    net: &Net,
+    net: &dyn Predict,
     set: &[Example],
     keywords: usize,
     (base_threshold, threshold): (f32, f32),
@@ -198,7 +222,7 @@ fn product_view(
     let mut tally = [[0u64; 4]; 2];
     for e in set {
         let b = acts_rightly(&base.predict(&e.x), e.label, keywords, base_threshold);
-        let a = acts_rightly(&net.predict(&e.x), e.label, keywords, threshold);
+        let a = acts_rightly(&net.probs(&e.x), e.label, keywords, threshold);
         let t = &mut tally[usize::from(e.label >= keywords)];
         t[0] += u64::from(a);
         t[1] += u64::from(a && !b);
@@ -494,7 +518,7 @@ fn main() {
         let speech = load_eval(&dir.join("eval-asterisk-en.bin"), n_in, classes);
         let hours = meta.speech_seconds / 3600.0;
         let all_others: Vec<Example> = others.iter().flat_map(|(_, v)| v.clone()).collect();
-        let other_acc = |net: &Net| {
+        let other_acc = |net: &dyn Predict| {
             let (mut right, mut n) = (0.0, 0usize);
             for (_, set) in &others {
                 right += accuracy(net, set) * set.len() as f32;
@@ -564,22 +588,27 @@ fn main() {
                 None => net,
             };
             let s = t.elapsed().as_secs_f32();
-            // The owner model's threshold, as `adapt` writes it (matched on the calibration
+            // The owner model as `adapt` writes it: with the shipped head beside the adapted
+            // one when the variant says so, and its threshold (matched on the calibration
             // stream when the model folder has one).
-            let (own_thr, _) = owner_detector_threshold(&p.shipped, &net).expect("calibration");
+            let owner = OwnerHead {
+                adapted: &net,
+                max_with: cfg.max_with_shipped.then_some(base),
+            };
+            let (own_thr, _) = owner_detector_threshold(&p.shipped, owner).expect("calibration");
             println!(
                 "| {name} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {s:.2} | {} | {} ({own_thr}) | {:.0} |",
-                pct(accuracy(&net, &p.held)),
-                pct(accuracy(&net, &own)),
-                split_acc(&net, &own, kws),
-                paired(base, &net, &own),
-                pct(accuracy(&net, &unlike)),
-                pct(other_acc(&net)),
-                paired(base, &net, &all_others),
-                false_accepts(&net, &speech, kws) as f64 / hours,
-                product_view(base, &net, &all_others, kws, (thr, own_thr)),
-                product_view(base, &net, &own, kws, (thr, own_thr)),
-                detector_false_accepts(&net, &speech, labels, own_thr) as f64 / hours
+                pct(accuracy(&owner, &p.held)),
+                pct(accuracy(&owner, &own)),
+                split_acc(&owner, &own, kws),
+                paired(base, &owner, &own),
+                pct(accuracy(&owner, &unlike)),
+                pct(other_acc(&owner)),
+                paired(base, &owner, &all_others),
+                false_accepts(&owner, &speech, kws) as f64 / hours,
+                product_view(base, &owner, &all_others, kws, (thr, own_thr)),
+                product_view(base, &owner, &own, kws, (thr, own_thr)),
+                detector_false_accepts(&owner, &speech, labels, own_thr) as f64 / hours
             );
             // One row of a `--combine` or `--gate` rule (top-label figures, the 0.85 rule).
             let print_rule = |(rname, rule): &(String, Box<Rule>)| {

@@ -375,7 +375,7 @@ impl FrameLog {
 
 /// The shipped head, logging its inputs.
 struct Recording {
-    head: chatterbox::kws::model::LiteRtClassifier,
+    head: chatterbox::kws::head::Head,
     log: Arc<Mutex<FrameLog>>,
 }
 

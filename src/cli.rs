@@ -975,8 +975,16 @@ fn adapt(cfg: &Config, takes: &Path, seed: u64, model: Option<PathBuf>) -> Resul
         .in_use
         .map(|u| format!(", owner model in use {:.1} %", 100.0 * u))
         .unwrap_or_default();
+    let how = match (r.beside_shipped, r.tried) {
+        (true, Some(t)) => format!(
+            " beside the shipped head, the larger answer winning (alone {:.1} %)",
+            100.0 * t.alone
+        ),
+        (false, Some(t)) => format!(" alone (beside the shipped head {:.1} %)", 100.0 * t.beside),
+        _ => String::new(),
+    };
     println!(
-        "held-out takes ({}): shipped model {:.1} %{in_use}, adapted {:.1} % ({:.1} s)",
+        "held-out takes ({}): shipped model {:.1} %{in_use}, adapted {:.1} %{how} ({:.1} s)",
         r.held_out,
         100.0 * r.before,
         100.0 * r.after,

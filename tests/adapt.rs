@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use chatterbox::adapt::net::OwnerHead;
 use chatterbox::adapt::trainer::{train, Example, TrainConfig};
 use chatterbox::adapt::{owner, self_check, AdaptError, AdaptRequest, Shipped, UndoOutcome};
 
@@ -39,8 +40,14 @@ fn the_trainer_is_deterministic_from_its_seed() {
     assert_ne!(a, s.head, "training changed the head");
 }
 
-/// Writes `net` as an owner model into `state` (staged and committed as `adapt` does).
-fn install(s: &Shipped, net: &chatterbox::adapt::net::Net, state: &Path) -> PathBuf {
+/// Writes `net` as an owner model into `state` (staged and committed as `adapt` does),
+/// with the shipped head beside it (`[combine]`) when `max_with_shipped`.
+fn install_as(
+    s: &Shipped,
+    net: &chatterbox::adapt::net::Net,
+    state: &Path,
+    max_with_shipped: bool,
+) -> PathBuf {
     let head = net.patch_tflite(&s.head, &s.layout);
     let labels = s.meta.labels.join("\n") + "\n";
     let files = owner::OwnerFiles {
@@ -50,6 +57,7 @@ fn install(s: &Shipped, net: &chatterbox::adapt::net::Net, state: &Path) -> Path
             &s.meta,
             &chatterbox::kws::model::sha256_hex(&head),
             owner::owner_threshold(s.meta.detector.threshold),
+            max_with_shipped,
         )
         .unwrap(),
     };
@@ -59,18 +67,44 @@ fn install(s: &Shipped, net: &chatterbox::adapt::net::Net, state: &Path) -> Path
     state.join("models-owner/kws.toml")
 }
 
+/// [`install_as`] the way `adapt` writes owner models: with the shipped head beside.
+fn install(s: &Shipped, net: &chatterbox::adapt::net::Net, state: &Path) -> PathBuf {
+    install_as(s, net, state, true)
+}
+
+fn alone(net: &chatterbox::adapt::net::Net) -> OwnerHead<'_> {
+    OwnerHead {
+        adapted: net,
+        max_with: None,
+    }
+}
+
 #[test]
 fn litert_runs_the_patched_head_like_the_rust_forward_pass() {
     let s = shipped();
     let net = quick(&s, 3);
     let dir = tempfile::tempdir().unwrap();
-    let toml = install(&s, &net, dir.path());
-    self_check(&toml, &net, &s.replay).expect("LiteRT agrees within 1e-4");
+    let toml = install_as(&s, &net, dir.path(), false);
+    self_check(&toml, alone(&net), &s.replay).expect("LiteRT agrees within 1e-4");
     // The check can fail: the shipped weights are not what was written.
-    let err = self_check(&toml, &s.net, &s.replay)
+    let err = self_check(&toml, alone(&s.net), &s.replay)
         .unwrap_err()
         .to_string();
     assert!(err.contains("differ"), "{err}");
+
+    // Written with the shipped head beside it, LiteRT runs both and keeps the larger
+    // probability of each class, as the Rust pair does; the adapted head alone is not it.
+    let dir = tempfile::tempdir().unwrap();
+    let toml = install(&s, &net, dir.path());
+    let pair = OwnerHead {
+        adapted: &net,
+        max_with: Some(&s.net),
+    };
+    self_check(&toml, pair, &s.replay).expect("LiteRT agrees within 1e-4");
+    let err = self_check(&toml, alone(&net), &s.replay)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("combines"), "{err}");
 }
 
 /// Adapted heads are surer of keywords in every voice, so the owner model's threshold is
@@ -96,16 +130,15 @@ fn the_owner_model_gets_the_threshold_matched_to_the_shipped_false_accepts() {
     use chatterbox::adapt::calibrate;
     let c = s.calibration.as_ref().unwrap();
     let det = chatterbox::adapt::toy_detector(&s.meta);
-    let loosest = |net: &chatterbox::adapt::net::Net, t: f32, m: &calibrate::Matched| {
+    let loosest = |scores: &[Option<Vec<f32>>], t: f32, m: &calibrate::Matched| {
         let grid = calibrate::candidates(shipped_t);
         let at = grid.iter().position(|&g| g == t).expect("a candidate");
-        let scores = calibrate::scores(net, c);
         let count = |threshold| {
             let cfg = chatterbox::kws::detector::DetectorConfig {
                 threshold,
                 ..det.clone()
             };
-            calibrate::events(&scores, Some(&c.counted), c.hop, &cfg, &s.meta.labels).unwrap()
+            calibrate::events(scores, Some(&c.counted), c.hop, &cfg, &s.meta.labels).unwrap()
         };
         assert_eq!(count(t), m.owner_events);
         assert!(m.owner_events <= m.shipped_events, "{m:?}");
@@ -116,13 +149,13 @@ fn the_owner_model_gets_the_threshold_matched_to_the_shipped_false_accepts() {
             );
         }
     };
-    let (t, m) = owner_detector_threshold(&s, &s.net).unwrap();
+    let (t, m) = owner_detector_threshold(&s, alone(&s.net)).unwrap();
     let m = m.expect("calibrated");
     assert!(
         m.shipped_events > 50,
         "{m:?}: too few false accepts to match on"
     );
-    loosest(&s.net, t, &m);
+    loosest(&calibrate::scores(&s.net, c), t, &m);
 
     // A head made keyword-happy (every keyword's logit raised) accepts more of the stream at
     // the shipped threshold, so it gets a stricter one, with no more false accepts.
@@ -133,10 +166,34 @@ fn the_owner_model_gets_the_threshold_matched_to_the_shipped_false_accepts() {
             *b += 1.5;
         }
     }
-    let (strict, m) = owner_detector_threshold(&s, &happy).unwrap();
+    let (strict, m) = owner_detector_threshold(&s, alone(&happy)).unwrap();
     let m = m.unwrap();
     assert!(strict > shipped_t, "{strict}");
-    loosest(&happy, strict, &m);
+    let happy_scores = calibrate::scores(&happy, c);
+    loosest(&happy_scores, strict, &m);
+
+    // With the shipped head beside it, the pair is matched on what it answers: per class the
+    // larger of the two heads' scores, which accepts at least what either does.
+    let pair = OwnerHead {
+        adapted: &happy,
+        max_with: Some(&s.net),
+    };
+    let (paired_t, pm) = owner_detector_threshold(&s, pair).unwrap();
+    let pm = pm.unwrap();
+    let shipped_scores = calibrate::scores(&s.net, c);
+    let max_scores: Vec<Option<Vec<f32>>> = happy_scores
+        .iter()
+        .zip(&shipped_scores)
+        .map(|(a, b)| {
+            a.as_ref().zip(b.as_ref()).map(|(a, b)| {
+                let mut v = a.clone();
+                chatterbox::kws::head::max_into(&mut v, b);
+                v
+            })
+        })
+        .collect();
+    loosest(&max_scores, paired_t, &pm);
+    assert!(paired_t >= strict, "{paired_t} < {strict}");
 
     // The contract carries it and the recognizer uses it.
     let head = happy.patch_tflite(&s.head, &s.layout);
@@ -145,8 +202,13 @@ fn the_owner_model_gets_the_threshold_matched_to_the_shipped_false_accepts() {
     let files = owner::OwnerFiles {
         head: &head,
         labels: &labels,
-        contract: owner::contract(&s.meta, &chatterbox::kws::model::sha256_hex(&head), strict)
-            .unwrap(),
+        contract: owner::contract(
+            &s.meta,
+            &chatterbox::kws::model::sha256_hex(&head),
+            strict,
+            false,
+        )
+        .unwrap(),
     };
     let held = owner::lock(dir.path()).unwrap();
     let staged = owner::stage(dir.path(), &files, &held).unwrap();
@@ -157,7 +219,7 @@ fn the_owner_model_gets_the_threshold_matched_to_the_shipped_false_accepts() {
     let recognizer = Recognizer::load(&toml, &RecognizerConfig::default()).unwrap();
     assert_eq!(recognizer.detector_config().threshold, strict);
     assert!(
-        owner::contract(&s.meta, "0", 1.0).is_err(),
+        owner::contract(&s.meta, "0", 1.0, true).is_err(),
         "1 is no threshold"
     );
 
@@ -165,7 +227,7 @@ fn the_owner_model_gets_the_threshold_matched_to_the_shipped_false_accepts() {
     // shipped one's distance to 1, and never 1.
     let mut bare = shipped();
     bare.calibration = None;
-    let (t, m) = owner_detector_threshold(&bare, &happy).unwrap();
+    let (t, m) = owner_detector_threshold(&bare, alone(&happy)).unwrap();
     assert!(m.is_none());
     assert_eq!(t, 0.99, "0.98 -> 0.99");
     assert!((owner::owner_threshold(None) - 0.925).abs() < 1e-6);
@@ -429,6 +491,7 @@ fn a_switch_that_fails_or_is_cut_short_keeps_the_backup() {
             &s.meta,
             &chatterbox::kws::model::sha256_hex(&head),
             owner::owner_threshold(s.meta.detector.threshold),
+            true,
         )
         .unwrap(),
     };
@@ -602,11 +665,16 @@ fn the_self_check_refuses_a_head_with_non_finite_weights() {
     let s = shipped();
     let mut net = quick(&s, 3);
     // A diverged trainer (or a patch in the wrong place) gives NaN: both sides then say NaN,
-    // and NaN must not pass as "no difference".
+    // and NaN must not pass as "no difference" — nor hide behind the shipped head's score
+    // when the larger of the two is taken (f32::max drops a NaN).
     net.layers[0].w[0] = f32::NAN;
     let dir = tempfile::tempdir().unwrap();
     let toml = install(&s, &net, dir.path());
-    let err = self_check(&toml, &net, &s.replay).unwrap_err().to_string();
+    let pair = OwnerHead {
+        adapted: &net,
+        max_with: Some(&s.net),
+    };
+    let err = self_check(&toml, pair, &s.replay).unwrap_err().to_string();
     assert!(err.contains("finite"), "{err}");
 }
 

@@ -12,14 +12,15 @@
 use std::path::PathBuf;
 
 use chatterbox::kws::evaluate::{evaluate_dir, Clips};
+use chatterbox::kws::head::Head;
 use chatterbox::kws::meta::KwsMeta;
-use chatterbox::kws::model::{Classifier, LiteRtClassifier};
+use chatterbox::kws::model::Classifier;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn load() -> (KwsMeta, LiteRtClassifier) {
+fn load() -> (KwsMeta, Head) {
     let meta = KwsMeta::load(repo().join("models/kws.toml")).expect("models/kws.toml loads");
     let model = chatterbox::kws::front_end::load_classifier(&meta)
         .expect("models/kws.tflite loads in LiteRT");

@@ -39,8 +39,15 @@ pub struct AdaptRequest {
 pub struct AdaptReport {
     /// Accuracy of the shipped head on the owner's held-out takes (0..=1).
     pub before: f32,
-    /// Accuracy of the adapted head on the same takes.
+    /// Accuracy of the adapted model on the same takes, as it will run: with the shipped head
+    /// beside it when [`Self::beside_shipped`], else alone.
     pub after: f32,
+    /// Whether the adapted model keeps the shipped head beside its own and answers, class by
+    /// class, with the larger probability (`[combine]`, `kws::head`).
+    pub beside_shipped: bool,
+    /// Accuracy of the adapted head alone and beside the shipped head, when both were tried
+    /// ([`trainer::TrainConfig::max_with_shipped`], [`beside_or_alone`]); `after` is one of them.
+    pub tried: Option<Tried>,
     /// Accuracy of the owner model that was in use (an earlier adaptation), if there was a
     /// whole one over the same front end: the new head must beat it too.
     pub in_use: Option<f32>,
@@ -181,22 +188,24 @@ pub fn adapt_unless(
     )
     .ok_or(AdaptError::Stopped)?;
     go_on(Stage::Working)?;
-    let after = trainer::accuracy(&adapted, &held);
+    let (owner_head, after, tried) = beside_or_alone(&shipped.net, &adapted, &held, cfg);
     // Better than the shipped head, and than the owner model in use: a new adaptation must
     // not replace a better one from an earlier session or seed.
     let switched = after > in_use.map_or(before, |u| u.max(before));
     let (mut threshold, mut calibration) = (None, None);
     if switched {
-        let (t, m) = owner_detector_threshold(&shipped, &adapted)?;
+        let (t, m) = owner_detector_threshold(&shipped, owner_head)?;
         (threshold, calibration) = (Some(t), m);
         go_on(Stage::Working)?;
-        install(req, &shipped, &adapted, t, &go_on)?;
+        install(req, &shipped, owner_head, t, &go_on)?;
     }
     Ok(AdaptReport {
         before,
         after,
         in_use,
         switched,
+        beside_shipped: owner_head.max_with.is_some(),
+        tried,
         held_out: held.len(),
         threshold,
         calibration,
@@ -204,11 +213,56 @@ pub fn adapt_unless(
     })
 }
 
+/// What the owner model will be: the adapted head with the shipped head beside it (class by
+/// class the larger probability, `kws::head`) when `cfg` allows it and that gets at least as
+/// many of the held-out takes right as the adapted head alone; else the adapted head alone.
+/// Returns it, its accuracy on `held`, and both accuracies when the pair was tried.
+///
+/// Why the pair: whatever the shipped head already hears in other voices it keeps hearing, so
+/// the people around the owner lose less (on the validation owners' streams, README "Teach
+/// it your voice"). Why not always: a word the shipped head hears wrongly and surely in the
+/// owner's voice stays wrong beside it, and the owner's takes are what say so.
+pub fn beside_or_alone<'a>(
+    shipped: &'a net::Net,
+    adapted: &'a net::Net,
+    held: &[trainer::Example],
+    cfg: &trainer::TrainConfig,
+) -> (net::OwnerHead<'a>, f32, Option<Tried>) {
+    let alone = net::OwnerHead {
+        adapted,
+        max_with: None,
+    };
+    let alone_acc = trainer::accuracy(adapted, held);
+    if !cfg.max_with_shipped {
+        return (alone, alone_acc, None);
+    }
+    let pair = net::OwnerHead {
+        adapted,
+        max_with: Some(shipped),
+    };
+    let tried = Tried {
+        alone: alone_acc,
+        beside: trainer::accuracy_of(|x| pair.predict(x), held),
+    };
+    if tried.beside >= tried.alone {
+        (pair, tried.beside, Some(tried))
+    } else {
+        (alone, tried.alone, Some(tried))
+    }
+}
+
+/// Held-out accuracy of the adapted head alone and beside the shipped head ([`beside_or_alone`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tried {
+    pub alone: f32,
+    pub beside: f32,
+}
+
 /// The adapted head's detector threshold: matched on the shipped calibration stream when
 /// the model folder has one (see [`calibrate`]), else the fixed [`owner::owner_threshold`].
 pub fn owner_detector_threshold(
     shipped: &Shipped,
-    adapted: &net::Net,
+    owner: net::OwnerHead<'_>,
 ) -> Result<(f32, Option<calibrate::Matched>), AdaptError> {
     let Some(c) = &shipped.calibration else {
         return Ok((
@@ -218,14 +272,24 @@ pub fn owner_detector_threshold(
     };
     let detector = toy_detector(&shipped.meta);
     let labels = &shipped.meta.labels;
-    let m = calibrate::matched_threshold(
-        c,
-        &calibrate::scores(&shipped.net, c),
-        &calibrate::scores(adapted, c),
-        &detector,
-        labels,
-    )
-    .map_err(|e| AdaptError::Model(format!("calibrating the detector threshold: {e}")))?;
+    let shipped_scores = calibrate::scores(&shipped.net, c);
+    let mut owner_scores = calibrate::scores(owner.adapted, c);
+    if let Some(second) = owner.max_with {
+        let again;
+        let second_scores = if std::ptr::eq(second, &shipped.net) {
+            &shipped_scores
+        } else {
+            again = calibrate::scores(second, c);
+            &again
+        };
+        for (o, s) in owner_scores.iter_mut().zip(second_scores) {
+            if let (Some(o), Some(s)) = (o, s) {
+                crate::kws::head::max_into(o, s);
+            }
+        }
+    }
+    let m = calibrate::matched_threshold(c, &shipped_scores, &owner_scores, &detector, labels)
+        .map_err(|e| AdaptError::Model(format!("calibrating the detector threshold: {e}")))?;
     Ok((m.threshold, Some(m)))
 }
 
@@ -407,11 +471,12 @@ pub const SELF_CHECK_TOLERANCE: f32 = 1e-4;
 fn install(
     req: &AdaptRequest,
     shipped: &Shipped,
-    adapted: &net::Net,
+    owner: net::OwnerHead<'_>,
     threshold: f32,
     go_on: &dyn Fn(Stage) -> Result<(), AdaptError>,
 ) -> Result<(), AdaptError> {
     let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
+    let adapted = owner.adapted;
     if !adapted.layers.iter().all(|l| finite(&l.w) && finite(&l.b)) {
         return Err(AdaptError::SelfCheck(
             "training gave weights that are not finite numbers (it diverged); the owner model was not switched to".into(),
@@ -423,11 +488,11 @@ fn install(
     let files = owner::OwnerFiles {
         head: &head,
         labels: &labels,
-        contract: owner::contract(&shipped.meta, &sha, threshold)?,
+        contract: owner::contract(&shipped.meta, &sha, threshold, owner.max_with.is_some())?,
     };
     let held = owner::lock(&req.state_dir)?;
     let staged = owner::stage(&req.state_dir, &files, &held)?;
-    let checked = self_check(&staged.join("kws.toml"), adapted, &shipped.replay)
+    let checked = self_check(&staged.join("kws.toml"), owner, &shipped.replay)
         .and_then(|()| go_on(Stage::Switching));
     match checked {
         Ok(()) => owner::commit(&req.state_dir, &staged, &held),
@@ -438,24 +503,39 @@ fn install(
     }
 }
 
-/// LiteRT runs the written model and agrees with the Rust forward pass on a few inputs.
+/// LiteRT runs the written model (with its `[combine]` head, as the toy will) and agrees with
+/// the Rust forward pass of `owner` on a few inputs.
 pub fn self_check(
     toml: &Path,
-    net: &net::Net,
+    owner: net::OwnerHead<'_>,
     inputs: &[trainer::Example],
 ) -> Result<(), AdaptError> {
     use crate::kws::model::Classifier;
     let meta = owner::check(toml).map_err(AdaptError::SelfCheck)?;
     let mut model = crate::kws::front_end::load_classifier(&meta)
         .map_err(|e| AdaptError::SelfCheck(e.to_string()))?;
+    if model.is_combined() != owner.max_with.is_some() {
+        return Err(AdaptError::SelfCheck(format!(
+            "the written contract {} the shipped head, the adapted model {}; the owner model was not switched to",
+            if model.is_combined() { "combines" } else { "does not combine" },
+            if owner.max_with.is_some() { "does" } else { "does not" }
+        )));
+    }
     let mut scores = vec![0.0f32; meta.labels.len()];
     let step = (inputs.len() / 8).max(1);
     for e in inputs.iter().step_by(step).take(8) {
         model
             .classify(&e.x, &mut scores)
             .map_err(|e| AdaptError::SelfCheck(e.to_string()))?;
-        let mine = net.predict(&e.x);
-        if let Some(bad) = scores.iter().chain(&mine).find(|v| !v.is_finite()) {
+        let mine = owner.predict(&e.x);
+        // The adapted head's own scores too: the larger of NaN and a number is the number.
+        let own = owner.adapted.predict(&e.x);
+        if let Some(bad) = scores
+            .iter()
+            .chain(&mine)
+            .chain(&own)
+            .find(|v| !v.is_finite())
+        {
             return Err(AdaptError::SelfCheck(format!(
                 "the written head gives a score of {bad}, not a finite number (training diverged); the owner model was not switched to"
             )));

@@ -87,6 +87,28 @@ pub struct Grads {
     pub b: Vec<Vec<f32>>,
 }
 
+/// What an owner model computes, in Rust: its adapted head, joined (when its contract has a
+/// `[combine]` table) with the shipped head by the runtime's own rule,
+/// [`crate::kws::head::max_into`]. Accuracy, the threshold and the self-check are all taken
+/// on this, so they measure what the toy will run.
+#[derive(Clone, Copy, Debug)]
+pub struct OwnerHead<'a> {
+    pub adapted: &'a Net,
+    /// The shipped head, when the owner model answers with the larger of the two.
+    pub max_with: Option<&'a Net>,
+}
+
+impl OwnerHead<'_> {
+    /// Class probabilities for one input.
+    pub fn predict(&self, x: &[f32]) -> Vec<f32> {
+        let mut p = self.adapted.predict(x);
+        if let Some(shipped) = self.max_with {
+            crate::kws::head::max_into(&mut p, &shipped.predict(x));
+        }
+        p
+    }
+}
+
 impl Net {
     /// The weights `layout` locates in the head's bytes.
     pub fn from_tflite(head: &[u8], layout: &Layout) -> Net {

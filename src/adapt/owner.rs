@@ -258,6 +258,9 @@ pub fn check(toml: &Path) -> Result<KwsMeta, String> {
         files.push((mel, e.mel_sha256.clone()));
         files.push((emb, e.embedding_sha256.clone()));
     }
+    if let (Some(c), Some(path)) = (&meta.combine, meta.combine_path()) {
+        files.push((path, c.sha256.clone()));
+    }
     for (path, pin) in files {
         super::layout::read_pinned(&path, &pin)?;
     }
@@ -311,11 +314,14 @@ pub fn owner_threshold(shipped: Option<f32>) -> f32 {
 }
 
 /// The owner contract: the adapted head beside it, the shipped feature models by absolute
-/// path, all pinned, and its detector `threshold` (`super::owner_detector_threshold`).
+/// path, all pinned, and its detector `threshold` (`super::owner_detector_threshold`). With
+/// `max_with_shipped`, a `[combine]` table names the shipped head the same way: the owner
+/// model answers, class by class, with the larger of the two heads' probabilities.
 pub fn contract(
     shipped: &KwsMeta,
     head_sha256: &str,
     threshold: f32,
+    max_with_shipped: bool,
 ) -> Result<String, AdaptError> {
     if !(threshold > 0.0 && threshold < 1.0) {
         return Err(AdaptError::Model(format!(
@@ -338,13 +344,24 @@ pub fn contract(
     let detector = format!(
         "\n[detector]\n# Set by `chatterbox adapt`, which printed how.\nthreshold = {threshold}\n"
     );
+    let combine = if max_with_shipped {
+        format!(
+            "\n# Per class, the larger of this head's and the shipped head's probability: what the\n\
+             # shipped model heard in other voices it still hears.\n\
+             [combine]\nrule = \"max\"\nfile = {}\nsha256 = \"{}\"\n",
+            abs(shipped.model_path())?,
+            shipped.model.sha256.trim()
+        )
+    } else {
+        String::new()
+    };
     Ok(format!(
         "# Written by `chatterbox adapt`: the shipped head adapted to the owner's voice.\n\
          # The feature models are the shipped ones, named by path and pinned.\n\
          front_end = \"embedding\"\n\n[embedding]\nmel_file = {}\nmel_sha256 = \"{}\"\n\
          embedding_file = {}\nembedding_sha256 = \"{}\"\nembeddings = {}\n\n[model]\n\
          file = \"head.tflite\"\nsha256 = \"{head_sha256}\"\nlabels = \"labels.txt\"\n\
-         output = \"softmax\"\n{detector}",
+         output = \"softmax\"\n{detector}{combine}",
         abs(mel)?,
         e.mel_sha256.trim(),
         abs(emb)?,

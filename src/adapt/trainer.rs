@@ -80,6 +80,12 @@ pub struct TrainConfig {
     /// Every keyword take also played backwards, as an `unknown` example
     /// (`takes::training_examples`).
     pub reversed_takes: bool,
+    /// The owner model may keep the shipped head beside the adapted one and answer, class by
+    /// class, with the larger probability (`[combine] rule = "max"`, `kws::head`): it does when
+    /// that gets as many held-out takes right as the adapted head alone
+    /// (`adapt::beside_or_alone`). Not a training setting: it changes what is measured,
+    /// matched and written.
+    pub max_with_shipped: bool,
 }
 
 impl Default for TrainConfig {
@@ -104,6 +110,7 @@ impl Default for TrainConfig {
             other_word_repeats: 1,
             distill: 0.5,
             reversed_takes: true,
+            max_with_shipped: true,
         }
     }
 }
@@ -283,12 +290,18 @@ impl Adam {
 
 /// Share of `set` the net classifies right.
 pub fn accuracy(net: &Net, set: &[Example]) -> f32 {
+    accuracy_of(|x| net.predict(x), set)
+}
+
+/// [`accuracy`] of any function giving class probabilities (e.g. an
+/// [`OwnerHead`](super::net::OwnerHead)'s `predict`).
+pub fn accuracy_of(predict: impl Fn(&[f32]) -> Vec<f32>, set: &[Example]) -> f32 {
     if set.is_empty() {
         return 0.0;
     }
     let right = set
         .iter()
-        .filter(|e| argmax(&net.predict(&e.x)) == e.label)
+        .filter(|e| argmax(&predict(&e.x)) == e.label)
         .count();
     right as f32 / set.len() as f32
 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use super::embedding::{EmbeddingStream, LiteRtSpeechModels, SpeechModels, BLOCK_SAMPLES};
 use super::listener::KwsError;
-use super::meta::{FrontEndKind, KwsMeta, ModelOutput};
-use super::model::{LiteRtClassifier, ModelError};
+use super::meta::{FrontEndKind, KwsMeta};
+use super::model::ModelError;
 use super::sliding::SlidingFeatures;
 
 /// Audio windows in, the classifier's input out.
@@ -150,13 +150,8 @@ impl EmbeddingFeatures {
     }
 }
 
-/// Loads the classifier (the STFT model, or the embedding head) `meta` names, checked
-/// against its pin.
-pub fn load_classifier(meta: &KwsMeta) -> Result<LiteRtClassifier, ModelError> {
-    LiteRtClassifier::load(
-        &meta.model_path(),
-        meta.labels.clone(),
-        meta.model.output == ModelOutput::Logits,
-        &meta.model.sha256,
-    )
+/// Loads the classifier (the STFT model, or the embedding head, and a `[combine]` head if the
+/// contract names one) that `meta` names, each checked against its pin.
+pub fn load_classifier(meta: &KwsMeta) -> Result<super::head::Head, ModelError> {
+    super::head::Head::load(meta)
 }

@@ -52,6 +52,10 @@
 //! calibration_file = "adapt_calib.bin"  # optional: the owner threshold is matched on it
 //! calibration_sha256 = "…"                # (src/adapt/calibrate.rs)
 //! other_words = ["elephant", …]      # said once each when teaching, trained as `unknown`
+//! [combine]              # optional (owner models by `chatterbox adapt`): a second head
+//! rule = "max"           # per class, the larger of the two heads' probabilities (kws::head)
+//! file = "/…/models/embedding/head.tflite"  # relative to the toml's folder, or absolute
+//! sha256 = "…"
 //! ```
 use std::path::{Path, PathBuf};
 
@@ -400,6 +404,28 @@ pub struct AdaptSpec {
     pub other_words: Vec<String>,
 }
 
+/// How [`CombineSpec`] joins the two heads' outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CombineRule {
+    /// Class by class, the larger of the two probabilities (`kws::head::max_into`).
+    Max,
+}
+
+/// The optional `[combine]` table: a second head over the same input, whose probabilities
+/// are joined with the model's own by `rule`. `chatterbox adapt` writes it into owner models
+/// to name the shipped head the adapted one came from (`crate::adapt`, "why the larger of
+/// the two"). The second head must have the same input shape and the same labels.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CombineSpec {
+    pub rule: CombineRule,
+    /// The second head's `.tflite`, relative to the toml's folder (or absolute).
+    pub file: PathBuf,
+    #[serde(default)]
+    pub sha256: String,
+}
+
 /// The optional `[detector]` table: what the model was tuned to on the validation streams
 /// (`cargo bench --bench kws_stream_eval -- --tune`), used while `keywords.threshold` is
 /// `"model"` (the default). A model without it gets the config's defaults.
@@ -421,6 +447,7 @@ struct MetaFile {
     embedding: Option<EmbeddingSpec>,
     model: ModelSpec,
     adapt: Option<AdaptSpec>,
+    combine: Option<CombineSpec>,
     #[serde(default)]
     detector: DetectorSpec,
 }
@@ -437,6 +464,8 @@ pub struct KwsMeta {
     pub model: ModelSpec,
     /// What `chatterbox adapt` needs (`None`: this model cannot be adapted).
     pub adapt: Option<AdaptSpec>,
+    /// A second head joined with the model's own (`None`: the model is its own head alone).
+    pub combine: Option<CombineSpec>,
     /// The detector settings the model was tuned to (`[detector]`, optional).
     pub detector: DetectorSpec,
     /// The labels, in the model's output order (from `model.labels`).
@@ -610,6 +639,16 @@ impl KwsMeta {
                 ));
             }
         }
+        if let Some(c) = &raw.combine {
+            if c.file.as_os_str().is_empty() {
+                return Err(invalid(
+                    "combine.file",
+                    "is empty; name the second head's .tflite file".into(),
+                ));
+            }
+            check_pin("combine.sha256", &c.sha256, &c.file)
+                .map_err(|p| invalid("combine.sha256", p))?;
+        }
         if let Some(t) = raw.detector.threshold {
             if !(t > 0.0 && t < 1.0) {
                 return Err(invalid(
@@ -624,6 +663,7 @@ impl KwsMeta {
             embedding: raw.embedding,
             model: raw.model,
             adapt: raw.adapt,
+            combine: raw.combine,
             detector: raw.detector,
             labels: Vec::new(),
             dir: PathBuf::new(),
@@ -652,6 +692,12 @@ impl KwsMeta {
     pub fn calibration_path(&self) -> Option<PathBuf> {
         let a = self.adapt.as_ref()?;
         a.calibration_file.as_ref().map(|f| self.dir.join(f))
+    }
+
+    /// The `[combine]` table's second head, resolved against the toml's folder (an absolute
+    /// path stays as it is).
+    pub fn combine_path(&self) -> Option<PathBuf> {
+        self.combine.as_ref().map(|c| self.dir.join(&c.file))
     }
 
     /// The embedding front end's mel and embedding model paths, resolved against the toml's

@@ -16,6 +16,7 @@ pub mod evaluate;
 pub mod features;
 pub mod front_end;
 pub mod frontend;
+pub mod head;
 pub mod listener;
 pub mod ln;
 pub mod meta;
