@@ -346,6 +346,127 @@ fn a_damaged_or_unpinned_owner_model_is_not_used() {
     assert_eq!(owner::resolve(state), None);
 }
 
+/// Points the owner contract's `[combine]` head at `file` (pinned as `sha`).
+fn recombine(toml: &Path, file: &Path, sha: &str) {
+    let text = std::fs::read_to_string(toml).unwrap();
+    let (head, _) = text.split_once("[combine]").expect("a [combine] table");
+    let table = format!(
+        "[combine]\nrule = \"max\"\nfile = \"{}\"\nsha256 = \"{sha}\"\n",
+        file.display()
+    );
+    std::fs::write(toml, format!("{head}{table}")).unwrap();
+}
+
+#[test]
+fn an_owner_model_whose_shipped_head_is_damaged_or_gone_is_not_used() {
+    let s = shipped();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let toml = install(&s, &quick(&s, 4), &state);
+    let text = std::fs::read_to_string(&toml).unwrap();
+    assert!(
+        text.contains("[combine]") && text.contains("rule = \"max\""),
+        "{text}"
+    );
+    assert_eq!(owner::resolve(&state), Some(toml.clone()));
+
+    // The shipped head it names, copied where the test may damage it.
+    let copy = dir.path().join("shipped-head.tflite");
+    std::fs::copy(s.meta.model_path(), &copy).unwrap();
+    recombine(&toml, &copy, &s.meta.model.sha256);
+    assert!(owner::check(&toml).is_ok());
+    let mut bytes = std::fs::read(&copy).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&copy, &bytes).unwrap();
+    let err = owner::check(&toml).unwrap_err();
+    assert!(
+        err.contains("sha256") && err.contains("shipped-head.tflite"),
+        "{err}"
+    );
+    assert_eq!(owner::resolve(&state), None, "the configured model is used");
+    std::fs::remove_file(&copy).unwrap();
+    let err = owner::check(&toml).unwrap_err();
+    assert!(err.contains("shipped-head.tflite"), "{err}");
+    assert_eq!(owner::resolve(&state), None);
+
+    // A second head that reads another window (the STFT model) is refused at load, naming it.
+    let stft = repo().join("models/kws.tflite");
+    let stft_meta = chatterbox::kws::meta::KwsMeta::load(repo().join("models/kws.toml")).unwrap();
+    recombine(&toml, &stft, &stft_meta.model.sha256);
+    let meta = owner::check(&toml).expect("every file matches its pin");
+    let err = chatterbox::kws::front_end::load_classifier(&meta)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("kws.tflite") && err.contains("same window"),
+        "{err}"
+    );
+}
+
+/// Tiny one-layer heads over 2 inputs and 3 classes, for the choice between the pair and the
+/// adapted head alone.
+fn biased(b: [f32; 3]) -> chatterbox::adapt::net::Net {
+    chatterbox::adapt::net::Net {
+        layers: vec![chatterbox::adapt::net::Dense {
+            inputs: 2,
+            outputs: 3,
+            w: vec![0.0; 6],
+            b: b.to_vec(),
+            relu: false,
+        }],
+    }
+}
+
+#[test]
+fn the_shipped_head_stays_beside_unless_that_loses_held_out_takes() {
+    use chatterbox::adapt::{beside_or_alone, Tried};
+    let cfg = TrainConfig::default();
+    assert!(cfg.max_with_shipped, "the default tries the pair");
+    // The shipped head is sure of class 0 (p = 0.98) for every input; the owner says class 1.
+    let shipped = biased([5.0, 1.0, 0.0]);
+    let held = vec![
+        Example {
+            x: vec![0.0, 0.0],
+            label: 1,
+        };
+        4
+    ];
+    // An adapted head surer of class 1 (p = 0.99) than the shipped one is of class 0: the
+    // pair answers class 1 too, so it is kept.
+    let sure = biased([0.0, 5.5, 0.0]);
+    let (head, acc, tried) = beside_or_alone(&shipped, &sure, &held, &cfg);
+    assert!(head.max_with.is_some());
+    assert_eq!(acc, 1.0);
+    assert_eq!(
+        tried,
+        Some(Tried {
+            alone: 1.0,
+            beside: 1.0
+        })
+    );
+    // One right but less sure (p = 0.91): beside the shipped head the shipped word wins, so
+    // the adapted head goes alone.
+    let unsure = biased([0.0, 3.0, 0.7]);
+    let (head, acc, tried) = beside_or_alone(&shipped, &unsure, &held, &cfg);
+    assert!(head.max_with.is_none());
+    assert_eq!(acc, 1.0);
+    assert_eq!(
+        tried,
+        Some(Tried {
+            alone: 1.0,
+            beside: 0.0
+        })
+    );
+    // Not tried at all when the configuration says so.
+    let alone_only = TrainConfig {
+        max_with_shipped: false,
+        ..TrainConfig::default()
+    };
+    let (head, _, tried) = beside_or_alone(&shipped, &sure, &held, &alone_only);
+    assert!(head.max_with.is_none() && tried.is_none());
+}
+
 #[test]
 fn missing_or_too_few_takes_are_refused_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,6 +9,10 @@
 //! that voice's speech) — and the result is written as the shipped
 //! `head.tflite` with its weight bytes patched, so LiteRT runs it exactly as before.
 //!
+//! The owner model keeps the shipped head beside the adapted one and answers, class by class,
+//! with the larger probability, unless that gets fewer held-out takes right than the adapted
+//! head alone ([`beside_or_alone`]): other voices then keep what the shipped head heard.
+//!
 //! The adapted model lives in `<state_dir>/models-owner/` with its own pinned `kws.toml`, and is
 //! only switched to when it beats the shipped head (and the owner model in use, if any) on the
 //! owner's held-out takes. `undo` puts
@@ -528,14 +532,7 @@ pub fn self_check(
             .classify(&e.x, &mut scores)
             .map_err(|e| AdaptError::SelfCheck(e.to_string()))?;
         let mine = owner.predict(&e.x);
-        // The adapted head's own scores too: the larger of NaN and a number is the number.
-        let own = owner.adapted.predict(&e.x);
-        if let Some(bad) = scores
-            .iter()
-            .chain(&mine)
-            .chain(&own)
-            .find(|v| !v.is_finite())
-        {
+        if let Some(bad) = scores.iter().chain(&mine).find(|v| !v.is_finite()) {
             return Err(AdaptError::SelfCheck(format!(
                 "the written head gives a score of {bad}, not a finite number (training diverged); the owner model was not switched to"
             )));

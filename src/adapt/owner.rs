@@ -8,8 +8,9 @@
 //! leftover `.models-owner.new` can be told apart after a crash: older than the one in use, it
 //! is the swapped-out model (kept as the backup); newer, an unfinished build (deleted).
 //!
-//! The owner contract names the shipped feature models by absolute path with their pins instead
-//! of copying them: they are 2.4 MB, identical for every owner, and the adapted head is only
+//! The owner contract names the shipped feature models (and, when it keeps it beside the
+//! adapted head, the shipped head) by absolute path with their pins instead of copying them:
+//! they are 2.7 MB, identical for every owner, and the adapted head is only
 //! valid with exactly those files; if the shipped folder changes or moves, the pins fail and
 //! the daemon falls back to the configured model with a log line.
 

@@ -10,11 +10,17 @@
 use super::meta::{CombineRule, KwsMeta, ModelOutput};
 use super::model::{Classifier, LiteRtClassifier, ModelError};
 
-/// Writes into `scores`, class by class, the larger of `scores` and `other` (the [`CombineRule::Max`]
-/// rule). Both are probabilities over the same labels in the same order.
+/// Writes into `scores`, class by class, the larger of `scores` and `other` (the
+/// [`CombineRule::Max`] rule). Both are probabilities over the same labels in the same order.
+/// A NaN on either side stays NaN (`f32::max` would drop it): a head gone wrong must show,
+/// not hide behind the other's answer.
 pub fn max_into(scores: &mut [f32], other: &[f32]) {
     for (s, o) in scores.iter_mut().zip(other) {
-        *s = s.max(*o);
+        *s = if s.is_nan() || o.is_nan() {
+            f32::NAN
+        } else {
+            s.max(*o)
+        };
     }
 }
 
@@ -115,5 +121,13 @@ mod tests {
         let mut a = [0.7, 0.2, 0.1];
         max_into(&mut a, &[0.1, 0.85, 0.05]);
         assert_eq!(a, [0.7, 0.85, 0.1]);
+    }
+
+    #[test]
+    fn a_nan_on_either_side_is_not_hidden() {
+        let mut a = [f32::NAN, 0.2, 0.1];
+        max_into(&mut a, &[0.9, f32::NAN, 0.05]);
+        assert!(a[0].is_nan() && a[1].is_nan());
+        assert_eq!(a[2], 0.1);
     }
 }

@@ -853,6 +853,54 @@ mod tests {
     }
 
     #[test]
+    fn the_combine_table_is_optional_pinned_and_names_its_rule() {
+        let base = format!(
+            "front_end = \"embedding\"\n[embedding]\nmel_file = \"m\"\nmel_sha256 = \"{p}\"\nembedding_file = \"e\"\nembedding_sha256 = \"{p}\"\nembeddings = 16\n[model]\nfile = \"h\"\nsha256 = \"{p}\"\nlabels = \"l\"\noutput = \"softmax\"\n",
+            p = "a".repeat(64)
+        );
+        let origin = Path::new("kws.toml");
+        assert!(KwsMeta::parse(&base, origin).unwrap().combine.is_none());
+        let table = format!(
+            "[combine]\nrule = \"max\"\nfile = \"/models/head.tflite\"\nsha256 = \"{}\"\n",
+            "c".repeat(64)
+        );
+        let mut meta = KwsMeta::parse(&format!("{base}{table}"), origin).unwrap();
+        assert_eq!(meta.combine.as_ref().unwrap().rule, CombineRule::Max);
+        // An absolute path stays as it is; a relative one is the toml's folder's.
+        meta.dir = PathBuf::from("/state/models-owner");
+        assert_eq!(
+            meta.combine_path().unwrap(),
+            Path::new("/models/head.tflite")
+        );
+        let relative = table.replace("/models/head.tflite", "shipped.tflite");
+        let mut meta = KwsMeta::parse(&format!("{base}{relative}"), origin).unwrap();
+        meta.dir = PathBuf::from("/state/models-owner");
+        assert_eq!(
+            meta.combine_path().unwrap(),
+            Path::new("/state/models-owner/shipped.tflite")
+        );
+        // Only the rules the runtime knows; every file pinned; no empty name.
+        let mean = table.replace("\"max\"", "\"mean\"");
+        let err = KwsMeta::parse(&format!("{base}{mean}"), origin)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mean") && err.contains("max"), "{err}");
+        let unpinned = table.replace(&format!("sha256 = \"{}\"\n", "c".repeat(64)), "");
+        let err = KwsMeta::parse(&format!("{base}{unpinned}"), origin)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("combine.sha256") && err.contains("missing"),
+            "{err}"
+        );
+        let empty = table.replace("/models/head.tflite", "");
+        let err = KwsMeta::parse(&format!("{base}{empty}"), origin)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("combine.file"), "{err}");
+    }
+
+    #[test]
     fn an_other_word_that_is_a_label_is_refused_at_load() {
         let dir = tempfile::tempdir().unwrap();
         let pin = |name: &str, bytes: &[u8]| {
