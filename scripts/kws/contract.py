@@ -11,6 +11,8 @@ whatever writes a kws.toml calls `pin(path)` once the files it names are in plac
     [adapt] layout_file     -> [adapt] layout_sha256
     [adapt] calibration_file -> [adapt] calibration_sha256   (optional; written by
             `cargo bench --bench kws_stream_eval -- --calibration`)
+    [combine] file          -> [combine] sha256   (owner models by `chatterbox adapt`: the
+            shipped head kept beside the adapted one)
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ PINNED_KEYS = [
     ("adapt", "replay_file", "replay_sha256"),  # written by adapt_pack.py
     ("adapt", "layout_file", "layout_sha256"),
     ("adapt", "calibration_file", "calibration_sha256"),
+    ("combine", "file", "sha256"),
 ]
 
 
