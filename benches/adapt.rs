@@ -46,8 +46,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chatterbox::adapt::net::OwnerHead;
-use chatterbox::adapt::owner_detector_threshold;
 use chatterbox::adapt::trainer::{argmax, train, weigh_unknown, Example, TrainConfig};
+use chatterbox::adapt::{beside_or_alone, owner_detector_threshold};
 use chatterbox::adapt::{net::Net, prepare, replay, AdaptRequest};
 use chatterbox::config::Threshold;
 use chatterbox::kws::detector::{Detector, DetectorConfig};
@@ -315,6 +315,13 @@ fn main() {
         (
             "whole head, reversed takes, distill 0.5, 450 steps (default)",
             d(),
+        ),
+        (
+            "the default, the adapted head always alone (before the pair)",
+            TrainConfig {
+                max_with_shipped: false,
+                ..d()
+            },
         ),
         (
             "whole head, other words x 3, distill 0.5, 300 steps (before reversed takes)",
@@ -589,15 +596,17 @@ fn main() {
             };
             let s = t.elapsed().as_secs_f32();
             // The owner model as `adapt` writes it: with the shipped head beside the adapted
-            // one when the variant says so, and its threshold (matched on the calibration
-            // stream when the model folder has one).
-            let owner = OwnerHead {
-                adapted: &net,
-                max_with: cfg.max_with_shipped.then_some(base),
+            // one when the held-out takes allow it (`beside_or_alone`), and its threshold
+            // (matched on the calibration stream when the model folder has one).
+            let (owner, _, _) = beside_or_alone(base, &net, &p.held, cfg);
+            let kept = if owner.max_with.is_some() {
+                "pair"
+            } else {
+                "alone"
             };
             let (own_thr, _) = owner_detector_threshold(&p.shipped, owner).expect("calibration");
             println!(
-                "| {name} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {s:.2} | {} | {} ({own_thr}) | {:.0} |",
+                "| {name} [{kept}] | {} | {} | {} | {} | {} | {} | {} | {:.0} | {s:.2} | {} | {} ({own_thr}) | {:.0} |",
                 pct(accuracy(&owner, &p.held)),
                 pct(accuracy(&owner, &own)),
                 split_acc(&owner, &own, kws),

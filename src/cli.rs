@@ -992,13 +992,13 @@ fn adapt(cfg: &Config, takes: &Path, seed: u64, model: Option<PathBuf>) -> Resul
     );
     match (r.threshold, &r.calibration) {
         (Some(t), Some(m)) if m.reached() => println!(
-            "detector threshold {t}: matched on {:.0} min of non-keyword audio (the shipped calibration stream), where the adapted model accepts {} times and the shipped model {} times",
+            "detector threshold {t}: matched on {:.0} min of non-keyword audio (the shipped calibration stream), where the owner model accepts {} times and the shipped model {} times",
             m.stream.as_secs_f64() / 60.0,
             m.owner_events,
             m.shipped_events
         ),
         (Some(t), Some(m)) => println!(
-            "detector threshold {t}, the strictest tried: even there the adapted model accepts {} times on the shipped calibration stream ({:.0} min of non-keyword audio), the shipped model {} times",
+            "detector threshold {t}, the strictest tried: even there the owner model accepts {} times on the shipped calibration stream ({:.0} min of non-keyword audio), the shipped model {} times",
             m.owner_events,
             m.stream.as_secs_f64() / 60.0,
             m.shipped_events

@@ -48,19 +48,14 @@ fn install_as(
     state: &Path,
     max_with_shipped: bool,
 ) -> PathBuf {
-    let head = net.patch_tflite(&s.head, &s.layout);
-    let labels = s.meta.labels.join("\n") + "\n";
-    let files = owner::OwnerFiles {
-        head: &head,
-        labels: &labels,
-        contract: owner::contract(
-            &s.meta,
-            &chatterbox::kws::model::sha256_hex(&head),
-            owner::owner_threshold(s.meta.detector.threshold),
-            max_with_shipped,
-        )
-        .unwrap(),
-    };
+    let files = owner::OwnerFiles::new(
+        &s.meta,
+        &s.head,
+        net.patch_tflite(&s.head, &s.layout),
+        owner::owner_threshold(s.meta.detector.threshold),
+        max_with_shipped,
+    )
+    .unwrap();
     let held = owner::lock(state).unwrap();
     let staged = owner::stage(state, &files, &held).unwrap();
     owner::commit(state, &staged, &held).unwrap();
@@ -70,6 +65,10 @@ fn install_as(
 /// [`install_as`] the way `adapt` writes owner models: with the shipped head beside.
 fn install(s: &Shipped, net: &chatterbox::adapt::net::Net, state: &Path) -> PathBuf {
     install_as(s, net, state, true)
+}
+
+fn head_bytes(net: &chatterbox::adapt::net::Net, s: &Shipped) -> Vec<u8> {
+    net.patch_tflite(&s.head, &s.layout)
 }
 
 fn alone(net: &chatterbox::adapt::net::Net) -> OwnerHead<'_> {
@@ -173,7 +172,7 @@ fn the_owner_model_gets_the_threshold_matched_to_the_shipped_false_accepts() {
     loosest(&happy_scores, strict, &m);
 
     // With the shipped head beside it, the pair is matched on what it answers: per class the
-    // larger of the two heads' scores, which accepts at least what either does.
+    // larger of the two heads' scores.
     let pair = OwnerHead {
         adapted: &happy,
         max_with: Some(&s.net),
@@ -181,35 +180,30 @@ fn the_owner_model_gets_the_threshold_matched_to_the_shipped_false_accepts() {
     let (paired_t, pm) = owner_detector_threshold(&s, pair).unwrap();
     let pm = pm.unwrap();
     let shipped_scores = calibrate::scores(&s.net, c);
-    let max_scores: Vec<Option<Vec<f32>>> = happy_scores
-        .iter()
-        .zip(&shipped_scores)
-        .map(|(a, b)| {
-            a.as_ref().zip(b.as_ref()).map(|(a, b)| {
-                let mut v = a.clone();
-                chatterbox::kws::head::max_into(&mut v, b);
-                v
-            })
-        })
-        .collect();
-    loosest(&max_scores, paired_t, &pm);
-    assert!(paired_t >= strict, "{paired_t} < {strict}");
+    let pair_scores = calibrate::owner_scores(pair, c, &s.net, &shipped_scores);
+    for ((p, a), b) in pair_scores.iter().zip(&happy_scores).zip(&shipped_scores) {
+        match (p, a, b) {
+            (Some(p), Some(a), Some(b)) => {
+                assert!(p
+                    .iter()
+                    .zip(a.iter().zip(b))
+                    .all(|(p, (a, b))| *p == a.max(*b)))
+            }
+            (p, a, b) => assert!(p.is_none() && a.is_none() && b.is_none()),
+        }
+    }
+    loosest(&pair_scores, paired_t, &pm);
 
     // The contract carries it and the recognizer uses it.
-    let head = happy.patch_tflite(&s.head, &s.layout);
-    let labels = s.meta.labels.join("\n") + "\n";
     let dir = tempfile::tempdir().unwrap();
-    let files = owner::OwnerFiles {
-        head: &head,
-        labels: &labels,
-        contract: owner::contract(
-            &s.meta,
-            &chatterbox::kws::model::sha256_hex(&head),
-            strict,
-            false,
-        )
-        .unwrap(),
-    };
+    let files = owner::OwnerFiles::new(
+        &s.meta,
+        &s.head,
+        happy.patch_tflite(&s.head, &s.layout),
+        strict,
+        false,
+    )
+    .unwrap();
     let held = owner::lock(dir.path()).unwrap();
     let staged = owner::stage(dir.path(), &files, &held).unwrap();
     owner::commit(dir.path(), &staged, &held).unwrap();
@@ -219,8 +213,19 @@ fn the_owner_model_gets_the_threshold_matched_to_the_shipped_false_accepts() {
     let recognizer = Recognizer::load(&toml, &RecognizerConfig::default()).unwrap();
     assert_eq!(recognizer.detector_config().threshold, strict);
     assert!(
-        owner::contract(&s.meta, "0", 1.0, true).is_err(),
+        owner::OwnerFiles::new(&s.meta, &s.head, head_bytes(&happy, &s), 1.0, true).is_err(),
         "1 is no threshold"
+    );
+    assert!(
+        owner::OwnerFiles::new(
+            &s.meta,
+            b"not the head",
+            head_bytes(&happy, &s),
+            strict,
+            true
+        )
+        .is_err(),
+        "the copy beside must be the pinned shipped head"
     );
 
     // A model folder without a calibration stream: the fixed stricter threshold, half the
@@ -346,54 +351,48 @@ fn a_damaged_or_unpinned_owner_model_is_not_used() {
     assert_eq!(owner::resolve(state), None);
 }
 
-/// Points the owner contract's `[combine]` head at `file` (pinned as `sha`).
-fn recombine(toml: &Path, file: &Path, sha: &str) {
-    let text = std::fs::read_to_string(toml).unwrap();
-    let (head, _) = text.split_once("[combine]").expect("a [combine] table");
-    let table = format!(
-        "[combine]\nrule = \"max\"\nfile = \"{}\"\nsha256 = \"{sha}\"\n",
-        file.display()
-    );
-    std::fs::write(toml, format!("{head}{table}")).unwrap();
-}
-
 #[test]
-fn an_owner_model_whose_shipped_head_is_damaged_or_gone_is_not_used() {
+fn an_owner_model_whose_shipped_head_copy_is_damaged_or_gone_is_not_used() {
     let s = shipped();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let toml = install(&s, &quick(&s, 4), &state);
     let text = std::fs::read_to_string(&toml).unwrap();
     assert!(
-        text.contains("[combine]") && text.contains("rule = \"max\""),
+        text.contains("[combine]") && text.contains("file = \"shipped_head.tflite\""),
         "{text}"
     );
+    // A copy, not a path into the shipped folder: a release with a retrained head keeps the
+    // owner's model working.
+    let copy = state.join("models-owner").join(owner::SHIPPED_HEAD);
+    assert_eq!(std::fs::read(&copy).unwrap(), s.head);
     assert_eq!(owner::resolve(&state), Some(toml.clone()));
 
-    // The shipped head it names, copied where the test may damage it.
-    let copy = dir.path().join("shipped-head.tflite");
-    std::fs::copy(s.meta.model_path(), &copy).unwrap();
-    recombine(&toml, &copy, &s.meta.model.sha256);
-    assert!(owner::check(&toml).is_ok());
-    let mut bytes = std::fs::read(&copy).unwrap();
+    let mut bytes = s.head.clone();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x40;
     std::fs::write(&copy, &bytes).unwrap();
     let err = owner::check(&toml).unwrap_err();
     assert!(
-        err.contains("sha256") && err.contains("shipped-head.tflite"),
+        err.contains("sha256") && err.contains("shipped_head.tflite"),
         "{err}"
     );
     assert_eq!(owner::resolve(&state), None, "the configured model is used");
     std::fs::remove_file(&copy).unwrap();
     let err = owner::check(&toml).unwrap_err();
-    assert!(err.contains("shipped-head.tflite"), "{err}");
+    assert!(err.contains("shipped_head.tflite"), "{err}");
     assert_eq!(owner::resolve(&state), None);
 
     // A second head that reads another window (the STFT model) is refused at load, naming it.
     let stft = repo().join("models/kws.tflite");
     let stft_meta = chatterbox::kws::meta::KwsMeta::load(repo().join("models/kws.toml")).unwrap();
-    recombine(&toml, &stft, &stft_meta.model.sha256);
+    let (before, _) = text.split_once("[combine]").unwrap();
+    let other = format!(
+        "{before}[combine]\nrule = \"max\"\nfile = \"{}\"\nsha256 = \"{}\"\n",
+        stft.display(),
+        stft_meta.model.sha256
+    );
+    std::fs::write(&toml, other).unwrap();
     let meta = owner::check(&toml).expect("every file matches its pin");
     let err = chatterbox::kws::front_end::load_classifier(&meta)
         .unwrap_err()
@@ -401,6 +400,51 @@ fn an_owner_model_whose_shipped_head_is_damaged_or_gone_is_not_used() {
     assert!(
         err.contains("kws.tflite") && err.contains("same window"),
         "{err}"
+    );
+}
+
+/// Owner models written before the pair (no `[combine]`) and with it both load, in the
+/// recognizer too, and `undo` moves between them.
+#[test]
+fn owner_models_with_and_without_the_shipped_head_beside_load_and_undo_between_them() {
+    use chatterbox::kws::listener::{Recognizer, RecognizerConfig};
+    use chatterbox::kws::model::Classifier;
+    let s = shipped();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let single = quick(&s, 5);
+    install_as(&s, &single, &state, false);
+    let pair_net = quick(&s, 6);
+    let toml = install(&s, &pair_net, &state);
+    let loaded = |toml: &Path| {
+        let meta = owner::check(toml).unwrap();
+        Recognizer::load(toml, &RecognizerConfig::default()).expect("the recognizer loads it");
+        chatterbox::kws::front_end::load_classifier(&meta).unwrap()
+    };
+    let x = &s.replay[0].x;
+    let mut got = vec![0.0f32; s.meta.labels.len()];
+    let mut head = loaded(&toml);
+    assert!(head.is_combined());
+    head.classify(x, &mut got).unwrap();
+    let want = OwnerHead {
+        adapted: &pair_net,
+        max_with: Some(&s.net),
+    }
+    .predict(x);
+    assert!(
+        got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-4),
+        "{got:?} {want:?}"
+    );
+
+    assert_eq!(owner::undo(&state).unwrap(), UndoOutcome::RestoredPrevious);
+    assert_eq!(owner::resolve(&state), Some(toml.clone()));
+    let mut head = loaded(&toml);
+    assert!(!head.is_combined());
+    head.classify(x, &mut got).unwrap();
+    let want = single.predict(x);
+    assert!(
+        got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-4),
+        "{got:?} {want:?}"
     );
 }
 
@@ -423,7 +467,7 @@ fn the_shipped_head_stays_beside_unless_that_loses_held_out_takes() {
     use chatterbox::adapt::{beside_or_alone, Tried};
     let cfg = TrainConfig::default();
     assert!(cfg.max_with_shipped, "the default tries the pair");
-    // The shipped head is sure of class 0 (p = 0.98) for every input; the owner says class 1.
+    // The shipped head is sure of class 0 (p = 0.976) for every input; the owner says class 1.
     let shipped = biased([5.0, 1.0, 0.0]);
     let held = vec![
         Example {
@@ -445,7 +489,7 @@ fn the_shipped_head_stays_beside_unless_that_loses_held_out_takes() {
             beside: 1.0
         })
     );
-    // One right but less sure (p = 0.91): beside the shipped head the shipped word wins, so
+    // One right but less sure (p = 0.87): beside the shipped head the shipped word wins, so
     // the adapted head goes alone.
     let unsure = biased([0.0, 3.0, 0.7]);
     let (head, acc, tried) = beside_or_alone(&shipped, &unsure, &held, &cfg);
@@ -603,19 +647,14 @@ fn a_switch_that_fails_or_is_cut_short_keeps_the_backup() {
 
     // Killed right after the exchange (generation 3 in use, 2 swapped out to the staging
     // name, 1 still the backup): the swapped-out model becomes the backup.
-    let head = quick(&s, 3).patch_tflite(&s.head, &s.layout);
-    let labels = s.meta.labels.join("\n") + "\n";
-    let files = owner::OwnerFiles {
-        head: &head,
-        labels: &labels,
-        contract: owner::contract(
-            &s.meta,
-            &chatterbox::kws::model::sha256_hex(&head),
-            owner::owner_threshold(s.meta.detector.threshold),
-            true,
-        )
-        .unwrap(),
-    };
+    let files = owner::OwnerFiles::new(
+        &s.meta,
+        &s.head,
+        quick(&s, 3).patch_tflite(&s.head, &s.layout),
+        owner::owner_threshold(s.meta.detector.threshold),
+        true,
+    )
+    .unwrap();
     let staged = owner::stage(state, &files, &held).unwrap();
     assert_eq!(generation(&staged), Some(3));
     let tmp = state.join("swap");

@@ -40,7 +40,7 @@
 
 use std::time::Duration;
 
-use super::net::Net;
+use super::net::{Net, OwnerHead};
 use crate::kws::detector::{Detector, DetectorConfig};
 
 const MAGIC: &[u8; 8] = b"CBCALIB3";
@@ -227,6 +227,33 @@ pub fn write(c: &Calibration) -> Vec<u8> {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out.extend(c.counted.iter().map(|&k| u8::from(k)));
+    out
+}
+
+/// What an owner model answers at every hop of `c`: its adapted head's [`scores`], joined
+/// class by class with the shipped head's (`kws::head::max_into`) when it keeps that beside.
+/// `shipped_scores` are `shipped`'s own, already computed (the matching needs them anyway).
+pub fn owner_scores(
+    owner: OwnerHead<'_>,
+    c: &Calibration,
+    shipped: &Net,
+    shipped_scores: &[Option<Vec<f32>>],
+) -> Vec<Option<Vec<f32>>> {
+    let mut out = scores(owner.adapted, c);
+    if let Some(second) = owner.max_with {
+        let other;
+        let second_scores = if std::ptr::eq(second, shipped) {
+            shipped_scores
+        } else {
+            other = scores(second, c);
+            &other
+        };
+        for (o, s) in out.iter_mut().zip(second_scores) {
+            if let (Some(o), Some(s)) = (o, s) {
+                crate::kws::head::max_into(o, s);
+            }
+        }
+    }
     out
 }
 

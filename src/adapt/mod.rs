@@ -46,8 +46,8 @@ pub struct AdaptReport {
     /// Accuracy of the adapted model on the same takes, as it will run: with the shipped head
     /// beside it when [`Self::beside_shipped`], else alone.
     pub after: f32,
-    /// Whether the adapted model keeps the shipped head beside its own and answers, class by
-    /// class, with the larger probability (`[combine]`, `kws::head`).
+    /// Whether the adapted model (switched to or not) keeps the shipped head beside its own
+    /// and answers, class by class, with the larger probability (`[combine]`, `kws::head`).
     pub beside_shipped: bool,
     /// Accuracy of the adapted head alone and beside the shipped head, when both were tried
     /// ([`trainer::TrainConfig::max_with_shipped`], [`beside_or_alone`]); `after` is one of them.
@@ -277,21 +277,7 @@ pub fn owner_detector_threshold(
     let detector = toy_detector(&shipped.meta);
     let labels = &shipped.meta.labels;
     let shipped_scores = calibrate::scores(&shipped.net, c);
-    let mut owner_scores = calibrate::scores(owner.adapted, c);
-    if let Some(second) = owner.max_with {
-        let again;
-        let second_scores = if std::ptr::eq(second, &shipped.net) {
-            &shipped_scores
-        } else {
-            again = calibrate::scores(second, c);
-            &again
-        };
-        for (o, s) in owner_scores.iter_mut().zip(second_scores) {
-            if let (Some(o), Some(s)) = (o, s) {
-                crate::kws::head::max_into(o, s);
-            }
-        }
-    }
+    let owner_scores = calibrate::owner_scores(owner, c, &shipped.net, &shipped_scores);
     let m = calibrate::matched_threshold(c, &shipped_scores, &owner_scores, &detector, labels)
         .map_err(|e| AdaptError::Model(format!("calibrating the detector threshold: {e}")))?;
     Ok((m.threshold, Some(m)))
@@ -487,13 +473,13 @@ fn install(
         ));
     }
     let head = adapted.patch_tflite(&shipped.head, &shipped.layout);
-    let sha = crate::kws::model::sha256_hex(&head);
-    let labels = shipped.meta.labels.join("\n") + "\n";
-    let files = owner::OwnerFiles {
-        head: &head,
-        labels: &labels,
-        contract: owner::contract(&shipped.meta, &sha, threshold, owner.max_with.is_some())?,
-    };
+    let files = owner::OwnerFiles::new(
+        &shipped.meta,
+        &shipped.head,
+        head,
+        threshold,
+        owner.max_with.is_some(),
+    )?;
     let held = owner::lock(&req.state_dir)?;
     let staged = owner::stage(&req.state_dir, &files, &held)?;
     let checked = self_check(&staged.join("kws.toml"), owner, &shipped.replay)

@@ -8,11 +8,12 @@
 //! leftover `.models-owner.new` can be told apart after a crash: older than the one in use, it
 //! is the swapped-out model (kept as the backup); newer, an unfinished build (deleted).
 //!
-//! The owner contract names the shipped feature models (and, when it keeps it beside the
-//! adapted head, the shipped head) by absolute path with their pins instead of copying them:
-//! they are 2.7 MB, identical for every owner, and the adapted head is only
+//! The owner contract names the shipped feature models by absolute path with their pins instead
+//! of copying them: they are 2.4 MB, identical for every owner, and the adapted head is only
 //! valid with exactly those files; if the shipped folder changes or moves, the pins fail and
-//! the daemon falls back to the configured model with a log line.
+//! the daemon falls back to the configured model with a log line. The shipped head an owner
+//! model keeps beside its own (`[combine]`) is copied into the folder instead (292 KB): a new
+//! release usually retrains only the head, and that must not take away the owner's voice.
 
 use std::ffi::CString;
 use std::fs::{self, File};
@@ -67,11 +68,53 @@ pub fn lock(state: &Path) -> Result<ChangeLock, AdaptError> {
     Err(err(e))
 }
 
-/// The files of a new owner model.
-pub struct OwnerFiles<'a> {
-    pub head: &'a [u8],
-    pub labels: &'a str,
-    pub contract: String,
+/// The shipped head's copy in an owner model that keeps it beside the adapted one.
+pub const SHIPPED_HEAD: &str = "shipped_head.tflite";
+
+/// The files of a new owner model, built together so the contract names exactly the files
+/// written beside it ([`OwnerFiles::new`]).
+pub struct OwnerFiles {
+    head: Vec<u8>,
+    labels: String,
+    shipped_head: Option<Vec<u8>>,
+    contract: String,
+}
+
+impl OwnerFiles {
+    /// The adapted `head` as an owner model of `shipped` (its contract and head bytes), with
+    /// the detector `threshold`, and with a copy of the shipped head beside it when
+    /// `beside_shipped` (see [`contract`]).
+    pub fn new(
+        shipped: &KwsMeta,
+        shipped_head: &[u8],
+        head: Vec<u8>,
+        threshold: f32,
+        beside_shipped: bool,
+    ) -> Result<OwnerFiles, AdaptError> {
+        let sha = crate::kws::model::sha256_hex(&head);
+        if beside_shipped
+            && !super::same_sha(
+                &crate::kws::model::sha256_hex(shipped_head),
+                &shipped.model.sha256,
+            )
+        {
+            return Err(AdaptError::Shipped(format!(
+                "{}: the head bytes given are not the file its contract pins",
+                shipped.model_path().display()
+            )));
+        }
+        Ok(OwnerFiles {
+            contract: contract(shipped, &sha, threshold, beside_shipped)?,
+            labels: shipped.labels.join("\n") + "\n",
+            shipped_head: beside_shipped.then(|| shipped_head.to_vec()),
+            head,
+        })
+    }
+
+    /// The contract text (`kws.toml`).
+    pub fn contract(&self) -> &str {
+        &self.contract
+    }
 }
 
 fn write_err(dir: &Path) -> impl Fn(io::Error) -> AdaptError + '_ {
@@ -174,11 +217,7 @@ pub fn recover(state: &Path, _held: &ChangeLock) -> Result<(), AdaptError> {
 
 /// Builds the new model's folder (every file fsynced) and returns it; not in use yet. The
 /// [`ChangeLock`] it asks for is held from here to [`commit`].
-pub fn stage(
-    state: &Path,
-    files: &OwnerFiles<'_>,
-    held: &ChangeLock,
-) -> Result<PathBuf, AdaptError> {
+pub fn stage(state: &Path, files: &OwnerFiles, held: &ChangeLock) -> Result<PathBuf, AdaptError> {
     let err = write_err(state);
     fs::create_dir_all(state).map_err(&err)?;
     recover(state, held)?;
@@ -191,12 +230,16 @@ pub fn stage(
     let generation_text = format!("{generation}\n");
     // The generation first: a build cut short always has a generation newer than the model in
     // use (or none), so `recover` deletes it.
+    let shipped_head = files.shipped_head.as_deref().map(|b| (SHIPPED_HEAD, b));
     for (name, bytes) in [
         (GENERATION, generation_text.as_bytes()),
-        ("head.tflite", files.head),
+        ("head.tflite", &files.head[..]),
         ("labels.txt", files.labels.as_bytes()),
-        ("kws.toml", files.contract.as_bytes()),
-    ] {
+    ]
+    .into_iter()
+    .chain(shipped_head)
+    .chain([("kws.toml", files.contract.as_bytes())])
+    {
         write_synced(&new.join(name), bytes).map_err(&err)?;
     }
     sync_dir(&new).map_err(&err)?;
@@ -316,9 +359,10 @@ pub fn owner_threshold(shipped: Option<f32>) -> f32 {
 
 /// The owner contract: the adapted head beside it, the shipped feature models by absolute
 /// path, all pinned, and its detector `threshold` (`super::owner_detector_threshold`). With
-/// `max_with_shipped`, a `[combine]` table names the shipped head the same way: the owner
-/// model answers, class by class, with the larger of the two heads' probabilities.
-pub fn contract(
+/// `max_with_shipped`, a `[combine]` table names the copy of the shipped head beside it
+/// ([`SHIPPED_HEAD`], pinned with the shipped pin): the owner model answers, class by class,
+/// with the larger of the two heads' probabilities.
+fn contract(
     shipped: &KwsMeta,
     head_sha256: &str,
     threshold: f32,
@@ -349,8 +393,7 @@ pub fn contract(
         format!(
             "\n# Per class, the larger of this head's and the shipped head's probability: what the\n\
              # shipped model heard in other voices it still hears.\n\
-             [combine]\nrule = \"max\"\nfile = {}\nsha256 = \"{}\"\n",
-            abs(shipped.model_path())?,
+             [combine]\nrule = \"max\"\nfile = \"{SHIPPED_HEAD}\"\nsha256 = \"{}\"\n",
             shipped.model.sha256.trim()
         )
     } else {

@@ -306,18 +306,9 @@ pub fn accuracy_of(predict: impl Fn(&[f32]) -> Vec<f32>, set: &[Example]) -> f32
     right as f32 / set.len() as f32
 }
 
-/// Index of the largest value (the first on ties).
+/// Index of the largest value (the first on ties; [`crate::kws::model::top`]).
 pub fn argmax(v: &[f32]) -> usize {
-    v.iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| {
-            if x > bv {
-                (i, x)
-            } else {
-                (bi, bv)
-            }
-        })
-        .0
+    crate::kws::model::top(v).map_or(0, |(i, _)| i)
 }
 
 #[cfg(test)]

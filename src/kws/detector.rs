@@ -256,14 +256,7 @@ impl Detector {
         let n = self.history.len() as f32;
         self.average.iter_mut().for_each(|a| *a /= n);
         // First maximum wins ties, so the result does not depend on float noise ordering.
-        let (top, &confidence) =
-            self.average
-                .iter()
-                .enumerate()
-                .fold(None, |best: Option<(usize, &f32)>, (i, v)| match best {
-                    Some((_, b)) if *b >= *v => best,
-                    _ => Some((i, v)),
-                })?;
+        let (top, confidence) = super::model::top(&self.average)?;
         let confident_keyword = self.is_keyword[top] && confidence >= self.cfg.threshold;
         if self.latched.is_some() && (self.latched != Some(top) || !confident_keyword) {
             // The reported word has faded: the next utterance may be reported.

@@ -186,11 +186,7 @@ pub fn evaluate_dir(
             .collect();
         let features = front_end.clip(&samples)?;
         classifier.classify(features, &mut scores)?;
-        let (best, &confidence) = scores
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .unwrap_or((0, &0.0));
+        let (best, confidence) = super::model::top(&scores).unwrap_or((0, 0.0));
         eval.results.push(ClipResult {
             file,
             want,

@@ -414,8 +414,10 @@ pub enum CombineRule {
 
 /// The optional `[combine]` table: a second head over the same input, whose probabilities
 /// are joined with the model's own by `rule`. `chatterbox adapt` writes it into owner models
-/// to name the shipped head the adapted one came from (`crate::adapt`, "why the larger of
-/// the two"). The second head must have the same input shape and the same labels.
+/// to keep a copy of the shipped head the adapted one came from (`crate::adapt::beside_or_alone`
+/// says why). The second head must read the same input (checked at load) and give the same
+/// labels in the same order (only their count is checked: it is read with this contract's
+/// labels file).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CombineSpec {

@@ -398,6 +398,20 @@ impl Classifier for LiteRtClassifier {
     }
 }
 
+/// The top class of `scores` and its score; the first maximum wins ties, everywhere a top
+/// label is taken (detector, `evaluate`, adaptation), so they cannot disagree when two
+/// classes tie — as two heads joined by `kws::head::max_into` can, both at 1.0. NaN never
+/// wins. `None` for no scores.
+pub fn top(scores: &[f32]) -> Option<(usize, f32)> {
+    scores
+        .iter()
+        .enumerate()
+        .fold(None, |best: Option<(usize, f32)>, (i, &v)| match best {
+            Some((_, b)) if b >= v || v.is_nan() => best,
+            _ => Some((i, v)),
+        })
+}
+
 /// Numerically stable softmax (max subtracted first), in place, no allocation.
 pub fn softmax_in_place(v: &mut [f32]) {
     let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -591,6 +605,14 @@ pub mod testing {
 mod tests {
     use super::testing::ScriptedClassifier;
     use super::*;
+
+    #[test]
+    fn top_takes_the_first_of_tied_maxima_and_never_nan() {
+        assert_eq!(top(&[0.2, 1.0, 1.0]), Some((1, 1.0)));
+        assert_eq!(top(&[f32::NAN, 0.3, 0.1]), Some((1, 0.3)));
+        assert_eq!(top(&[0.3, f32::NAN, 0.4]), Some((2, 0.4)));
+        assert_eq!(top(&[]), None);
+    }
 
     #[test]
     fn softmax_matches_definition_and_survives_large_logits() {
