@@ -914,13 +914,23 @@ fn write_calibration(out: &Path) {
         .filter(|p| !p.is_empty())
     {
         let m = KwsMeta::load(Path::new(owner)).unwrap_or_else(|e| die(e));
-        let head = std::fs::read(m.model_path()).unwrap_or_else(|e| die(e));
-        let net = chatterbox::adapt::net::Net::from_tflite(&head, &shipped.layout);
+        let read_net = |path: PathBuf| {
+            let head =
+                std::fs::read(&path).unwrap_or_else(|e| die(format!("{}: {e}", path.display())));
+            chatterbox::adapt::net::Net::from_tflite(&head, &shipped.layout)
+        };
+        let net = read_net(m.model_path());
+        // An owner model that keeps a head beside its own answers with the larger of the two.
+        let second = m.combine_path().map(read_net);
+        let owner_head = chatterbox::adapt::net::OwnerHead {
+            adapted: &net,
+            max_with: second.as_ref(),
+        };
         let matched = |cal: &calibrate::Calibration, shipped_scores: &[Option<Vec<f32>>]| {
             calibrate::matched_threshold(
                 cal,
                 shipped_scores,
-                &calibrate::scores(&net, cal),
+                &calibrate::owner_scores(owner_head, cal, &shipped.net, shipped_scores),
                 &det,
                 &meta.labels,
             )

@@ -181,6 +181,8 @@ fn the_owner_model_gets_the_threshold_matched_to_the_shipped_false_accepts() {
     let pm = pm.unwrap();
     let shipped_scores = calibrate::scores(&s.net, c);
     let pair_scores = calibrate::owner_scores(pair, c, &s.net, &shipped_scores);
+    assert_eq!(pair_scores.len(), happy_scores.len());
+    assert_eq!(pair_scores.len(), shipped_scores.len());
     for ((p, a), b) in pair_scores.iter().zip(&happy_scores).zip(&shipped_scores) {
         match (p, a, b) {
             (Some(p), Some(a), Some(b)) => {
@@ -302,10 +304,15 @@ fn leftovers_of_an_interrupted_switch_are_recovered() {
         std::fs::read(prev.join("head.tflite")).unwrap(),
         backup_head
     );
-    // Killed while building: newer generation, or none written yet -> deleted.
+    // The backup moved whole, the shipped head's copy with it: it is still a usable model.
+    assert!(prev.join(owner::SHIPPED_HEAD).is_file());
+    assert!(owner::check(&prev.join("kws.toml")).is_ok());
+    // Killed while building (a pair: its head and the shipped head's copy written, no
+    // contract yet): newer generation, or none written yet -> deleted.
     for generation in [Some("9\n"), None] {
         std::fs::create_dir(&new).unwrap();
         std::fs::write(new.join("head.tflite"), b"half").unwrap();
+        std::fs::write(new.join(owner::SHIPPED_HEAD), &s.head).unwrap();
         if let Some(g) = generation {
             std::fs::write(new.join("generation"), g).unwrap();
         }

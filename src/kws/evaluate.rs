@@ -186,6 +186,15 @@ pub fn evaluate_dir(
             .collect();
         let features = front_end.clip(&samples)?;
         classifier.classify(features, &mut scores)?;
+        // A broken head must show, not score as whichever class is finite.
+        if let Some((index, &value)) = scores.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(super::detector::DetectorError::NonFinite {
+                index,
+                label: meta.labels[index].clone(),
+                value,
+            }
+            .into());
+        }
         let (best, confidence) = super::model::top(&scores).unwrap_or((0, 0.0));
         eval.results.push(ClipResult {
             file,

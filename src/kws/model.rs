@@ -400,8 +400,9 @@ impl Classifier for LiteRtClassifier {
 
 /// The top class of `scores` and its score; the first maximum wins ties, everywhere a top
 /// label is taken (detector, `evaluate`, adaptation), so they cannot disagree when two
-/// classes tie — as two heads joined by `kws::head::max_into` can, both at 1.0. NaN never
-/// wins. `None` for no scores.
+/// classes tie — as two heads joined by `kws::head::max_into` can, both at 1.0. A NaN wins
+/// only when every score is NaN (callers that must not see one check for it first, as the
+/// detector and `evaluate` do). `None` for no scores.
 pub fn top(scores: &[f32]) -> Option<(usize, f32)> {
     scores
         .iter()
