@@ -975,7 +975,7 @@ fn adapt(cfg: &Config, takes: &Path, seed: u64, model: Option<PathBuf>) -> Resul
         .in_use
         .map(|u| format!(", owner model in use {:.1} %", 100.0 * u))
         .unwrap_or_default();
-    let how = match (r.beside_shipped, r.tried) {
+    let how = match (r.beside_shipped(), r.tried) {
         (true, Some(t)) => format!(
             " beside the shipped head, the larger answer winning (alone {:.1} %)",
             100.0 * t.alone

@@ -46,9 +46,6 @@ pub struct AdaptReport {
     /// Accuracy of the adapted model on the same takes, as it will run: with the shipped head
     /// beside it when [`Self::beside_shipped`], else alone.
     pub after: f32,
-    /// Whether the adapted model (switched to or not) keeps the shipped head beside its own
-    /// and answers, class by class, with the larger probability (`[combine]`, `kws::head`).
-    pub beside_shipped: bool,
     /// Accuracy of the adapted head alone and beside the shipped head, when both were tried
     /// ([`trainer::TrainConfig::max_with_shipped`], [`beside_or_alone`]); `after` is one of them.
     pub tried: Option<Tried>,
@@ -208,7 +205,6 @@ pub fn adapt_unless(
         after,
         in_use,
         switched,
-        beside_shipped: owner_head.max_with.is_some(),
         tried,
         held_out: held.len(),
         threshold,
@@ -248,7 +244,7 @@ pub fn beside_or_alone<'a>(
         alone: alone_acc,
         beside: trainer::accuracy_of(|x| pair.predict(x), held),
     };
-    if tried.beside >= tried.alone {
+    if tried.keeps_pair() {
         (pair, tried.beside, Some(tried))
     } else {
         (alone, tried.alone, Some(tried))
@@ -260,6 +256,21 @@ pub fn beside_or_alone<'a>(
 pub struct Tried {
     pub alone: f32,
     pub beside: f32,
+}
+
+impl Tried {
+    /// The rule: the pair when the held-out takes lose nothing by it.
+    pub fn keeps_pair(&self) -> bool {
+        self.beside >= self.alone
+    }
+}
+
+impl AdaptReport {
+    /// Whether the adapted model (switched to or not) keeps the shipped head beside its own
+    /// and answers, class by class, with the larger probability (`[combine]`, `kws::head`).
+    pub fn beside_shipped(&self) -> bool {
+        self.tried.is_some_and(|t| t.keeps_pair())
+    }
 }
 
 /// The adapted head's detector threshold: matched on the shipped calibration stream when

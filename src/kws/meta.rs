@@ -813,12 +813,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_adapt_table_is_optional_pinned_and_strict() {
-        let base = format!(
+    /// A whole embedding contract, every pin 64 hex digits, for the optional tables' tests.
+    fn embedding_toml() -> String {
+        format!(
             "front_end = \"embedding\"\n[embedding]\nmel_file = \"m\"\nmel_sha256 = \"{p}\"\nembedding_file = \"e\"\nembedding_sha256 = \"{p}\"\nembeddings = 16\n[model]\nfile = \"h\"\nsha256 = \"{p}\"\nlabels = \"l\"\noutput = \"softmax\"\n",
             p = "a".repeat(64)
-        );
+        )
+    }
+
+    #[test]
+    fn the_adapt_table_is_optional_pinned_and_strict() {
+        let base = embedding_toml();
         let origin = Path::new("kws.toml");
         assert!(KwsMeta::parse(&base, origin).unwrap().adapt.is_none());
         let table = format!(
@@ -856,10 +861,7 @@ mod tests {
 
     #[test]
     fn the_combine_table_is_optional_pinned_and_names_its_rule() {
-        let base = format!(
-            "front_end = \"embedding\"\n[embedding]\nmel_file = \"m\"\nmel_sha256 = \"{p}\"\nembedding_file = \"e\"\nembedding_sha256 = \"{p}\"\nembeddings = 16\n[model]\nfile = \"h\"\nsha256 = \"{p}\"\nlabels = \"l\"\noutput = \"softmax\"\n",
-            p = "a".repeat(64)
-        );
+        let base = embedding_toml();
         let origin = Path::new("kws.toml");
         assert!(KwsMeta::parse(&base, origin).unwrap().combine.is_none());
         let table = format!(
