@@ -47,8 +47,8 @@ use std::time::{Duration, Instant};
 
 use chatterbox::adapt::net::OwnerHead;
 use chatterbox::adapt::trainer::{argmax, train, weigh_unknown, Example, TrainConfig};
-use chatterbox::adapt::{beside_or_alone, owner_detector_threshold};
 use chatterbox::adapt::{net::Net, prepare, replay, AdaptRequest};
+use chatterbox::adapt::{owner_detector_threshold, plan, Join};
 use chatterbox::config::Threshold;
 use chatterbox::kws::detector::{Detector, DetectorConfig};
 use chatterbox::kws::listener::RecognizerConfig;
@@ -596,15 +596,21 @@ fn main() {
             };
             let s = t.elapsed().as_secs_f32();
             // The owner model as `adapt` writes it: with the shipped head beside the adapted
-            // one when the held-out takes allow it (`beside_or_alone`), and its threshold
+            // one when the held-out takes allow it (`plan`), and its detector threshold
             // (matched on the calibration stream when the model folder has one).
-            let (owner, _, _) = beside_or_alone(base, &net, &p.held, cfg);
-            let kept = if owner.max_with.is_some() {
-                "pair"
-            } else {
-                "alone"
+            let plan = plan(&p.shipped, &net, &p.held, cfg).expect("calibration");
+            let owner = plan.head(base, &net);
+            let (kept, own_thr) = match &plan.join {
+                Join::Either { either, matched } => {
+                    (format!("either {}", either.own_threshold), matched.detector)
+                }
+                join => (
+                    if *join == Join::Max { "max" } else { "alone" }.to_string(),
+                    owner_detector_threshold(&p.shipped, owner)
+                        .expect("calibration")
+                        .0,
+                ),
             };
-            let (own_thr, _) = owner_detector_threshold(&p.shipped, owner).expect("calibration");
             println!(
                 "| {name} [{kept}] | {} | {} | {} | {} | {} | {} | {} | {:.0} | {s:.2} | {} | {} ({own_thr}) | {:.0} |",
                 pct(accuracy(&owner, &p.held)),

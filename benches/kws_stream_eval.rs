@@ -575,6 +575,21 @@ struct Score {
     per_word: BTreeMap<String, (usize, usize)>,
     per_family: BTreeMap<String, (usize, usize)>,
     per_snr: BTreeMap<u32, (usize, usize)>,
+    /// Per keyword of the stream, in order: whether it was a hit.
+    hit_each: Vec<bool>,
+}
+
+/// `KWS_EVAL_OUTCOMES=FILE` with `--report`: one line per keyword of the stream, in stream
+/// order (`family`, `word`, `1` hit / `0` not), so that two models' runs over the same stream
+/// can be compared keyword by keyword (a paired sign test; the stream is the same for the
+/// same data and seed).
+fn write_outcomes(path: &Path, truth: &[Truth], hits: &[bool]) {
+    let text: String = truth
+        .iter()
+        .zip(hits)
+        .map(|(t, &h)| format!("{}\t{}\t{}\n", t.family, t.word, u8::from(h)))
+        .collect();
+    std::fs::write(path, text).unwrap_or_else(|e| die(format!("{}: {e}", path.display())));
 }
 
 fn score(truth: &[Truth], kw_dets: &[Detection], spans: &[Span], nk_dets: &[Detection]) -> Score {
@@ -611,6 +626,7 @@ fn score(truth: &[Truth], kw_dets: &[Detection], spans: &[Span], nk_dets: &[Dete
                 false
             }
         };
+        s.hit_each.push(hit);
         let w = s.per_word.entry(t.word.clone()).or_default();
         w.1 += 1;
         w.0 += usize::from(hit);
@@ -920,39 +936,63 @@ fn write_calibration(out: &Path) {
             chatterbox::adapt::net::Net::from_tflite(&head, &shipped.layout)
         };
         let net = read_net(m.model_path());
-        // An owner model that keeps a head beside its own answers with the larger of the two.
+        // An owner model that keeps a head beside its own joins their answers by its rule.
         let second = m.combine_path().map(read_net);
+        let either = m
+            .combine
+            .as_ref()
+            .is_some_and(|c| c.rule == chatterbox::kws::meta::CombineRule::Either);
         let owner_head = chatterbox::adapt::net::OwnerHead {
             adapted: &net,
-            max_with: second.as_ref(),
+            beside: second.as_ref().map(chatterbox::adapt::net::Beside::Max),
         };
+        let template = chatterbox::kws::head::Either {
+            keyword: meta
+                .labels
+                .iter()
+                .map(|l| chatterbox::kws::meta::is_keyword(l))
+                .collect(),
+            own_threshold: det.threshold,
+            threshold: det.threshold,
+        };
+        // (the detector's threshold, the adapted head's own with `either`) and the events.
         let matched = |cal: &calibrate::Calibration, shipped_scores: &[Option<Vec<f32>>]| {
-            calibrate::matched_threshold(
-                cal,
-                shipped_scores,
-                &calibrate::owner_scores(owner_head, cal, &shipped.net, shipped_scores),
-                &det,
-                &meta.labels,
-            )
-            .unwrap_or_else(|e| die(e))
+            if either {
+                let adapted = calibrate::scores(&net, cal);
+                let e = calibrate::matched_either(
+                    cal,
+                    shipped_scores,
+                    &adapted,
+                    &template,
+                    &det,
+                    &meta.labels,
+                )
+                .unwrap_or_else(|e| die(e))
+                .unwrap_or_else(|| die(format!("{owner}: no pair of thresholds matches")));
+                ((e.detector, Some(e.own.threshold)), e.own)
+            } else {
+                let m = calibrate::matched_threshold(
+                    cal,
+                    shipped_scores,
+                    &calibrate::owner_scores(owner_head, cal, &shipped.net, shipped_scores),
+                    &det,
+                    &meta.labels,
+                )
+                .unwrap_or_else(|e| die(e));
+                ((m.threshold, None), m)
+            }
         };
-        let a = matched(&full, &full_scores);
-        let b = matched(&back, &file_scores);
+        let (ta, a) = matched(&full, &full_scores);
+        let (tb, b) = matched(&back, &file_scores);
         println!(
-            "owner {owner}: whole stream {} ({} vs {} false accepts), kept hops {} ({} vs {}){}",
-            a.threshold,
+            "owner {owner}: whole stream {ta:?} ({} vs {} false accepts), kept hops {tb:?} ({} vs {}){}",
             a.owner_events,
             a.shipped_events,
-            b.threshold,
             b.owner_events,
             b.shipped_events,
-            if a.threshold == b.threshold {
-                ""
-            } else {
-                "  DIFFERENT"
-            }
+            if ta == tb { "" } else { "  DIFFERENT" }
         );
-        if a.threshold != b.threshold {
+        if ta != tb {
             die(format!(
                 "{owner} gets another threshold from the kept hops than from the whole stream; lower KWS_CALIB_FLOOR (now {floor}) or widen KWS_CALIB_CONTEXT (now {context})"
             ));
@@ -1121,6 +1161,9 @@ fn main() {
                 &replay(&det, &meta.labels, nh),
             );
             report(current, &s, truth.len(), &hours);
+            if let Some(path) = std::env::var_os("KWS_EVAL_OUTCOMES") {
+                write_outcomes(Path::new(&path), &truth, &s.hit_each);
+            }
             if let Ok(list) = std::env::var("KWS_EVAL_CURVE") {
                 curve(
                     &list,

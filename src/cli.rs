@@ -975,12 +975,28 @@ fn adapt(cfg: &Config, takes: &Path, seed: u64, model: Option<PathBuf>) -> Resul
         .in_use
         .map(|u| format!(", owner model in use {:.1} %", 100.0 * u))
         .unwrap_or_default();
-    let how = match (r.beside_shipped(), r.tried) {
-        (true, Some(t)) => format!(
-            " beside the shipped head, the larger answer winning (alone {:.1} %)",
-            100.0 * t.alone
+    use crate::adapt::TriedJoin;
+    let pct = |a: f32| format!("{:.1} %", 100.0 * a);
+    let how = match (r.join(), r.tried) {
+        (TriedJoin::Either, Some(t)) => format!(
+            " beside the shipped head, each heard at its own threshold (alone {}, the larger answer at one threshold {})",
+            pct(t.alone),
+            pct(t.beside)
         ),
-        (false, Some(t)) => format!(" alone (beside the shipped head {:.1} %)", 100.0 * t.beside),
+        (TriedJoin::Max, Some(t)) => format!(
+            " beside the shipped head, the larger answer winning (alone {}{})",
+            pct(t.alone),
+            t.either
+                .map(|e| format!(", each at its own threshold {}", pct(e)))
+                .unwrap_or_default()
+        ),
+        (TriedJoin::Alone, Some(t)) => format!(
+            " alone (beside the shipped head {}{})",
+            pct(t.beside),
+            t.either
+                .map(|e| format!(", or each at its own threshold {}", pct(e)))
+                .unwrap_or_default()
+        ),
         _ => String::new(),
     };
     println!(
@@ -990,23 +1006,29 @@ fn adapt(cfg: &Config, takes: &Path, seed: u64, model: Option<PathBuf>) -> Resul
         100.0 * r.after,
         r.seconds
     );
-    match (r.threshold, &r.calibration) {
-        (Some(t), Some(m)) if m.reached() => println!(
+    match (r.threshold, r.own_threshold, &r.calibration) {
+        (Some(t), Some(own), Some(m)) => println!(
+            "thresholds: the shipped head keeps {t}, the adapted head needs {own}: matched on {:.0} min of non-keyword audio (the shipped calibration stream), where the owner model accepts {} times and the shipped model {} times",
+            m.stream.as_secs_f64() / 60.0,
+            m.owner_events,
+            m.shipped_events
+        ),
+        (Some(t), None, Some(m)) if m.reached() => println!(
             "detector threshold {t}: matched on {:.0} min of non-keyword audio (the shipped calibration stream), where the owner model accepts {} times and the shipped model {} times",
             m.stream.as_secs_f64() / 60.0,
             m.owner_events,
             m.shipped_events
         ),
-        (Some(t), Some(m)) => println!(
+        (Some(t), None, Some(m)) => println!(
             "detector threshold {t}, the strictest tried: even there the owner model accepts {} times on the shipped calibration stream ({:.0} min of non-keyword audio), the shipped model {} times",
             m.owner_events,
             m.stream.as_secs_f64() / 60.0,
             m.shipped_events
         ),
-        (Some(t), None) => println!(
+        (Some(t), _, None) => println!(
             "detector threshold {t} (the shipped one made stricter; the model folder has no calibration stream)"
         ),
-        (None, _) => {}
+        (None, ..) => {}
     }
     if r.switched {
         println!(

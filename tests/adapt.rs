@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use chatterbox::adapt::net::OwnerHead;
+use chatterbox::adapt::net::{Beside, OwnerHead};
 use chatterbox::adapt::trainer::{train, Example, TrainConfig};
 use chatterbox::adapt::{owner, self_check, AdaptError, AdaptRequest, Shipped, UndoOutcome};
 
@@ -41,19 +41,19 @@ fn the_trainer_is_deterministic_from_its_seed() {
 }
 
 /// Writes `net` as an owner model into `state` (staged and committed as `adapt` does),
-/// with the shipped head beside it (`[combine]`) when `max_with_shipped`.
+/// with the shipped head beside it (`[combine]`) as `beside` says.
 fn install_as(
     s: &Shipped,
     net: &chatterbox::adapt::net::Net,
     state: &Path,
-    max_with_shipped: bool,
+    beside: Option<owner::KeepShipped>,
 ) -> PathBuf {
     let files = owner::OwnerFiles::new(
         &s.meta,
         &s.head,
         net.patch_tflite(&s.head, &s.layout),
         owner::owner_threshold(s.meta.detector.threshold),
-        max_with_shipped,
+        beside,
     )
     .unwrap();
     let held = owner::lock(state).unwrap();
@@ -62,9 +62,10 @@ fn install_as(
     state.join("models-owner/kws.toml")
 }
 
-/// [`install_as`] the way `adapt` writes owner models: with the shipped head beside.
+/// [`install_as`] with the shipped head beside, `max` rule (owner models of the previous
+/// release; the runtime still reads them).
 fn install(s: &Shipped, net: &chatterbox::adapt::net::Net, state: &Path) -> PathBuf {
-    install_as(s, net, state, true)
+    install_as(s, net, state, Some(owner::KeepShipped::Max))
 }
 
 fn head_bytes(net: &chatterbox::adapt::net::Net, s: &Shipped) -> Vec<u8> {
@@ -74,7 +75,7 @@ fn head_bytes(net: &chatterbox::adapt::net::Net, s: &Shipped) -> Vec<u8> {
 fn alone(net: &chatterbox::adapt::net::Net) -> OwnerHead<'_> {
     OwnerHead {
         adapted: net,
-        max_with: None,
+        beside: None,
     }
 }
 
@@ -83,7 +84,7 @@ fn litert_runs_the_patched_head_like_the_rust_forward_pass() {
     let s = shipped();
     let net = quick(&s, 3);
     let dir = tempfile::tempdir().unwrap();
-    let toml = install_as(&s, &net, dir.path(), false);
+    let toml = install_as(&s, &net, dir.path(), None);
     self_check(&toml, alone(&net), &s.replay).expect("LiteRT agrees within 1e-4");
     // The check can fail: the shipped weights are not what was written.
     let err = self_check(&toml, alone(&s.net), &s.replay)
@@ -97,7 +98,7 @@ fn litert_runs_the_patched_head_like_the_rust_forward_pass() {
     let toml = install(&s, &net, dir.path());
     let pair = OwnerHead {
         adapted: &net,
-        max_with: Some(&s.net),
+        beside: Some(Beside::Max(&s.net)),
     };
     self_check(&toml, pair, &s.replay).expect("LiteRT agrees within 1e-4");
     let err = self_check(&toml, alone(&net), &s.replay)
@@ -175,7 +176,7 @@ fn the_owner_model_gets_the_threshold_matched_to_the_shipped_false_accepts() {
     // larger of the two heads' scores.
     let pair = OwnerHead {
         adapted: &happy,
-        max_with: Some(&s.net),
+        beside: Some(Beside::Max(&s.net)),
     };
     let (paired_t, pm) = owner_detector_threshold(&s, pair).unwrap();
     let pm = pm.unwrap();
@@ -203,7 +204,7 @@ fn the_owner_model_gets_the_threshold_matched_to_the_shipped_false_accepts() {
         &s.head,
         happy.patch_tflite(&s.head, &s.layout),
         strict,
-        false,
+        None,
     )
     .unwrap();
     let held = owner::lock(dir.path()).unwrap();
@@ -215,7 +216,14 @@ fn the_owner_model_gets_the_threshold_matched_to_the_shipped_false_accepts() {
     let recognizer = Recognizer::load(&toml, &RecognizerConfig::default()).unwrap();
     assert_eq!(recognizer.detector_config().threshold, strict);
     assert!(
-        owner::OwnerFiles::new(&s.meta, &s.head, head_bytes(&happy, &s), 1.0, true).is_err(),
+        owner::OwnerFiles::new(
+            &s.meta,
+            &s.head,
+            head_bytes(&happy, &s),
+            1.0,
+            Some(owner::KeepShipped::Max)
+        )
+        .is_err(),
         "1 is no threshold"
     );
     assert!(
@@ -224,7 +232,7 @@ fn the_owner_model_gets_the_threshold_matched_to_the_shipped_false_accepts() {
             b"not the head",
             head_bytes(&happy, &s),
             strict,
-            true
+            Some(owner::KeepShipped::Max)
         )
         .is_err(),
         "the copy beside must be the pinned shipped head"
@@ -420,7 +428,7 @@ fn owner_models_with_and_without_the_shipped_head_beside_load_and_undo_between_t
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let single = quick(&s, 5);
-    install_as(&s, &single, &state, false);
+    install_as(&s, &single, &state, None);
     let pair_net = quick(&s, 6);
     let toml = install(&s, &pair_net, &state);
     let loaded = |toml: &Path| {
@@ -435,7 +443,7 @@ fn owner_models_with_and_without_the_shipped_head_beside_load_and_undo_between_t
     head.classify(x, &mut got).unwrap();
     let want = OwnerHead {
         adapted: &pair_net,
-        max_with: Some(&s.net),
+        beside: Some(Beside::Max(&s.net)),
     }
     .predict(x);
     assert!(
@@ -453,6 +461,69 @@ fn owner_models_with_and_without_the_shipped_head_beside_load_and_undo_between_t
         got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-4),
         "{got:?} {want:?}"
     );
+}
+
+#[test]
+fn an_either_owner_model_runs_in_litert_as_in_rust_and_through_the_recognizer() {
+    use chatterbox::kws::head::Either;
+    use chatterbox::kws::listener::{Recognizer, RecognizerConfig};
+    let s = shipped();
+    let net = quick(&s, 7);
+    let dir = tempfile::tempdir().unwrap();
+    let toml = install_as(
+        &s,
+        &net,
+        dir.path(),
+        Some(owner::KeepShipped::Either {
+            own_threshold: 0.9995,
+        }),
+    );
+    let text = std::fs::read_to_string(&toml).unwrap();
+    assert!(
+        text.contains("rule = \"either\"") && text.contains("own_threshold = 0.9995"),
+        "{text}"
+    );
+    Recognizer::load(&toml, &RecognizerConfig::default()).expect("the recognizer loads it");
+    let meta = owner::check(&toml).unwrap();
+    let either = Either {
+        keyword: s
+            .meta
+            .labels
+            .iter()
+            .map(|l| chatterbox::kws::meta::is_keyword(l))
+            .collect(),
+        own_threshold: 0.9995,
+        // The detector threshold the contract was written with.
+        threshold: meta.detector.threshold.unwrap(),
+    };
+    let pair = OwnerHead {
+        adapted: &net,
+        beside: Some(Beside::Either(&s.net, &either)),
+    };
+    self_check(&toml, pair, &s.replay).expect("LiteRT joins the heads as Rust does");
+    // The `max` join of the same heads is not what the contract says.
+    let max = OwnerHead {
+        adapted: &net,
+        beside: Some(Beside::Max(&s.net)),
+    };
+    let err = self_check(&toml, max, &s.replay).unwrap_err().to_string();
+    assert!(err.contains("differ"), "{err}");
+}
+
+#[test]
+fn either_is_kept_when_it_loses_no_held_out_take_then_max_then_the_head_alone() {
+    use chatterbox::adapt::{Tried, TriedJoin};
+    let t = |alone, beside, either| Tried {
+        alone,
+        beside,
+        either,
+    };
+    assert_eq!(t(1.0, 1.0, Some(1.0)).join(), TriedJoin::Either);
+    assert_eq!(t(1.0, 0.9, Some(1.0)).join(), TriedJoin::Either);
+    assert_eq!(t(1.0, 1.0, Some(0.96)).join(), TriedJoin::Max);
+    assert_eq!(t(1.0, 1.0, None).join(), TriedJoin::Max);
+    assert_eq!(t(1.0, 0.9, Some(0.96)).join(), TriedJoin::Alone);
+    assert_eq!(t(0.9, 0.8, None).join(), TriedJoin::Alone);
 }
 
 /// Tiny one-layer heads over 2 inputs and 3 classes, for the choice between the pair and the
@@ -487,26 +558,28 @@ fn the_shipped_head_stays_beside_unless_that_loses_held_out_takes() {
     // pair answers class 1 too, so it is kept.
     let sure = biased([0.0, 5.5, 0.0]);
     let (head, acc, tried) = beside_or_alone(&shipped, &sure, &held, &cfg);
-    assert!(head.max_with.is_some());
+    assert!(head.beside.is_some());
     assert_eq!(acc, 1.0);
     assert_eq!(
         tried,
         Some(Tried {
             alone: 1.0,
-            beside: 1.0
+            beside: 1.0,
+            either: None
         })
     );
     // One right but less sure (p = 0.87): beside the shipped head the shipped word wins, so
     // the adapted head goes alone.
     let unsure = biased([0.0, 3.0, 0.7]);
     let (head, acc, tried) = beside_or_alone(&shipped, &unsure, &held, &cfg);
-    assert!(head.max_with.is_none());
+    assert!(head.beside.is_none());
     assert_eq!(acc, 1.0);
     assert_eq!(
         tried,
         Some(Tried {
             alone: 1.0,
-            beside: 0.0
+            beside: 0.0,
+            either: None
         })
     );
     // Not tried at all when the configuration says so.
@@ -515,7 +588,7 @@ fn the_shipped_head_stays_beside_unless_that_loses_held_out_takes() {
         ..TrainConfig::default()
     };
     let (head, _, tried) = beside_or_alone(&shipped, &sure, &held, &alone_only);
-    assert!(head.max_with.is_none() && tried.is_none());
+    assert!(head.beside.is_none() && tried.is_none());
 }
 
 #[test]
@@ -659,7 +732,7 @@ fn a_switch_that_fails_or_is_cut_short_keeps_the_backup() {
         &s.head,
         quick(&s, 3).patch_tflite(&s.head, &s.layout),
         owner::owner_threshold(s.meta.detector.threshold),
-        true,
+        Some(owner::KeepShipped::Max),
     )
     .unwrap();
     let staged = owner::stage(state, &files, &held).unwrap();
@@ -839,7 +912,7 @@ fn the_self_check_refuses_a_head_with_non_finite_weights() {
     let toml = install(&s, &net, dir.path());
     let pair = OwnerHead {
         adapted: &net,
-        max_with: Some(&s.net),
+        beside: Some(Beside::Max(&s.net)),
     };
     let err = self_check(&toml, pair, &s.replay).unwrap_err().to_string();
     assert!(err.contains("finite"), "{err}");
@@ -1075,10 +1148,15 @@ fn a_stop_requested_before_the_switch_leaves_the_owner_model_as_it_was() {
         .expect("matched on the shipped calibration stream");
     assert!(m.reached(), "{m:?}");
     let owner = chatterbox::adapt::owner_model(&req.state_dir).unwrap();
-    let t = chatterbox::kws::meta::KwsMeta::load(&owner)
-        .unwrap()
-        .detector
-        .threshold;
+    let meta = chatterbox::kws::meta::KwsMeta::load(&owner).unwrap();
+    let t = meta.detector.threshold;
     assert_eq!(t, r.threshold);
-    assert_eq!(t, Some(m.threshold));
+    // With the `either` rule it is the adapted head's own; else the detector's.
+    match r.own_threshold {
+        Some(own) => {
+            assert_eq!(meta.combine.unwrap().own_threshold, Some(own));
+            assert_eq!(own, m.threshold);
+        }
+        None => assert_eq!(t, Some(m.threshold)),
+    }
 }

@@ -231,7 +231,7 @@ pub fn write(c: &Calibration) -> Vec<u8> {
 }
 
 /// What an owner model answers at every hop of `c`: its adapted head's [`scores`], joined
-/// class by class with the shipped head's (`kws::head::max_into`) when it keeps that beside.
+/// with the shipped head's by its `[combine]` rule when it keeps that beside.
 /// `shipped_scores` are `shipped`'s own, already computed (the matching needs them anyway).
 pub fn owner_scores(
     owner: OwnerHead<'_>,
@@ -239,22 +239,40 @@ pub fn owner_scores(
     shipped: &Net,
     shipped_scores: &[Option<Vec<f32>>],
 ) -> Vec<Option<Vec<f32>>> {
-    let mut out = scores(owner.adapted, c);
-    if let Some(second) = owner.max_with {
-        let other;
-        let second_scores = if std::ptr::eq(second, shipped) {
-            shipped_scores
-        } else {
-            other = scores(second, c);
-            &other
-        };
-        for (o, s) in out.iter_mut().zip(second_scores) {
-            if let (Some(o), Some(s)) = (o, s) {
-                crate::kws::head::max_into(o, s);
-            }
+    let out = scores(owner.adapted, c);
+    match owner.beside {
+        None => out,
+        Some(b) => {
+            let other;
+            let second_scores = if std::ptr::eq(b.shipped(), shipped) {
+                shipped_scores
+            } else {
+                other = scores(b.shipped(), c);
+                &other
+            };
+            joined(&out, second_scores, |o, s| b.join_into(o, s))
         }
     }
-    out
+}
+
+/// `adapted` joined hop by hop with `shipped` by `join` (quiet hops stay quiet).
+fn joined(
+    adapted: &[Option<Vec<f32>>],
+    shipped: &[Option<Vec<f32>>],
+    join: impl Fn(&mut [f32], &[f32]),
+) -> Vec<Option<Vec<f32>>> {
+    adapted
+        .iter()
+        .zip(shipped)
+        .map(|(o, s)| match (o, s) {
+            (Some(o), Some(s)) => {
+                let mut o = o.clone();
+                join(&mut o, s);
+                Some(o)
+            }
+            (o, _) => o.clone(),
+        })
+        .collect()
 }
 
 /// The head's class probabilities at every hop of the stream (`None`: quiet hop). The
@@ -529,6 +547,90 @@ pub fn matched_threshold(
     })
 }
 
+/// The thresholds the adapted head of an `either` owner model may get, loosest first: the
+/// shipped threshold's distance to 1 times 1/2 down to 1/200 (0.99 .. 0.9999 for the
+/// shipped 0.98), rounded to 5 decimals. Why so strict: with that rule the shipped head
+/// keeps its own threshold, so the adapted head may add almost no false accepts of its own,
+/// and it is surest of the owner's words (on the validation owners it heard as many of
+/// them at 0.998 as the `max` pair did at 0.992).
+pub fn own_candidates(shipped: f32) -> Vec<f32> {
+    let distance = 1.0 - f64::from(shipped);
+    let mut out: Vec<f32> = Vec::new();
+    for f in [0.5, 0.25, 0.1, 0.05, 0.025, 0.01, 0.005] {
+        let t = 1.0 - distance * f;
+        let t = (((t * 1e5).round() / 1e5) as f32).min(BELOW_ONE);
+        if t > 0.0 && out.last().is_none_or(|&l| t > l) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// What [`matched_either`] found: the detector threshold (the shipped head's) and how the
+/// adapted head's own threshold was matched (`Matched::threshold`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatchedEither {
+    pub detector: f32,
+    pub own: Matched,
+}
+
+/// For an `either` owner model (`kws::head::Either`, `template` giving its labels): the
+/// thresholds at which it makes no more false accepts on `c` than the shipped head alone at
+/// `detector.threshold`. The shipped head's threshold is the loosest of [`candidates`] (from
+/// the shipped one up) for which some adapted-head threshold of [`own_candidates`] (above
+/// it) gets there, and the adapted head's the loosest of those. Why in that order: the
+/// shipped head's threshold is what the other voices' words are heard at, and keeping it
+/// where it was is the point of the rule; the adapted head is surest of the owner's words
+/// and loses least by a strict threshold. `None` when no pair gets there. `shipped` and
+/// `adapted` are the heads' [`scores`] on `c`.
+pub fn matched_either(
+    c: &Calibration,
+    shipped: &[Option<Vec<f32>>],
+    adapted: &[Option<Vec<f32>>],
+    template: &crate::kws::head::Either,
+    detector: &DetectorConfig,
+    labels: &[String],
+) -> Result<Option<MatchedEither>, String> {
+    let hop = c.hop;
+    let counted = Some(c.counted.as_slice());
+    let shipped_events = events(shipped, counted, hop, detector, labels)?;
+    let stream = hop * shipped.len() as u32;
+    for ts in candidates(detector.threshold)
+        .into_iter()
+        .filter(|&t| t >= detector.threshold)
+    {
+        let cfg = DetectorConfig {
+            threshold: ts,
+            ..detector.clone()
+        };
+        for t in own_candidates(detector.threshold)
+            .into_iter()
+            .filter(|&t| t > ts)
+        {
+            let e = crate::kws::head::Either {
+                own_threshold: t,
+                threshold: ts,
+                ..template.clone()
+            };
+            let owner = joined(adapted, shipped, |o, s| e.join_into(o, s));
+            let n = events(&owner, counted, hop, &cfg, labels)?;
+            log::debug!("either: shipped head {ts}, adapted head {t}: {n} false accepts (shipped model {shipped_events})");
+            if n <= shipped_events {
+                return Ok(Some(MatchedEither {
+                    detector: ts,
+                    own: Matched {
+                        threshold: t,
+                        shipped_events,
+                        owner_events: n,
+                        stream,
+                    },
+                }));
+            }
+        }
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -711,6 +813,57 @@ mod tests {
         let m = matched_threshold(&c, &shipped, &owner, &det, &labels()).unwrap();
         assert_eq!((m.shipped_events, m.owner_events), (1, 1));
         assert!((m.threshold - 0.992).abs() < 1e-6, "{}", m.threshold);
+    }
+
+    #[test]
+    fn either_keeps_the_shipped_threshold_when_a_strict_enough_adapted_one_is_found() {
+        let det = DetectorConfig {
+            average_window: Duration::from_millis(250),
+            threshold: 0.98,
+            refractory: Duration::from_secs(1),
+            min_results: 2,
+        };
+        let template = crate::kws::head::Either {
+            keyword: vec![false, false, true],
+            own_threshold: 0.98,
+            threshold: 0.98,
+        };
+        let c = stream(40, &[]);
+        // The shipped head accepts 2 of these (the second and third bursts).
+        let shipped = bursts(&[0.95, 0.981, 0.985, 0.5]);
+        // The adapted head is sure of the second burst (already accepted) and less sure of
+        // the first: at 0.998 or looser it adds that one, at 0.999 it does not.
+        let adapted = bursts(&[0.9985, 0.9999, 0.5, 0.5]);
+        let m = matched_either(&c, &shipped, &adapted, &template, &det, &labels())
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.detector, 0.98, "the shipped head keeps its threshold");
+        assert!(
+            (m.own.threshold - 0.999).abs() < 1e-6,
+            "{}",
+            m.own.threshold
+        );
+        assert_eq!((m.own.owner_events, m.own.shipped_events), (2, 2));
+        // Sure of a fourth, new burst at every candidate: the shipped head's threshold rises
+        // until it drops one of its own (0.982 drops the 0.981 burst).
+        let adapted = bursts(&[0.5, 0.5, 0.5, 0.99995]);
+        let m = matched_either(&c, &shipped, &adapted, &template, &det, &labels())
+            .unwrap()
+            .unwrap();
+        assert!((m.detector - 0.982).abs() < 1e-6, "{}", m.detector);
+        assert!((m.own.threshold - 0.99).abs() < 1e-6, "{}", m.own.threshold);
+        // Sure of everything, and the shipped head's candidates run out: no pair.
+        let adapted = bursts(&[0.99999, 0.99999, 0.99999, 0.99999]);
+        let none = matched_either(&c, &shipped, &adapted, &template, &det, &labels()).unwrap();
+        assert_eq!(none, None);
+    }
+
+    #[test]
+    fn own_candidates_run_from_half_to_a_two_hundredth_of_the_distance_to_one() {
+        assert_eq!(
+            own_candidates(0.98),
+            vec![0.99, 0.995, 0.998, 0.999, 0.9995, 0.9998, 0.9999]
+        );
     }
 
     #[test]

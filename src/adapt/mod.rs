@@ -9,9 +9,9 @@
 //! that voice's speech) — and the result is written as the shipped
 //! `head.tflite` with its weight bytes patched, so LiteRT runs it exactly as before.
 //!
-//! The owner model keeps the shipped head beside the adapted one and answers, class by class,
-//! with the larger probability, unless that gets fewer held-out takes right than the adapted
-//! head alone ([`beside_or_alone`]): other voices then keep what the shipped head heard.
+//! The owner model keeps the shipped head beside the adapted one, each heard at its own
+//! threshold (`[combine] rule = "either"`), unless that gets fewer held-out takes right than
+//! the adapted head alone ([`plan`]): other voices then keep what the shipped head heard.
 //!
 //! The adapted model lives in `<state_dir>/models-owner/` with its own pinned `kws.toml`, and is
 //! only switched to when it beats the shipped head (and the owner model in use, if any) on the
@@ -44,11 +44,14 @@ pub struct AdaptReport {
     /// Accuracy of the shipped head on the owner's held-out takes (0..=1).
     pub before: f32,
     /// Accuracy of the adapted model on the same takes, as it will run: with the shipped head
-    /// beside it when [`Self::beside_shipped`], else alone.
+    /// beside it as [`Self::join`] says, else alone.
     pub after: f32,
     /// Accuracy of the adapted head alone and beside the shipped head, when both were tried
-    /// ([`trainer::TrainConfig::max_with_shipped`], [`beside_or_alone`]); `after` is one of them.
+    /// ([`trainer::TrainConfig::max_with_shipped`], [`plan`]); `after` is one of them.
     pub tried: Option<Tried>,
+    /// With the `either` rule, the adapted head's own threshold written into `[combine]`
+    /// (the detector's `threshold` is then the shipped one).
+    pub own_threshold: Option<f32>,
     /// Accuracy of the owner model that was in use (an earlier adaptation), if there was a
     /// whole one over the same front end: the new head must beat it too.
     pub in_use: Option<f32>,
@@ -59,9 +62,9 @@ pub struct AdaptReport {
     /// The detector threshold written into the adapted model's contract (`None`: it was not
     /// switched to, so none was set).
     pub threshold: Option<f32>,
-    /// How `threshold` was matched on the shipped calibration stream (`None`: the model
-    /// folder has none, and the fixed [`owner::owner_threshold`] was used, or no threshold
-    /// was set).
+    /// How `threshold` was matched on the shipped calibration stream, or with the `either`
+    /// rule `own_threshold` (`None`: the model folder has none, and the fixed
+    /// [`owner::owner_threshold`] was used, or no threshold was set).
     pub calibration: Option<calibrate::Matched>,
     /// Wall time of the whole adaptation.
     pub seconds: f32,
@@ -189,13 +192,18 @@ pub fn adapt_unless(
     )
     .ok_or(AdaptError::Stopped)?;
     go_on(Stage::Working)?;
-    let (owner_head, after, tried) = beside_or_alone(&shipped.net, &adapted, &held, cfg);
+    let plan = plan(&shipped, &adapted, &held, cfg)?;
+    let owner_head = plan.head(&shipped.net, &adapted);
+    let after = plan.accuracy;
     // Better than the shipped head, and than the owner model in use: a new adaptation must
     // not replace a better one from an earlier session or seed.
     let switched = after > in_use.map_or(before, |u| u.max(before));
     let (mut threshold, mut calibration) = (None, None);
     if switched {
-        let (t, m) = owner_detector_threshold(&shipped, owner_head)?;
+        let (t, m) = match &plan.join {
+            Join::Either { matched, .. } => (matched.detector, Some(matched.own.clone())),
+            _ => owner_detector_threshold(&shipped, owner_head)?,
+        };
         (threshold, calibration) = (Some(t), m);
         go_on(Stage::Working)?;
         install(req, &shipped, owner_head, t, &go_on)?;
@@ -205,7 +213,11 @@ pub fn adapt_unless(
         after,
         in_use,
         switched,
-        tried,
+        tried: plan.tried,
+        own_threshold: match &plan.join {
+            Join::Either { either, .. } if switched => Some(either.own_threshold),
+            _ => None,
+        },
         held_out: held.len(),
         threshold,
         calibration,
@@ -213,36 +225,155 @@ pub fn adapt_unless(
     })
 }
 
-/// What the owner model will be: the adapted head with the shipped head beside it (class by
-/// class the larger probability, `kws::head`) when `cfg` allows it and that gets at least as
-/// many of the held-out takes right as the adapted head alone; else the adapted head alone.
-/// Returns it, its accuracy on `held`, and both accuracies when the pair was tried.
+/// How the owner model joins the adapted head with the shipped one ([`plan`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Join {
+    /// The adapted head alone.
+    Alone,
+    /// `[combine] rule = "max"`: class by class the larger probability, one threshold.
+    Max,
+    /// `[combine] rule = "either"`: the shipped head at the detector threshold, the adapted
+    /// one at its own, both matched on the calibration stream.
+    Either {
+        either: crate::kws::head::Either,
+        matched: calibrate::MatchedEither,
+    },
+}
+
+/// What the owner model will be, and what that was decided on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub join: Join,
+    /// Its accuracy on the held-out takes.
+    pub accuracy: f32,
+    /// What each way of joining got on them (`None`: only the head alone was tried).
+    pub tried: Option<Tried>,
+}
+
+impl Plan {
+    /// The owner model as the Rust heads compute it.
+    pub fn head<'a>(&'a self, shipped: &'a net::Net, adapted: &'a net::Net) -> net::OwnerHead<'a> {
+        net::OwnerHead {
+            adapted,
+            beside: match &self.join {
+                Join::Alone => None,
+                Join::Max => Some(net::Beside::Max(shipped)),
+                Join::Either { either, .. } => Some(net::Beside::Either(shipped, either)),
+            },
+        }
+    }
+}
+
+/// Chooses what the owner model will be, on the held-out takes ([`Tried::join`] is the rule):
+/// the adapted head with the shipped head beside it by the `either` rule when the model
+/// folder has a calibration stream, the adapted head's own threshold can be matched on it
+/// (the pair then accepts no more there than the shipped head does) and the held-out takes
+/// lose nothing by it; else beside it by the `max` rule when they lose nothing by that; else
+/// alone.
 ///
-/// Why the pair: whatever the shipped head already hears in other voices it keeps hearing, so
-/// the people around the owner lose less (on the validation owners' streams, README "Teach
-/// it your voice"). Why not always: a word the shipped head hears wrongly and surely in the
-/// owner's voice stays wrong beside it, and the owner's takes are what say so.
+/// Why `either` first: the shipped head keeps its own threshold, or nearly (it rises only
+/// as far as the adapted head's surest false accepts need), so what it heard in any voice is
+/// still heard; with `max` one threshold must rise for both heads, and other voices lost 1-2
+/// points in the toy's streams (README "Teach it your voice"). Why not always: a word the shipped head hears
+/// wrongly and surely in the owner's voice stays wrong beside it, and the owner's takes are
+/// what say so.
+pub fn plan(
+    shipped: &Shipped,
+    adapted: &net::Net,
+    held: &[trainer::Example],
+    cfg: &trainer::TrainConfig,
+) -> Result<Plan, AdaptError> {
+    let (pair, acc, max_tried) = beside_or_alone(&shipped.net, adapted, held, cfg);
+    let fallback = |tried: Option<Tried>| Plan {
+        join: if pair.beside.is_some() {
+            Join::Max
+        } else {
+            Join::Alone
+        },
+        accuracy: acc,
+        tried,
+    };
+    let (Some(max_tried), Some(c)) = (max_tried, &shipped.calibration) else {
+        return Ok(fallback(max_tried));
+    };
+    let detector = toy_detector(&shipped.meta);
+    let labels = &shipped.meta.labels;
+    let calibrating =
+        |e: String| AdaptError::Model(format!("calibrating the detector threshold: {e}"));
+    let shipped_scores = calibrate::scores(&shipped.net, c);
+    let adapted_scores = calibrate::scores(adapted, c);
+    let template = crate::kws::head::Either {
+        keyword: labels
+            .iter()
+            .map(|l| crate::kws::meta::is_keyword(l))
+            .collect(),
+        own_threshold: detector.threshold,
+        threshold: detector.threshold,
+    };
+    let found = calibrate::matched_either(
+        c,
+        &shipped_scores,
+        &adapted_scores,
+        &template,
+        &detector,
+        labels,
+    )
+    .map_err(calibrating)?;
+    let either = found.as_ref().map(|m| crate::kws::head::Either {
+        own_threshold: m.own.threshold,
+        threshold: m.detector,
+        ..template
+    });
+    let tried = Tried {
+        either: either.as_ref().map(|e| {
+            let head = net::OwnerHead {
+                adapted,
+                beside: Some(net::Beside::Either(&shipped.net, e)),
+            };
+            trainer::accuracy_of(|x| head.predict(x), held)
+        }),
+        ..max_tried
+    };
+    let mut plan = fallback(Some(tried));
+    match tried.join() {
+        TriedJoin::Either => {
+            if let (Some(either), Some(matched), Some(acc)) = (either, found, tried.either) {
+                plan.accuracy = acc;
+                plan.join = Join::Either { either, matched };
+            }
+        }
+        TriedJoin::Max => plan.accuracy = tried.beside,
+        TriedJoin::Alone => {
+            plan.accuracy = tried.alone;
+            plan.join = Join::Alone;
+        }
+    }
+    Ok(plan)
+}
+
+/// The adapted head with the shipped head beside it by the `max` rule (class by class the
+/// larger probability, `kws::head`) when `cfg` allows it and that gets at least as many of
+/// the held-out takes right as the adapted head alone; else the adapted head alone.
+/// Returns it, its accuracy on `held`, and both accuracies when the pair was tried.
 pub fn beside_or_alone<'a>(
     shipped: &'a net::Net,
     adapted: &'a net::Net,
     held: &[trainer::Example],
     cfg: &trainer::TrainConfig,
 ) -> (net::OwnerHead<'a>, f32, Option<Tried>) {
-    let alone = net::OwnerHead {
-        adapted,
-        max_with: None,
-    };
+    let alone = net::OwnerHead::alone(adapted);
     let alone_acc = trainer::accuracy(adapted, held);
     if !cfg.max_with_shipped {
         return (alone, alone_acc, None);
     }
     let pair = net::OwnerHead {
         adapted,
-        max_with: Some(shipped),
+        beside: Some(net::Beside::Max(shipped)),
     };
     let tried = Tried {
         alone: alone_acc,
         beside: trainer::accuracy_of(|x| pair.predict(x), held),
+        either: None,
     };
     if tried.keeps_pair() {
         (pair, tried.beside, Some(tried))
@@ -251,30 +382,55 @@ pub fn beside_or_alone<'a>(
     }
 }
 
-/// Held-out accuracy of the adapted head alone and beside the shipped head ([`beside_or_alone`]).
+/// Held-out accuracy of the adapted head alone and beside the shipped head ([`plan`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Tried {
     pub alone: f32,
+    /// Beside the shipped head, `max` rule.
     pub beside: f32,
+    /// Beside the shipped head, `either` rule (`None`: not tried, or its threshold could not
+    /// be matched).
+    pub either: Option<f32>,
+}
+
+/// Which join [`Tried::join`] keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TriedJoin {
+    Alone,
+    Max,
+    Either,
 }
 
 impl Tried {
-    /// The rule: the pair when the held-out takes lose nothing by it.
+    /// The `max` pair when the held-out takes lose nothing by it against the head alone.
     pub fn keeps_pair(&self) -> bool {
         self.beside >= self.alone
+    }
+
+    /// The rule: `either` when the held-out takes lose nothing by it against the head alone,
+    /// else `max` when they lose nothing by that, else the head alone.
+    pub fn join(&self) -> TriedJoin {
+        if self.either.is_some_and(|e| e >= self.alone) {
+            TriedJoin::Either
+        } else if self.keeps_pair() {
+            TriedJoin::Max
+        } else {
+            TriedJoin::Alone
+        }
     }
 }
 
 impl AdaptReport {
-    /// Whether the adapted model (switched to or not) keeps the shipped head beside its own
-    /// and answers, class by class, with the larger probability (`[combine]`, `kws::head`).
-    pub fn beside_shipped(&self) -> bool {
-        self.tried.is_some_and(|t| t.keeps_pair())
+    /// How the adapted model (switched to or not) joins the shipped head's answers with its
+    /// own (`[combine]`, `kws::head`), from what was tried.
+    pub fn join(&self) -> TriedJoin {
+        self.tried.map_or(TriedJoin::Alone, |t| t.join())
     }
 }
 
-/// The adapted head's detector threshold: matched on the shipped calibration stream when
-/// the model folder has one (see [`calibrate`]), else the fixed [`owner::owner_threshold`].
+/// The adapted head's detector threshold (with the `max` rule or alone): matched on the
+/// shipped calibration stream when the model folder has one (see [`calibrate`]), else the
+/// fixed [`owner::owner_threshold`].
 pub fn owner_detector_threshold(
     shipped: &Shipped,
     owner: net::OwnerHead<'_>,
@@ -489,7 +645,7 @@ fn install(
         &shipped.head,
         head,
         threshold,
-        owner.max_with.is_some(),
+        owner.beside.map(|b| b.keep()),
     )?;
     let held = owner::lock(&req.state_dir)?;
     let staged = owner::stage(&req.state_dir, &files, &held)?;
@@ -515,13 +671,19 @@ pub fn self_check(
     let meta = owner::check(toml).map_err(AdaptError::SelfCheck)?;
     let mut model = crate::kws::front_end::load_classifier(&meta)
         .map_err(|e| AdaptError::SelfCheck(e.to_string()))?;
-    if model.is_combined() != owner.max_with.is_some() {
+    if model.is_combined() != owner.beside.is_some() {
         return Err(AdaptError::SelfCheck(format!(
             "the written contract {} the shipped head, the adapted model {}; the owner model was not switched to",
             if model.is_combined() { "combines" } else { "does not combine" },
-            if owner.max_with.is_some() { "does" } else { "does not" }
+            if owner.beside.is_some() { "does" } else { "does not" }
         )));
     }
+    // The `either` rule magnifies differences above the adapted head's own threshold; the
+    // heads themselves must still agree to SELF_CHECK_TOLERANCE.
+    let tolerance = match owner.beside {
+        Some(net::Beside::Either(_, e)) => SELF_CHECK_TOLERANCE * e.slope().max(1.0),
+        _ => SELF_CHECK_TOLERANCE,
+    };
     let mut scores = vec![0.0f32; meta.labels.len()];
     let step = (inputs.len() / 8).max(1);
     for e in inputs.iter().step_by(step).take(8) {
@@ -539,9 +701,9 @@ pub fn self_check(
             .zip(&mine)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
-        if diff > SELF_CHECK_TOLERANCE {
+        if diff > tolerance {
             return Err(AdaptError::SelfCheck(format!(
-                "LiteRT and the trainer differ by {diff} (more than {SELF_CHECK_TOLERANCE}) on the written head; the owner model was not switched to"
+                "LiteRT and the trainer differ by {diff} (more than {tolerance}) on the written head; the owner model was not switched to"
             )));
         }
     }

@@ -88,22 +88,67 @@ pub struct Grads {
 }
 
 /// What an owner model computes, in Rust: its adapted head, joined (when its contract has a
-/// `[combine]` table) with the shipped head by the runtime's own rule,
-/// [`crate::kws::head::max_into`]. Accuracy, the threshold and the self-check are all taken
-/// on this, so they measure what the toy will run.
+/// `[combine]` table) with the shipped head by the runtime's own rule (`crate::kws::head`).
+/// Accuracy, the threshold and the self-check are all taken on this, so they measure what
+/// the toy will run.
 #[derive(Clone, Copy, Debug)]
 pub struct OwnerHead<'a> {
     pub adapted: &'a Net,
-    /// The shipped head, when the owner model answers with the larger of the two.
-    pub max_with: Option<&'a Net>,
+    /// The shipped head beside the adapted one, and how their answers are joined.
+    pub beside: Option<Beside<'a>>,
 }
 
-impl OwnerHead<'_> {
-    /// Class probabilities for one input.
+/// The shipped head kept beside an owner's adapted head, by `[combine]` rule.
+#[derive(Clone, Copy, Debug)]
+pub enum Beside<'a> {
+    /// `rule = "max"`: class by class the larger probability, at one detector threshold.
+    Max(&'a Net),
+    /// `rule = "either"`: the shipped head at the detector threshold, the adapted one at its
+    /// own ([`crate::kws::head::Either`]).
+    Either(&'a Net, &'a crate::kws::head::Either),
+}
+
+impl<'a> Beside<'a> {
+    /// The shipped head.
+    pub fn shipped(&self) -> &'a Net {
+        match *self {
+            Beside::Max(n) | Beside::Either(n, _) => n,
+        }
+    }
+
+    /// What the owner contract's `[combine]` table says for this.
+    pub fn keep(&self) -> super::owner::KeepShipped {
+        match self {
+            Beside::Max(_) => super::owner::KeepShipped::Max,
+            Beside::Either(_, e) => super::owner::KeepShipped::Either {
+                own_threshold: e.own_threshold,
+            },
+        }
+    }
+
+    /// Joins the adapted head's probabilities `adapted` with the shipped head's, in place.
+    pub fn join_into(&self, adapted: &mut [f32], shipped: &[f32]) {
+        match self {
+            Beside::Max(_) => crate::kws::head::max_into(adapted, shipped),
+            Beside::Either(_, e) => e.join_into(adapted, shipped),
+        }
+    }
+}
+
+impl<'a> OwnerHead<'a> {
+    /// The adapted head alone.
+    pub fn alone(adapted: &'a Net) -> Self {
+        OwnerHead {
+            adapted,
+            beside: None,
+        }
+    }
+
+    /// Class scores for one input.
     pub fn predict(&self, x: &[f32]) -> Vec<f32> {
         let mut p = self.adapted.predict(x);
-        if let Some(shipped) = self.max_with {
-            crate::kws::head::max_into(&mut p, &shipped.predict(x));
+        if let Some(b) = &self.beside {
+            b.join_into(&mut p, &b.shipped().predict(x));
         }
         p
     }

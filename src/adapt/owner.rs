@@ -82,17 +82,17 @@ pub struct OwnerFiles {
 
 impl OwnerFiles {
     /// The adapted `head` as an owner model of `shipped` (its contract and head bytes), with
-    /// the detector `threshold`, and with a copy of the shipped head beside it when
-    /// `beside_shipped` (see [`contract`]).
+    /// the detector `threshold`, and with a copy of the shipped head beside it, joined as
+    /// `beside` says (see [`contract`]).
     pub fn new(
         shipped: &KwsMeta,
         shipped_head: &[u8],
         head: Vec<u8>,
         threshold: f32,
-        beside_shipped: bool,
+        beside: Option<KeepShipped>,
     ) -> Result<OwnerFiles, AdaptError> {
         let sha = crate::kws::model::sha256_hex(&head);
-        if beside_shipped
+        if beside.is_some()
             && !super::same_sha(
                 &crate::kws::model::sha256_hex(shipped_head),
                 &shipped.model.sha256,
@@ -104,9 +104,9 @@ impl OwnerFiles {
             )));
         }
         Ok(OwnerFiles {
-            contract: contract(shipped, &sha, threshold, beside_shipped)?,
+            contract: contract(shipped, &sha, threshold, beside)?,
             labels: shipped.labels.join("\n") + "\n",
-            shipped_head: beside_shipped.then(|| shipped_head.to_vec()),
+            shipped_head: beside.map(|_| shipped_head.to_vec()),
             head,
         })
     }
@@ -357,16 +357,24 @@ pub fn owner_threshold(shipped: Option<f32>) -> f32 {
     (1.0 - OWNER_THRESHOLD_MARGIN * (1.0 - t)).min(super::calibrate::BELOW_ONE)
 }
 
+/// How an owner model keeps the shipped head beside its own: the `[combine]` rule it writes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum KeepShipped {
+    /// `rule = "max"`.
+    Max,
+    /// `rule = "either"` with the adapted head's `own_threshold`.
+    Either { own_threshold: f32 },
+}
+
 /// The owner contract: the adapted head beside it, the shipped feature models by absolute
-/// path, all pinned, and its detector `threshold` (`super::owner_detector_threshold`). With
-/// `max_with_shipped`, a `[combine]` table names the copy of the shipped head beside it
-/// ([`SHIPPED_HEAD`], pinned with the shipped pin): the owner model answers, class by class,
-/// with the larger of the two heads' probabilities.
+/// path, all pinned, and its detector `threshold` (`super::plan`). With `beside`, a
+/// `[combine]` table names the copy of the shipped head beside it ([`SHIPPED_HEAD`], pinned
+/// with the shipped pin) and how the two heads' answers are joined (`kws::head`).
 fn contract(
     shipped: &KwsMeta,
     head_sha256: &str,
     threshold: f32,
-    max_with_shipped: bool,
+    beside: Option<KeepShipped>,
 ) -> Result<String, AdaptError> {
     if !(threshold > 0.0 && threshold < 1.0) {
         return Err(AdaptError::Model(format!(
@@ -389,15 +397,28 @@ fn contract(
     let detector = format!(
         "\n[detector]\n# Set by `chatterbox adapt`, which printed how.\nthreshold = {threshold}\n"
     );
-    let combine = if max_with_shipped {
-        format!(
+    let pin = shipped.model.sha256.trim();
+    let combine = match beside {
+        None => String::new(),
+        Some(KeepShipped::Max) => format!(
             "\n# Per class, the larger of this head's and the shipped head's probability: what the\n\
              # shipped model heard in other voices it still hears.\n\
-             [combine]\nrule = \"max\"\nfile = \"{SHIPPED_HEAD}\"\nsha256 = \"{}\"\n",
-            shipped.model.sha256.trim()
-        )
-    } else {
-        String::new()
+             [combine]\nrule = \"max\"\nfile = \"{SHIPPED_HEAD}\"\nsha256 = \"{pin}\"\n"
+        ),
+        Some(KeepShipped::Either { own_threshold }) => {
+            if !(own_threshold > 0.0 && own_threshold < 1.0) {
+                return Err(AdaptError::Model(format!(
+                    "the adapted head's own threshold came out as {own_threshold}; it must lie between 0 and 1"
+                )));
+            }
+            format!(
+                "\n# A keyword is heard when the shipped head hears it at the detector threshold, or\n\
+                 # this head at its own (matched by `chatterbox adapt`): what the shipped model heard\n\
+                 # in any voice it still hears, at its own threshold.\n\
+                 [combine]\nrule = \"either\"\nfile = \"{SHIPPED_HEAD}\"\nsha256 = \"{pin}\"\n\
+                 own_threshold = {own_threshold}\n"
+            )
+        }
     };
     Ok(format!(
         "# Written by `chatterbox adapt`: the shipped head adapted to the owner's voice.\n\

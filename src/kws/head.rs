@@ -2,12 +2,14 @@
 //! joined, when the contract has a `[combine]` table, with a second head over the same input.
 //!
 //! Owner models written by `chatterbox adapt` use this to keep the shipped head beside the
-//! adapted one and answer, class by class, with the larger probability ([`max_into`]): the
-//! adapted head adds what it learned of the owner's voice, and whatever the shipped head
-//! already heard in other voices is still heard (the README's "Teach it your voice" says what
-//! that is worth, measured).
+//! adapted one: a keyword is heard when the shipped head hears it at the detector threshold
+//! or the adapted head at its own, stricter one ([`Either`]); owner models of the previous
+//! release answer, class by class, with the larger probability ([`max_into`]). The adapted
+//! head adds what it learned of the owner's voice, and whatever the shipped head already
+//! heard in other voices is still heard (the README's "Teach it your voice" says what that
+//! is worth, measured).
 
-use super::meta::{CombineRule, KwsMeta, ModelOutput};
+use super::meta::{is_keyword, CombineRule, KwsMeta, ModelOutput};
 use super::model::{Classifier, LiteRtClassifier, ModelError};
 
 /// Writes into `scores`, class by class, the larger of `scores` and `other` (the
@@ -24,11 +26,73 @@ pub fn max_into(scores: &mut [f32], other: &[f32]) {
     }
 }
 
+/// How the [`CombineRule::Either`] rule joins an owner's head with a second (the shipped) one.
+///
+/// Why: with one threshold for both heads (the [`CombineRule::Max`] rule) the owner model
+/// must raise the threshold to keep its false accepts down, and then hears fewer of the
+/// other voices' words than the shipped head did. Here the second head keeps the
+/// detector's threshold, so what it hears in any voice is still heard, and only the
+/// owner's head is held to a stricter one of its own.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Either {
+    /// Per class, whether it is a keyword (else `silence`/`unknown`).
+    pub keyword: Vec<bool>,
+    /// What the own head needs for a keyword.
+    pub own_threshold: f32,
+    /// What the second head needs: the detector's threshold.
+    pub threshold: f32,
+}
+
+impl Either {
+    /// The own head's keyword probability `p` on the second head's scale: `own_threshold`
+    /// goes to `threshold`, 0 to 0, 1 to 1, straight lines between. Monotone and continuous,
+    /// so the detector's average over a few results still means what it meant.
+    pub fn rescale(&self, p: f32) -> f32 {
+        let (t, th) = (self.own_threshold, self.threshold);
+        if p < t {
+            p * th / t
+        } else {
+            th + (1.0 - th) * (p - t) / (1.0 - t)
+        }
+    }
+
+    /// The steepest slope of [`Self::rescale`]: how much it can magnify a small difference in
+    /// the own head's output (the self-check allows for it).
+    pub fn slope(&self) -> f32 {
+        let (t, th) = (self.own_threshold, self.threshold);
+        (th / t).max((1.0 - th) / (1.0 - t))
+    }
+
+    /// Writes into `own` (the model's own head's probabilities) the joined scores: for a
+    /// keyword the larger of `second`'s and [`Self::rescale`]d own; for `silence`/`unknown`
+    /// the smaller of the two, so neither stands in the way of a keyword one head is sure
+    /// of. The result is not a distribution (its sum may pass 1); the detector and
+    /// `evaluate` only compare and threshold it. A NaN on either side stays NaN.
+    pub fn join_into(&self, own: &mut [f32], second: &[f32]) {
+        for ((o, s), &k) in own.iter_mut().zip(second).zip(&self.keyword) {
+            *o = if o.is_nan() || s.is_nan() {
+                f32::NAN
+            } else if k {
+                s.max(self.rescale(*o))
+            } else {
+                s.min(*o)
+            };
+        }
+    }
+}
+
 /// A second head and the buffer its scores go to (allocated once, at load).
 struct Second {
-    rule: CombineRule,
+    rule: Rule,
     head: LiteRtClassifier,
     scores: Vec<f32>,
+}
+
+/// A [`CombineRule`] with what it needs to run.
+#[derive(Clone, Debug, PartialEq)]
+enum Rule {
+    Max,
+    Either(Either),
 }
 
 /// The model's head, and the `[combine]` head if the contract names one.
@@ -41,7 +105,7 @@ impl std::fmt::Debug for Head {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Head")
             .field("own", &self.own)
-            .field("second", &self.second.as_ref().map(|s| (s.rule, &s.head)))
+            .field("second", &self.second.as_ref().map(|s| (&s.rule, &s.head)))
             .finish()
     }
 }
@@ -74,8 +138,25 @@ impl Head {
                         ),
                     });
                 }
+                let rule = match (spec.rule, spec.own_threshold, meta.detector.threshold) {
+                    (CombineRule::Max, _, _) => Rule::Max,
+                    (CombineRule::Either, Some(own_threshold), Some(threshold)) => {
+                        Rule::Either(Either {
+                            keyword: meta.labels.iter().map(|l| is_keyword(l)).collect(),
+                            own_threshold,
+                            threshold,
+                        })
+                    }
+                    // `KwsMeta::parse` refuses these.
+                    (CombineRule::Either, _, _) => {
+                        return Err(ModelError::Unsupported {
+                            path,
+                            what: "it is named in [combine] with rule = \"either\", which needs combine.own_threshold and detector.threshold".into(),
+                        })
+                    }
+                };
                 Some(Second {
-                    rule: spec.rule,
+                    rule,
                     scores: vec![0.0; meta.labels.len()],
                     head,
                 })
@@ -104,8 +185,9 @@ impl Classifier for Head {
         self.own.classify(features, scores)?;
         if let Some(s) = &mut self.second {
             s.head.classify(features, &mut s.scores)?;
-            match s.rule {
-                CombineRule::Max => max_into(scores, &s.scores),
+            match &s.rule {
+                Rule::Max => max_into(scores, &s.scores),
+                Rule::Either(e) => e.join_into(scores, &s.scores),
             }
         }
         Ok(())
@@ -129,5 +211,50 @@ mod tests {
         max_into(&mut a, &[0.9, f32::NAN, 0.05]);
         assert!(a[0].is_nan() && a[1].is_nan());
         assert_eq!(a[2], 0.1);
+    }
+
+    fn either() -> Either {
+        Either {
+            keyword: vec![false, false, true, true],
+            own_threshold: 0.999,
+            threshold: 0.98,
+        }
+    }
+
+    #[test]
+    fn rescale_puts_the_own_threshold_on_the_detector_threshold() {
+        let e = either();
+        assert_eq!(e.rescale(0.0), 0.0);
+        assert!((e.rescale(0.999) - 0.98).abs() < 1e-6);
+        assert!((e.rescale(1.0) - 1.0).abs() < 1e-6);
+        // Below its own threshold the adapted head stays below the detector's; monotone.
+        assert!(e.rescale(0.998) < 0.98);
+        let mut last = -1.0;
+        for i in 0..=1000 {
+            let r = e.rescale(i as f32 / 1000.0);
+            assert!(r >= last, "{i}");
+            last = r;
+        }
+        assert!(e.slope() > 19.0 && e.slope() < 21.0, "{}", e.slope());
+    }
+
+    #[test]
+    fn either_hears_a_keyword_one_head_is_sure_of_and_a_non_keyword_only_if_both_are() {
+        let e = either();
+        // silence, unknown, go, no. The shipped head hears "go" at 0.985; the adapted head
+        // is unsure: the shipped answer stands, and `unknown` is the smaller of the two.
+        let mut own = [0.0, 0.4, 0.5, 0.1];
+        e.join_into(&mut own, &[0.0, 0.01, 0.985, 0.005]);
+        assert_eq!(own[2], 0.985);
+        assert_eq!(own[1], 0.01);
+        // The shipped head is sure it is no keyword; the adapted head is sure of "no" at
+        // 0.9995, above its own 0.999: "no" wins, above the detector's threshold.
+        let mut own = [0.0, 0.0004, 0.0001, 0.9995];
+        e.join_into(&mut own, &[0.001, 0.998, 0.0005, 0.0005]);
+        assert!(own[3] > 0.98 && own[3] > own[1], "{own:?}");
+        // A NaN on either side stays NaN.
+        let mut own = [f32::NAN, 0.5, 0.5, 0.0];
+        e.join_into(&mut own, &[0.0, f32::NAN, 0.5, 0.5]);
+        assert!(own[0].is_nan() && own[1].is_nan());
     }
 }

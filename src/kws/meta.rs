@@ -53,9 +53,12 @@
 //! calibration_sha256 = "…"                # (src/adapt/calibrate.rs)
 //! other_words = ["elephant", …]      # said once each when teaching, trained as `unknown`
 //! [combine]              # optional (owner models by `chatterbox adapt`): a second head
-//! rule = "max"           # per class, the larger of the two heads' probabilities (kws::head)
-//! file = "/…/models/embedding/head.tflite"  # relative to the toml's folder, or absolute
+//! rule = "either"        # a keyword when either head hears it (kws::head); or "max": per
+//!                        # class, the larger of the two heads' probabilities
+//! file = "shipped_head.tflite"  # relative to the toml's folder, or absolute
 //! sha256 = "…"
+//! own_threshold = 0.9995 # "either" only: what this head needs; the [combine] head needs
+//!                        # [detector] threshold
 //! ```
 use std::path::{Path, PathBuf};
 
@@ -410,6 +413,10 @@ pub struct AdaptSpec {
 pub enum CombineRule {
     /// Class by class, the larger of the two probabilities (`kws::head::max_into`).
     Max,
+    /// A keyword is heard when either head hears it: the second head at the detector's
+    /// threshold, the model's own at [`CombineSpec::own_threshold`]; `silence` and `unknown`
+    /// need both heads (`kws::head::either_into`).
+    Either,
 }
 
 /// The optional `[combine]` table: a second head over the same input, whose probabilities
@@ -426,6 +433,10 @@ pub struct CombineSpec {
     pub file: PathBuf,
     #[serde(default)]
     pub sha256: String,
+    /// [`CombineRule::Either`] only: the averaged probability the model's own head needs for
+    /// a keyword, where the second head needs the detector's threshold.
+    #[serde(default)]
+    pub own_threshold: Option<f32>,
 }
 
 /// The optional `[detector]` table: what the model was tuned to on the validation streams
@@ -650,6 +661,33 @@ impl KwsMeta {
             }
             check_pin("combine.sha256", &c.sha256, &c.file)
                 .map_err(|p| invalid("combine.sha256", p))?;
+            match (c.rule, c.own_threshold) {
+                (CombineRule::Either, None) => {
+                    return Err(invalid(
+                        "combine.own_threshold",
+                        "is missing; rule = \"either\" needs the threshold of the model's own head".into(),
+                    ))
+                }
+                (CombineRule::Either, Some(t)) if !(t > 0.0 && t < 1.0) => {
+                    return Err(invalid(
+                        "combine.own_threshold",
+                        format!("is {t}; it must lie between 0 and 1 (exclusive)"),
+                    ))
+                }
+                (CombineRule::Either, Some(_)) if raw.detector.threshold.is_none() => {
+                    return Err(invalid(
+                        "detector.threshold",
+                        "is missing; rule = \"either\" in [combine] needs the threshold the second head is heard at".into(),
+                    ))
+                }
+                (CombineRule::Max, Some(_)) => {
+                    return Err(invalid(
+                        "combine.own_threshold",
+                        "is set, but only rule = \"either\" reads it; remove it".into(),
+                    ))
+                }
+                _ => {}
+            }
         }
         if let Some(t) = raw.detector.threshold {
             if !(t > 0.0 && t < 1.0) {
@@ -902,6 +940,47 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("combine.file"), "{err}");
+        // `either` names the adapted head's own threshold, and needs the detector's.
+        let either = table.replace("\"max\"", "\"either\"");
+        let with_detector = |t: &str| format!("{base}[detector]\nthreshold = 0.984\n{t}");
+        let meta = KwsMeta::parse(
+            &with_detector(&format!("{either}own_threshold = 0.9995\n")),
+            origin,
+        )
+        .unwrap();
+        let c = meta.combine.unwrap();
+        assert_eq!(
+            (c.rule, c.own_threshold),
+            (CombineRule::Either, Some(0.9995))
+        );
+        let err = KwsMeta::parse(&with_detector(&either), origin)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("combine.own_threshold") && err.contains("missing"),
+            "{err}"
+        );
+        let err = KwsMeta::parse(
+            &with_detector(&format!("{either}own_threshold = 1.0\n")),
+            origin,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("combine.own_threshold") && err.contains("between"),
+            "{err}"
+        );
+        let err = KwsMeta::parse(&format!("{base}{either}own_threshold = 0.999\n"), origin)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("detector.threshold"), "{err}");
+        let err = KwsMeta::parse(
+            &with_detector(&format!("{table}own_threshold = 0.999\n")),
+            origin,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("only rule = \"either\""), "{err}");
     }
 
     #[test]
