@@ -1008,7 +1008,7 @@ fn adapt(cfg: &Config, takes: &Path, seed: u64, model: Option<PathBuf>) -> Resul
     );
     match (r.threshold, r.own_threshold, &r.calibration) {
         (Some(t), Some(own), Some(m)) => println!(
-            "thresholds: the shipped head keeps {t}, the adapted head needs {own}: matched on {:.0} min of non-keyword audio (the shipped calibration stream), where the owner model accepts {} times and the shipped model {} times",
+            "thresholds: the shipped head needs {t}, the adapted head {own}: matched on {:.0} min of non-keyword audio (the shipped calibration stream), where the owner model accepts {} times and the shipped model {} times",
             m.stream.as_secs_f64() / 60.0,
             m.owner_events,
             m.shipped_events

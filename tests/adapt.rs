@@ -508,6 +508,26 @@ fn an_either_owner_model_runs_in_litert_as_in_rust_and_through_the_recognizer() 
     };
     let err = self_check(&toml, max, &s.replay).unwrap_err().to_string();
     assert!(err.contains("differ"), "{err}");
+    // Nor a contract whose thresholds are not the ones matched, however close.
+    let other = Either {
+        own_threshold: 0.9994,
+        ..either.clone()
+    };
+    let wrong = OwnerHead {
+        adapted: &net,
+        beside: Some(Beside::Either(&s.net, &other)),
+    };
+    let err = self_check(&toml, wrong, &s.replay).unwrap_err().to_string();
+    assert!(err.contains("thresholds"), "{err}");
+    // Nor another adapted head, even where the join would hide it above the threshold.
+    let shipped_as_adapted = OwnerHead {
+        adapted: &s.net,
+        beside: Some(Beside::Either(&s.net, &either)),
+    };
+    let err = self_check(&toml, shipped_as_adapted, &s.replay)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("differ"), "{err}");
 }
 
 #[test]

@@ -576,8 +576,8 @@ pub struct MatchedEither {
 
 /// For an `either` owner model (`kws::head::Either`, `template` giving its labels): the
 /// thresholds at which it makes no more false accepts on `c` than the shipped head alone at
-/// `detector.threshold`. The shipped head's threshold is the loosest of [`candidates`] (from
-/// the shipped one up) for which some adapted-head threshold of [`own_candidates`] (above
+/// `detector.threshold`. The shipped head's threshold is the loosest of the shipped one and
+/// the [`candidates`] above it for which some adapted-head threshold of [`own_candidates`] (above
 /// it) gets there, and the adapted head's the loosest of those. Why in that order: the
 /// shipped head's threshold is what the other voices' words are heard at, and keeping it
 /// where it was is the point of the rule; the adapted head is surest of the owner's words
@@ -595,10 +595,11 @@ pub fn matched_either(
     let counted = Some(c.counted.as_slice());
     let shipped_events = events(shipped, counted, hop, detector, labels)?;
     let stream = hop * shipped.len() as u32;
-    for ts in candidates(detector.threshold)
+    // The shipped threshold itself first, wherever it lies on the candidates' grid.
+    let above = candidates(detector.threshold)
         .into_iter()
-        .filter(|&t| t >= detector.threshold)
-    {
+        .filter(|&t| t > detector.threshold);
+    for ts in std::iter::once(detector.threshold).chain(above) {
         let cfg = DetectorConfig {
             threshold: ts,
             ..detector.clone()

@@ -667,7 +667,6 @@ pub fn self_check(
     owner: net::OwnerHead<'_>,
     inputs: &[trainer::Example],
 ) -> Result<(), AdaptError> {
-    use crate::kws::model::Classifier;
     let meta = owner::check(toml).map_err(AdaptError::SelfCheck)?;
     let mut model = crate::kws::front_end::load_classifier(&meta)
         .map_err(|e| AdaptError::SelfCheck(e.to_string()))?;
@@ -678,19 +677,60 @@ pub fn self_check(
             if owner.beside.is_some() { "does" } else { "does not" }
         )));
     }
-    // The `either` rule magnifies differences above the adapted head's own threshold; the
-    // heads themselves must still agree to SELF_CHECK_TOLERANCE.
+    // The `either` rule magnifies differences above the adapted head's own threshold, so the
+    // joined answers get that much room; the contract's thresholds must be the ones matched,
+    // exactly, and each head alone must agree to SELF_CHECK_TOLERANCE.
     let tolerance = match owner.beside {
-        Some(net::Beside::Either(_, e)) => SELF_CHECK_TOLERANCE * e.slope().max(1.0),
+        Some(net::Beside::Either(shipped, e)) => {
+            let written = (
+                meta.detector.threshold,
+                meta.combine.as_ref().and_then(|c| c.own_threshold),
+            );
+            if written != (Some(e.threshold), Some(e.own_threshold)) {
+                return Err(AdaptError::SelfCheck(format!(
+                    "the written contract's thresholds {written:?} are not the matched ({}, {}); the owner model was not switched to",
+                    e.threshold, e.own_threshold
+                )));
+            }
+            let logits = meta.model.output == crate::kws::meta::ModelOutput::Logits;
+            let load = |path: PathBuf, sha: &str| {
+                crate::kws::model::LiteRtClassifier::load(&path, meta.labels.clone(), logits, sha)
+                    .map_err(|e| AdaptError::SelfCheck(e.to_string()))
+            };
+            let combine = meta.combine.as_ref().zip(meta.combine_path());
+            let Some((spec, second_path)) = combine else {
+                return Err(AdaptError::SelfCheck(
+                    "the written contract names no second head; the owner model was not switched to".into(),
+                ));
+            };
+            for (mut head, net) in [
+                (load(meta.model_path(), &meta.model.sha256)?, owner.adapted),
+                (load(second_path, &spec.sha256)?, shipped),
+            ] {
+                agree(&mut head, |x| net.predict(x), inputs, SELF_CHECK_TOLERANCE)?;
+            }
+            SELF_CHECK_TOLERANCE * e.slope().max(1.0)
+        }
         _ => SELF_CHECK_TOLERANCE,
     };
-    let mut scores = vec![0.0f32; meta.labels.len()];
+    agree(&mut model, |x| owner.predict(x), inputs, tolerance)
+}
+
+/// LiteRT's `model` and the Rust `mine` give the same scores, within `tolerance`, on a few of
+/// `inputs`, and only finite ones.
+fn agree(
+    model: &mut dyn crate::kws::model::Classifier,
+    mine: impl Fn(&[f32]) -> Vec<f32>,
+    inputs: &[trainer::Example],
+    tolerance: f32,
+) -> Result<(), AdaptError> {
+    let mut scores = vec![0.0f32; model.labels().len()];
     let step = (inputs.len() / 8).max(1);
     for e in inputs.iter().step_by(step).take(8) {
         model
             .classify(&e.x, &mut scores)
             .map_err(|e| AdaptError::SelfCheck(e.to_string()))?;
-        let mine = owner.predict(&e.x);
+        let mine = mine(&e.x);
         if let Some(bad) = scores.iter().chain(&mine).find(|v| !v.is_finite()) {
             return Err(AdaptError::SelfCheck(format!(
                 "the written head gives a score of {bad}, not a finite number (training diverged); the owner model was not switched to"

@@ -80,11 +80,10 @@ pub struct TrainConfig {
     /// Every keyword take also played backwards, as an `unknown` example
     /// (`takes::training_examples`).
     pub reversed_takes: bool,
-    /// The owner model may keep the shipped head beside the adapted one and answer, class by
-    /// class, with the larger probability (`[combine] rule = "max"`, `kws::head`): it does when
-    /// that gets as many held-out takes right as the adapted head alone
-    /// (`adapt::beside_or_alone`). Not a training setting: it changes what is measured,
-    /// matched and written.
+    /// The owner model may keep the shipped head beside the adapted one (`[combine]` rule
+    /// `either`, else `max`; `kws::head`): it does when that gets as many held-out takes right
+    /// as the adapted head alone (`adapt::plan`). False: the adapted head alone, neither rule
+    /// tried. Not a training setting: it changes what is measured, matched and written.
     pub max_with_shipped: bool,
 }
 

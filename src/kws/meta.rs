@@ -415,14 +415,15 @@ pub enum CombineRule {
     Max,
     /// A keyword is heard when either head hears it: the second head at the detector's
     /// threshold, the model's own at [`CombineSpec::own_threshold`]; `silence` and `unknown`
-    /// need both heads (`kws::head::either_into`).
+    /// need both heads (`kws::head::Either::join_into`). The detector averages the joined
+    /// scores, so this is approximately, not exactly, two detectors side by side.
     Either,
 }
 
 /// The optional `[combine]` table: a second head over the same input, whose probabilities
 /// are joined with the model's own by `rule`. `chatterbox adapt` writes it into owner models
-/// to keep a copy of the shipped head the adapted one came from (`crate::adapt::beside_or_alone`
-/// says why). The second head must read the same input (checked at load) and give the same
+/// to keep a copy of the shipped head the adapted one came from (`crate::adapt::plan` says
+/// why). The second head must read the same input (checked at load) and give the same
 /// labels in the same order (only their count is checked: it is read with this contract's
 /// labels file).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
