@@ -475,11 +475,17 @@ pub fn detection_hops(
 /// (in f64, so the f32 written into the contract reads back as the short number it is, 0.988
 /// and not 0.98800004); only those strictly between 0 and 1, each once.
 pub fn candidates(shipped: f32) -> Vec<f32> {
+    near_one(shipped, (0..=26).map(|k| 1.5 - 0.05 * f64::from(k)), 1e4)
+}
+
+/// `1 - (1 - shipped) * f` for each of `factors` (largest first), rounded to `1 / scale` in
+/// f64, below 1 and above 0, each once, loosest first.
+fn near_one(shipped: f32, factors: impl IntoIterator<Item = f64>, scale: f64) -> Vec<f32> {
     let distance = 1.0 - f64::from(shipped);
     let mut out: Vec<f32> = Vec::new();
-    for k in 0..=26 {
-        let t = 1.0 - distance * (1.5 - 0.05 * f64::from(k));
-        let t = (((t * 1e4).round() / 1e4) as f32).min(BELOW_ONE);
+    for f in factors {
+        let t = 1.0 - distance * f;
+        let t = (((t * scale).round() / scale) as f32).min(BELOW_ONE);
         if t > 0.0 && out.last().is_none_or(|&l| t > l) {
             out.push(t);
         }
@@ -554,16 +560,7 @@ pub fn matched_threshold(
 /// and it is surest of the owner's words (on the validation owners it heard as many of
 /// them at 0.998 as the `max` pair did at 0.992).
 pub fn own_candidates(shipped: f32) -> Vec<f32> {
-    let distance = 1.0 - f64::from(shipped);
-    let mut out: Vec<f32> = Vec::new();
-    for f in [0.5, 0.25, 0.1, 0.05, 0.025, 0.01, 0.005] {
-        let t = 1.0 - distance * f;
-        let t = (((t * 1e5).round() / 1e5) as f32).min(BELOW_ONE);
-        if t > 0.0 && out.last().is_none_or(|&l| t > l) {
-            out.push(t);
-        }
-    }
-    out
+    near_one(shipped, [0.5, 0.25, 0.1, 0.05, 0.025, 0.01, 0.005], 1e5)
 }
 
 /// What [`matched_either`] found: the detector threshold (the shipped head's) and how the
