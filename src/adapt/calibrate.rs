@@ -297,7 +297,7 @@ pub fn scores(net: &Net, c: &Calibration) -> Vec<Option<Vec<f32>>> {
                 x.clear();
                 x.extend_from_slice(&firsts[start * o..end * o]);
                 for layer in rest {
-                    forward_lanes(layer, &x, &mut y);
+                    layer.forward(&x, &mut y);
                     std::mem::swap(&mut x, &mut y);
                 }
                 crate::kws::model::softmax_in_place(&mut x);
@@ -373,45 +373,6 @@ pub fn keep_near(
         hops,
         counted: c.counted.clone(),
     }
-}
-
-/// `Dense::forward` for one input row, its dot products summed in 8 lanes so the compiler
-/// can use vector instructions (the trainer's forward keeps its own summation order, which
-/// the trained weights depend on). Calibration runs the head over thousands of hops, and
-/// this is most of the time it adds to an adaptation.
-fn forward_lanes(layer: &super::net::Dense, x: &[f32], y: &mut Vec<f32>) {
-    if x.len() != layer.inputs {
-        layer.forward(x, y);
-        return;
-    }
-    y.clear();
-    y.extend(
-        layer
-            .w
-            .chunks_exact(layer.inputs)
-            .zip(&layer.b)
-            .map(|(w, b)| {
-                let mut lanes = [0f32; 8];
-                let (wc, xc) = (w.chunks_exact(8), x.chunks_exact(8));
-                let tail: f32 = wc
-                    .remainder()
-                    .iter()
-                    .zip(xc.remainder())
-                    .map(|(a, b)| a * b)
-                    .sum();
-                for (a, b) in wc.zip(xc) {
-                    for i in 0..8 {
-                        lanes[i] += a[i] * b[i];
-                    }
-                }
-                let s = b + tail + lanes.iter().sum::<f32>();
-                if layer.relu {
-                    s.max(0.0)
-                } else {
-                    s
-                }
-            }),
-    );
 }
 
 /// How many detections the runtime's detector makes over `scores` (one entry per hop) at the

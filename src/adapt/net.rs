@@ -29,15 +29,41 @@ impl Dense {
                 .zip(self.w.chunks_exact(self.inputs))
                 .zip(&self.b)
             {
-                let mut s = *bo;
-                for (a, b) in wo.iter().zip(xr) {
-                    s += a * b;
-                }
+                let s = bo + dot(wo, xr);
                 *yo = if self.relu { s.max(0.0) } else { s };
             }
         }
     }
 }
+
+/// `a · b`, summed in [`LANES`] interleaved partial sums, then those in order, then the tail.
+///
+/// Why: a single running sum is one long chain of dependent additions, which the compiler
+/// may not reorder (float addition is not associative), so it can use neither vector
+/// instructions nor more than one adder; with independent lanes it uses both (SSE/AVX on the
+/// host, NEON on the Pi). Every forward pass here (training, held-out takes, the calibration
+/// stream) goes through this one function, so the order, and with it every trained weight,
+/// is the same on every machine and build: Rust never fuses or reassociates float
+/// operations unless asked.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; LANES];
+    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ac.zip(bc) {
+        for i in 0..LANES {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// Partial sums in [`dot`]: 8 f32 fill one AVX register or two NEON ones.
+const LANES: usize = 8;
 
 /// What one example's output should be: its class, or a distribution over the classes (a
 /// soft target, e.g. mixed with what the shipped head says about it).

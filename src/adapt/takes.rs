@@ -15,7 +15,7 @@ use super::AdaptError;
 use crate::audio::wav::{convert, read_clip};
 use crate::audio::PcmFormat;
 use crate::kws::embedding::{
-    EmbeddingStream, LiteRtSpeechModels, Produced, BLOCK_SAMPLES, EMBEDDING_DIM,
+    EmbeddingStream, LiteRtSpeechModels, Produced, SilenceMemo, BLOCK_SAMPLES, EMBEDDING_DIM,
 };
 use crate::kws::front_end::FrontEnd;
 use crate::kws::meta::KwsMeta;
@@ -355,7 +355,9 @@ fn windows_of(
     window: usize,
     n: usize,
 ) -> Result<Vec<Example>, AdaptError> {
-    let mut stream = EmbeddingStream::new(Box::new(models), 1);
+    // Every take is streamed inside zeros: their silent blocks and embeddings are computed
+    // once (exactly the same values, `SilenceMemo`).
+    let mut stream = EmbeddingStream::new(Box::new(SilenceMemo::new(models)), 1);
     let mut out = Vec::new();
     let mut embeddings: Vec<f32> = Vec::new();
     for (s, label) in clips {
@@ -363,7 +365,10 @@ fn windows_of(
         // zeros | take | zeros: the take starts at `lead`; windows end at embedding ends, so
         // the windows holding the whole take end between `lead + take` and `lead + window`.
         let lead = window - take.len();
-        let mut audio = vec![0.0f32; 2 * lead + take.len()];
+        // No window below ends later than `late` allows (end ≤ lead + take + 9/20 window), so
+        // the zeros after that would only feed embeddings nothing reads.
+        let last_end = (lead + take.len() + window * 9 / 20).min(2 * lead + take.len());
+        let mut audio = vec![0.0f32; last_end];
         audio[lead..lead + take.len()].copy_from_slice(take);
         stream.reset();
         embeddings.clear();

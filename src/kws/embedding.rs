@@ -135,6 +135,71 @@ impl SpeechModels for LiteRtSpeechModels {
     }
 }
 
+/// [`SpeechModels`] that remember what they give for silence: the mel frames of an all-zero
+/// block, and the embedding of a window of nothing but those frames; every other input goes
+/// to `M`.
+///
+/// Why: `chatterbox adapt` streams each training take inside about a second of zeros on
+/// either side (`adapt::takes`), so on every take the same silent blocks and several of the
+/// same all-silent embeddings would be computed again, at about 1 ms of the Pi's budget each.
+/// The answer is reused only for an input equal, value for value, to the one it was computed
+/// from, so the stream gives exactly what `M` alone gives (LiteRT on one thread is
+/// deterministic).
+#[derive(Debug)]
+pub struct SilenceMemo<M> {
+    inner: M,
+    /// Raw mel frames of an all-zero block.
+    silent_mel: Option<Vec<f32>>,
+    /// A window of scaled silent frames, and its embedding.
+    silent_embedding: Option<(Vec<f32>, Vec<f32>)>,
+    /// Frames in a row, up to the last, from all-zero blocks: when an embedding's window
+    /// is no longer than this, it is the silent window (the stream embeds its last frames).
+    silent_frames: usize,
+}
+
+impl<M: SpeechModels> SilenceMemo<M> {
+    pub fn new(inner: M) -> Self {
+        Self {
+            inner,
+            silent_mel: None,
+            silent_embedding: None,
+            silent_frames: 0,
+        }
+    }
+}
+
+impl<M: SpeechModels> SpeechModels for SilenceMemo<M> {
+    fn mel(&mut self, block: &[f32], frames: &mut [f32]) -> Result<(), ModelError> {
+        if !block.iter().all(|&v| v == 0.0) {
+            self.silent_frames = 0;
+            return self.inner.mel(block, frames);
+        }
+        self.silent_frames += frames.len() / MEL_BINS;
+        match &self.silent_mel {
+            Some(m) if m.len() == frames.len() => frames.copy_from_slice(m),
+            _ => {
+                self.inner.mel(block, frames)?;
+                self.silent_mel = Some(frames.to_vec());
+            }
+        }
+        Ok(())
+    }
+
+    fn embed(&mut self, mels: &[f32], embedding: &mut [f32]) -> Result<(), ModelError> {
+        if let Some((key, value)) = &self.silent_embedding {
+            if key.as_slice() == mels && value.len() == embedding.len() {
+                embedding.copy_from_slice(value);
+                return Ok(());
+            }
+        }
+        self.inner.embed(mels, embedding)?;
+        if self.silent_embedding.is_none() && self.silent_frames >= mels.len() / MEL_BINS {
+            self.silent_embedding = Some((mels.to_vec(), embedding.to_vec()));
+        }
+        Ok(())
+    }
+}
+
 /// What one push produced, in stream order (for tests and diagnostics).
 #[derive(Debug, Clone, Copy)]
 pub enum Produced<'a> {
@@ -354,6 +419,91 @@ mod tests {
         for chunks in [&[1][..], &[7, 300, 4096], &[1279, 1281], &[160]] {
             assert_eq!(run(chunks, total), reference, "chunks {chunks:?}");
         }
+    }
+
+    /// A deterministic stand-in whose every output depends on every input value, counting
+    /// its calls (mel, embedding).
+    #[derive(Clone, Default)]
+    struct Counting(std::sync::Arc<[std::sync::atomic::AtomicUsize; 2]>);
+
+    impl Counting {
+        fn calls(&self) -> [usize; 2] {
+            use std::sync::atomic::Ordering::Relaxed;
+            [self.0[0].load(Relaxed), self.0[1].load(Relaxed)]
+        }
+    }
+
+    impl SpeechModels for Counting {
+        fn mel(&mut self, block: &[f32], frames: &mut [f32]) -> Result<(), ModelError> {
+            self.0[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let sum: f32 = block
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v * (i % 7) as f32)
+                .sum();
+            frames
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, f)| *f = sum + i as f32);
+            Ok(())
+        }
+
+        fn embed(&mut self, mels: &[f32], embedding: &mut [f32]) -> Result<(), ModelError> {
+            self.0[1].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let sum: f32 = mels
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v * (i % 5) as f32)
+                .sum();
+            embedding
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, e)| *e = sum - i as f32);
+            Ok(())
+        }
+    }
+
+    /// Every embedding of `clips`, each streamed as `adapt` streams a take: 16 480 zeros, the
+    /// clip, 16 480 zeros.
+    fn embeddings_of(models: Box<dyn SpeechModels>, clips: &[Vec<f32>]) -> Vec<f32> {
+        let mut s = EmbeddingStream::new(models, 1);
+        let mut out = Vec::new();
+        for clip in clips {
+            let mut audio = vec![0.0f32; 16_480];
+            audio.extend_from_slice(clip);
+            audio.extend(std::iter::repeat_n(0.0, 16_480));
+            s.reset();
+            s.push_observed(&audio, &mut |p| {
+                if let Produced::Embedding(e) = p {
+                    out.extend_from_slice(e);
+                }
+            })
+            .unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn the_silence_memo_changes_no_value_and_saves_the_silent_calls() {
+        let clips: Vec<Vec<f32>> = (1..4)
+            .map(|k| {
+                (0..16_000)
+                    .map(|i| ((i * k) % 97) as f32 / 200.0 + 0.01)
+                    .collect()
+            })
+            .collect();
+        let plain = Counting::default();
+        let reference = embeddings_of(Box::new(plain.clone()), &clips);
+        let inner = Counting::default();
+        let memo = embeddings_of(Box::new(SilenceMemo::new(inner.clone())), &clips);
+        assert_eq!(memo, reference, "the same values, value for value");
+        assert_eq!(reference.len(), 3 * 28 * EMBEDDING_DIM);
+        // Each clip's 48 960 samples are blocks 0-36, of which 0-11 and 26-36 are silent, and
+        // embeddings 0-27, of which 0-2 and 26-27 read only silent blocks (embedding j reads
+        // blocks j..=j+9): each computed once, on the first clip.
+        let ([pm, pe], [mm, me]) = (plain.calls(), inner.calls());
+        assert_eq!((pm, pe), (3 * 37, 3 * 28));
+        assert_eq!((pm - mm, pe - me), (3 * 23 - 1, 3 * 5 - 1));
     }
 
     #[test]
