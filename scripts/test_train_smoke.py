@@ -209,6 +209,7 @@ def test_pipeline_tiny_run():
                    "--epochs", "2", "--max-steps", "2", "--jobs", "1", "--threads", "1",
                    "--no-stream"])
         assert rc == 0
+        check_eval_audio_only(cache)
         for f in ("kws.tflite", "labels.txt", "kws.toml", "README.md", "metrics.json"):
             assert (out / f).stat().st_size > 0, f
         import json  # noqa: PLC0415
@@ -279,6 +280,24 @@ def test_pipeline_tiny_run():
         check_distill_and_reexport(tmp, out, cache)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_eval_audio_only(cache: Path) -> None:
+    """The protocol's evaluation clips made without the training set (what adapt_trial
+    measures on) are the ones `dataset.build` made with it, value for value."""
+    from kws import dataset, synth  # noqa: PLC0415
+
+    settings = synth.synthesize(cache, 1234, jobs=1, scale=0.1, engines={"espeak"})
+    for split in ("val", "test", "test_clean"):
+        [f] = cache.glob(f"eval-{split}-*.npz")
+        with np.load(f) as z:
+            built = {k: z[k] for k in z.files}
+        f.rename(f.with_name("built-" + f.name))
+        again = dataset.eval_audio_only(cache, settings, 1234, split, aug_copies=1, workers=1)
+        assert f.exists(), f"{f} written again under the name build() gives it"
+        assert set(again) == set(built) and len(built["y"]) > 0, split
+        for k in built:
+            assert np.array_equal(built[k], again[k]), (split, k)
 
 
 def make_takes(root: Path, words=("go", "stop"), per_word=6) -> None:

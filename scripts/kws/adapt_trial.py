@@ -5,8 +5,8 @@ prepares). A held-out TEST voice family plays the owner, as in finetune_trial.py
     cargo bench --bench adapt                                         (then, from the root)
 
 With `--split val` VALIDATION voice families play the owners instead (default mbrola-us2,
-cmu-ked, mbrola-de5, espeak-en-gb-x-gbclan: every validation family of the embedding cache), and everything below comes from the validation split: the
-eval sets are the VALIDATION clips of the embedding cache (`x_val`), "other voices" are the
+cmu-ked, mbrola-de5, espeak-en-gb-x-gbclan: every validation family), and everything below comes from the validation split: the
+eval sets are the protocol's VALIDATION clips, "other voices" are the
 other validation families, the false-accept speech is the VALIDATION half of the real English
 speech; it is written to `<cache>/adapt-trial-val/`. This is the mode to CHOOSE on (the
 training variant of `adapt`); the test mode only reports, once.
@@ -22,8 +22,10 @@ Writes to `<cache>/adapt-trial/` (test split; "test" below reads "val" with `--s
   rates (and pitch, where the engine has one) inside the narrow TAKE_BANDS;
   and `<family>/takes/unknown/owner_nohash_<i>.wav`: config.ENROLL_OTHER_WORDS once each in
   that voice, as `enroll` and the toy ask for them after the keywords (every third held out);
-* `eval-<family>.bin`: that family's clips of the synthetic noisy TEST set (the embedding cache
-  train_head.py built, centred as `chatterbox evaluate` places them), every test family, in the
+* `eval-<family>.bin`: that family's clips of the synthetic noisy TEST set (the protocol's
+  test clips, `dataset.eval_audio_only`, or an older embedding cache holding `x_test` when
+  one is there or given with `--embedding`; centred as `chatterbox evaluate` places them),
+  every test family, in the
   replay format of adapt_pack.py; for the owner families also `eval-<family>-unlike.bin`: only
   the clips whose rate and pitch lie outside the takes' bands (a test clip at a take's setting
   would be a near-copy of it);
@@ -38,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -147,6 +150,38 @@ def test_clip_settings(cache: Path, fam: np.ndarray) -> list[str | None]:
     return ids
 
 
+def eval_clips(cache: Path, split: str, embedding: Path | None):
+    """The split's synthetic noisy clips as head inputs: (x [B, N, 96], y, family, setting id
+    or None, where from).
+
+    From an embedding cache that holds `x_<split>` when one is given or there (the layout
+    train_head.py wrote before the protocol's split); otherwise the protocol's own
+    evaluation clips (`dataset.eval_audio_only`: the clips every model's test figures are
+    measured on, made without the training set), centred and embedded as
+    `chatterbox evaluate` does, the embeddings kept in the cache by the clips' hash."""
+    src = embedding
+    if src is None:
+        def has(f: Path) -> bool:
+            with np.load(f) as z:
+                return f"x_{split}" in z.files
+        src = max((f for f in cache.glob("embedding-*.npz") if has(f)),
+                  key=lambda f: f.stat().st_mtime, default=None)
+    if src is not None:
+        with np.load(src) as z:
+            x, y, fam = z[f"x_{split}"], z[f"y_{split}"], z[f"family_{split}"]
+        return x, y, fam, test_clip_settings(cache, fam), src.name
+    from . import dataset, train_head  # noqa: PLC0415
+
+    settings = synth.synthesize(cache, train_head.DATA_SEED, scale=train_head.DATA_SCALE)
+    ev = dataset.eval_audio_only(cache, settings, train_head.DATA_SEED, split)
+    n = tomllib.loads((E.MODELS_DIR / "kws.toml").read_text())["embedding"]["embeddings"]
+    x = train_head.clip_embeddings(ev["audio"], n, cache=cache)
+    # The protocol calls its silence clips' family "noise"; the bench reads eval-silence.bin.
+    fam = np.where(ev["fam"] == "noise", "silence", ev["fam"])
+    ids = [str(i) or None for i in ev["setting"]]
+    return x, ev["y"], fam, ids, f"protocol {split} clips (dataset.eval_audio_only)"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cache", type=Path, default=C.default_cache())
@@ -156,7 +191,8 @@ def main(argv=None) -> int:
                    help="owner families of that split (default: " + "; ".join(
                        f"{k}: {' '.join(v)}" for k, v in DEFAULT_FAMILIES.items()) + ")")
     p.add_argument("--embedding", type=Path,
-                   help="the embedding cache holding x_<split> (default: the newest that does)")
+                   help="an embedding cache holding x_<split> (default: the newest that "
+                        "does, else the protocol's own clips)")
     p.add_argument("--per-word", type=int, default=9,
                    help="takes of each keyword (every third held out; the toy asks for 6)")
     p.add_argument("--out", type=Path,
@@ -179,17 +215,7 @@ def main(argv=None) -> int:
         if not (takes / C.UNKNOWN).exists():
             print(f"other-word takes: {fam} ...", flush=True)
             record_other_takes(takes, fam, a.seed)
-    src = a.embedding
-    if src is None:
-        def has(f: Path) -> bool:
-            with np.load(f) as z:
-                return f"x_{split}" in z.files
-        src = max((f for f in a.cache.glob("embedding-*.npz") if has(f)),
-                  key=lambda f: f.stat().st_mtime)
-    with np.load(src) as z:
-        x, y, fam = z[f"x_{split}"], z[f"y_{split}"], z[f"family_{split}"]
-    meta["embedding"] = src.name
-    ids = test_clip_settings(a.cache, fam)
+    x, y, fam, ids, meta["embedding"] = eval_clips(a.cache, split, a.embedding)
     by_id = {s["id"]: s for s in json.loads((a.cache / "settings.json").read_text())}
     classes = len(C.LABELS)
 

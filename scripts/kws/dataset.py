@@ -137,30 +137,28 @@ def from_metrics_with_path(cache: Path, m: dict, jobs: int = 2, log=print):
     return data, path, settings
 
 
-def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,
-          unknown_keep: float = 0.7, eval_unknown_keep: float = 0.25,
-          silence_ratio: float = 1.5, workers: int = 2,
-          speech_commands: Path | None = None, balance_engines: bool = False,
-          speech_negatives: float = 0.0, log=print):
-    """Returns {split: (X float16 [N,129,124], y int64 [N], fam list[str])} and cache path."""
+def _key(settings: list[Setting], seed: int, aug_copies: int, unknown_keep: float,
+         eval_unknown_keep: float, silence_ratio: float, speech_commands: Path | None,
+         per_engine: dict[str, int], speech_negatives: float) -> str:
+    """The cache key of a data set: its arrays and its evaluation clips are named by it."""
     key = {"seed": seed, "aug": aug_copies, "uk": unknown_keep, "euk": eval_unknown_keep,
            "sil": silence_ratio, "ids": [s.id for s in settings],
            "sc": str(speech_commands), "v": 5}
-    per_engine = engine_copies(settings, aug_copies) if balance_engines else {}
     if per_engine:
         key["balance"] = per_engine  # absent otherwise, so older caches stay valid
     if speech_negatives:
         key["speech_neg"] = speech_negatives
-        log(f"dataset: training copies per engine {per_engine}")
-    key = json.dumps(key, sort_keys=True)
-    h = hashlib.sha1(key.encode()).hexdigest()[:12]
-    dst = cache / f"dataset-{h}.npz"
-    if dst.exists():
-        log(f"dataset: cached {dst}")
-        z = np.load(dst, allow_pickle=False)
-        return {s: (z[f"{s}_X"], z[f"{s}_y"], list(z[f"{s}_fam"])) for s in SPLIT_NO}, dst
+    return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
-    t0 = time.time()
+
+def _split_jobs(cache: Path, settings: list[Setting], seed: int, aug_copies: int,
+                unknown_keep: float, eval_unknown_keep: float, silence_ratio: float,
+                speech_commands: Path | None, per_engine: dict[str, int],
+                speech_negatives: float, log=print):
+    """Yields (split, jobs) for train, val, test, test_clean in that order, with the pools
+    each split's jobs are rendered from set. The unknown words kept are drawn from one
+    generator across the splits in this order, so a split's jobs are the same whether or
+    not the splits before it are rendered (`eval_audio_only`)."""
     rng = np.random.default_rng([seed, 99])
     by_split: dict[str, list[tuple[Setting, str, np.ndarray]]] = {"train": [], "val": [],
                                                                    "test": []}
@@ -189,7 +187,6 @@ def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,
         src = "test" if sp != "val" else "val"
         _POOLS[sp] = A.Pools(rirs(src), list(bgs[src].values()), babble(src))
 
-    out = {}
     for split in ("train", "val", "test", "test_clean"):
         src = "test" if split == "test_clean" else split
         copies = aug_copies if split == "train" else 1
@@ -215,6 +212,43 @@ def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,
         n_sil = int(silence_ratio * n_kw / len(C.KEYWORDS)) if n_kw else 8
         jobs += [Job("silence", LABEL_INDEX[C.SILENCE], "noise", None, 1.0)
                  for _ in range(n_sil)]
+        yield split, jobs
+
+
+def _save_eval(cache: Path, h: str, split: str, audio: np.ndarray, jobs: list[Job]) -> Path:
+    """The evaluation clips as audio, so that a model with another front end (not this
+    STFT) is measured on exactly the same clips (kws.protocol)."""
+    dst = cache / f"eval-{split}-{h}.npz"
+    tmp_a = cache / f"eval-{split}-{h}.tmp.npz"
+    np.savez(tmp_a, audio=audio, y=np.array([j.label for j in jobs], np.int64),
+             fam=np.array([j.family for j in jobs]),
+             setting=np.array([j.setting for j in jobs]))
+    tmp_a.replace(dst)
+    return dst
+
+
+def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,
+          unknown_keep: float = 0.7, eval_unknown_keep: float = 0.25,
+          silence_ratio: float = 1.5, workers: int = 2,
+          speech_commands: Path | None = None, balance_engines: bool = False,
+          speech_negatives: float = 0.0, log=print):
+    """Returns {split: (X float16 [N,129,124], y int64 [N], fam list[str])} and cache path."""
+    per_engine = engine_copies(settings, aug_copies) if balance_engines else {}
+    if speech_negatives:
+        log(f"dataset: training copies per engine {per_engine}")
+    h = _key(settings, seed, aug_copies, unknown_keep, eval_unknown_keep, silence_ratio,
+             speech_commands, per_engine, speech_negatives)
+    dst = cache / f"dataset-{h}.npz"
+    if dst.exists():
+        log(f"dataset: cached {dst}")
+        z = np.load(dst, allow_pickle=False)
+        return {s: (z[f"{s}_X"], z[f"{s}_y"], list(z[f"{s}_fam"])) for s in SPLIT_NO}, dst
+
+    t0 = time.time()
+    out = {}
+    for split, jobs in _split_jobs(cache, settings, seed, aug_copies, unknown_keep,
+                                   eval_unknown_keep, silence_ratio, speech_commands,
+                                   per_engine, speech_negatives, log):
         audio = _render(jobs, split, seed, workers)
         X = F.batch_log_features(audio)
         y = np.array([j.label for j in jobs], np.int64)
@@ -226,18 +260,32 @@ def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,
         if split == "test_clean":
             np.save(cache / f"test-clean-audio-{h}.npy", audio)
         if split != "train":
-            # The evaluation clips as audio, so that a model with another front end (not
-            # this STFT) is measured on exactly the same clips (kws.protocol).
-            tmp_a = cache / f"eval-{split}-{h}.tmp.npz"
-            np.savez(tmp_a, audio=audio, y=y, fam=np.array(fam),
-                     setting=np.array([j.setting for j in jobs]))
-            tmp_a.replace(cache / f"eval-{split}-{h}.npz")
+            _save_eval(cache, h, split, audio, jobs)
     tmp = dst.with_suffix(".tmp.npz")
     np.savez(tmp, **{f"{s}_X": v[0] for s, v in out.items()},
              **{f"{s}_y": v[1] for s, v in out.items()},
              **{f"{s}_fam": np.array(v[2]) for s, v in out.items()})
     tmp.replace(dst)
     return out, dst
+
+
+def eval_audio_only(cache: Path, settings: list[Setting], seed: int, split: str,
+                    aug_copies: int = 3, workers: int = 2, log=print) -> dict[str, np.ndarray]:
+    """`eval_audio` of the data set `build` makes from these arguments (its other defaults),
+    without rendering or featurizing the training set: the same clips, value for value, in
+    minutes instead of the training set's hour. The file is the one `build` writes, so
+    either serves the other."""
+    h = _key(settings, seed, aug_copies, 0.7, 0.25, 1.5, None, {}, 0.0)
+    dst = cache / f"eval-{split}-{h}.npz"
+    if not dst.exists():
+        for sp, jobs in _split_jobs(cache, settings, seed, aug_copies, 0.7, 0.25, 1.5, None,
+                                    {}, 0.0, log):
+            if sp == split:
+                t0 = time.time()
+                _save_eval(cache, h, split, _render(jobs, split, seed, workers), jobs)
+                log(f"dataset: {split} clips alone: {len(jobs)} in {time.time() - t0:.0f}s")
+                break
+    return eval_audio(cache / f"dataset-{h}.npz", split)
 
 
 def eval_audio(ds_path: Path, split: str) -> dict[str, np.ndarray]:

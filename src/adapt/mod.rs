@@ -173,6 +173,10 @@ pub fn adapt_unless(
         held,
         train,
     } = prepare(req, cfg.noisy_copies, cfg.reversed_takes)?;
+    log::debug!(
+        "adapt: takes through the front end by {:.2} s",
+        t0.elapsed().as_secs_f32()
+    );
     go_on(Stage::Working)?;
     let before = trainer::accuracy(&shipped.net, &held);
     let in_use = in_use_accuracy(&req.state_dir, &shipped.meta, &held);
@@ -191,8 +195,10 @@ pub fn adapt_unless(
         &|| ask(Stage::Working),
     )
     .ok_or(AdaptError::Stopped)?;
+    log::debug!("adapt: trained by {:.2} s", t0.elapsed().as_secs_f32());
     go_on(Stage::Working)?;
     let plan = plan(&shipped, &adapted, &held, cfg)?;
+    log::debug!("adapt: planned by {:.2} s", t0.elapsed().as_secs_f32());
     let owner_head = plan.head(&shipped.net, &adapted);
     let after = plan.accuracy;
     // Better than the shipped head, and than the owner model in use: a new adaptation must
@@ -207,6 +213,10 @@ pub fn adapt_unless(
         (threshold, calibration) = (Some(t), m);
         go_on(Stage::Working)?;
         install(req, &shipped, owner_head, t, &go_on)?;
+        log::debug!(
+            "adapt: checked and installed by {:.2} s",
+            t0.elapsed().as_secs_f32()
+        );
     }
     Ok(AdaptReport {
         before,

@@ -439,6 +439,29 @@ mod tests {
     }
 
     #[test]
+    fn dot_sums_every_product_including_the_tail_past_the_lanes() {
+        let mut rng = SplitMix64::new(7);
+        for n in [0usize, 1, 5, 8, 13, 96, 1024, 1027] {
+            let a: Vec<f32> = (0..n).map(|_| rng.normal()).collect();
+            let b: Vec<f32> = (0..n).map(|_| rng.normal()).collect();
+            let exact: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| f64::from(*x) * f64::from(*y))
+                .sum();
+            let got = f64::from(dot(&a, &b));
+            assert!(
+                (got - exact).abs() <= 1e-4 * (1.0 + exact.abs()),
+                "n {n}: {got} vs {exact}"
+            );
+        }
+        // The tail is summed too: one product past the last full group of lanes.
+        let mut a = vec![0.0f32; 17];
+        a[16] = 3.0;
+        assert_eq!(dot(&a, &[2.0; 17]), 6.0);
+    }
+
+    #[test]
     fn patching_round_trips_through_the_layout() {
         let text = "head_sha256 = \"00\"\ninput = [3, 4]\n[[layer]]\nin = 4\nout = 5\nweight_offset = 0\nbias_offset = 80\nactivation = \"relu\"\n[[layer]]\nin = 15\nout = 4\nweight_offset = 100\nbias_offset = 340\nactivation = \"none\"\n";
         let head = vec![0u8; 400];
