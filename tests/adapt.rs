@@ -611,6 +611,49 @@ fn the_shipped_head_stays_beside_unless_that_loses_held_out_takes() {
     assert!(head.beside.is_none() && tried.is_none());
 }
 
+/// `plan` on the shipped model and its calibration stream, with two adapted heads whose
+/// behaviour is known without training.
+#[test]
+fn plan_keeps_a_harmless_head_beside_at_the_shipped_threshold_and_refuses_one_sure_everywhere() {
+    use chatterbox::adapt::{plan, Join};
+    let s = shipped();
+    let cfg = TrainConfig::default();
+    let held: Vec<Example> = s.replay.iter().take(64).cloned().collect();
+    // The shipped head itself as the "adapted" one: at any own threshold above the shipped
+    // one it accepts a subset of what the shipped head does, so the pair accepts no more on
+    // the calibration stream at the shipped threshold and the loosest own threshold.
+    let p = plan(&s, &s.net, &held, &cfg).expect("plan");
+    let Join::Either { either, matched } = &p.join else {
+        panic!("kept {:?}", p.join)
+    };
+    assert_eq!(
+        matched.detector, 0.98,
+        "the shipped head keeps its threshold"
+    );
+    assert_eq!(either.threshold, 0.98);
+    assert_eq!(
+        either.own_threshold, 0.99,
+        "the loosest adapted-head threshold tried"
+    );
+    let tried = p.tried.expect("every join tried");
+    assert_eq!(tried.either, Some(p.accuracy));
+    assert_eq!((tried.alone, tried.beside), (p.accuracy, p.accuracy));
+    // A head sure of "go" for every input would be heard everywhere at any threshold: no
+    // pair of thresholds matches the shipped false accepts, so it is not kept beside by
+    // `either`.
+    let mut loud = s.net.clone();
+    let go = s.meta.labels.iter().position(|l| l == "go").expect("go");
+    let last = loud.layers.last_mut().expect("layers");
+    last.w.iter_mut().for_each(|w| *w = 0.0);
+    last.b
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, b)| *b = if i == go { 50.0 } else { 0.0 });
+    let p = plan(&s, &loud, &held, &cfg).expect("plan");
+    assert!(!matches!(p.join, Join::Either { .. }), "kept {:?}", p.join);
+    assert_eq!(p.tried.expect("tried").either, None);
+}
+
 #[test]
 fn missing_or_too_few_takes_are_refused_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
