@@ -23,8 +23,8 @@ Writes to `<cache>/adapt-trial/` (test split; "test" below reads "val" with `--s
   and `<family>/takes/unknown/owner_nohash_<i>.wav`: config.ENROLL_OTHER_WORDS once each in
   that voice, as `enroll` and the toy ask for them after the keywords (every third held out);
 * `eval-<family>.bin`: that family's clips of the synthetic noisy TEST set (the protocol's
-  test clips, `dataset.eval_audio_only`, or an older embedding cache holding `x_test` when
-  one is there or given with `--embedding`; centred as `chatterbox evaluate` places them),
+  test clips, `dataset.eval_audio_only`, or with `--embedding` an older embedding cache's
+  `x_test`; centred as `chatterbox evaluate` places them),
   every test family, in the
   replay format of adapt_pack.py; for the owner families also `eval-<family>-unlike.bin`: only
   the clips whose rate and pitch lie outside the takes' bands (a test clip at a take's setting
@@ -154,20 +154,17 @@ def eval_clips(cache: Path, split: str, embedding: Path | None):
     """The split's synthetic noisy clips as head inputs: (x [B, N, 96], y, family, setting id
     or None, where from).
 
-    From an embedding cache that holds `x_<split>` when one is given or there (the layout
-    train_head.py wrote before the protocol's split); otherwise the protocol's own
-    evaluation clips (`dataset.eval_audio_only`: the clips every model's test figures are
-    measured on, made without the training set), centred and embedded as
-    `chatterbox evaluate` does, the embeddings kept in the cache by the clips' hash."""
+    The protocol's own evaluation clips (`dataset.eval_audio_only`: the clips every model's
+    test figures are measured on, made without the training set), centred and embedded as
+    `chatterbox evaluate` does, the embeddings kept in the cache by the clips' hash; or, with
+    `embedding`, the `x_<split>` of an embedding cache in the layout train_head.py wrote
+    before the protocol's split (the clips earlier releases' adapt figures were measured on)."""
     src = embedding
-    if src is None:
-        def has(f: Path) -> bool:
-            with np.load(f) as z:
-                return f"x_{split}" in z.files
-        src = max((f for f in cache.glob("embedding-*.npz") if has(f)),
-                  key=lambda f: f.stat().st_mtime, default=None)
     if src is not None:
         with np.load(src) as z:
+            if f"x_{split}" not in z.files:
+                raise SystemExit(f"{src} holds no x_{split}: give an older embedding cache "
+                                 "that does, or leave out --embedding for the protocol's clips")
             x, y, fam = z[f"x_{split}"], z[f"y_{split}"], z[f"family_{split}"]
         return x, y, fam, test_clip_settings(cache, fam), src.name
     from . import dataset, train_head  # noqa: PLC0415
@@ -191,8 +188,8 @@ def main(argv=None) -> int:
                    help="owner families of that split (default: " + "; ".join(
                        f"{k}: {' '.join(v)}" for k, v in DEFAULT_FAMILIES.items()) + ")")
     p.add_argument("--embedding", type=Path,
-                   help="an embedding cache holding x_<split> (default: the newest that "
-                        "does, else the protocol's own clips)")
+                   help="measure on the x_<split> of this older embedding cache instead of "
+                        "the protocol's own clips (the default)")
     p.add_argument("--per-word", type=int, default=9,
                    help="takes of each keyword (every third held out; the toy asks for 6)")
     p.add_argument("--out", type=Path,
@@ -228,7 +225,7 @@ def main(argv=None) -> int:
 
     missing = [f for f in a.families if f not in set(fam)]
     if missing:
-        raise SystemExit(f"{src.name} holds no {split} clips of {missing}")
+        raise SystemExit(f"{meta['embedding']} holds no {split} clips of {missing}")
     meta["eval_families"] = []
     for f in sorted(set(fam)):
         if C.split_of(str(f)) == split or f == "silence":

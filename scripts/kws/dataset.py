@@ -227,9 +227,13 @@ def _save_eval(cache: Path, h: str, split: str, audio: np.ndarray, jobs: list[Jo
     return dst
 
 
+# build()'s defaults, which eval_audio_only reproduces.
+UNKNOWN_KEEP, EVAL_UNKNOWN_KEEP, SILENCE_RATIO = 0.7, 0.25, 1.5
+
+
 def build(cache: Path, settings: list[Setting], seed: int, aug_copies: int = 3,
-          unknown_keep: float = 0.7, eval_unknown_keep: float = 0.25,
-          silence_ratio: float = 1.5, workers: int = 2,
+          unknown_keep: float = UNKNOWN_KEEP, eval_unknown_keep: float = EVAL_UNKNOWN_KEEP,
+          silence_ratio: float = SILENCE_RATIO, workers: int = 2,
           speech_commands: Path | None = None, balance_engines: bool = False,
           speech_negatives: float = 0.0, log=print):
     """Returns {split: (X float16 [N,129,124], y int64 [N], fam list[str])} and cache path."""
@@ -275,11 +279,14 @@ def eval_audio_only(cache: Path, settings: list[Setting], seed: int, split: str,
     without rendering or featurizing the training set: the same clips, value for value, in
     minutes instead of the training set's hour. The file is the one `build` writes, so
     either serves the other."""
-    h = _key(settings, seed, aug_copies, 0.7, 0.25, 1.5, None, {}, 0.0)
+    if split not in SPLIT_NO or split == "train":
+        raise ValueError(f"{split!r} is not an evaluation split (val, test, test_clean)")
+    defaults = (UNKNOWN_KEEP, EVAL_UNKNOWN_KEEP, SILENCE_RATIO, None)
+    h = _key(settings, seed, aug_copies, *defaults, {}, 0.0)
     dst = cache / f"eval-{split}-{h}.npz"
     if not dst.exists():
-        for sp, jobs in _split_jobs(cache, settings, seed, aug_copies, 0.7, 0.25, 1.5, None,
-                                    {}, 0.0, log):
+        for sp, jobs in _split_jobs(cache, settings, seed, aug_copies, *defaults, {}, 0.0,
+                                    log):
             if sp == split:
                 t0 = time.time()
                 _save_eval(cache, h, split, _render(jobs, split, seed, workers), jobs)

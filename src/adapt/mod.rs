@@ -174,7 +174,7 @@ pub fn adapt_unless(
         train,
     } = prepare(req, cfg.noisy_copies, cfg.reversed_takes)?;
     log::debug!(
-        "adapt: takes through the front end by {:.2} s",
+        "adapt: model loaded and the takes through the front end by {:.2} s",
         t0.elapsed().as_secs_f32()
     );
     go_on(Stage::Working)?;

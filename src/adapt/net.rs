@@ -36,16 +36,20 @@ impl Dense {
     }
 }
 
-/// `a · b`, summed in [`LANES`] interleaved partial sums, then those in order, then the tail.
+/// `a · b` over their common length, summed in [`LANES`] interleaved partial sums, then those
+/// in order, then the tail.
 ///
 /// Why: a single running sum is one long chain of dependent additions, which the compiler
 /// may not reorder (float addition is not associative), so it can use neither vector
-/// instructions nor more than one adder; with independent lanes it uses both (SSE/AVX on the
-/// host, NEON on the Pi). Every forward pass here (training, held-out takes, the calibration
-/// stream) goes through this one function, so the order, and with it every trained weight,
-/// is the same on every machine and build: Rust never fuses or reassociates float
-/// operations unless asked.
+/// instructions nor more than one adder; with independent lanes it uses both (SSE on x86-64,
+/// NEON on the Pi). Every forward pass here (training, held-out takes, the calibration
+/// stream) goes through this one function, and Rust never fuses or reassociates float
+/// operations unless asked, so the summation order is fixed by this code, not by the CPU or
+/// the build. (A trained head is still only reproducible on the same kind of machine: the
+/// embeddings come from LiteRT's CPU kernels and `exp`/`ln` from the platform's libm.)
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
     let mut lanes = [0f32; LANES];
     let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let tail: f32 = ac
@@ -62,7 +66,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
-/// Partial sums in [`dot`]: 8 f32 fill one AVX register or two NEON ones.
+/// Partial sums in [`dot`]: 8 f32 fill two SSE or NEON registers (one AVX register).
 const LANES: usize = 8;
 
 /// What one example's output should be: its class, or a distribution over the classes (a
@@ -459,6 +463,10 @@ mod tests {
         let mut a = vec![0.0f32; 17];
         a[16] = 3.0;
         assert_eq!(dot(&a, &[2.0; 17]), 6.0);
+        // Slices of different lengths: the common length, each value with its partner.
+        let b: Vec<f32> = (0..9).map(|i| i as f32).collect();
+        assert_eq!(dot(&a, &b), 0.0, "a[16] has no partner in b");
+        assert_eq!(dot(&b, &[1.0; 20]), 36.0);
     }
 
     #[test]

@@ -170,7 +170,8 @@ impl<M: SpeechModels> SilenceMemo<M> {
 
 impl<M: SpeechModels> SpeechModels for SilenceMemo<M> {
     fn mel(&mut self, block: &[f32], frames: &mut [f32]) -> Result<(), ModelError> {
-        if !block.iter().all(|&v| v == 0.0) {
+        // +0.0 only (bit for bit), so "equal" is exact even for a model that could tell -0.0.
+        if !block.iter().all(|&v| v.to_bits() == 0) {
             self.silent_frames = 0;
             return self.inner.mel(block, frames);
         }
