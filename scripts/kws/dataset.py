@@ -215,16 +215,20 @@ def _split_jobs(cache: Path, settings: list[Setting], seed: int, aug_copies: int
         yield split, jobs
 
 
-def _save_eval(cache: Path, h: str, split: str, audio: np.ndarray, jobs: list[Job]) -> Path:
+def _eval_path(cache: Path, split: str, h: str) -> Path:
+    """Where the evaluation clips of split `split` of the data set keyed `h` are kept."""
+    return cache / f"eval-{split}-{h}.npz"
+
+
+def _save_eval(cache: Path, h: str, split: str, audio: np.ndarray, jobs: list[Job]) -> None:
     """The evaluation clips as audio, so that a model with another front end (not this
     STFT) is measured on exactly the same clips (kws.protocol)."""
-    dst = cache / f"eval-{split}-{h}.npz"
-    tmp_a = cache / f"eval-{split}-{h}.tmp.npz"
+    dst = _eval_path(cache, split, h)
+    tmp_a = dst.with_suffix(".tmp.npz")
     np.savez(tmp_a, audio=audio, y=np.array([j.label for j in jobs], np.int64),
              fam=np.array([j.family for j in jobs]),
              setting=np.array([j.setting for j in jobs]))
     tmp_a.replace(dst)
-    return dst
 
 
 # build()'s defaults, which eval_audio_only reproduces.
@@ -283,8 +287,7 @@ def eval_audio_only(cache: Path, settings: list[Setting], seed: int, split: str,
         raise ValueError(f"{split!r} is not an evaluation split (val, test, test_clean)")
     defaults = (UNKNOWN_KEEP, EVAL_UNKNOWN_KEEP, SILENCE_RATIO, None)
     h = _key(settings, seed, aug_copies, *defaults, {}, 0.0)
-    dst = cache / f"eval-{split}-{h}.npz"
-    if not dst.exists():
+    if not _eval_path(cache, split, h).exists():
         for sp, jobs in _split_jobs(cache, settings, seed, aug_copies, *defaults, {}, 0.0,
                                     log):
             if sp == split:
@@ -298,8 +301,7 @@ def eval_audio_only(cache: Path, settings: list[Setting], seed: int, split: str,
 def eval_audio(ds_path: Path, split: str) -> dict[str, np.ndarray]:
     """The evaluation clips of one split ("val", "test", "test_clean") of the data set at
     `ds_path` as audio: {audio int16 [N, 16000], y, fam, setting}."""
-    h = ds_path.stem.split("-")[-1]
-    p = ds_path.parent / f"eval-{split}-{h}.npz"
+    p = _eval_path(ds_path.parent, split, ds_path.stem.split("-")[-1])
     if not p.exists():
         raise FileNotFoundError(f"{p} is missing: rebuild the data set (train_kws.py, or "
                                 "python -m kws.protocol, which builds it)")
