@@ -5,7 +5,8 @@
 //! `KWS_BENCH_META`, default models/embedding/kws.toml, for the whole-recognizer figure).
 //!
 //! Figures (median wall / this thread's CPU):
-//! 1. one mel call (1 760 samples -> 8 frames) and one embedding call, LiteRT, 1 thread;
+//! 1. one mel call (1 760 samples -> 8 frames), one embedding call, and one call computing a
+//!    run of 16 windows' embeddings (as `adapt` and `evaluate` do), LiteRT, 1 thread;
 //! 2. the embedding stream alone: CPU per second of audio (one mel + one embedding per 80 ms);
 //! 3. the whole recognizer (48 kHz stereo capture chunks -> resampler -> front end -> head ->
 //!    detector) on 60 s of the committed keyword clips, as % of one core, with the energy gate
@@ -19,8 +20,8 @@ use std::time::Instant;
 use chatterbox::audio::wav::read_clip;
 use chatterbox::audio::PcmFormat;
 use chatterbox::kws::embedding::{
-    EmbeddingStream, LiteRtSpeechModels, SpeechModels, EMBEDDING_DIM, EMBEDDING_WINDOW, MEL_BINS,
-    MEL_CALL_SAMPLES, MEL_FRAMES_PER_BLOCK,
+    EmbeddingStream, LiteRtSpeechModels, SpeechModels, EMBEDDINGS_PER_RUN, EMBEDDING_DIM,
+    EMBEDDING_WINDOW, MEL_BINS, MEL_CALL_SAMPLES, MEL_FRAMES_PER_BLOCK,
 };
 use chatterbox::kws::listener::{Recognizer, RecognizerConfig};
 use chatterbox::kws::meta::KwsMeta;
@@ -101,6 +102,16 @@ fn main() {
     let mut emb = vec![0.0; EMBEDDING_DIM];
     let (w, c) = time(iters, || m.embed(&mels, &mut emb).unwrap());
     println!("  embedding call (76 frames -> 96):      {w:.3} ms / {c:.3} ms");
+    // A run of windows in one call, as `adapt` and `evaluate` compute a clip (the first call
+    // compiles the wide model; `time` warms up past it).
+    let run = EMBEDDINGS_PER_RUN;
+    let mels = vec![1.5f32; (EMBEDDING_WINDOW + MEL_FRAMES_PER_BLOCK * (run - 1)) * MEL_BINS];
+    let mut embs = vec![0.0; run * EMBEDDING_DIM];
+    let (w, c) = time(iters.div_ceil(4), || m.embed_run(&mels, &mut embs).unwrap());
+    println!(
+        "  run of {run} embeddings in one call:      {w:.3} ms / {c:.3} ms ({:.3} ms CPU each)",
+        c / run as f64
+    );
 
     let speech = speech_16k();
     let mut stream = EmbeddingStream::new(Box::new(models(&meta)), 16);

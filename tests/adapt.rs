@@ -1072,23 +1072,6 @@ fn reversed_keyword_takes_are_added_as_unknown_and_other_words_are_not_reversed(
 }
 
 #[test]
-fn the_front_end_gives_the_same_examples_on_any_number_of_cores() {
-    let s = shipped();
-    let takes = chatterbox::adapt::takes::find(&repo().join("tests/fixtures/adapt_owner"), &s.meta)
-        .unwrap();
-    let on = |threads| {
-        chatterbox::adapt::takes::training_examples_on(&s.meta, &takes, 1, true, 3, threads)
-            .unwrap()
-    };
-    let one = on(1);
-    assert!(!one.is_empty());
-    // Shares of different sizes join in the same order.
-    for threads in [2, 5] {
-        assert!(on(threads) == one, "{threads} front ends");
-    }
-}
-
-#[test]
 fn one_change_of_the_owner_model_at_a_time() {
     let s = shipped();
     let dir = tempfile::tempdir().unwrap();

@@ -112,3 +112,67 @@ fn the_block_cut_is_not_a_whole_file_call_near_silence() {
     assert!(differing > 0, "the fixture must exercise the clip");
     assert!(differing < per_frame.len() / 2, "most frames agree");
 }
+
+/// Every embedding `push` gives for `samples` after a reset, and the ring after.
+fn pushed(stream: &mut EmbeddingStream, samples: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let mut emb = Vec::new();
+    stream.reset();
+    stream
+        .push_observed(samples, &mut |p| {
+            if let Produced::Embedding(e) = p {
+                emb.extend_from_slice(e);
+            }
+        })
+        .unwrap();
+    (emb, stream.ring().unwrap_or_default().to_vec())
+}
+
+#[test]
+fn embeddings_in_runs_equal_the_streamed_ones_bit_for_bit() {
+    // `adapt` and `evaluate` compute a clip's embeddings in runs of 16 windows per call
+    // (the model over 196 frames, padded for a shorter last run): the same values as the
+    // listener's one call per block, or the examples they train and measure on would not be
+    // what the toy hears. Lengths cover runs of 1 and 2 (one window at a time), 3 (padded),
+    // 16 (one whole run), 17 and 40 (whole runs and a rest).
+    let dir = root().join("tests/fixtures/embedding");
+    let clip = read_clip(&dir.join("stream.wav"), 60.0).unwrap();
+    let speech = &clip.samples;
+    let mut one_by_one = EmbeddingStream::new(Box::new(models()), 16);
+    let mut in_runs = EmbeddingStream::new(Box::new(models()), 16);
+    for windows in [1usize, 2, 3, 15, 16, 17, 40] {
+        let len = 13_280 + (windows - 1) * 1280 + 700;
+        assert!(speech.len() >= len, "the fixture holds {len} samples");
+        let samples = &speech[speech.len() - len..];
+        let (want, want_ring) = pushed(&mut one_by_one, samples);
+        let mut got = Vec::new();
+        let n = in_runs
+            .push_fresh(samples, &mut |p| {
+                if let Produced::Embedding(e) = p {
+                    got.extend_from_slice(e);
+                }
+            })
+            .unwrap();
+        assert_eq!(n, windows);
+        assert_eq!(got.len(), windows * EMBEDDING_DIM);
+        let differ = got
+            .iter()
+            .zip(&want)
+            .filter(|(a, b)| a.to_bits() != b.to_bits());
+        assert_eq!(differ.count(), 0, "{windows} windows: not bit for bit");
+        assert_eq!(in_runs.ring().unwrap_or_default(), &want_ring[..]);
+        // The state after is the stream's: more audio goes on the same way.
+        let more = &speech[..3000];
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for (stream, out) in [(&mut one_by_one, &mut a), (&mut in_runs, &mut b)] {
+            stream
+                .push_observed(more, &mut |p| {
+                    if let Produced::Embedding(e) = p {
+                        out.extend_from_slice(e);
+                    }
+                })
+                .unwrap();
+        }
+        assert_eq!(a.len(), 2 * EMBEDDING_DIM);
+        assert_eq!(a, b, "{windows} windows, then more audio");
+    }
+}

@@ -1,5 +1,5 @@
 //! `chatterbox adapt`: teach the keyword head one owner's voice, on the toy, in seconds (about
-//! 4 on a PC core; under a minute, by projection, on a Pi Zero 2 W).
+//! 2.3 on one core of a slow PC; under half a minute, by projection, on a Pi Zero 2 W).
 //!
 //! The embedding front end's head is small (a few Dense layers over 96-value embeddings), so
 //! adapting it is a little arithmetic: the owner's takes go through the runtime's own front end,

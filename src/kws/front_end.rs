@@ -101,8 +101,13 @@ impl FrontEnd {
                 }
             }
         }
-        self.invalidate();
-        let out = self.compute(&padded, len as u64)?;
+        let out = match self {
+            FrontEnd::Stft(s) => {
+                s.invalidate();
+                Some(s.compute(&padded, len as u64)?)
+            }
+            FrontEnd::Embedding(e) => e.fresh(&padded, len as u64)?,
+        };
         out.ok_or_else(|| {
             KwsError::Folder(format!(
                 "the embedding front end's window ({len} samples) gives fewer embeddings than the head reads; kws.toml is inconsistent"
@@ -136,6 +141,15 @@ impl EmbeddingFeatures {
         // Invalid until the models ran: an error mid-way must not leave a half-fed stream.
         self.last_end = None;
         self.stream.push(new)?;
+        self.last_end = Some(end);
+        Ok(self.stream.ring())
+    }
+
+    /// [`Self::compute`] on a window that starts afresh (a clip), with the embeddings
+    /// computed in runs ([`EmbeddingStream::push_fresh`]): the same values.
+    fn fresh(&mut self, window: &[f32], end: u64) -> Result<Option<&[f32]>, ModelError> {
+        self.last_end = None;
+        self.stream.push_fresh(window, &mut |_| {})?;
         self.last_end = Some(end);
         Ok(self.stream.ring())
     }

@@ -262,7 +262,7 @@ impl LiteRtClassifier {
         let input_shape = dims_to_shape(&input_dims)
             .ok_or_else(|| unsupported(format!("input shape {input_dims:?} is empty")))?;
         let input_len: usize = input_shape.iter().product();
-        let (handles, output_shape) = opened.compile(&input_dims)?;
+        let (handles, output_shape) = opened.compile(&input_dims, ffi::Resize::Dynamic)?;
         let output_len: usize = output_shape.iter().product();
         if labels.len() != output_len {
             return Err(ModelError::LabelMismatch {

@@ -107,8 +107,13 @@ impl Opened {
     /// Compiles the model for the CPU with its input fixed to `input_dims` (resized when
     /// the file's own shape differs), and makes the input and output buffers. Returns the
     /// handles and the output's dimensions as compiled (they follow a resize); a dimension
-    /// that is not a positive number is refused.
-    pub(super) fn compile(self, input_dims: &[i32]) -> Result<(Handles, Vec<usize>), ModelError> {
+    /// that is not a positive number is refused. `resize` says which declared dimensions
+    /// `input_dims` may change.
+    pub(super) fn compile(
+        self,
+        input_dims: &[i32],
+        resize: ffi::Resize,
+    ) -> Result<(Handles, Vec<usize>), ModelError> {
         let Opened {
             path,
             parents,
@@ -130,7 +135,7 @@ impl Opened {
                 // Keras exports a dynamic batch dimension; the mel model says [1, 1] though it
                 // takes any length. LiteRT refuses a resize the graph cannot take.
                 compiled
-                    .resize_input(input_dims)
+                    .resize_input(input_dims, resize)
                     .map_err(runtime(&path, "fix its input shape"))?;
             }
             // Ask the compiled model, not the file: after a resize the output shape follows.

@@ -465,6 +465,17 @@ impl Drop for Options {
     }
 }
 
+/// Which input dimensions [`CompiledModel::resize_input`] may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resize {
+    /// Only those the model declares dynamic (−1 in its shape signature).
+    Dynamic,
+    /// Any of them: LiteRT prepares every operation again for the new shape and refuses the
+    /// resize if one cannot take it. For a model that is convolutional along an axis its
+    /// exporter fixed (the speech embedding over more frames, `kws::embedding`).
+    Any,
+}
+
 /// A model compiled for the CPU. It borrows the environment, model and options it was made
 /// from, so it cannot outlive them; everything that changes its state takes `&mut self`.
 pub struct CompiledModel<'a> {
@@ -513,18 +524,15 @@ impl<'a> CompiledModel<'a> {
         })
     }
 
-    /// Gives the (only) input of the default signature concrete dimensions.
-    pub fn resize_input(&mut self, dims: &[i32]) -> Result<(), Status> {
+    /// Gives the (only) input of the default signature concrete dimensions; `how` says
+    /// which of the model's declared dimensions may change.
+    pub fn resize_input(&mut self, dims: &[i32], how: Resize) -> Result<(), Status> {
+        let resize = match how {
+            Resize::Dynamic => sys::LiteRtCompiledModelResizeInputTensor,
+            Resize::Any => sys::LiteRtCompiledModelResizeInputTensorNonStrict,
+        };
         // Safety: compiled model live; dims valid for the call (LiteRT copies them).
-        check(unsafe {
-            sys::LiteRtCompiledModelResizeInputTensor(
-                self.ptr.as_ptr(),
-                0,
-                0,
-                dims.as_ptr(),
-                dims.len(),
-            )
-        })?;
+        check(unsafe { resize(self.ptr.as_ptr(), 0, 0, dims.as_ptr(), dims.len()) })?;
         self.input.1 = element_count(dims);
         // The output follows from the new input; `output_dims` learns it.
         self.output.1 = None;

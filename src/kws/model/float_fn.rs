@@ -36,8 +36,28 @@ impl std::fmt::Debug for FloatFunction {
 }
 
 impl FloatFunction {
-    /// Checks `path` against `sha256`, then compiles it with its input fixed to `input_dims`.
+    /// Checks `path` against `sha256`, then compiles it with its input fixed to `input_dims`
+    /// (which may only give sizes to the model's dynamic dimensions).
     pub fn load(path: &Path, sha256: &str, input_dims: &[usize]) -> Result<Self, ModelError> {
+        Self::load_as(path, sha256, input_dims, ffi::Resize::Dynamic)
+    }
+
+    /// [`Self::load`], but `input_dims` may change any dimension the file declares, for a
+    /// model whose every operation takes the new shape (LiteRT checks that when compiling).
+    pub fn load_resized(
+        path: &Path,
+        sha256: &str,
+        input_dims: &[usize],
+    ) -> Result<Self, ModelError> {
+        Self::load_as(path, sha256, input_dims, ffi::Resize::Any)
+    }
+
+    fn load_as(
+        path: &Path,
+        sha256: &str,
+        input_dims: &[usize],
+        resize: ffi::Resize,
+    ) -> Result<Self, ModelError> {
         let opened = Opened::open(path, sha256, "a feature model")?;
         let path = opened.path.clone();
         let unsupported = |what: String| compiled::unsupported(&path, what);
@@ -60,7 +80,7 @@ impl FloatFunction {
             .map(|&d| i32::try_from(d).unwrap_or(i32::MAX))
             .collect();
         let input_len: usize = input_dims.iter().product();
-        let (handles, output_dims) = opened.compile(&dims)?;
+        let (handles, output_dims) = opened.compile(&dims, resize)?;
         let output_len = output_dims.iter().product();
         Ok(Self {
             path,
