@@ -66,7 +66,7 @@ readonly TARGET="aarch64-unknown-linux-gnu"
 # and tests/install_script.rs start the chatterbox binary as a child process, and an aarch64
 # binary started that way (not through the cargo runner) only runs where binfmt_misc hands it
 # to qemu, which containers usually lack (they fail with an empty "sim failed:" message).
-readonly TESTS=(kws_model kws_features kws_detector screens alsa_capture alsa_player alsa_backend)
+readonly TESTS=(kws_model kws_features kws_detector kws_embedding screens alsa_capture alsa_player alsa_backend)
 # alsa-utils: tests/alsa_backend.rs runs the host's arecord against its sandbox config.
 # libstdc++6:arm64: libLiteRt.so is C++; under qemu it is loaded from /usr/lib/aarch64-linux-gnu.
 readonly APT_PKGS=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user pkg-config alsa-utils

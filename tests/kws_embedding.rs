@@ -128,17 +128,27 @@ fn pushed(stream: &mut EmbeddingStream, samples: &[f32]) -> (Vec<f32>, Vec<f32>)
 }
 
 #[test]
-fn embeddings_in_runs_equal_the_streamed_ones_bit_for_bit() {
+fn embeddings_in_runs_equal_the_streamed_ones() {
     // `adapt` and `evaluate` compute a clip's embeddings in runs of 16 windows per call
     // (the model over 196 frames, padded for a shorter last run): the same values as the
     // listener's one call per block, or the examples they train and measure on would not be
     // what the toy hears. Lengths cover runs of 1 and 2 (one window at a time), 3 (padded),
     // 16 (one whole run), 17 and 40 (whole runs and a rest).
+    //
+    // On x86_64 they are equal bit for bit. On aarch64 (qemu, Cortex-A72) XNNPACK sums the
+    // wider convolutions in another order and the last bits differ (max |diff| printed); the
+    // bound there is the one the Python reference is held to.
     let dir = root().join("tests/fixtures/embedding");
     let clip = read_clip(&dir.join("stream.wav"), 60.0).unwrap();
     let speech = &clip.samples;
     let mut one_by_one = EmbeddingStream::new(Box::new(models()), 16);
-    let mut in_runs = EmbeddingStream::new(Box::new(models()), 16);
+    let mut wide = models();
+    // Else the runs below would fall back to one call per window and prove nothing.
+    assert!(
+        wide.runs_in_one_call(),
+        "the 196-frame model compiles and passes its check"
+    );
+    let mut in_runs = EmbeddingStream::new(Box::new(wide), 16);
     for windows in [1usize, 2, 3, 15, 16, 17, 40] {
         let len = 13_280 + (windows - 1) * 1280 + 700;
         assert!(speech.len() >= len, "the fixture holds {len} samples");
@@ -157,9 +167,25 @@ fn embeddings_in_runs_equal_the_streamed_ones_bit_for_bit() {
         let differ = got
             .iter()
             .zip(&want)
-            .filter(|(a, b)| a.to_bits() != b.to_bits());
-        assert_eq!(differ.count(), 0, "{windows} windows: not bit for bit");
-        assert_eq!(in_runs.ring().unwrap_or_default(), &want_ring[..]);
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count();
+        let diff = max_abs_diff(&got, &want);
+        println!("{windows} windows: {differ} values not bit for bit, max |diff| {diff:e}");
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(differ, 0, "{windows} windows: not bit for bit");
+            assert_eq!(in_runs.ring().unwrap_or_default(), &want_ring[..]);
+        }
+        assert!(
+            diff <= EMBEDDING_TOLERANCE,
+            "{windows} windows differ by {diff}"
+        );
+        // The ring holds the last of them, as after `push`.
+        let kept = want_ring.len().min(got.len());
+        assert_eq!(in_runs.ring().unwrap_or_default().len(), want_ring.len());
+        assert_eq!(
+            in_runs.ring().unwrap_or_default()[want_ring.len() - kept..],
+            got[got.len() - kept..]
+        );
         // The state after is the stream's: more audio goes on the same way.
         let more = &speech[..3000];
         let (mut a, mut b) = (Vec::new(), Vec::new());

@@ -79,7 +79,8 @@ pub trait SpeechModels: Send {
     /// The embeddings of every window of consecutive frames in `frames`: `frames` holds
     /// `EMBEDDING_WINDOW + MEL_FRAMES_PER_BLOCK * (c - 1)` scaled frames for `c` windows (each
     /// starting [`MEL_FRAMES_PER_BLOCK`] frames after the last), `embeddings` gets `c *
-    /// EMBEDDING_DIM` values, each window's exactly as [`Self::embed`] gives it.
+    /// EMBEDDING_DIM` values, each window's as [`Self::embed`] gives it (exactly, or within
+    /// the float kernels' summation order: see [`EMBEDDINGS_PER_RUN`]).
     ///
     /// The default calls `embed` per window; a model that can do better in one call (LiteRT
     /// over a longer input, see [`LiteRtSpeechModels`]) overrides it, and a decorator must
@@ -105,13 +106,9 @@ fn embed_each<M: SpeechModels + ?Sized>(
     frames: &[f32],
     embeddings: &mut [f32],
 ) -> Result<(), ModelError> {
-    let count = embeddings.len() / EMBEDDING_DIM;
+    debug_assert!(run_windows(frames.len()).is_some_and(|c| c * EMBEDDING_DIM >= embeddings.len()));
     let (step, window) = (MEL_FRAMES_PER_BLOCK * MEL_BINS, EMBEDDING_WINDOW * MEL_BINS);
-    for (i, out) in embeddings
-        .chunks_exact_mut(EMBEDDING_DIM)
-        .enumerate()
-        .take(count)
-    {
+    for (i, out) in embeddings.chunks_exact_mut(EMBEDDING_DIM).enumerate() {
         models.embed(&frames[i * step..i * step + window], out)?;
     }
     Ok(())
@@ -126,6 +123,11 @@ fn embed_each<M: SpeechModels + ?Sized>(
 /// for one, a sixth of the cost per embedding (`cargo bench --bench embedding`). The
 /// listener gets one new window per block and gains nothing; `adapt` and `evaluate`, which
 /// have whole clips, do.
+///
+/// The values: on x86_64 the same as one call per window, bit for bit; on aarch64 (qemu,
+/// Cortex-A72) XNNPACK sums the wider convolutions in another order and they differ in the
+/// last bits, by at most 4.2e-5 on values up to about 75 (`tests/kws_embedding.rs`, which
+/// CI runs on both).
 pub const EMBEDDINGS_PER_RUN: usize = 16;
 
 /// The feature models run by LiteRT, each file checked against its pinned sha256 first.
@@ -136,7 +138,8 @@ pub struct LiteRtSpeechModels {
     /// The embedding model over [`EMBEDDINGS_PER_RUN`] windows, compiled the first time a run
     /// of windows is asked for (the listener never asks), with its pin checked again then.
     wide: Wide,
-    embedding_file: (std::path::PathBuf, String),
+    /// The embedding model's pin, to check the file again when the wide model is compiled.
+    embedding_sha256: String,
     /// Scratch: a run shorter than [`EMBEDDINGS_PER_RUN`] padded to its length, and the
     /// wide model's output for it.
     padded: (Vec<f32>, Vec<f32>),
@@ -193,7 +196,7 @@ impl LiteRtSpeechModels {
             mel: mel_fn,
             embedding: emb_fn,
             wide: Wide::NotYet,
-            embedding_file: (embedding.to_path_buf(), embedding_sha256.to_string()),
+            embedding_sha256: embedding_sha256.to_string(),
             padded: (Vec::new(), Vec::new()),
         })
     }
@@ -218,22 +221,59 @@ impl LiteRtSpeechModels {
         }
     }
 
-    fn compile_wide(&self) -> Result<FloatFunction, ModelError> {
-        let (path, sha) = &self.embedding_file;
+    /// Compiles the wide model and checks it against one call per window on a probe input
+    /// (the same windows to within [`RUN_TOLERANCE`]), so a LiteRT that resizes the model
+    /// but computes something else is caught here, once, and never used.
+    fn compile_wide(&mut self) -> Result<FloatFunction, ModelError> {
+        let path = self.embedding.path().to_path_buf();
         let frames = EMBEDDING_WINDOW + MEL_FRAMES_PER_BLOCK * (EMBEDDINGS_PER_RUN - 1);
-        let wide = FloatFunction::load_resized(path, sha, &[1, frames, MEL_BINS, 1])?;
+        let mut wide =
+            FloatFunction::load_resized(&path, &self.embedding_sha256, &[1, frames, MEL_BINS, 1])?;
+        let refused = |what: String| ModelError::Unsupported {
+            path: path.clone(),
+            what,
+        };
         if wide.output_len() != EMBEDDINGS_PER_RUN * EMBEDDING_DIM {
-            return Err(ModelError::Unsupported {
-                path: path.clone(),
-                what: format!(
-                    "over {frames} frames its output shape is {:?}, not {EMBEDDINGS_PER_RUN} embeddings: it is not convolutional along time",
-                    wide.output_dims()
-                ),
-            });
+            return Err(refused(format!(
+                "over {frames} frames its output shape is {:?}, not {EMBEDDINGS_PER_RUN} embeddings: it is not convolutional along time",
+                wide.output_dims()
+            )));
+        }
+        // Scaled mel values lie in about 0..6: a deterministic pattern over that range.
+        let probe: Vec<f32> = (0..frames * MEL_BINS)
+            .map(|i| ((i * 7919) % 613) as f32 / 100.0)
+            .collect();
+        let mut together = vec![0.0f32; EMBEDDINGS_PER_RUN * EMBEDDING_DIM];
+        wide.run(&probe, &mut together)?;
+        let mut apart = vec![0.0f32; together.len()];
+        embed_each(self, &probe, &mut apart)?;
+        let worst = together
+            .iter()
+            .zip(&apart)
+            .map(|(a, b)| (a - b).abs())
+            .fold(
+                0.0f32,
+                |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) },
+            );
+        if worst > RUN_TOLERANCE {
+            return Err(refused(format!(
+                "over {frames} frames it differs from one call per window by up to {worst}"
+            )));
         }
         Ok(wide)
     }
+
+    /// Whether runs of windows are computed in one call (compiling the wide model now if it
+    /// was not yet); false if it could not be, and they go one window at a time.
+    pub fn runs_in_one_call(&mut self) -> bool {
+        self.wide().is_some()
+    }
 }
+
+/// How far a run's embeddings may be from one call per window before the wide model is not
+/// used: the bound the Rust front end is held to against the Python reference
+/// (`tests/kws_embedding.rs`), 20 times what aarch64 differs by.
+pub const RUN_TOLERANCE: f32 = 1e-3;
 
 impl SpeechModels for LiteRtSpeechModels {
     fn mel(&mut self, block: &[f32], frames: &mut [f32]) -> Result<(), ModelError> {
@@ -252,9 +292,16 @@ impl SpeechModels for LiteRtSpeechModels {
         if count == 0 {
             return Ok(());
         }
-        if run_windows(frames.len()) != Some(count) || embeddings.len() % EMBEDDING_DIM != 0 {
+        if embeddings.len() % EMBEDDING_DIM != 0 {
+            return Err(ModelError::ScoresLength {
+                path: self.embedding.path().to_path_buf(),
+                got: embeddings.len(),
+                want: count * EMBEDDING_DIM,
+            });
+        }
+        if run_windows(frames.len()) != Some(count) {
             return Err(ModelError::InputLength {
-                path: self.embedding_file.0.clone(),
+                path: self.embedding.path().to_path_buf(),
                 got: frames.len(),
                 want: (EMBEDDING_WINDOW + MEL_FRAMES_PER_BLOCK * (count - 1)) * MEL_BINS,
                 shape: vec![frames.len() / MEL_BINS, MEL_BINS],
@@ -455,11 +502,11 @@ impl EmbeddingStream {
     }
 
     /// [`Self::reset`], then [`Self::push_observed`] of `samples`: the same frames, the same
-    /// embeddings, value for value, and the same state after, so pushing more goes on as
-    /// usual. The embeddings are computed in runs ([`SpeechModels::embed_run`], a sixth of the
+    /// embeddings (to the last bit on x86_64, see [`EMBEDDINGS_PER_RUN`]), and the same state
+    /// after, so pushing more goes on as usual. The embeddings are computed in runs ([`SpeechModels::embed_run`], a sixth of the
     /// cost each on LiteRT), which only pays with a whole clip at hand (`adapt`, `evaluate`),
     /// not for the listener's blocks. `observe` sees every block's frames first, then every
-    /// embedding.
+    /// embedding. After an error the stream is half fed, as after a failed `push`: reset it.
     pub fn push_fresh(
         &mut self,
         samples: &[f32],
@@ -621,14 +668,14 @@ mod tests {
     }
 
     /// A deterministic stand-in whose every output depends on every input value, counting
-    /// its calls (mel, embedding).
+    /// its calls (mel, embedding, runs of embeddings).
     #[derive(Clone, Default)]
-    struct Counting(std::sync::Arc<[std::sync::atomic::AtomicUsize; 2]>);
+    struct Counting(std::sync::Arc<[std::sync::atomic::AtomicUsize; 3]>);
 
     impl Counting {
-        fn calls(&self) -> [usize; 2] {
+        fn calls(&self) -> [usize; 3] {
             use std::sync::atomic::Ordering::Relaxed;
-            [self.0[0].load(Relaxed), self.0[1].load(Relaxed)]
+            [0, 1, 2].map(|i| self.0[i].load(Relaxed))
         }
     }
 
@@ -659,6 +706,11 @@ mod tests {
                 .enumerate()
                 .for_each(|(i, e)| *e = sum - i as f32);
             Ok(())
+        }
+
+        fn embed_run(&mut self, frames: &[f32], embeddings: &mut [f32]) -> Result<(), ModelError> {
+            self.0[2].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            embed_each(self, frames, embeddings)
         }
     }
 
@@ -700,9 +752,24 @@ mod tests {
         // Each clip's 48 960 samples are blocks 0-36, of which 0-11 and 26-36 are silent, and
         // embeddings 0-27, of which 0-2 and 26-27 read only silent blocks (embedding j reads
         // blocks j..=j+9): each computed once, on the first clip.
-        let ([pm, pe], [mm, me]) = (plain.calls(), inner.calls());
+        let ([pm, pe, _], [mm, me, _]) = (plain.calls(), inner.calls());
         assert_eq!((pm, pe), (3 * 37, 3 * 28));
         assert_eq!((pm - mm, pe - me), (3 * 23 - 1, 0));
+    }
+
+    #[test]
+    fn the_silence_memo_passes_runs_of_windows_on_whole() {
+        // `adapt` pushes its takes through the memo with `push_fresh`: each clip's windows must
+        // reach the model as one run (LiteRT's fast path), not one call each.
+        let inner = Counting::default();
+        let mut s = EmbeddingStream::new(Box::new(SilenceMemo::new(inner.clone())), 1);
+        let audio: Vec<f32> = (0..48_960).map(|i| ((i % 97) as f32) / 200.0).collect();
+        for _ in 0..2 {
+            assert_eq!(s.push_fresh(&audio, &mut |_| {}).unwrap(), 28);
+        }
+        let [_, single, runs] = inner.calls();
+        // Counting's own run computes each window with `embed`, counted as single calls.
+        assert_eq!((runs, single), (2, 2 * 28));
     }
 
     /// Everything a stream gives and keeps for `samples` then `more`: frames, embeddings,

@@ -146,7 +146,8 @@ impl EmbeddingFeatures {
     }
 
     /// [`Self::compute`] on a window that starts afresh (a clip), with the embeddings
-    /// computed in runs ([`EmbeddingStream::push_fresh`]): the same values.
+    /// computed in runs ([`EmbeddingStream::push_fresh`]): the same values (to the float
+    /// kernels' summation order).
     fn fresh(&mut self, window: &[f32], end: u64) -> Result<Option<&[f32]>, ModelError> {
         self.last_end = None;
         self.stream.push_fresh(window, &mut |_| {})?;
