@@ -24,7 +24,9 @@
 //! for other voices and kept to be re-run: `--combine` (the shipped and adapted heads mixed
 //! window by window: the adapted one only where the shipped one is unsure, their average,
 //! their geometric mean), `--gate` (a per-owner logistic voice gate over each window's
-//! embedding means and spreads choosing the head), `--soup` (weights of 2-3 seeds averaged).
+//! embedding means and spreads choosing the head), `--soup` (weights of 2-3 seeds averaged),
+//! `--floor` (the `either` pair's adapted head counting a keyword only where the shipped head
+//! gives it at least 0.01-0.9: the thresholds that then match the false accepts).
 //!
 //! For every owner family and training variant: the owner's held-out keyword takes (what
 //! `adapt` decides on, with the held-out other words), that voice's clips in the synthetic
@@ -166,6 +168,96 @@ fn sign_test(fixed: u64, broken: u64) -> String {
         .map(|i| (ln_choose(n, i) - n as f64 * std::f64::consts::LN_2).exp())
         .sum();
     format!("+{fixed} / -{broken} (p {:.3})", (2.0 * tail).min(1.0))
+}
+
+/// `--floor` (diagnosis): for floors on the shipped head's probability of the adapted head's
+/// keyword, the `either` thresholds matched on the calibration stream as `adapt::plan` matches
+/// them (the loosest shipped threshold first), and the held-out keyword takes then.
+fn floor_rows(shipped: &chatterbox::adapt::Shipped, adapted: &Net, held: &[Example]) {
+    use chatterbox::adapt::calibrate::{candidates, events, own_candidates, scores};
+    use chatterbox::kws::head::Either;
+    let labels = &shipped.meta.labels;
+    let Some(c) = &shipped.calibration else {
+        return;
+    };
+    let det = chatterbox::adapt::toy_detector(&shipped.meta);
+    let keyword: Vec<bool> = labels
+        .iter()
+        .map(|l| chatterbox::kws::meta::is_keyword(l))
+        .collect();
+    let (ss, sa) = (scores(&shipped.net, c), scores(adapted, c));
+    let counted = Some(c.counted.as_slice());
+    let base = events(&ss, counted, c.hop, &det, labels).expect("events");
+    for floor in [0.0f32, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9] {
+        // The adapted head's keyword probabilities, zero where the shipped head's is below.
+        let gate = |a: &[f32], s: &[f32]| -> Vec<f32> {
+            a.iter()
+                .zip(s)
+                .zip(&keyword)
+                .map(|((&a, &s), &k)| if k && s < floor { 0.0 } else { a })
+                .collect()
+        };
+        let either = |ta, ts| Either {
+            keyword: keyword.clone(),
+            own_threshold: ta,
+            threshold: ts,
+        };
+        let mut found = None;
+        let shipped_ts = std::iter::once(det.threshold).chain(
+            candidates(det.threshold)
+                .into_iter()
+                .filter(|&t| t > det.threshold),
+        );
+        'search: for ts in shipped_ts {
+            for ta in own_candidates(det.threshold)
+                .into_iter()
+                .filter(|&t| t > ts)
+            {
+                let e = either(ta, ts);
+                let joined: Vec<Option<Vec<f32>>> = sa
+                    .iter()
+                    .zip(&ss)
+                    .map(|(a, s)| match (a, s) {
+                        (Some(a), Some(s)) => {
+                            let mut o = gate(a, s);
+                            e.join_into(&mut o, s);
+                            Some(o)
+                        }
+                        (a, _) => a.clone(),
+                    })
+                    .collect();
+                let cfg = DetectorConfig {
+                    threshold: ts,
+                    ..det.clone()
+                };
+                let n = events(&joined, counted, c.hop, &cfg, labels).expect("events");
+                if n <= base {
+                    found = Some((ts, ta, n));
+                    break 'search;
+                }
+            }
+        }
+        let held_acc = found.map(|(ts, ta, _)| {
+            let e = either(ta, ts);
+            let right = held
+                .iter()
+                .filter(|x| {
+                    let s = shipped.net.predict(&x.x);
+                    let mut o = gate(&adapted.predict(&x.x), &s);
+                    e.join_into(&mut o, &s);
+                    argmax(&o) == x.label
+                })
+                .count();
+            right as f32 / held.len().max(1) as f32
+        });
+        match (found, held_acc) {
+            (Some((ts, ta, n)), Some(acc)) => println!(
+                "|   floor {floor}: shipped head {ts}, adapted {ta} ({n} false accepts, shipped model {base}); held-out keyword takes {} |",
+                pct(acc)
+            ),
+            _ => println!("|   floor {floor}: no pair matches the shipped model's {base} false accepts |"),
+        }
+    }
 }
 
 fn pct(x: f32) -> String {
@@ -364,10 +456,16 @@ fn main() {
             },
         ),
     ];
-    if args
-        .iter()
-        .any(|a| a == "--combine" || a == "--gate" || a == "--default" || a == "--thresholds")
-    {
+    if args.iter().any(|a| {
+        [
+            "--combine",
+            "--gate",
+            "--default",
+            "--thresholds",
+            "--floor",
+        ]
+        .contains(&a.as_str())
+    }) {
         variants = vec![("default", d())];
     }
     if args.iter().any(|a| a == "--soup") {
@@ -693,6 +791,12 @@ fn main() {
                     ];
                     rules.iter().for_each(print_rule);
                 }
+            }
+            // `--floor`: would an `either` pair whose adapted head counts a keyword only where
+            // the shipped head gives it at least a floor match the false accepts with the
+            // shipped head nearer its own threshold?
+            if args.iter().any(|a| a == "--floor") {
+                floor_rows(&p.shipped, &net, &p.held);
             }
             // `--thresholds`: the adapted head at stricter thresholds of its own, against the
             // shipped head at the model's.
