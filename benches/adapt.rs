@@ -171,92 +171,70 @@ fn sign_test(fixed: u64, broken: u64) -> String {
 }
 
 /// `--floor` (diagnosis): for floors on the shipped head's probability of the adapted head's
-/// keyword, the `either` thresholds matched on the calibration stream as `adapt::plan` matches
-/// them (the loosest shipped threshold first), and the held-out keyword takes then.
+/// keyword, the `either` thresholds matched on the calibration stream by `adapt::plan`'s own
+/// search (`calibrate::matched_either`) on the gated scores, and the held-out keyword takes
+/// then.
 fn floor_rows(shipped: &chatterbox::adapt::Shipped, adapted: &Net, held: &[Example]) {
-    use chatterbox::adapt::calibrate::{candidates, events, own_candidates, scores};
+    use chatterbox::adapt::calibrate::{matched_either, scores};
     use chatterbox::kws::head::Either;
     let labels = &shipped.meta.labels;
     let Some(c) = &shipped.calibration else {
         return;
     };
     let det = chatterbox::adapt::toy_detector(&shipped.meta);
-    let keyword: Vec<bool> = labels
-        .iter()
-        .map(|l| chatterbox::kws::meta::is_keyword(l))
-        .collect();
+    let template = Either {
+        keyword: labels
+            .iter()
+            .map(|l| chatterbox::kws::meta::is_keyword(l))
+            .collect(),
+        own_threshold: det.threshold,
+        threshold: det.threshold,
+    };
     let (ss, sa) = (scores(&shipped.net, c), scores(adapted, c));
-    let counted = Some(c.counted.as_slice());
-    let base = events(&ss, counted, c.hop, &det, labels).expect("events");
     for floor in [0.0f32, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9] {
         // The adapted head's keyword probabilities, zero where the shipped head's is below.
         let gate = |a: &[f32], s: &[f32]| -> Vec<f32> {
             a.iter()
                 .zip(s)
-                .zip(&keyword)
+                .zip(&template.keyword)
                 .map(|((&a, &s), &k)| if k && s < floor { 0.0 } else { a })
                 .collect()
         };
-        let either = |ta, ts| Either {
-            keyword: keyword.clone(),
-            own_threshold: ta,
-            threshold: ts,
+        let gated: Vec<Option<Vec<f32>>> = sa
+            .iter()
+            .zip(&ss)
+            .map(|(a, s)| match (a, s) {
+                (Some(a), Some(s)) => Some(gate(a, s)),
+                (a, _) => a.clone(),
+            })
+            .collect();
+        let Some(m) = matched_either(c, &ss, &gated, &template, &det, labels).expect("calibration")
+        else {
+            println!("|   floor {floor}: no pair matches the shipped model's false accepts |");
+            continue;
         };
-        let mut found = None;
-        let shipped_ts = std::iter::once(det.threshold).chain(
-            candidates(det.threshold)
-                .into_iter()
-                .filter(|&t| t > det.threshold),
+        let e = Either {
+            own_threshold: m.own.threshold,
+            threshold: m.detector,
+            ..template.clone()
+        };
+        let right = held
+            .iter()
+            .filter(|x| {
+                let s = shipped.net.predict(&x.x);
+                let mut o = gate(&adapted.predict(&x.x), &s);
+                e.join_into(&mut o, &s);
+                argmax(&o) == x.label
+            })
+            .count();
+        println!(
+            "|   floor {floor}: shipped head {}, adapted {} ({} false accepts, shipped model {}); held-out keyword takes {} |",
+            m.detector,
+            m.own.threshold,
+            m.own.owner_events,
+            m.own.shipped_events,
+            pct(right as f32 / held.len().max(1) as f32)
         );
-        'search: for ts in shipped_ts {
-            for ta in own_candidates(det.threshold)
-                .into_iter()
-                .filter(|&t| t > ts)
-            {
-                let e = either(ta, ts);
-                let joined: Vec<Option<Vec<f32>>> = sa
-                    .iter()
-                    .zip(&ss)
-                    .map(|(a, s)| match (a, s) {
-                        (Some(a), Some(s)) => {
-                            let mut o = gate(a, s);
-                            e.join_into(&mut o, s);
-                            Some(o)
-                        }
-                        (a, _) => a.clone(),
-                    })
-                    .collect();
-                let cfg = DetectorConfig {
-                    threshold: ts,
-                    ..det.clone()
-                };
-                let n = events(&joined, counted, c.hop, &cfg, labels).expect("events");
-                if n <= base {
-                    found = Some((ts, ta, n));
-                    break 'search;
-                }
-            }
-        }
-        let held_acc = found.map(|(ts, ta, _)| {
-            let e = either(ta, ts);
-            let right = held
-                .iter()
-                .filter(|x| {
-                    let s = shipped.net.predict(&x.x);
-                    let mut o = gate(&adapted.predict(&x.x), &s);
-                    e.join_into(&mut o, &s);
-                    argmax(&o) == x.label
-                })
-                .count();
-            right as f32 / held.len().max(1) as f32
-        });
-        match (found, held_acc) {
-            (Some((ts, ta, n)), Some(acc)) => println!(
-                "|   floor {floor}: shipped head {ts}, adapted {ta} ({n} false accepts, shipped model {base}); held-out keyword takes {} |",
-                pct(acc)
-            ),
-            _ => println!("|   floor {floor}: no pair matches the shipped model's {base} false accepts |"),
-        }
     }
 }
 
