@@ -174,6 +174,64 @@ fn sign_test(fixed: u64, broken: u64) -> String {
 /// keyword, the `either` thresholds matched on the calibration stream by `adapt::plan`'s own
 /// search (`calibrate::matched_either`) on the gated scores, and the held-out keyword takes
 /// then.
+/// `--parallel` (diagnosis): false accepts on the calibration stream of the `either` join (one
+/// detector over the joined scores) against two detectors side by side (the shipped head at
+/// its threshold, the adapted head alone at its own; a detection of either, merged within the
+/// refractory time).
+fn parallel_rows(shipped: &chatterbox::adapt::Shipped, adapted: &Net) {
+    use chatterbox::adapt::calibrate::{detection_hops, own_candidates, scores};
+    use chatterbox::kws::head::Either;
+    let labels = &shipped.meta.labels;
+    let Some(c) = &shipped.calibration else {
+        return;
+    };
+    let det = chatterbox::adapt::toy_detector(&shipped.meta);
+    let counted = Some(c.counted.as_slice());
+    let (ss, sa) = (scores(&shipped.net, c), scores(adapted, c));
+    let s_hops = detection_hops(&ss, counted, c.hop, &det, labels).expect("hops");
+    let refr = (det.refractory.as_nanos() / c.hop.as_nanos()) as usize;
+    for t in own_candidates(det.threshold) {
+        let e = Either {
+            keyword: labels
+                .iter()
+                .map(|l| chatterbox::kws::meta::is_keyword(l))
+                .collect(),
+            own_threshold: t,
+            threshold: det.threshold,
+        };
+        let joined: Vec<Option<Vec<f32>>> = sa
+            .iter()
+            .zip(&ss)
+            .map(|(a, s)| match (a, s) {
+                (Some(a), Some(s)) => {
+                    let mut o = a.clone();
+                    e.join_into(&mut o, s);
+                    Some(o)
+                }
+                (a, _) => a.clone(),
+            })
+            .collect();
+        let j = detection_hops(&joined, counted, c.hop, &det, labels)
+            .expect("hops")
+            .len();
+        let a_cfg = chatterbox::kws::detector::DetectorConfig {
+            threshold: t,
+            ..det.clone()
+        };
+        let a_hops = detection_hops(&sa, counted, c.hop, &a_cfg, labels).expect("hops");
+        let extra = a_hops
+            .iter()
+            .filter(|(h, _)| !s_hops.iter().any(|(sh, _)| sh.abs_diff(*h) <= refr))
+            .count();
+        println!(
+            "|   own {t}: joined {j}, adapted alone {}, side by side {} (shipped {}) |",
+            a_hops.len(),
+            s_hops.len() + extra,
+            s_hops.len()
+        );
+    }
+}
+
 fn floor_rows(shipped: &chatterbox::adapt::Shipped, adapted: &Net, held: &[Example]) {
     use chatterbox::adapt::calibrate::{matched_either, scores};
     use chatterbox::kws::head::Either;
@@ -208,8 +266,7 @@ fn floor_rows(shipped: &chatterbox::adapt::Shipped, adapted: &Net, held: &[Examp
                 (a, _) => a.clone(),
             })
             .collect();
-        let Some(m) = matched_either(c, &ss, &gated, &template, &det, labels).expect("calibration")
-        else {
+        let Some(m) = matched_either(c, &ss, &gated, &det, labels).expect("calibration") else {
             println!("|   floor {floor}: no pair matches the shipped model's false accepts |");
             continue;
         };
@@ -265,6 +322,35 @@ fn detector_false_accepts(
         }
     }
     events
+}
+
+/// [`detector_false_accepts`] of an `either` owner model: the shipped head at `threshold`
+/// and the adapted one at `own_threshold`, each through its own detector
+/// (`kws::either_detector`).
+fn either_false_accepts(
+    shipped: &Net,
+    adapted: &Net,
+    windows: &[Example],
+    labels: &[String],
+    threshold: f32,
+    own_threshold: f32,
+) -> usize {
+    let cfg = DetectorConfig {
+        threshold,
+        ..RecognizerConfig::default().detector
+    };
+    let mut det = chatterbox::kws::either_detector::EitherDetector::new(cfg, own_threshold, labels)
+        .expect("detector");
+    windows
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| {
+            let at = Duration::from_millis(80 * *i as u64);
+            det.push(at, &adapted.predict(&e.x), &shipped.predict(&e.x))
+                .expect("push")
+                .is_some()
+        })
+        .count()
 }
 
 /// Whether the toy acts rightly on one clip at `threshold`: a keyword clip's own word is
@@ -441,6 +527,7 @@ fn main() {
             "--default",
             "--thresholds",
             "--floor",
+            "--parallel",
         ]
         .contains(&a.as_str())
     }) {
@@ -699,7 +786,13 @@ fn main() {
                 false_accepts(&owner, &speech, kws) as f64 / hours,
                 product_view(base, &owner, &all_others, kws, (thr, own_thr)),
                 product_view(base, &owner, &own, kws, (thr, own_thr)),
-                detector_false_accepts(&owner, &speech, labels, own_thr) as f64 / hours
+                match &plan.join {
+                    // Each head through its own detector, as the recognizer runs the pair.
+                    Join::Either { either, .. } =>
+                        either_false_accepts(base, &net, &speech, labels, own_thr, either.own_threshold),
+                    _ => detector_false_accepts(&owner, &speech, labels, own_thr),
+                } as f64
+                    / hours
             );
             // One row of a `--combine` or `--gate` rule (top-label figures, the 0.85 rule).
             let print_rule = |(rname, rule): &(String, Box<Rule>)| {
@@ -775,6 +868,9 @@ fn main() {
             // shipped head nearer its own threshold?
             if args.iter().any(|a| a == "--floor") {
                 floor_rows(&p.shipped, &net, &p.held);
+            }
+            if args.iter().any(|a| a == "--parallel") {
+                parallel_rows(&p.shipped, &net);
             }
             // `--thresholds`: the adapted head at stricter thresholds of its own, against the
             // shipped head at the model's.

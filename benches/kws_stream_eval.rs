@@ -946,29 +946,14 @@ fn write_calibration(out: &Path) {
             adapted: &net,
             beside: second.as_ref().map(chatterbox::adapt::net::Beside::Max),
         };
-        let template = chatterbox::kws::head::Either {
-            keyword: meta
-                .labels
-                .iter()
-                .map(|l| chatterbox::kws::meta::is_keyword(l))
-                .collect(),
-            own_threshold: det.threshold,
-            threshold: det.threshold,
-        };
         // (the detector's threshold, the adapted head's own with `either`) and the events.
         let matched = |cal: &calibrate::Calibration, shipped_scores: &[Option<Vec<f32>>]| {
             if either {
                 let adapted = calibrate::scores(&net, cal);
-                let e = calibrate::matched_either(
-                    cal,
-                    shipped_scores,
-                    &adapted,
-                    &template,
-                    &det,
-                    &meta.labels,
-                )
-                .unwrap_or_else(|e| die(e))
-                .unwrap_or_else(|| die(format!("{owner}: no pair of thresholds matches")));
+                let e =
+                    calibrate::matched_either(cal, shipped_scores, &adapted, &det, &meta.labels)
+                        .unwrap_or_else(|e| die(e))
+                        .unwrap_or_else(|| die(format!("{owner}: no pair of thresholds matches")));
                 ((e.detector, Some(e.own.threshold)), e.own)
             } else {
                 let m = calibrate::matched_threshold(

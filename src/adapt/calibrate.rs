@@ -41,7 +41,8 @@
 use std::time::Duration;
 
 use super::net::{Net, OwnerHead};
-use crate::kws::detector::{Detector, DetectorConfig};
+use crate::kws::detector::{Detection, Detector, DetectorConfig};
+use crate::kws::either_detector::EitherDetector;
 
 const MAGIC: &[u8; 8] = b"CBCALIB3";
 const QUIET: u32 = u32::MAX;
@@ -396,33 +397,95 @@ pub fn detection_hops(
     labels: &[String],
 ) -> Result<Vec<(usize, usize)>, String> {
     let mut d = Detector::new(cfg.clone(), labels).map_err(|e| e.to_string())?;
+    fed_hops(
+        scores.len(),
+        counted,
+        hop,
+        cfg,
+        |i, at| {
+            match &scores[i] {
+                Some(s) => d.push(at, s),
+                None => d.push_silence(at),
+            }
+            .map_err(|e| e.to_string())
+        },
+        |i| scores[i].is_none(),
+    )
+}
+
+/// How many detections an `either` owner model makes over the stream: the shipped head's
+/// scores `shipped` through a detector at `cfg.threshold`, the adapted head's `adapted`
+/// through one at `own_threshold`, side by side as the runtime runs them
+/// ([`crate::kws::either_detector`]).
+pub fn either_events(
+    adapted: &[Option<Vec<f32>>],
+    shipped: &[Option<Vec<f32>>],
+    own_threshold: f32,
+    counted: Option<&[bool]>,
+    hop: Duration,
+    cfg: &DetectorConfig,
+    labels: &[String],
+) -> Result<usize, String> {
+    if adapted.len() != shipped.len() {
+        return Err(format!(
+            "the heads' scores cover {} and {} hops",
+            adapted.len(),
+            shipped.len()
+        ));
+    }
+    let mut d =
+        EitherDetector::new(cfg.clone(), own_threshold, labels).map_err(|e| e.to_string())?;
+    let quiet = |i: usize| adapted[i].is_none() || shipped[i].is_none();
+    Ok(fed_hops(
+        adapted.len(),
+        counted,
+        hop,
+        cfg,
+        |i, at| {
+            match (&adapted[i], &shipped[i]) {
+                (Some(a), Some(s)) => d.push(at, a, s),
+                _ => d.push_silence(at),
+            }
+            .map_err(|e| e.to_string())
+        },
+        quiet,
+    )?
+    .len())
+}
+
+/// Feeds hops `0..n` to a detector through `push(hop, stream time)` and returns the hops at
+/// which it reports (those `counted` says count), with the keyword. `quiet(hop)`: the hop
+/// is silence.
+fn fed_hops(
+    n: usize,
+    counted: Option<&[bool]>,
+    hop: Duration,
+    cfg: &DetectorConfig,
+    mut push: impl FnMut(usize, Duration) -> Result<Option<Detection>, String>,
+    quiet: impl Fn(usize) -> bool,
+) -> Result<Vec<(usize, usize)>, String> {
     // Inside a long run of silent hops the detector's state stops changing once its average
     // window holds only silence; only the run's first and last `k` hops need feeding (the
     // last ones so the history is what it would be when speech resumes).
     let k = (cfg.average_window.as_nanos() / hop.as_nanos().max(1)) as usize + 2;
-    let mut silent_before = vec![0usize; scores.len()];
-    let mut silent_after = vec![0usize; scores.len()];
-    for i in 0..scores.len() {
-        if scores[i].is_none() {
+    let mut silent_before = vec![0usize; n];
+    let mut silent_after = vec![0usize; n];
+    for i in 0..n {
+        if quiet(i) {
             silent_before[i] = 1 + if i > 0 { silent_before[i - 1] } else { 0 };
         }
     }
-    for i in (0..scores.len()).rev() {
-        if scores[i].is_none() {
+    for i in (0..n).rev() {
+        if quiet(i) {
             silent_after[i] = 1 + silent_after.get(i + 1).copied().unwrap_or(0);
         }
     }
     let mut found_at = Vec::new();
-    for (i, s) in scores.iter().enumerate() {
+    for i in 0..n {
         if silent_before[i] > k && silent_after[i] > k {
             continue;
         }
-        let at = hop * (i as u32 + 1);
-        let found = match s {
-            Some(s) => d.push(at, s),
-            None => d.push_silence(at),
-        }
-        .map_err(|e| e.to_string())?;
+        let found = push(i, hop * (i as u32 + 1))?;
         let counts = counted.is_none_or(|c| c.get(i).copied().unwrap_or(true));
         if let (Some(d), true) = (found, counts) {
             found_at.push((i, d.index));
@@ -532,9 +595,9 @@ pub struct MatchedEither {
     pub own: Matched,
 }
 
-/// For an `either` owner model (`kws::head::Either`, `template` giving its labels): the
-/// thresholds at which it makes no more false accepts on `c` than the shipped head alone at
-/// `detector.threshold`. The shipped head's threshold is the loosest of the shipped one and
+/// For an `either` owner model (`kws::head::Either`, each head through a detector of its
+/// own, [`either_events`]): the thresholds at which it makes no more false accepts on `c`
+/// than the shipped head alone at `detector.threshold`. The shipped head's threshold is the loosest of the shipped one and
 /// the [`candidates`] above it for which some adapted-head threshold of [`own_candidates`] (above
 /// it) gets there, and the adapted head's the loosest of those. Why in that order: the
 /// shipped head's threshold is what the other voices' words are heard at, and keeping it
@@ -545,7 +608,6 @@ pub fn matched_either(
     c: &Calibration,
     shipped: &[Option<Vec<f32>>],
     adapted: &[Option<Vec<f32>>],
-    template: &crate::kws::head::Either,
     detector: &DetectorConfig,
     labels: &[String],
 ) -> Result<Option<MatchedEither>, String> {
@@ -566,13 +628,7 @@ pub fn matched_either(
             .into_iter()
             .filter(|&t| t > ts)
         {
-            let e = crate::kws::head::Either {
-                own_threshold: t,
-                threshold: ts,
-                ..template.clone()
-            };
-            let owner = joined(adapted, shipped, |o, s| e.join_into(o, s));
-            let n = events(&owner, counted, hop, &cfg, labels)?;
+            let n = either_events(adapted, shipped, t, counted, hop, &cfg, labels)?;
             log::debug!("either: shipped head {ts}, adapted head {t}: {n} false accepts (shipped model {shipped_events})");
             if n <= shipped_events {
                 return Ok(Some(MatchedEither {
@@ -782,18 +838,13 @@ mod tests {
             refractory: Duration::from_secs(1),
             min_results: 2,
         };
-        let template = crate::kws::head::Either {
-            keyword: vec![false, false, true],
-            own_threshold: 0.98,
-            threshold: 0.98,
-        };
         let c = stream(40, &[]);
         // The shipped head accepts 2 of these (the second and third bursts).
         let shipped = bursts(&[0.95, 0.981, 0.985, 0.5]);
         // The adapted head is sure of the second burst (already accepted) and less sure of
         // the first: at 0.998 or looser it adds that one, at 0.999 it does not.
         let adapted = bursts(&[0.9985, 0.9999, 0.5, 0.5]);
-        let m = matched_either(&c, &shipped, &adapted, &template, &det, &labels())
+        let m = matched_either(&c, &shipped, &adapted, &det, &labels())
             .unwrap()
             .unwrap();
         assert_eq!(m.detector, 0.98, "the shipped head keeps its threshold");
@@ -806,15 +857,67 @@ mod tests {
         // Sure of a fourth, new burst at every candidate: the shipped head's threshold rises
         // until it drops one of its own (0.982 drops the 0.981 burst).
         let adapted = bursts(&[0.5, 0.5, 0.5, 0.99995]);
-        let m = matched_either(&c, &shipped, &adapted, &template, &det, &labels())
+        let m = matched_either(&c, &shipped, &adapted, &det, &labels())
             .unwrap()
             .unwrap();
         assert!((m.detector - 0.982).abs() < 1e-6, "{}", m.detector);
         assert!((m.own.threshold - 0.99).abs() < 1e-6, "{}", m.own.threshold);
         // Sure of everything, and the shipped head's candidates run out: no pair.
         let adapted = bursts(&[0.99999, 0.99999, 0.99999, 0.99999]);
-        let none = matched_either(&c, &shipped, &adapted, &template, &det, &labels()).unwrap();
+        let none = matched_either(&c, &shipped, &adapted, &det, &labels()).unwrap();
         assert_eq!(none, None);
+    }
+
+    #[test]
+    fn either_hears_each_head_through_a_detector_of_its_own() {
+        let det = DetectorConfig {
+            average_window: Duration::from_millis(250),
+            threshold: 0.98,
+            refractory: Duration::from_secs(1),
+            min_results: 2,
+        };
+        // Bursts of "go" results (probabilities) with 8 quiet hops after each.
+        let burst = |ps: &[&[f32]]| -> Vec<Option<Vec<f32>>> {
+            ps.iter()
+                .flat_map(|b| {
+                    let mut v: Vec<Option<Vec<f32>>> =
+                        b.iter().map(|&p| Some(vec![0.0, 1.0 - p, p])).collect();
+                    v.extend(std::iter::repeat_n(None, 8));
+                    v
+                })
+                .collect()
+        };
+        // The shipped head: near misses taking turns (two-result averages of 0.97), then one
+        // word it hears. The adapted head: sure where the shipped head is not, unsure where
+        // it is, never sure on average.
+        let shipped = burst(&[&[0.99, 0.95, 0.99, 0.95], &[0.985, 0.985]]);
+        let adapted = burst(&[&[0.9, 0.99995, 0.9, 0.99995], &[0.5, 0.5]]);
+        let c = stream(shipped.len(), &[]);
+        let m = matched_either(&c, &shipped, &adapted, &det, &labels())
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.detector, 0.98, "the shipped head keeps its threshold");
+        assert_eq!(m.own.threshold, 0.99, "the loosest adapted-head threshold");
+        assert_eq!((m.own.owner_events, m.own.shipped_events), (1, 1));
+        // One detector over the joined scores would hear the first burst too, at every
+        // adapted-head threshold tried: the artifact side by side avoids.
+        for t in own_candidates(0.98) {
+            let e = crate::kws::head::Either {
+                keyword: vec![false, false, true],
+                own_threshold: t,
+                threshold: 0.98,
+            };
+            let one = joined(&adapted, &shipped, |o, s| e.join_into(o, s));
+            assert_eq!(
+                events(&one, None, c.hop, &det, &labels()).unwrap(),
+                2,
+                "{t}"
+            );
+        }
+        // Mismatched lengths are refused, not cut short.
+        assert!(
+            either_events(&adapted[1..], &shipped, 0.99, None, c.hop, &det, &labels()).is_err()
+        );
     }
 
     #[test]

@@ -320,15 +320,8 @@ pub fn plan(
         own_threshold: detector.threshold,
         threshold: detector.threshold,
     };
-    let found = calibrate::matched_either(
-        c,
-        &shipped_scores,
-        &adapted_scores,
-        &template,
-        &detector,
-        labels,
-    )
-    .map_err(calibrating)?;
+    let found = calibrate::matched_either(c, &shipped_scores, &adapted_scores, &detector, labels)
+        .map_err(calibrating)?;
     let either = found.as_ref().map(|m| crate::kws::head::Either {
         own_threshold: m.own.threshold,
         threshold: m.detector,

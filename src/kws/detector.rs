@@ -210,6 +210,12 @@ impl Detector {
         Ok(self.decide(at))
     }
 
+    /// The word reported last (or that would have been), while it is still the confident
+    /// top label: the detector will not report it again until it fades.
+    pub fn latched(&self) -> Option<usize> {
+        self.latched
+    }
+
     /// Forgets everything heard so far (history, refractory, latched word). Used while the
     /// toy plays a sound, so its own voice cannot trigger a command, and when a stream
     /// restarts (times may then start again from zero).

@@ -10,7 +10,7 @@
 //! is worth, measured).
 
 use super::meta::{is_keyword, CombineRule, KwsMeta, ModelOutput};
-use super::model::{Classifier, LiteRtClassifier, ModelError};
+use super::model::{Classifier, EitherScores, LiteRtClassifier, ModelError};
 
 /// Writes into `scores`, class by class, the larger of `scores` and `other` (the
 /// [`CombineRule::Max`] rule). Both are probabilities over the same labels in the same order.
@@ -56,6 +56,21 @@ impl Either {
         }
     }
 
+    /// The own head's threshold that goes with the detector threshold `t` (the inverse of
+    /// [`Self::rescale`]): `own_threshold` for the model's own threshold; for one the
+    /// configuration sets instead, the point on the own head's scale that the joined scores
+    /// would have compared with it.
+    pub fn own_threshold_at(&self, t: f32) -> f32 {
+        let (o, th) = (self.own_threshold, self.threshold);
+        if t == th {
+            o
+        } else if t < th {
+            t * o / th
+        } else {
+            o + (1.0 - o) * (t - th) / (1.0 - th)
+        }
+    }
+
     /// The steepest slope of [`Self::rescale`]: how much it can magnify a small difference in
     /// the own head's output (the self-check allows for it).
     pub fn slope(&self) -> f32 {
@@ -81,11 +96,13 @@ impl Either {
     }
 }
 
-/// A second head and the buffer its scores go to (allocated once, at load).
+/// A second head and the buffers its scores and the own head's unjoined ones go to
+/// (allocated once, at load).
 struct Second {
     rule: Rule,
     head: LiteRtClassifier,
     scores: Vec<f32>,
+    own_scores: Vec<f32>,
 }
 
 /// A [`CombineRule`] with what it needs to run.
@@ -158,6 +175,7 @@ impl Head {
                 Some(Second {
                     rule,
                     scores: vec![0.0; meta.labels.len()],
+                    own_scores: vec![0.0; meta.labels.len()],
                     head,
                 })
             }
@@ -187,10 +205,29 @@ impl Classifier for Head {
             s.head.classify(features, &mut s.scores)?;
             match &s.rule {
                 Rule::Max => max_into(scores, &s.scores),
-                Rule::Either(e) => e.join_into(scores, &s.scores),
+                Rule::Either(e) => {
+                    s.own_scores.copy_from_slice(scores);
+                    e.join_into(scores, &s.scores);
+                }
             }
         }
         Ok(())
+    }
+
+    fn either(&self) -> Option<EitherScores<'_>> {
+        match &self.second {
+            Some(Second {
+                rule: Rule::Either(rule),
+                scores,
+                own_scores,
+                ..
+            }) => Some(EitherScores {
+                rule,
+                own: own_scores,
+                second: scores,
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -218,6 +255,16 @@ mod tests {
             keyword: vec![false, false, true, true],
             own_threshold: 0.999,
             threshold: 0.98,
+        }
+    }
+
+    #[test]
+    fn the_own_threshold_at_a_detector_threshold_undoes_rescale() {
+        let e = either();
+        assert_eq!(e.own_threshold_at(0.98), 0.999);
+        for t in [0.5f32, 0.9, 0.97, 0.985, 0.99, 1.0] {
+            let o = e.own_threshold_at(t);
+            assert!((e.rescale(o) - t).abs() < 1e-6, "{t}: {o}");
         }
     }
 

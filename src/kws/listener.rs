@@ -15,6 +15,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::detector::{Detection, Detector, DetectorConfig, DetectorError};
+use super::either_detector::EitherDetector;
 use super::features::FeatureError;
 use super::front_end::{load_classifier, FrontEnd};
 use super::frontend::{Frontend, FrontendConfig, FrontendError};
@@ -42,6 +43,8 @@ pub enum KwsError {
     Wav(#[from] crate::audio::wav::WavError),
     #[error("{0}")]
     Folder(String),
+    #[error("keyword model: the classifier joined two heads by the `either` rule when the recognizer was built and no longer gives their scores apart (a bug: report it)")]
+    EitherScores,
     #[error("keyword model {model}: its labels ({labels:?}) differ from the labels file ({file:?}); retrain or fix models/labels.txt")]
     Labels {
         model: String,
@@ -108,9 +111,48 @@ pub struct Recognizer {
     features: FrontEnd,
     scores: Vec<f32>,
     classifier: Box<dyn Classifier>,
-    detector: Detector,
+    detector: Detectors,
     quiet_dbfs: f32,
     stats: Stats,
+}
+
+/// The recognizer's detector: one over the classifier's scores, or, for an owner model
+/// that keeps the shipped head beside its adapted one, one per head
+/// ([`EitherDetector`], which says why).
+#[derive(Debug)]
+enum Detectors {
+    One(Detector),
+    Either(EitherDetector),
+}
+
+impl Detectors {
+    fn labels(&self) -> &[String] {
+        match self {
+            Detectors::One(d) => d.labels(),
+            Detectors::Either(d) => d.labels(),
+        }
+    }
+
+    fn config(&self) -> &DetectorConfig {
+        match self {
+            Detectors::One(d) => d.config(),
+            Detectors::Either(d) => d.config(),
+        }
+    }
+
+    fn reset(&mut self) {
+        match self {
+            Detectors::One(d) => d.reset(),
+            Detectors::Either(d) => d.reset(),
+        }
+    }
+
+    fn push_silence(&mut self, at: Duration) -> Result<Option<Detection>, DetectorError> {
+        match self {
+            Detectors::One(d) => d.push_silence(at),
+            Detectors::Either(d) => d.push_silence(at),
+        }
+    }
 }
 
 impl Recognizer {
@@ -157,7 +199,13 @@ impl Recognizer {
                 detector_cfg.threshold = t;
             }
         }
-        let detector = Detector::new(detector_cfg, &meta.labels)?;
+        let detector = match classifier.either() {
+            Some(e) => {
+                let own = e.rule.own_threshold_at(detector_cfg.threshold);
+                Detectors::Either(EitherDetector::new(detector_cfg, own, &meta.labels)?)
+            }
+            None => Detectors::One(Detector::new(detector_cfg, &meta.labels)?),
+        };
         Ok(Recognizer {
             frontend,
             features,
@@ -255,7 +303,13 @@ impl Recognizer {
                 Some(features) => {
                     self.classifier.classify(features, &mut self.scores)?;
                     self.stats.inferences += 1;
-                    let d = self.detector.push(end, &self.scores)?;
+                    let d = match &mut self.detector {
+                        Detectors::One(d) => d.push(end, &self.scores)?,
+                        Detectors::Either(d) => match self.classifier.either() {
+                            Some(e) => d.push(end, e.own, e.second)?,
+                            None => return Err(KwsError::EitherScores),
+                        },
+                    };
                     on_hop(Hop {
                         end,
                         rms_dbfs: rms,

@@ -11,6 +11,7 @@
 //! * [`model`] — the classifier trait and its LiteRT backend.
 //! * [`listener`] — all of the above on one thread, fed by the capture fan-out.
 pub mod detector;
+pub mod either_detector;
 pub mod embedding;
 pub mod evaluate;
 pub mod features;

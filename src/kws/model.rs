@@ -110,6 +110,23 @@ pub trait Classifier: Send {
     /// match [`Self::input_shape`] (row-major). Writes probabilities (softmax applied if the
     /// model outputs logits) into `scores` (`len == labels().len()`). Allocates nothing.
     fn classify(&mut self, features: &[f32], scores: &mut [f32]) -> Result<(), ModelError>;
+    /// For a classifier that joins two heads by the `either` rule ([`super::head::Either`]):
+    /// the rule, and each head's own probabilities from the last [`Self::classify`] (zeros
+    /// before the first), so the recognizer can give each head a detector of its own
+    /// ([`super::either_detector`]). `None` for any other classifier.
+    fn either(&self) -> Option<EitherScores<'_>> {
+        None
+    }
+}
+
+/// What [`Classifier::either`] gives.
+#[derive(Clone, Copy, Debug)]
+pub struct EitherScores<'a> {
+    pub rule: &'a super::head::Either,
+    /// The model's own (adapted) head.
+    pub own: &'a [f32],
+    /// The second (shipped) head.
+    pub second: &'a [f32],
 }
 
 /// Affine int8 quantization of one tensor: `real = scale * (q - zero_point)`.
