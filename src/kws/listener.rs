@@ -119,6 +119,8 @@ pub struct Recognizer {
 /// The recognizer's detector: one over the classifier's scores, or, for an owner model
 /// that keeps the shipped head beside its adapted one, one per head
 /// ([`EitherDetector`], which says why).
+// One per recognizer, built once: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Detectors {
     One(Detector),
