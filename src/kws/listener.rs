@@ -532,6 +532,94 @@ mod tests {
         assert!(found.is_empty(), "{found:?}");
     }
 
+    /// An owner model's two heads by the `either` rule, each scripted.
+    struct TwoHeads {
+        own: ScriptedClassifier,
+        second: ScriptedClassifier,
+        rule: crate::kws::head::Either,
+        own_scores: Vec<f32>,
+        second_scores: Vec<f32>,
+    }
+
+    impl Classifier for TwoHeads {
+        fn labels(&self) -> &[String] {
+            self.own.labels()
+        }
+
+        fn input_shape(&self) -> &[usize] {
+            self.own.input_shape()
+        }
+
+        fn classify(&mut self, features: &[f32], scores: &mut [f32]) -> Result<(), ModelError> {
+            self.own.classify(features, &mut self.own_scores)?;
+            self.second.classify(features, &mut self.second_scores)?;
+            scores.copy_from_slice(&self.own_scores);
+            self.rule.join_into(scores, &self.second_scores);
+            Ok(())
+        }
+
+        fn either(&self) -> Option<super::super::model::EitherScores<'_>> {
+            Some(super::super::model::EitherScores {
+                rule: &self.rule,
+                own: &self.own_scores,
+                second: &self.second_scores,
+            })
+        }
+    }
+
+    fn two_heads(own: &[f32], second: &[f32]) -> Recognizer {
+        let meta = meta();
+        let labels = meta.labels.clone();
+        let shape = vec![1, meta.features.bins(), meta.features.frames(), 1];
+        let script = |ps: &[f32]| -> Vec<Vec<f32>> {
+            ps.iter()
+                .map(|&p| ScriptedClassifier::peaked(&labels, "go", p))
+                .collect()
+        };
+        let idle = ScriptedClassifier::peaked(&labels, "silence", 0.97);
+        let head = |ps: &[f32]| {
+            ScriptedClassifier::new(labels.clone(), shape.clone(), script(ps))
+                .with_idle(idle.clone())
+        };
+        let c = TwoHeads {
+            own: head(own),
+            second: head(second),
+            rule: crate::kws::head::Either {
+                keyword: labels
+                    .iter()
+                    .map(|l| super::super::meta::is_keyword(l))
+                    .collect(),
+                own_threshold: 0.95,
+                threshold: 0.7,
+            },
+            own_scores: vec![0.0; labels.len()],
+            second_scores: vec![0.0; labels.len()],
+        };
+        Recognizer::new(&meta, Box::new(c), &timing()).unwrap()
+    }
+
+    #[test]
+    fn an_either_model_gets_a_detector_per_head() {
+        // Near misses of the two heads taking turns: each head's own 750 ms average stays
+        // below its threshold (0.7 shipped, 0.95 adapted), the average of the joined scores
+        // would not (0.85): no detection.
+        let second = [0.8, 0.45, 0.8, 0.45, 0.8, 0.45];
+        let own = [0.45, 0.99, 0.45, 0.99, 0.45, 0.99];
+        let mut r = two_heads(&own, &second);
+        assert!(matches!(r.detector, Detectors::Either(_)));
+        assert_eq!(r.detector_config().threshold, 0.7);
+        let found = r.push(&tone(3.0, 0.3), MIC).unwrap();
+        assert!(found.is_empty(), "{found:?}");
+        // The adapted head sure on its own: heard once, at its own threshold.
+        let mut r = two_heads(&[0.97, 0.97, 0.97], &[0.1, 0.1, 0.1]);
+        let found = r.push(&tone(3.0, 0.3), MIC).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].word, "go");
+        // The shipped head sure on its own: heard at the detector's threshold.
+        let mut r = two_heads(&[0.1, 0.1, 0.1], &[0.75, 0.75, 0.75]);
+        assert_eq!(r.push(&tone(3.0, 0.3), MIC).unwrap().len(), 1);
+    }
+
     #[test]
     fn labels_that_do_not_match_the_model_are_refused() {
         let meta = meta();
