@@ -8,7 +8,8 @@
 //! calibration stream of non-keyword audio (the validation split's: synthetic words of voices
 //! the heads were not trained on, words that contain or sound like a keyword, real speech,
 //! noise, silence; `adapt_calib.bin`, written by the stream evaluation's `--calibration`
-//! mode), through the runtime's own [`Detector`], and the owner model gets the loosest
+//! mode), through the runtime's own [`Detector`] (for an `either` pair the two side by side
+//! that the recognizer runs, [`either_events`]), and the owner model gets the loosest
 //! threshold of [`candidates`] at which it makes no more false accepts on that stream than
 //! the shipped model does at its own threshold. False accepts are counted as the stream
 //! evaluation counts its headline figure: a detection blamed on a word that contains or

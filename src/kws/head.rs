@@ -3,8 +3,10 @@
 //!
 //! Owner models written by `chatterbox adapt` use this to keep the shipped head beside the
 //! adapted one: a keyword is heard when the shipped head hears it at the detector threshold
-//! or the adapted head at its own, stricter one ([`Either`]); owner models of the previous
-//! release answer, class by class, with the larger probability ([`max_into`]). The adapted
+//! or the adapted head at its own, stricter one ([`Either`]; the recognizer gives each head
+//! a detector of its own, [`super::either_detector`], through [`Classifier::either`]; the
+//! joined scores serve single windows: `evaluate`, the held-out takes, `listen --all`);
+//! owner models of the previous release answer, class by class, with the larger probability ([`max_into`]). The adapted
 //! head adds what it learned of the owner's voice, and whatever the shipped head already
 //! heard in other voices is still heard (the README's "Teach it your voice" says what that
 //! is worth, measured).
