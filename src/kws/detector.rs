@@ -216,6 +216,20 @@ impl Detector {
         self.latched
     }
 
+    /// When the last word was reported (or would have been).
+    pub(crate) fn last_detection(&self) -> Option<Duration> {
+        self.last_detection
+    }
+
+    /// Takes back the report the last push made, as if its word had fallen inside the
+    /// refractory time: not latched, and the refractory time running from `last` as before
+    /// the push (`last_detection()` then). For a caller that drops the report
+    /// ([`super::either_detector`]); a push that reports had nothing latched before it.
+    pub(crate) fn take_back_report(&mut self, last: Option<Duration>) {
+        self.latched = None;
+        self.last_detection = last;
+    }
+
     /// Forgets everything heard so far (history, refractory, latched word). Used while the
     /// toy plays a sound, so its own voice cannot trigger a command, and when a stream
     /// restarts (times may then start again from zero).

@@ -9,12 +9,14 @@
 //! stream that artifact alone added 8-15 false accepts to the shipped head's 117, whatever
 //! the adapted head's own threshold, and matching them cost the shipped head its threshold
 //! (0.98 → 0.984-0.986), so the owner model heard fewer of the other voices' words.
-//! Side by side, each head is averaged and thresholded on its own, and the shipped head's
-//! detections are exactly what the shipped model's are.
+//! Side by side, each head is averaged and thresholded on its own, so the shipped head's
+//! near misses stay misses whatever the adapted head says.
 //!
 //! A detection of either is reported, the shipped head's first when both come at the same
 //! result, and nothing is reported within `refractory` after a report, whichever head made
-//! it: one word heard by both heads is one event. Each detector keeps its own latch, so a
+//! it: one word heard by both heads is one event. A word that falls inside that time is
+//! taken back from the detector that heard it (not latched, its refractory time not
+//! restarted), as one detector would treat it. Each detector keeps its own latch, so a
 //! word one head has reported (or would have, inside the shared refractory time) is not
 //! reported by that head again until it fades; nor by the other head while the first is
 //! still latched on it (a long word the shipped head heard at its start and the adapted head
@@ -77,16 +79,18 @@ impl EitherDetector {
         own: &[f32],
         second: &[f32],
     ) -> Result<Option<Detection>, DetectorError> {
+        let before = self.before();
         let s = self.second.push(at, second)?;
         let o = self.own.push(at, own)?;
-        Ok(self.report(at, s, o))
+        Ok(self.report(at, s, o, before))
     }
 
     /// A quiet window for both heads ([`Detector::push_silence`]).
     pub fn push_silence(&mut self, at: Duration) -> Result<Option<Detection>, DetectorError> {
+        let before = self.before();
         let s = self.second.push_silence(at)?;
         let o = self.own.push_silence(at)?;
-        Ok(self.report(at, s, o))
+        Ok(self.report(at, s, o, before))
     }
 
     /// Forgets everything heard so far, in both detectors.
@@ -96,21 +100,40 @@ impl EitherDetector {
         self.last_report = None;
     }
 
+    fn before(&self) -> (Option<Duration>, Option<Duration>) {
+        (self.second.last_detection(), self.own.last_detection())
+    }
+
     fn report(
         &mut self,
         at: Duration,
         second: Option<Detection>,
         own: Option<Detection>,
+        (second_before, own_before): (Option<Duration>, Option<Duration>),
     ) -> Option<Detection> {
-        // A word the other detector is latched on is the utterance it already heard.
-        let second = second.filter(|d| self.own.latched() != Some(d.index) || own.is_some());
+        let refractory = self.second.config().refractory;
+        if self
+            .last_report
+            .is_some_and(|last| at.saturating_sub(last) < refractory)
+        {
+            // Inside the refractory time of a report: as one detector does, the word is
+            // neither reported nor latched, so it is heard once the time is over if it is
+            // still being said, and the detector's own refractory time is the shared one.
+            if second.is_some() {
+                self.second.take_back_report(second_before);
+            }
+            if own.is_some() {
+                self.own.take_back_report(own_before);
+            }
+            return None;
+        }
+        // A word the other detector is latched on is the utterance it already heard (unless
+        // both heard it at this very result); the detector that drops it stays latched.
+        let second = second.filter(|d| {
+            self.own.latched() != Some(d.index) || own.as_ref().is_some_and(|o| o.index == d.index)
+        });
         let own = own.filter(|d| self.second.latched() != Some(d.index));
         let found = second.or(own)?;
-        if let Some(last) = self.last_report {
-            if at.saturating_sub(last) < self.second.config().refractory {
-                return None;
-            }
-        }
         self.last_report = Some(at);
         Some(found)
     }
@@ -247,12 +270,41 @@ mod tests {
         assert_eq!(run(&mut d, &pairs), vec![160, 1600]);
     }
 
+    fn no(p: f32) -> [f32; 4] {
+        [0.0, 1.0 - p, 0.0, p]
+    }
+
+    #[test]
+    fn a_word_inside_the_refractory_time_is_heard_when_it_is_over() {
+        // The adapted head hears "go" (reported at 160 ms); the shipped head hears "no" from
+        // 400 ms, inside the refractory second, and still hears it after: reported at the
+        // first result from 1160 ms on, as one detector would.
+        let mut pairs = vec![(go(0.9999), go(0.5)); 2];
+        pairs.extend([(go(0.0), go(0.0)); 2]);
+        pairs.extend([(go(0.0), no(0.99)); 13]);
+        let mut d = EitherDetector::new(cfg(), 0.999, &labels()).unwrap();
+        assert_eq!(run(&mut d, &pairs), vec![160, 1200]);
+        // The same with the heads' parts swapped.
+        let mut swapped = vec![(go(0.5), go(0.99)); 2];
+        swapped.extend([(go(0.0), go(0.0)); 2]);
+        swapped.extend([(no(0.9999), go(0.0)); 13]);
+        let mut d = EitherDetector::new(cfg(), 0.999, &labels()).unwrap();
+        assert_eq!(run(&mut d, &swapped), vec![160, 1200]);
+    }
+
     #[test]
     fn silence_and_reset_reach_both_detectors() {
         let mut d = EitherDetector::new(cfg(), 0.999, &labels()).unwrap();
-        d.push(ms(80), &go(0.9999), &go(0.99)).unwrap();
-        // Quiet windows push both averages down: no detection from the one loud result.
+        // A sure result of the adapted head, a quiet window, another sure result: the quiet
+        // one must pull its average down (were it skipped, the two sure ones would report).
+        d.push(ms(80), &go(0.9999), &go(0.0)).unwrap();
         assert_eq!(d.push_silence(ms(160)).unwrap(), None);
+        assert_eq!(d.push(ms(240), &go(0.9999), &go(0.0)).unwrap(), None);
+        // The same for the shipped head.
+        let mut d = EitherDetector::new(cfg(), 0.999, &labels()).unwrap();
+        d.push(ms(80), &go(0.0), &go(0.99)).unwrap();
+        assert_eq!(d.push_silence(ms(160)).unwrap(), None);
+        assert_eq!(d.push(ms(240), &go(0.0), &go(0.99)).unwrap(), None);
         d.reset();
         // After a reset, times may start again and one result is not enough (min_results).
         assert_eq!(d.push(ms(80), &go(0.9999), &go(0.99)).unwrap(), None);
