@@ -231,9 +231,18 @@ fn place_level(rng: &mut Rng, clip: &mut [f32]) -> f32 {
     active + 20.0 * g.log10()
 }
 
-/// What was recorded at one hop: the window end and the posteriors (None: the energy gate
-/// skipped the model).
-type HopRecord = (Duration, Option<Vec<f32>>);
+/// What was recorded at one hop: the window end, the posteriors (None: the energy gate
+/// skipped the model) and, for an `either` owner model, its two heads' apart (own, second).
+type HopRecord = (Duration, Option<Vec<f32>>, Option<(Vec<f32>, Vec<f32>)>);
+
+/// What a recorded hop keeps of the recognizer's.
+fn record(h: &chatterbox::kws::listener::Hop<'_>) -> HopRecord {
+    (
+        h.end,
+        h.scores.map(|s| s.to_vec()),
+        h.heads.map(|(o, s)| (o.to_vec(), s.to_vec())),
+    )
+}
 
 /// What one hop setting produced over a stream: hop (ms), every hop, the detections.
 type HopRun = (u64, Vec<HopRecord>, Vec<Detection>);
@@ -313,7 +322,7 @@ impl Runners {
                 let before = r.stats().inferences;
                 let t = Instant::now();
                 r.push_with(chunk, MONO16K, &mut |h| {
-                    hops.push((h.end, h.scores.map(|s| s.to_vec())));
+                    hops.push(record(&h));
                     if let Some(d) = h.detection {
                         dets.push(d.clone());
                     }
@@ -329,7 +338,7 @@ impl Runners {
     fn finish(mut self) -> (Vec<HopRun>, Duration, u64) {
         for (_, r, hops, dets) in &mut self.runs {
             r.finish(&mut |h| {
-                hops.push((h.end, h.scores.map(|s| s.to_vec())));
+                hops.push(record(&h));
                 if let Some(d) = h.detection {
                     dets.push(d.clone());
                 }
@@ -396,6 +405,9 @@ impl Classifier for Recording {
             .unwrap_or_else(|e| e.into_inner())
             .add(features);
         self.head.classify(features, scores)
+    }
+    fn either(&self) -> Option<chatterbox::kws::model::EitherScores<'_>> {
+        self.head.either()
     }
 }
 
@@ -546,11 +558,29 @@ fn nonkeyword_stream(
     spans
 }
 
-/// Replays the recognizer's detector over recorded hops.
+/// Replays the recognizer's detector over recorded hops: for an `either` owner model (its
+/// two heads' scores recorded) the two detectors side by side, the adapted head's at the
+/// threshold that goes with `cfg.threshold`, as the recognizer runs them.
 fn replay(cfg: &DetectorConfig, labels: &[String], hops: &[HopRecord]) -> Vec<Detection> {
+    let rule = EITHER.get().and_then(|r| r.as_ref());
+    if let Some(rule) = rule.filter(|_| hops.iter().any(|h| h.2.is_some())) {
+        let own = rule.own_threshold_at(cfg.threshold);
+        let mut d = chatterbox::kws::either_detector::EitherDetector::new(cfg.clone(), own, labels)
+            .unwrap_or_else(|e| die(e));
+        return hops
+            .iter()
+            .filter_map(|(at, _, heads)| {
+                match heads {
+                    Some((o, s)) => d.push(*at, o, s),
+                    None => d.push_silence(*at),
+                }
+                .unwrap_or_else(|e| die(e))
+            })
+            .collect();
+    }
     let mut d = Detector::new(cfg.clone(), labels).unwrap_or_else(|e| die(e));
     hops.iter()
-        .filter_map(|(at, scores)| {
+        .filter_map(|(at, scores, _)| {
             match scores {
                 Some(s) => d.push(*at, s),
                 None => d.push_silence(*at),
@@ -559,6 +589,10 @@ fn replay(cfg: &DetectorConfig, labels: &[String], hops: &[HopRecord]) -> Vec<De
         })
         .collect()
 }
+
+/// The evaluated model's `either` rule, if it is such an owner model (set once in `main`).
+static EITHER: std::sync::OnceLock<Option<chatterbox::kws::head::Either>> =
+    std::sync::OnceLock::new();
 
 #[derive(Default)]
 struct Score {
@@ -863,7 +897,7 @@ fn write_calibration(out: &Path) {
     let mut ends = log.ends.iter();
     let hop_ends: Vec<Option<usize>> = hops
         .iter()
-        .map(|(_, s)| s.as_ref().and_then(|_| ends.next().copied()))
+        .map(|(_, s, _)| s.as_ref().and_then(|_| ends.next().copied()))
         .collect();
     if ends.next().is_some() || hop_ends.iter().flatten().count() != log.ends.len() {
         die("the logged model runs do not match the recognizer's hops");
@@ -876,7 +910,7 @@ fn write_calibration(out: &Path) {
     // confuser (`score`).
     let counted = hops
         .iter()
-        .map(|(at, _)| blame(&spans, *at).is_none_or(|sp| sp.kind != CONFUSERS))
+        .map(|(at, _, _)| blame(&spans, *at).is_none_or(|sp| sp.kind != CONFUSERS))
         .collect();
     let written_for = calibrate::WrittenFor {
         mel: emb.mel_sha256.trim().to_ascii_lowercase(),
@@ -1039,6 +1073,13 @@ fn main() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| repo().join("models/kws.toml"));
     let meta = KwsMeta::load(&meta_path).unwrap_or_else(|e| die(e));
+    // The rule as the recognizer loads it (`kws::head::Head`).
+    EITHER.get_or_init(|| {
+        chatterbox::kws::front_end::load_classifier(&meta)
+            .unwrap_or_else(|e| die(format!("{}: {e}", meta_path.display())))
+            .either()
+            .map(|e| e.rule.clone())
+    });
     let model_bytes = std::fs::read(meta.model_path())
         .unwrap_or_else(|e| die(format!("{}: {e}", meta.model_path().display())));
     let keywords = ClipSet::load(&data, "keywords");

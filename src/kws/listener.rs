@@ -94,6 +94,10 @@ pub struct Hop<'a> {
     pub rms_dbfs: f32,
     /// The model's probabilities, or `None` if the energy gate skipped the model.
     pub scores: Option<&'a [f32]>,
+    /// For an owner model that joins two heads by the `either` rule: the model's own head's
+    /// and the second head's scores apart (`scores` are the joined ones), which is what its
+    /// detectors see.
+    pub heads: Option<(&'a [f32], &'a [f32])>,
     pub detection: Option<&'a Detection>,
 }
 
@@ -298,6 +302,7 @@ impl Recognizer {
                         end,
                         rms_dbfs: rms,
                         scores: None,
+                        heads: None,
                         detection: d.as_ref(),
                     });
                     d
@@ -305,10 +310,10 @@ impl Recognizer {
                 Some(features) => {
                     self.classifier.classify(features, &mut self.scores)?;
                     self.stats.inferences += 1;
-                    let d = match &mut self.detector {
-                        Detectors::One(d) => d.push(end, &self.scores)?,
+                    let (d, heads) = match &mut self.detector {
+                        Detectors::One(d) => (d.push(end, &self.scores)?, None),
                         Detectors::Either(d) => match self.classifier.either() {
-                            Some(e) => d.push(end, e.own, e.second)?,
+                            Some(e) => (d.push(end, e.own, e.second)?, Some((e.own, e.second))),
                             None => return Err(KwsError::EitherScores),
                         },
                     };
@@ -316,6 +321,7 @@ impl Recognizer {
                         end,
                         rms_dbfs: rms,
                         scores: Some(&self.scores),
+                        heads,
                         detection: d.as_ref(),
                     });
                     d
