@@ -170,16 +170,12 @@ fn sign_test(fixed: u64, broken: u64) -> String {
     format!("+{fixed} / -{broken} (p {:.3})", (2.0 * tail).min(1.0))
 }
 
-/// `--floor` (diagnosis): for floors on the shipped head's probability of the adapted head's
-/// keyword, the `either` thresholds matched on the calibration stream by `adapt::plan`'s own
-/// search (`calibrate::matched_either`) on the gated scores, and the held-out keyword takes
-/// then.
-/// `--parallel` (diagnosis): false accepts on the calibration stream of the `either` join (one
-/// detector over the joined scores) against two detectors side by side (the shipped head at
-/// its threshold, the adapted head alone at its own; a detection of either, merged within the
-/// refractory time).
+/// `--parallel` (diagnosis): false accepts on the calibration stream, at the shipped
+/// threshold and each adapted-head threshold, of one detector over the `either` join's scores
+/// (the previous release's runtime) against the two heads through two detectors side by side
+/// (`calibrate::either_events`, this release's), and of the adapted head alone.
 fn parallel_rows(shipped: &chatterbox::adapt::Shipped, adapted: &Net) {
-    use chatterbox::adapt::calibrate::{detection_hops, own_candidates, scores};
+    use chatterbox::adapt::calibrate::{either_events, events, own_candidates, scores};
     use chatterbox::kws::head::Either;
     let labels = &shipped.meta.labels;
     let Some(c) = &shipped.calibration else {
@@ -188,8 +184,7 @@ fn parallel_rows(shipped: &chatterbox::adapt::Shipped, adapted: &Net) {
     let det = chatterbox::adapt::toy_detector(&shipped.meta);
     let counted = Some(c.counted.as_slice());
     let (ss, sa) = (scores(&shipped.net, c), scores(adapted, c));
-    let s_hops = detection_hops(&ss, counted, c.hop, &det, labels).expect("hops");
-    let refr = (det.refractory.as_nanos() / c.hop.as_nanos()) as usize;
+    let s_events = events(&ss, counted, c.hop, &det, labels).expect("events");
     for t in own_candidates(det.threshold) {
         let e = Either {
             keyword: labels
@@ -211,27 +206,23 @@ fn parallel_rows(shipped: &chatterbox::adapt::Shipped, adapted: &Net) {
                 (a, _) => a.clone(),
             })
             .collect();
-        let j = detection_hops(&joined, counted, c.hop, &det, labels)
-            .expect("hops")
-            .len();
+        let j = events(&joined, counted, c.hop, &det, labels).expect("events");
         let a_cfg = chatterbox::kws::detector::DetectorConfig {
             threshold: t,
             ..det.clone()
         };
-        let a_hops = detection_hops(&sa, counted, c.hop, &a_cfg, labels).expect("hops");
-        let extra = a_hops
-            .iter()
-            .filter(|(h, _)| !s_hops.iter().any(|(sh, _)| sh.abs_diff(*h) <= refr))
-            .count();
+        let alone = events(&sa, counted, c.hop, &a_cfg, labels).expect("events");
+        let pair = either_events(&sa, &ss, t, counted, c.hop, &det, labels).expect("events");
         println!(
-            "|   own {t}: joined {j}, adapted alone {}, side by side {} (shipped {}) |",
-            a_hops.len(),
-            s_hops.len() + extra,
-            s_hops.len()
+            "|   own {t}: joined {j}, adapted alone {alone}, side by side {pair} (shipped {s_events}) |"
         );
     }
 }
 
+/// `--floor` (diagnosis): for floors on the shipped head's probability of the adapted head's
+/// keyword, the `either` thresholds matched on the calibration stream by `adapt::plan`'s own
+/// search (`calibrate::matched_either`) on the gated scores, and the held-out keyword takes
+/// then.
 fn floor_rows(shipped: &chatterbox::adapt::Shipped, adapted: &Net, held: &[Example]) {
     use chatterbox::adapt::calibrate::{matched_either, scores};
     use chatterbox::kws::head::Either;

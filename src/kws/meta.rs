@@ -415,8 +415,8 @@ pub enum CombineRule {
     Max,
     /// A keyword is heard when either head hears it: the second head at the detector's
     /// threshold, the model's own at [`CombineSpec::own_threshold`]; `silence` and `unknown`
-    /// need both heads (`kws::head::Either::join_into`). The detector averages the joined
-    /// scores, so this is approximately, not exactly, two detectors side by side.
+    /// need both heads (`kws::head::Either::join_into`, for single windows). The recognizer
+    /// runs the two heads through two detectors side by side (`kws::either_detector`).
     Either,
 }
 
