@@ -186,14 +186,14 @@ fn parallel_rows(shipped: &chatterbox::adapt::Shipped, adapted: &Net) {
     let (ss, sa) = (scores(&shipped.net, c), scores(adapted, c));
     let s_events = events(&ss, counted, c.hop, &det, labels).expect("events");
     for t in own_candidates(det.threshold) {
-        let e = Either {
-            keyword: labels
+        let e = Either::uniform(
+            labels
                 .iter()
                 .map(|l| chatterbox::kws::meta::is_keyword(l))
                 .collect(),
-            own_threshold: t,
-            threshold: det.threshold,
-        };
+            t,
+            det.threshold,
+        );
         let joined: Vec<Option<Vec<f32>>> = sa
             .iter()
             .zip(&ss)
@@ -212,7 +212,8 @@ fn parallel_rows(shipped: &chatterbox::adapt::Shipped, adapted: &Net) {
             ..det.clone()
         };
         let alone = events(&sa, counted, c.hop, &a_cfg, labels).expect("events");
-        let pair = either_events(&sa, &ss, t, counted, c.hop, &det, labels).expect("events");
+        let pair = either_events(&sa, &ss, &e.own_thresholds, counted, c.hop, &det, labels)
+            .expect("events");
         println!(
             "|   own {t}: joined {j}, adapted alone {alone}, side by side {pair} (shipped {s_events}) |"
         );
@@ -231,14 +232,14 @@ fn floor_rows(shipped: &chatterbox::adapt::Shipped, adapted: &Net, held: &[Examp
         return;
     };
     let det = chatterbox::adapt::toy_detector(&shipped.meta);
-    let template = Either {
-        keyword: labels
+    let template = Either::uniform(
+        labels
             .iter()
             .map(|l| chatterbox::kws::meta::is_keyword(l))
             .collect(),
-        own_threshold: det.threshold,
-        threshold: det.threshold,
-    };
+        det.threshold,
+        det.threshold,
+    );
     let (ss, sa) = (scores(&shipped.net, c), scores(adapted, c));
     for floor in [0.0f32, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9] {
         // The adapted head's keyword probabilities, zero where the shipped head's is below.
@@ -262,7 +263,7 @@ fn floor_rows(shipped: &chatterbox::adapt::Shipped, adapted: &Net, held: &[Examp
             continue;
         };
         let e = Either {
-            own_threshold: m.own.threshold,
+            own_thresholds: m.own_thresholds.clone(),
             threshold: m.detector,
             ..template.clone()
         };
@@ -283,6 +284,105 @@ fn floor_rows(shipped: &chatterbox::adapt::Shipped, adapted: &Net, held: &[Examp
             m.own.shipped_events,
             pct(right as f32 / held.len().max(1) as f32)
         );
+    }
+}
+
+/// `--per-word` (diagnosis): the `either` pair with the adapted head at one threshold for
+/// every keyword (the loosest of `own_candidates` at which the pair makes no more false
+/// accepts on the calibration stream than the shipped head: the previous release's rule)
+/// against one per keyword (`calibrate::matched_either`, this release's); keywords heard on
+/// the owner's noisy clips and the other voices', as the toy acts on single windows, and
+/// real-speech false accepts through the pair detector.
+fn per_word_rows(
+    shipped: &chatterbox::adapt::Shipped,
+    adapted: &Net,
+    own: &[Example],
+    others: &[Example],
+    speech: &[Example],
+    kws: usize,
+) {
+    use chatterbox::adapt::calibrate::{
+        either_events, events, matched_either, own_candidates, scores,
+    };
+    let labels = &shipped.meta.labels;
+    let Some(c) = &shipped.calibration else {
+        return;
+    };
+    let det = chatterbox::adapt::toy_detector(&shipped.meta);
+    let counted = Some(c.counted.as_slice());
+    let (ss, sa) = (scores(&shipped.net, c), scores(adapted, c));
+    let budget = events(&ss, counted, c.hop, &det, labels).expect("events");
+    let thr = det.threshold;
+    let uniform = own_candidates(thr).into_iter().find(|&t| {
+        either_events(
+            &sa,
+            &ss,
+            &vec![t; labels.len()],
+            counted,
+            c.hop,
+            &det,
+            labels,
+        )
+        .expect("events")
+            <= budget
+    });
+    let t0 = Instant::now();
+    let per_word = matched_either(c, &ss, &sa, &det, labels).expect("calibration");
+    let search_s = t0.elapsed().as_secs_f32();
+    let heard = |set: &[Example], per: &[f32]| -> (usize, usize, usize, usize) {
+        // keyword clips heard, other clips acted on (wrongly), of keyword clips / other clips
+        let (mut h, mut wrong, mut nk, mut no) = (0, 0, 0, 0);
+        for e in set {
+            let s = shipped.net.predict(&e.x);
+            let a = adapted.predict(&e.x);
+            let (st, at) = (argmax(&s), argmax(&a));
+            let sh = (st < kws && s[st] >= thr).then_some(st);
+            let ah = (at < kws && a[at] >= per[at]).then_some(at);
+            let act = sh.or(ah);
+            if e.label < kws {
+                nk += 1;
+                h += usize::from(act == Some(e.label));
+            } else {
+                no += 1;
+                wrong += usize::from(act.is_some());
+            }
+        }
+        (h, wrong, nk, no)
+    };
+    let show = |name: String, per: &[f32]| {
+        let (h, w, nk, no) = heard(own, per);
+        let (oh, ow, onk, ono) = heard(others, per);
+        // Above 1: the shipped head alone (no detector takes such a threshold).
+        let fa = if per.iter().all(|&t| t > 1.0) {
+            detector_false_accepts(&shipped.net, speech, labels, thr)
+        } else {
+            either_false_accepts(&shipped.net, adapted, speech, labels, thr, per)
+        };
+        println!(
+            "|   {name}: owner keywords heard {h}/{nk}, owner other clips acted on {w}/{no}; other voices keywords {oh}/{onk}, other clips acted on {ow}/{ono}; real-speech FA {fa} |"
+        );
+    };
+    show("shipped alone".into(), &vec![2.0; labels.len()]);
+    match uniform {
+        Some(t) => show(format!("one threshold {t}"), &vec![t; labels.len()]),
+        None => println!("|   one threshold: none matches |"),
+    }
+    match per_word {
+        Some(m) if m.detector == thr => show(
+            format!(
+                "per word [{}] ({} false accepts, budget {budget}; search {search_s:.2} s)",
+                labels
+                    .iter()
+                    .zip(&m.own_thresholds)
+                    .filter(|(l, _)| chatterbox::kws::meta::is_keyword(l))
+                    .map(|(l, t)| format!("{l} {t}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                m.own.owner_events,
+            ),
+            &m.own_thresholds,
+        ),
+        other => println!("|   per word: {other:?} |"),
     }
 }
 
@@ -316,7 +416,7 @@ fn detector_false_accepts(
 }
 
 /// [`detector_false_accepts`] of an `either` owner model: the shipped head at `threshold`
-/// and the adapted one at `own_threshold`, each through its own detector
+/// and the adapted one at `own_thresholds`, each through its own detector
 /// (`kws::either_detector`).
 fn either_false_accepts(
     shipped: &Net,
@@ -324,14 +424,15 @@ fn either_false_accepts(
     windows: &[Example],
     labels: &[String],
     threshold: f32,
-    own_threshold: f32,
+    own_thresholds: &[f32],
 ) -> usize {
     let cfg = DetectorConfig {
         threshold,
         ..RecognizerConfig::default().detector
     };
-    let mut det = chatterbox::kws::either_detector::EitherDetector::new(cfg, own_threshold, labels)
-        .expect("detector");
+    let mut det =
+        chatterbox::kws::either_detector::EitherDetector::new(cfg, own_thresholds, labels)
+            .expect("detector");
     windows
         .iter()
         .enumerate()
@@ -519,6 +620,7 @@ fn main() {
             "--thresholds",
             "--floor",
             "--parallel",
+            "--per-word",
         ]
         .contains(&a.as_str())
     }) {
@@ -755,9 +857,10 @@ fn main() {
             let plan = plan(&p.shipped, &net, &p.held, cfg).expect("calibration");
             let owner = plan.head(base, &net);
             let (kept, own_thr) = match &plan.join {
-                Join::Either { either, matched } => {
-                    (format!("either {}", either.own_threshold), matched.detector)
-                }
+                Join::Either { either, matched } => (
+                    format!("either, adapted head up to {}", either.strictest()),
+                    matched.detector,
+                ),
                 join => (
                     if *join == Join::Max { "max" } else { "alone" }.to_string(),
                     owner_detector_threshold(&p.shipped, owner)
@@ -780,7 +883,7 @@ fn main() {
                 match &plan.join {
                     // Each head through its own detector, as the recognizer runs the pair.
                     Join::Either { either, .. } =>
-                        either_false_accepts(base, &net, &speech, labels, own_thr, either.own_threshold),
+                        either_false_accepts(base, &net, &speech, labels, own_thr, &either.own_thresholds),
                     _ => detector_false_accepts(&owner, &speech, labels, own_thr),
                 } as f64
                     / hours
@@ -862,6 +965,9 @@ fn main() {
             }
             if args.iter().any(|a| a == "--parallel") {
                 parallel_rows(&p.shipped, &net);
+            }
+            if args.iter().any(|a| a == "--per-word") {
+                per_word_rows(&p.shipped, &net, &own, &all_others, &speech, kws);
             }
             // `--thresholds`: the adapted head at stricter thresholds of its own, against the
             // shipped head at the model's.

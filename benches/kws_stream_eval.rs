@@ -564,9 +564,10 @@ fn nonkeyword_stream(
 fn replay(cfg: &DetectorConfig, labels: &[String], hops: &[HopRecord]) -> Vec<Detection> {
     let rule = EITHER.get().and_then(|r| r.as_ref());
     if let Some(rule) = rule.filter(|_| hops.iter().any(|h| h.2.is_some())) {
-        let own = rule.own_threshold_at(cfg.threshold);
-        let mut d = chatterbox::kws::either_detector::EitherDetector::new(cfg.clone(), own, labels)
-            .unwrap_or_else(|e| die(e));
+        let own = rule.own_thresholds_at(cfg.threshold);
+        let mut d =
+            chatterbox::kws::either_detector::EitherDetector::new(cfg.clone(), &own, labels)
+                .unwrap_or_else(|e| die(e));
         return hops
             .iter()
             .filter_map(|(at, _, heads)| {

@@ -1006,7 +1006,14 @@ fn adapt(cfg: &Config, takes: &Path, seed: u64, model: Option<PathBuf>) -> Resul
         100.0 * r.after,
         r.seconds
     );
-    match (r.threshold, r.own_threshold, &r.calibration) {
+    let own = r.own_thresholds.as_ref().map(|words| {
+        words
+            .iter()
+            .map(|(w, t)| format!("{w} {t}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    match (r.threshold, own, &r.calibration) {
         (Some(t), Some(own), Some(m)) => println!(
             "thresholds: the shipped head needs {t}, the adapted head {own}: matched on {:.0} min of non-keyword audio (the shipped calibration stream), where the owner model accepts {} times and the shipped model {} times",
             m.stream.as_secs_f64() / 60.0,

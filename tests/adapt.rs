@@ -470,17 +470,28 @@ fn an_either_owner_model_runs_in_litert_as_in_rust_and_through_the_recognizer() 
     let s = shipped();
     let net = quick(&s, 7);
     let dir = tempfile::tempdir().unwrap();
+    // "yes" at 0.99, every other keyword at 0.9995.
+    let own_thresholds: Vec<f32> = s
+        .meta
+        .labels
+        .iter()
+        .map(|l| if l == "yes" { 0.99 } else { 0.9995 })
+        .collect();
     let toml = install_as(
         &s,
         &net,
         dir.path(),
         Some(owner::KeepShipped::Either {
-            own_threshold: 0.9995,
+            own_thresholds: own_thresholds.clone(),
         }),
     );
     let text = std::fs::read_to_string(&toml).unwrap();
     assert!(
-        text.contains("rule = \"either\"") && text.contains("own_threshold = 0.9995"),
+        text.contains("rule = \"either\"")
+            && text.contains("own_threshold = 0.9995")
+            && text.contains("\"yes\" = 0.99\n")
+            && text.contains("\"go\" = 0.9995\n")
+            && !text.contains("\"unknown\" ="),
         "{text}"
     );
     Recognizer::load(&toml, &RecognizerConfig::default()).expect("the recognizer loads it");
@@ -492,10 +503,15 @@ fn an_either_owner_model_runs_in_litert_as_in_rust_and_through_the_recognizer() 
             .iter()
             .map(|l| chatterbox::kws::meta::is_keyword(l))
             .collect(),
-        own_threshold: 0.9995,
+        own_thresholds,
         // The detector threshold the contract was written with.
         threshold: meta.detector.threshold.unwrap(),
     };
+    let c = meta.combine.as_ref().unwrap();
+    assert_eq!(
+        (c.own_threshold_of("yes"), c.own_threshold_of("no")),
+        (Some(0.99), Some(0.9995))
+    );
     let pair = OwnerHead {
         adapted: &net,
         beside: Some(Beside::Either(&s.net, &either)),
@@ -509,10 +525,9 @@ fn an_either_owner_model_runs_in_litert_as_in_rust_and_through_the_recognizer() 
     let err = self_check(&toml, max, &s.replay).unwrap_err().to_string();
     assert!(err.contains("differ"), "{err}");
     // Nor a contract whose thresholds are not the ones matched, however close.
-    let other = Either {
-        own_threshold: 0.9994,
-        ..either.clone()
-    };
+    let mut other = either.clone();
+    let yes = s.meta.labels.iter().position(|l| l == "yes").unwrap();
+    other.own_thresholds[yes] = 0.9899;
     let wrong = OwnerHead {
         adapted: &net,
         beside: Some(Beside::Either(&s.net, &other)),
@@ -632,10 +647,14 @@ fn plan_keeps_a_harmless_head_beside_at_the_shipped_threshold_and_one_sure_every
         "the shipped head keeps its threshold"
     );
     assert_eq!(either.threshold, 0.98);
-    assert_eq!(
-        either.own_threshold, 0.99,
-        "the loosest adapted-head threshold tried"
-    );
+    // At the shipped threshold or stricter the same head hears nothing the shipped one does
+    // not, so every keyword's own threshold comes down at least that far (each word stops
+    // where it would add a detection of its own).
+    for (l, &t) in s.meta.labels.iter().zip(&either.own_thresholds) {
+        if chatterbox::kws::meta::is_keyword(l) {
+            assert!((0.97..=0.98).contains(&t), "{l}: {t}");
+        }
+    }
     let tried = p.tried.expect("every join tried");
     assert_eq!((tried.alone, tried.beside), (p.accuracy, p.accuracy));
     // A head sure of "go" for every input would be heard everywhere at any threshold: no
@@ -1201,10 +1220,19 @@ fn a_stop_requested_before_the_switch_leaves_the_owner_model_as_it_was() {
     let t = meta.detector.threshold;
     assert_eq!(t, r.threshold);
     // With the `either` rule it is the adapted head's own; else the detector's.
-    match r.own_threshold {
+    match &r.own_thresholds {
         Some(own) => {
-            assert_eq!(meta.combine.unwrap().own_threshold, Some(own));
-            assert_eq!(own, m.threshold);
+            let c = meta.combine.unwrap();
+            for (w, t) in own {
+                assert_eq!(c.own_threshold_of(w), Some(*t), "{w}");
+            }
+            assert_eq!(own.len(), 8, "every keyword: {own:?}");
+            // The strictest is what the matching reports.
+            let strictest = own.iter().map(|&(_, t)| t).fold(0.0, f32::max);
+            assert_eq!(
+                (c.own_threshold, strictest),
+                (Some(m.threshold), m.threshold)
+            );
         }
         None => assert_eq!(t, Some(m.threshold)),
     }

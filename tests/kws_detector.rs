@@ -171,6 +171,51 @@ fn threshold_is_inclusive_and_exact() {
 }
 
 #[test]
+fn each_word_is_held_to_its_own_threshold() {
+    let cfg = DetectorConfig {
+        threshold: 0.75,
+        ..DetectorConfig::default()
+    };
+    // "go" needs 0.9, "stop" only 0.6; silence and unknown's entries are never used.
+    let per_word = [0.01, 0.01, 0.9, 0.6];
+    let det = || {
+        detector(cfg.clone())
+            .with_word_thresholds(&per_word)
+            .unwrap()
+    };
+    assert_eq!(run(&mut det(), &vec![peaked(GO, 0.8999); 12]), []);
+    assert_eq!(run(&mut det(), &vec![peaked(GO, 0.9); 12]).len(), 1);
+    let stop = run(&mut det(), &vec![peaked(STOP, 0.6); 12]);
+    assert_eq!((stop.len(), stop[0].index), (1, STOP));
+    assert_eq!(run(&mut det(), &vec![peaked(STOP, 0.5999); 12]), []);
+    assert_eq!(det().word_threshold(GO), Some(0.9));
+    // Without them, the configuration's threshold for every word.
+    assert_eq!(
+        run(&mut detector(cfg.clone()), &vec![peaked(STOP, 0.6); 12]),
+        []
+    );
+    assert_eq!(detector(cfg.clone()).word_threshold(GO), Some(0.75));
+    // One per label, each in (0, 1] for a keyword; else a named error, no panic.
+    for bad in [
+        &[0.5, 0.5, 0.9][..],
+        &[0.5, 0.5, 0.9, 1.5],
+        &[0.5, 0.5, f32::NAN, 0.6],
+    ] {
+        let err = detector(cfg.clone()).with_word_thresholds(bad).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DetectorError::Config {
+                    field: "word thresholds",
+                    ..
+                }
+            ),
+            "{bad:?}: {err}"
+        );
+    }
+}
+
+#[test]
 fn silence_and_unknown_are_never_reported() {
     let mut det = detector(DetectorConfig::default());
     let stream = [

@@ -49,9 +49,9 @@ pub struct AdaptReport {
     /// Accuracy of the adapted head alone and beside the shipped head, when both were tried
     /// ([`trainer::TrainConfig::max_with_shipped`], [`plan`]); `after` is one of them.
     pub tried: Option<Tried>,
-    /// With the `either` rule, the adapted head's own threshold written into `[combine]`
-    /// (the detector's `threshold` is then the shipped one).
-    pub own_threshold: Option<f32>,
+    /// With the `either` rule, the adapted head's threshold for each keyword written into
+    /// `[combine]` (the detector's `threshold` is then the shipped one).
+    pub own_thresholds: Option<Vec<(String, f32)>>,
     /// Accuracy of the owner model that was in use (an earlier adaptation), if there was a
     /// whole one over the same front end: the new head must beat it too.
     pub in_use: Option<f32>,
@@ -224,8 +224,17 @@ pub fn adapt_unless(
         in_use,
         switched,
         tried: plan.tried,
-        own_threshold: match &plan.join {
-            Join::Either { either, .. } if switched => Some(either.own_threshold),
+        own_thresholds: match &plan.join {
+            Join::Either { either, .. } if switched => Some(
+                shipped
+                    .meta
+                    .labels
+                    .iter()
+                    .zip(&either.own_thresholds)
+                    .filter(|(l, _)| crate::kws::meta::is_keyword(l))
+                    .map(|(l, &t)| (l.clone(), t))
+                    .collect(),
+            ),
             _ => None,
         },
         held_out: held.len(),
@@ -312,20 +321,15 @@ pub fn plan(
         |e: String| AdaptError::Model(format!("calibrating the detector threshold: {e}"));
     let shipped_scores = calibrate::scores(&shipped.net, c);
     let adapted_scores = calibrate::scores(adapted, c);
-    let template = crate::kws::head::Either {
+    let found = calibrate::matched_either(c, &shipped_scores, &adapted_scores, &detector, labels)
+        .map_err(calibrating)?;
+    let either = found.as_ref().map(|m| crate::kws::head::Either {
         keyword: labels
             .iter()
             .map(|l| crate::kws::meta::is_keyword(l))
             .collect(),
-        own_threshold: detector.threshold,
-        threshold: detector.threshold,
-    };
-    let found = calibrate::matched_either(c, &shipped_scores, &adapted_scores, &detector, labels)
-        .map_err(calibrating)?;
-    let either = found.as_ref().map(|m| crate::kws::head::Either {
-        own_threshold: m.own.threshold,
+        own_thresholds: m.own_thresholds.clone(),
         threshold: m.detector,
-        ..template
     });
     let tried = Tried {
         either: either.as_ref().map(|e| {
@@ -687,12 +691,26 @@ pub fn self_check(
         Some(net::Beside::Either(shipped, e)) => {
             let written = (
                 meta.detector.threshold,
-                meta.combine.as_ref().and_then(|c| c.own_threshold),
+                meta.labels
+                    .iter()
+                    .zip(&e.keyword)
+                    .map(|(l, &k)| {
+                        k.then(|| meta.combine.as_ref().and_then(|c| c.own_threshold_of(l)))
+                            .flatten()
+                    })
+                    .collect::<Vec<_>>(),
             );
-            if written != (Some(e.threshold), Some(e.own_threshold)) {
+            let matched = (
+                Some(e.threshold),
+                e.own_thresholds
+                    .iter()
+                    .zip(&e.keyword)
+                    .map(|(&t, &k)| k.then_some(t))
+                    .collect::<Vec<_>>(),
+            );
+            if written != matched {
                 return Err(AdaptError::SelfCheck(format!(
-                    "the written contract's thresholds {written:?} are not the matched ({}, {}); the owner model was not switched to",
-                    e.threshold, e.own_threshold
+                    "the written contract's thresholds {written:?} are not the matched {matched:?}; the owner model was not switched to"
                 )));
             }
             let logits = meta.model.output == crate::kws::meta::ModelOutput::Logits;

@@ -151,7 +151,7 @@ impl<'a> Beside<'a> {
         match self {
             Beside::Max(_) => super::owner::KeepShipped::Max,
             Beside::Either(_, e) => super::owner::KeepShipped::Either {
-                own_threshold: e.own_threshold,
+                own_thresholds: e.own_thresholds.clone(),
             },
         }
     }

@@ -104,9 +104,9 @@ impl OwnerFiles {
             )));
         }
         Ok(OwnerFiles {
+            shipped_head: beside.as_ref().map(|_| shipped_head.to_vec()),
             contract: contract(shipped, &sha, threshold, beside)?,
             labels: shipped.labels.join("\n") + "\n",
-            shipped_head: beside.map(|_| shipped_head.to_vec()),
             head,
         })
     }
@@ -358,12 +358,13 @@ pub fn owner_threshold(shipped: Option<f32>) -> f32 {
 }
 
 /// How an owner model keeps the shipped head beside its own: the `[combine]` rule it writes.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum KeepShipped {
     /// `rule = "max"`.
     Max,
-    /// `rule = "either"` with the adapted head's `own_threshold`.
-    Either { own_threshold: f32 },
+    /// `rule = "either"` with the adapted head's threshold for each label (in label order;
+    /// those of `silence` and `unknown` are not written).
+    Either { own_thresholds: Vec<f32> },
 }
 
 /// The owner contract: the adapted head beside it, the shipped feature models by absolute
@@ -405,18 +406,38 @@ fn contract(
              # shipped model heard in other voices it still hears.\n\
              [combine]\nrule = \"max\"\nfile = \"{SHIPPED_HEAD}\"\nsha256 = \"{pin}\"\n"
         ),
-        Some(KeepShipped::Either { own_threshold }) => {
-            if !(own_threshold > 0.0 && own_threshold < 1.0) {
+        Some(KeepShipped::Either { own_thresholds }) => {
+            let words: Vec<(&String, f32)> = shipped
+                .labels
+                .iter()
+                .zip(own_thresholds.iter().copied())
+                .filter(|(l, _)| crate::kws::meta::is_keyword(l))
+                .collect();
+            if own_thresholds.len() != shipped.labels.len() || words.is_empty() {
                 return Err(AdaptError::Model(format!(
-                    "the adapted head's own threshold came out as {own_threshold}; it must lie between 0 and 1"
+                    "the adapted head got {} thresholds for {} labels; one per label is needed",
+                    own_thresholds.len(),
+                    shipped.labels.len()
                 )));
             }
+            if let Some((w, t)) = words.iter().find(|(_, t)| !(*t > 0.0 && *t < 1.0)) {
+                return Err(AdaptError::Model(format!(
+                    "the adapted head's threshold for '{w}' came out as {t}; it must lie between 0 and 1"
+                )));
+            }
+            // `own_threshold` is the strictest, for any keyword the table does not name (none
+            // here); the table names every keyword.
+            let strictest = words.iter().map(|&(_, t)| t).fold(0.0, f32::max);
+            let table: String = words
+                .iter()
+                .map(|(w, t)| format!("{} = {t}\n", toml::Value::String(w.to_string())))
+                .collect();
             format!(
                 "\n# A keyword is heard when the shipped head hears it at the detector threshold, or\n\
-                 # this head at its own (matched by `chatterbox adapt`): what the shipped model heard\n\
-                 # in any voice it still hears, at its own threshold.\n\
+                 # this head at its own (matched word by word by `chatterbox adapt`): what the shipped\n\
+                 # model heard in any voice it still hears, at its own threshold.\n\
                  [combine]\nrule = \"either\"\nfile = \"{SHIPPED_HEAD}\"\nsha256 = \"{pin}\"\n\
-                 own_threshold = {own_threshold}\n"
+                 own_threshold = {strictest}\n\n[combine.own_thresholds]\n{table}"
             )
         }
     };

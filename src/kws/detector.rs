@@ -110,6 +110,9 @@ pub struct Detector {
     last_detection: Option<Duration>,
     /// Index of the word reported last, until it stops being the confident top label.
     latched: Option<usize>,
+    /// Per label, what its average must reach: `cfg.threshold` for every label unless
+    /// [`Detector::with_word_thresholds`] set others.
+    word_threshold: Vec<f32>,
 }
 
 impl Detector {
@@ -152,8 +155,47 @@ impl Detector {
             last_at: None,
             last_detection: None,
             latched: None,
+            word_threshold: vec![cfg.threshold; labels.len()],
             cfg,
         })
+    }
+
+    /// The same detector with a threshold of its own for each label (one per label, in
+    /// score order; those of `silence` and `unknown` are never used). Why: the adapted head of
+    /// an owner model is matched to the shipped model's false accepts word by word, and a
+    /// word it is sure of in every voice ("no", near "know") needs a stricter threshold than
+    /// one it confuses with nothing (`adapt::calibrate::matched_either`).
+    pub fn with_word_thresholds(mut self, thresholds: &[f32]) -> Result<Detector, DetectorError> {
+        if thresholds.len() != self.labels.len() {
+            return Err(DetectorError::Config {
+                field: "word thresholds",
+                problem: format!(
+                    "are {} for {} labels; give one per label",
+                    thresholds.len(),
+                    self.labels.len()
+                ),
+            });
+        }
+        if let Some((i, t)) = thresholds
+            .iter()
+            .enumerate()
+            .find(|&(i, t)| self.is_keyword[i] && !(*t > 0.0 && *t <= 1.0))
+        {
+            return Err(DetectorError::Config {
+                field: "word thresholds",
+                problem: format!(
+                    "give '{}' {t}; each must be in (0, 1], e.g. 0.7",
+                    self.labels[i]
+                ),
+            });
+        }
+        self.word_threshold = thresholds.to_vec();
+        Ok(self)
+    }
+
+    /// What the average of label `index` must reach to be reported.
+    pub fn word_threshold(&self, index: usize) -> Option<f32> {
+        self.word_threshold.get(index).copied()
     }
 
     /// The configuration in use.
@@ -277,7 +319,7 @@ impl Detector {
         self.average.iter_mut().for_each(|a| *a /= n);
         // First maximum wins ties, so the result does not depend on float noise ordering.
         let (top, confidence) = super::model::top(&self.average)?;
-        let confident_keyword = self.is_keyword[top] && confidence >= self.cfg.threshold;
+        let confident_keyword = self.is_keyword[top] && confidence >= self.word_threshold[top];
         if self.latched.is_some() && (self.latched != Some(top) || !confident_keyword) {
             // The reported word has faded: the next utterance may be reported.
             self.latched = None;

@@ -38,21 +38,19 @@ pub struct EitherDetector {
 
 impl EitherDetector {
     /// `cfg` is the detector as the second head runs it; the own head's runs with the same
-    /// settings and `own_threshold`.
+    /// settings and, per label, `own_thresholds` (one per label; those of `silence` and
+    /// `unknown` are not used).
     pub fn new(
         cfg: DetectorConfig,
-        own_threshold: f32,
+        own_thresholds: &[f32],
         labels: &[String],
     ) -> Result<EitherDetector, DetectorError> {
-        let own = Detector::new(
-            DetectorConfig {
-                threshold: own_threshold,
-                ..cfg.clone()
-            },
-            labels,
-        )?;
+        let second = Detector::new(cfg.clone(), labels)?;
+        // The configuration's own threshold is never read once every label has one; it only
+        // has to be a valid one.
+        let own = Detector::new(cfg, labels)?.with_word_thresholds(own_thresholds)?;
         Ok(EitherDetector {
-            second: Detector::new(cfg, labels)?,
+            second,
             own,
             last_report: None,
         })
@@ -63,9 +61,9 @@ impl EitherDetector {
         self.second.config()
     }
 
-    /// The own head's threshold.
-    pub fn own_threshold(&self) -> f32 {
-        self.own.config().threshold
+    /// The own head's threshold for label `index`.
+    pub fn own_threshold(&self, index: usize) -> Option<f32> {
+        self.own.word_threshold(index)
     }
 
     pub fn labels(&self) -> &[String] {
@@ -180,18 +178,34 @@ mod tests {
 
     #[test]
     fn each_head_is_heard_at_its_own_threshold() {
-        let mut d = EitherDetector::new(cfg(), 0.999, &labels()).unwrap();
+        let mut d = EitherDetector::new(cfg(), &[0.999; 4], &labels()).unwrap();
         // The shipped head alone at 0.985: heard, though the own head gives 0.99 < 0.999.
         let shipped = run(&mut d, &[(go(0.99), go(0.985)), (go(0.99), go(0.985))]);
         assert_eq!(shipped, vec![160]);
-        let mut d = EitherDetector::new(cfg(), 0.999, &labels()).unwrap();
+        let mut d = EitherDetector::new(cfg(), &[0.999; 4], &labels()).unwrap();
         // The own head alone at 0.9995: heard, though the shipped head gives 0.5.
         let own = run(&mut d, &[(go(0.9995), go(0.5)), (go(0.9995), go(0.5))]);
         assert_eq!(own, vec![160]);
-        let mut d = EitherDetector::new(cfg(), 0.999, &labels()).unwrap();
+        let mut d = EitherDetector::new(cfg(), &[0.999; 4], &labels()).unwrap();
         // Both just below their thresholds: nothing.
         let neither = run(&mut d, &[(go(0.998), go(0.979)); 6]);
         assert!(neither.is_empty(), "{neither:?}");
+    }
+
+    #[test]
+    fn each_word_of_the_own_head_is_heard_at_its_own_threshold() {
+        // "go" needs 0.99 of the own head, "no" 0.9999.
+        let per_word = [0.5, 0.5, 0.99, 0.9999];
+        let mut d = EitherDetector::new(cfg(), &per_word, &labels()).unwrap();
+        assert_eq!(run(&mut d, &[(go(0.992), go(0.5)); 2]), vec![160]);
+        let mut d = EitherDetector::new(cfg(), &per_word, &labels()).unwrap();
+        assert!(run(&mut d, &[(no(0.9995), no(0.5)); 6]).is_empty());
+        let mut d = EitherDetector::new(cfg(), &per_word, &labels()).unwrap();
+        assert_eq!(run(&mut d, &[(no(0.99995), no(0.5)); 2]), vec![160]);
+        assert_eq!(d.own_threshold(3), Some(0.9999));
+        // A threshold per label, each a valid one.
+        assert!(EitherDetector::new(cfg(), &[0.99; 3], &labels()).is_err());
+        assert!(EitherDetector::new(cfg(), &[0.5, 0.5, 0.99, 1.5], &labels()).is_err());
     }
 
     #[test]
@@ -200,14 +214,10 @@ mod tests {
         // own head the
         // other way round, on the shipped head's scale (`Either::rescale`): the average of the
         // window-by-window maximum is 0.99, over the threshold; neither head's own average is.
-        let e = super::super::head::Either {
-            keyword: vec![false, false, true, true],
-            own_threshold: 0.999,
-            threshold: 0.98,
-        };
+        let e = super::super::head::Either::uniform(vec![false, false, true, true], 0.999, 0.98);
         let own_for = |scaled: f32| {
             // The own-head probability that `rescale` maps to `scaled` (below 0.98).
-            scaled * e.own_threshold / e.threshold
+            scaled * e.own_thresholds[2] / e.threshold
         };
         let pairs: Vec<_> = (0..8)
             .map(|i| {
@@ -220,7 +230,7 @@ mod tests {
                 (go(o), go(s))
             })
             .collect();
-        let mut d = EitherDetector::new(cfg(), 0.999, &labels()).unwrap();
+        let mut d = EitherDetector::new(cfg(), &[0.999; 4], &labels()).unwrap();
         assert!(run(&mut d, &pairs).is_empty());
         // The same stream through one detector over the joined scores fires.
         let mut one = Detector::new(cfg(), &labels()).unwrap();
@@ -241,10 +251,10 @@ mod tests {
         // later, inside the refractory time.
         let mut pairs = vec![(go(0.5), go(0.99)); 2];
         pairs.extend([(go(0.9999), go(0.5)); 5]);
-        let mut own_alone = EitherDetector::new(cfg(), 0.999, &labels()).unwrap();
+        let mut own_alone = EitherDetector::new(cfg(), &[0.999; 4], &labels()).unwrap();
         let own_stream: Vec<_> = pairs.iter().map(|(o, _)| (*o, go(0.0))).collect();
         assert_eq!(run(&mut own_alone, &own_stream), vec![480]);
-        let mut d = EitherDetector::new(cfg(), 0.999, &labels()).unwrap();
+        let mut d = EitherDetector::new(cfg(), &[0.999; 4], &labels()).unwrap();
         assert_eq!(run(&mut d, &pairs), vec![160]);
         // After the refractory time a new word is heard again.
         let later: Vec<_> = (0..3)
@@ -255,7 +265,7 @@ mod tests {
 
     #[test]
     fn a_long_word_the_adapted_head_is_sure_of_late_is_still_one_event() {
-        let mut d = EitherDetector::new(cfg(), 0.999, &labels()).unwrap();
+        let mut d = EitherDetector::new(cfg(), &[0.999; 4], &labels()).unwrap();
         // The shipped head hears "go" at once and stays sure of it for 2 s; the adapted head
         // is sure of it only from 1.2 s on, after the refractory time.
         let pairs: Vec<_> = (0..25)
@@ -263,7 +273,7 @@ mod tests {
             .collect();
         assert_eq!(run(&mut d, &pairs), vec![160]);
         // Once the shipped head's word fades, the adapted head's next word is heard.
-        let mut d = EitherDetector::new(cfg(), 0.999, &labels()).unwrap();
+        let mut d = EitherDetector::new(cfg(), &[0.999; 4], &labels()).unwrap();
         let mut pairs: Vec<_> = (0..4).map(|_| (go(0.5), go(0.99))).collect();
         pairs.extend((0..12).map(|_| (go(0.5), go(0.2))));
         pairs.extend((0..4).map(|_| (go(0.9999), go(0.5))));
@@ -282,26 +292,26 @@ mod tests {
         let mut pairs = vec![(go(0.9999), go(0.5)); 2];
         pairs.extend([(go(0.0), go(0.0)); 2]);
         pairs.extend([(go(0.0), no(0.99)); 13]);
-        let mut d = EitherDetector::new(cfg(), 0.999, &labels()).unwrap();
+        let mut d = EitherDetector::new(cfg(), &[0.999; 4], &labels()).unwrap();
         assert_eq!(run(&mut d, &pairs), vec![160, 1200]);
         // The same with the heads' parts swapped.
         let mut swapped = vec![(go(0.5), go(0.99)); 2];
         swapped.extend([(go(0.0), go(0.0)); 2]);
         swapped.extend([(no(0.9999), go(0.0)); 13]);
-        let mut d = EitherDetector::new(cfg(), 0.999, &labels()).unwrap();
+        let mut d = EitherDetector::new(cfg(), &[0.999; 4], &labels()).unwrap();
         assert_eq!(run(&mut d, &swapped), vec![160, 1200]);
     }
 
     #[test]
     fn silence_and_reset_reach_both_detectors() {
-        let mut d = EitherDetector::new(cfg(), 0.999, &labels()).unwrap();
+        let mut d = EitherDetector::new(cfg(), &[0.999; 4], &labels()).unwrap();
         // A sure result of the adapted head, a quiet window, another sure result: the quiet
         // one must pull its average down (were it skipped, the two sure ones would report).
         d.push(ms(80), &go(0.9999), &go(0.0)).unwrap();
         assert_eq!(d.push_silence(ms(160)).unwrap(), None);
         assert_eq!(d.push(ms(240), &go(0.9999), &go(0.0)).unwrap(), None);
         // The same for the shipped head.
-        let mut d = EitherDetector::new(cfg(), 0.999, &labels()).unwrap();
+        let mut d = EitherDetector::new(cfg(), &[0.999; 4], &labels()).unwrap();
         d.push(ms(80), &go(0.0), &go(0.99)).unwrap();
         assert_eq!(d.push_silence(ms(160)).unwrap(), None);
         assert_eq!(d.push(ms(240), &go(0.0), &go(0.99)).unwrap(), None);
@@ -309,7 +319,7 @@ mod tests {
         // After a reset, times may start again and one result is not enough (min_results).
         assert_eq!(d.push(ms(80), &go(0.9999), &go(0.99)).unwrap(), None);
         assert!(d.push(ms(160), &go(0.9999), &go(0.99)).unwrap().is_some());
-        assert_eq!(d.own_threshold(), 0.999);
+        assert_eq!(d.own_threshold(2), Some(0.999));
         assert_eq!(d.config().threshold, 0.98);
         assert_eq!(d.labels(), labels().as_slice());
     }

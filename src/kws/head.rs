@@ -39,18 +39,29 @@ pub fn max_into(scores: &mut [f32], other: &[f32]) {
 pub struct Either {
     /// Per class, whether it is a keyword (else `silence`/`unknown`).
     pub keyword: Vec<bool>,
-    /// What the own head needs for a keyword.
-    pub own_threshold: f32,
+    /// Per class, what the own head needs for that keyword (matched word by word by
+    /// `chatterbox adapt`; the entries of `silence`/`unknown` are not used).
+    pub own_thresholds: Vec<f32>,
     /// What the second head needs: the detector's threshold.
     pub threshold: f32,
 }
 
 impl Either {
-    /// The own head's keyword probability `p` on the second head's scale: `own_threshold`
-    /// goes to `threshold`, 0 to 0, 1 to 1, straight lines between. Monotone and continuous,
-    /// so the detector's average over a few results still means what it meant.
-    pub fn rescale(&self, p: f32) -> f32 {
-        let (t, th) = (self.own_threshold, self.threshold);
+    /// Every keyword at the same `own_threshold`.
+    pub fn uniform(keyword: Vec<bool>, own_threshold: f32, threshold: f32) -> Either {
+        Either {
+            own_thresholds: vec![own_threshold; keyword.len()],
+            keyword,
+            threshold,
+        }
+    }
+
+    /// The own head's probability `p` of class `class` on the second head's scale: that
+    /// class's own threshold goes to `threshold`, 0 to 0, 1 to 1, straight lines between.
+    /// Monotone and continuous, so the detector's average over a few results still means
+    /// what it meant.
+    pub fn rescale(&self, class: usize, p: f32) -> f32 {
+        let (t, th) = (self.own_thresholds[class], self.threshold);
         if p < t {
             p * th / t
         } else {
@@ -58,26 +69,47 @@ impl Either {
         }
     }
 
-    /// The own head's threshold that goes with the detector threshold `t` (the inverse of
-    /// [`Self::rescale`]): `own_threshold` for the model's own threshold; for one the
-    /// configuration sets instead, the point on the own head's scale that the joined scores
-    /// would have compared with it.
-    pub fn own_threshold_at(&self, t: f32) -> f32 {
-        let (o, th) = (self.own_threshold, self.threshold);
-        if t == th {
-            o
-        } else if t < th {
-            t * o / th
-        } else {
-            o + (1.0 - o) * (t - th) / (1.0 - th)
-        }
+    /// The own head's thresholds that go with the detector threshold `t` (the inverse of
+    /// [`Self::rescale`], class by class): `own_thresholds` for the model's own threshold;
+    /// for one the configuration sets instead, the points on the own head's scale that the
+    /// joined scores would have compared with it.
+    pub fn own_thresholds_at(&self, t: f32) -> Vec<f32> {
+        let th = self.threshold;
+        self.own_thresholds
+            .iter()
+            .map(|&o| {
+                if t == th {
+                    o
+                } else if t < th {
+                    t * o / th
+                } else {
+                    o + (1.0 - o) * (t - th) / (1.0 - th)
+                }
+            })
+            .collect()
     }
 
-    /// The steepest slope of [`Self::rescale`]: how much it can magnify a small difference in
-    /// the own head's output (the self-check allows for it).
+    /// The strictest keyword's own threshold (what logs and reports name when one number
+    /// must do).
+    pub fn strictest(&self) -> f32 {
+        self.keyword_thresholds().fold(0.0, f32::max)
+    }
+
+    /// The steepest slope of [`Self::rescale`] over the keywords: how much it can magnify a
+    /// small difference in the own head's output (the self-check allows for it).
     pub fn slope(&self) -> f32 {
-        let (t, th) = (self.own_threshold, self.threshold);
-        (th / t).max((1.0 - th) / (1.0 - t))
+        let th = self.threshold;
+        self.keyword_thresholds()
+            .map(|t| (th / t).max((1.0 - th) / (1.0 - t)))
+            .fold(1.0, f32::max)
+    }
+
+    fn keyword_thresholds(&self) -> impl Iterator<Item = f32> + '_ {
+        self.own_thresholds
+            .iter()
+            .zip(&self.keyword)
+            .filter(|(_, &k)| k)
+            .map(|(&t, _)| t)
     }
 
     /// Writes into `own` (the model's own head's probabilities) the joined scores: for a
@@ -86,11 +118,11 @@ impl Either {
     /// of. The result is not a distribution (its sum may pass 1); the detector and
     /// `evaluate` only compare and threshold it. A NaN on either side stays NaN.
     pub fn join_into(&self, own: &mut [f32], second: &[f32]) {
-        for ((o, s), &k) in own.iter_mut().zip(second).zip(&self.keyword) {
+        for (class, ((o, s), &k)) in own.iter_mut().zip(second).zip(&self.keyword).enumerate() {
             *o = if o.is_nan() || s.is_nan() {
                 f32::NAN
             } else if k {
-                s.max(self.rescale(*o))
+                s.max(self.rescale(class, *o))
             } else {
                 s.min(*o)
             };
@@ -162,7 +194,11 @@ impl Head {
                     (CombineRule::Either, Some(own_threshold), Some(threshold)) => {
                         Rule::Either(Either {
                             keyword: meta.labels.iter().map(|l| is_keyword(l)).collect(),
-                            own_threshold,
+                            own_thresholds: meta
+                                .labels
+                                .iter()
+                                .map(|l| spec.own_threshold_of(l).unwrap_or(own_threshold))
+                                .collect(),
                             threshold,
                         })
                     }
@@ -253,38 +289,56 @@ mod tests {
     }
 
     fn either() -> Either {
+        Either::uniform(vec![false, false, true, true], 0.999, 0.98)
+    }
+
+    /// "go" at 0.999, "no" at 0.99.
+    fn per_word() -> Either {
         Either {
-            keyword: vec![false, false, true, true],
-            own_threshold: 0.999,
-            threshold: 0.98,
+            own_thresholds: vec![0.5, 0.5, 0.999, 0.99],
+            ..either()
         }
     }
 
     #[test]
-    fn the_own_threshold_at_a_detector_threshold_undoes_rescale() {
-        let e = either();
-        assert_eq!(e.own_threshold_at(0.98), 0.999);
-        for t in [0.5f32, 0.9, 0.97, 0.985, 0.99, 1.0] {
-            let o = e.own_threshold_at(t);
-            assert!((e.rescale(o) - t).abs() < 1e-6, "{t}: {o}");
+    fn the_own_thresholds_at_a_detector_threshold_undo_rescale() {
+        for e in [either(), per_word()] {
+            assert_eq!(e.own_thresholds_at(0.98), e.own_thresholds);
+            for t in [0.5f32, 0.9, 0.97, 0.985, 0.99, 1.0] {
+                let o = e.own_thresholds_at(t);
+                for class in [2, 3] {
+                    assert!((e.rescale(class, o[class]) - t).abs() < 1e-6, "{t}: {o:?}");
+                }
+            }
         }
     }
 
     #[test]
-    fn rescale_puts_the_own_threshold_on_the_detector_threshold() {
-        let e = either();
-        assert_eq!(e.rescale(0.0), 0.0);
-        assert!((e.rescale(0.999) - 0.98).abs() < 1e-6);
-        assert!((e.rescale(1.0) - 1.0).abs() < 1e-6);
-        // Below its own threshold the adapted head stays below the detector's; monotone.
-        assert!(e.rescale(0.998) < 0.98);
-        let mut last = -1.0;
-        for i in 0..=1000 {
-            let r = e.rescale(i as f32 / 1000.0);
-            assert!(r >= last, "{i}");
-            last = r;
+    fn rescale_puts_each_own_threshold_on_the_detector_threshold() {
+        let e = per_word();
+        for (class, own) in [(2, 0.999), (3, 0.99)] {
+            assert_eq!(e.rescale(class, 0.0), 0.0);
+            assert!((e.rescale(class, own) - 0.98).abs() < 1e-6);
+            assert!((e.rescale(class, 1.0) - 1.0).abs() < 1e-6);
+            // Below its own threshold the adapted head stays below the detector's; monotone.
+            assert!(e.rescale(class, own - 0.001) < 0.98);
+            let mut last = -1.0;
+            for i in 0..=1000 {
+                let r = e.rescale(class, i as f32 / 1000.0);
+                assert!(r >= last, "{i}");
+                last = r;
+            }
         }
+        // The steepest keyword's slope (0.02 / 0.001), the strictest keyword's threshold;
+        // silence's and unknown's entries count for neither.
         assert!(e.slope() > 19.0 && e.slope() < 21.0, "{}", e.slope());
+        assert_eq!(e.strictest(), 0.999);
+        let loose = Either {
+            own_thresholds: vec![0.9999, 0.9999, 0.99, 0.99],
+            ..either()
+        };
+        assert_eq!(loose.strictest(), 0.99);
+        assert!(loose.slope() < 2.5, "{}", loose.slope());
     }
 
     #[test]

@@ -207,8 +207,8 @@ impl Recognizer {
         }
         let detector = match classifier.either() {
             Some(e) => {
-                let own = e.rule.own_threshold_at(detector_cfg.threshold);
-                Detectors::Either(EitherDetector::new(detector_cfg, own, &meta.labels)?)
+                let own = e.rule.own_thresholds_at(detector_cfg.threshold);
+                Detectors::Either(EitherDetector::new(detector_cfg, &own, &meta.labels)?)
             }
             None => Detectors::One(Detector::new(detector_cfg, &meta.labels)?),
         };
@@ -574,6 +574,11 @@ mod tests {
     }
 
     fn two_heads(own: &[f32], second: &[f32]) -> Recognizer {
+        two_heads_at(own, second, 0.95)
+    }
+
+    /// The adapted head needs `go_own` for "go" and 0.999 for every other keyword.
+    fn two_heads_at(own: &[f32], second: &[f32], go_own: f32) -> Recognizer {
         let meta = meta();
         let labels = meta.labels.clone();
         let shape = vec![1, meta.features.bins(), meta.features.frames(), 1];
@@ -595,7 +600,10 @@ mod tests {
                     .iter()
                     .map(|l| super::super::meta::is_keyword(l))
                     .collect(),
-                own_threshold: 0.95,
+                own_thresholds: labels
+                    .iter()
+                    .map(|l| if l == "go" { go_own } else { 0.999 })
+                    .collect(),
                 threshold: 0.7,
             },
             own_scores: vec![0.0; labels.len()],
@@ -621,6 +629,10 @@ mod tests {
         let found = r.push(&tone(3.0, 0.3), MIC).unwrap();
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].word, "go");
+        // ... at the threshold of that word: where "go" needs 0.98 of it, 0.97 is not heard.
+        let mut r = two_heads_at(&[0.97, 0.97, 0.97], &[0.1, 0.1, 0.1], 0.98);
+        let found = r.push(&tone(3.0, 0.3), MIC).unwrap();
+        assert!(found.is_empty(), "{found:?}");
         // The shipped head sure on its own: heard at the detector's threshold.
         let mut r = two_heads(&[0.1, 0.1, 0.1], &[0.75, 0.75, 0.75]);
         assert_eq!(r.push(&tone(3.0, 0.3), MIC).unwrap().len(), 1);

@@ -59,6 +59,8 @@
 //! sha256 = "…"
 //! own_threshold = 0.9995 # "either" only: what this head needs; the [combine] head needs
 //!                        # [detector] threshold
+//! [combine.own_thresholds]  # optional, "either" only: keywords whose own-head threshold
+//! yes = 0.98                # differs from own_threshold
 //! ```
 use std::path::{Path, PathBuf};
 
@@ -438,6 +440,22 @@ pub struct CombineSpec {
     /// a keyword, where the second head needs the detector's threshold.
     #[serde(default)]
     pub own_threshold: Option<f32>,
+    /// [`CombineRule::Either`] only: keywords whose own-head threshold differs from
+    /// `own_threshold` (`[combine.own_thresholds]`, `go = 0.998`). `chatterbox adapt` matches
+    /// each keyword's on its own (`adapt::calibrate::matched_either`).
+    #[serde(default)]
+    pub own_thresholds: std::collections::BTreeMap<String, f32>,
+}
+
+impl CombineSpec {
+    /// The own head's threshold for `label`: its entry in `own_thresholds`, else
+    /// `own_threshold` (`None` for a `max` rule).
+    pub fn own_threshold_of(&self, label: &str) -> Option<f32> {
+        self.own_thresholds
+            .get(label)
+            .copied()
+            .or(self.own_threshold)
+    }
 }
 
 /// The optional `[detector]` table: what the model was tuned to on the validation streams
@@ -519,6 +537,18 @@ impl KwsMeta {
                 .chain(w.split_whitespace())
                 .any(|part| meta.labels.iter().any(|l| l.eq_ignore_ascii_case(part)))
         };
+        if let Some(w) = meta
+            .combine
+            .iter()
+            .flat_map(|c| c.own_thresholds.keys())
+            .find(|w| !(is_keyword(w) && meta.labels.iter().any(|l| l == *w)))
+        {
+            return Err(MetaError::Invalid {
+                path: path.to_path_buf(),
+                field: "combine.own_thresholds",
+                problem: format!("names '{w}', which is not a keyword of the model's labels; remove it or rerun `chatterbox adapt`"),
+            });
+        }
         let mut other = meta.adapt.iter().flat_map(|a| &a.other_words);
         if let Some(w) = other.find(|w| has_label(w)) {
             return Err(MetaError::Invalid {
@@ -688,6 +718,22 @@ impl KwsMeta {
                     ))
                 }
                 _ => {}
+            }
+            if c.rule == CombineRule::Max && !c.own_thresholds.is_empty() {
+                return Err(invalid(
+                    "combine.own_thresholds",
+                    "is set, but only rule = \"either\" reads it; remove it".into(),
+                ));
+            }
+            if let Some((w, t)) = c
+                .own_thresholds
+                .iter()
+                .find(|(_, t)| !(**t > 0.0 && **t < 1.0))
+            {
+                return Err(invalid(
+                    "combine.own_thresholds",
+                    format!("gives '{w}' {t}; each must lie between 0 and 1 (exclusive)"),
+                ));
             }
         }
         if let Some(t) = raw.detector.threshold {
@@ -982,6 +1028,39 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("only rule = \"either\""), "{err}");
+        // Per-keyword thresholds override `own_threshold` for the words they name.
+        let per_word = |t: &str| {
+            with_detector(&format!(
+                "{either}own_threshold = 0.9995\n[combine.own_thresholds]\n{t}"
+            ))
+        };
+        let c = KwsMeta::parse(&per_word("go = 0.99\n"), origin)
+            .unwrap()
+            .combine
+            .unwrap();
+        assert_eq!(
+            (c.own_threshold_of("go"), c.own_threshold_of("no")),
+            (Some(0.99), Some(0.9995))
+        );
+        for bad in ["go = 1.0\n", "go = 0.0\n", "go = nan\n"] {
+            let err = KwsMeta::parse(&per_word(bad), origin)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("combine.own_thresholds") && err.contains("between"),
+                "{bad}: {err}"
+            );
+        }
+        let err = KwsMeta::parse(
+            &format!("{base}{table}[combine.own_thresholds]\ngo = 0.99\n"),
+            origin,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("combine.own_thresholds") && err.contains("only rule"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1011,6 +1090,43 @@ mod tests {
             let err = KwsMeta::load(&path).unwrap_err().to_string();
             assert!(
                 err.contains("adapt.other_words") && err.contains(bad),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_per_word_threshold_must_name_a_keyword_of_the_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let pin = |name: &str, bytes: &[u8]| {
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+            crate::kws::model::sha256_hex(bytes)
+        };
+        let (m, e, h, s) = (
+            pin("m", b"mel"),
+            pin("e", b"emb"),
+            pin("h", b"head"),
+            pin("s", b"shipped"),
+        );
+        std::fs::write(
+            dir.path().join("labels.txt"),
+            "go\nstop\nunknown\nsilence\n",
+        )
+        .unwrap();
+        let toml = |word: &str| {
+            format!(
+                "front_end = \"embedding\"\n[embedding]\nmel_file = \"m\"\nmel_sha256 = \"{m}\"\nembedding_file = \"e\"\nembedding_sha256 = \"{e}\"\nembeddings = 16\n[model]\nfile = \"h\"\nsha256 = \"{h}\"\nlabels = \"labels.txt\"\noutput = \"softmax\"\n[detector]\nthreshold = 0.98\n[combine]\nrule = \"either\"\nfile = \"s\"\nsha256 = \"{s}\"\nown_threshold = 0.999\n[combine.own_thresholds]\n{word} = 0.99\n"
+            )
+        };
+        let path = dir.path().join("kws.toml");
+        std::fs::write(&path, toml("stop")).unwrap();
+        let meta = KwsMeta::load(&path).expect("a keyword of the labels");
+        assert_eq!(meta.combine.unwrap().own_threshold_of("stop"), Some(0.99));
+        for bad in ["left", "unknown"] {
+            std::fs::write(&path, toml(bad)).unwrap();
+            let err = KwsMeta::load(&path).unwrap_err().to_string();
+            assert!(
+                err.contains("combine.own_thresholds") && err.contains(bad),
                 "{err}"
             );
         }
