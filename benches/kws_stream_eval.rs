@@ -151,6 +151,10 @@ impl ClipSet {
         ClipSet { audio, items }
     }
 
+    fn family(&self, i: usize) -> &str {
+        &self.items[i].1
+    }
+
     fn clip(&self, i: usize) -> (&str, Vec<f32>) {
         let (label, _, off, len) = &self.items[i];
         let s = self.audio[*off..off + len]
@@ -475,6 +479,8 @@ struct NonKeywordSets<'a> {
 struct Span {
     kind: &'static str,
     word: Option<String>,
+    /// The voice family of a synthetic non-keyword (whose voice a false accept was in).
+    family: Option<String>,
     start: Duration,
     end: Duration,
 }
@@ -520,6 +526,10 @@ fn nonkeyword_stream(
     for item in items {
         let start = runners.now();
         let mut word = None;
+        let family = match item {
+            Item::Word(i) => Some(words.family(i).to_string()),
+            _ => None,
+        };
         let (kind, seg) = match item {
             Item::Word(i) | Item::Speech(i) | Item::Confuser(i) => {
                 let (kind, set) = match item {
@@ -551,6 +561,7 @@ fn nonkeyword_stream(
         spans.push(Span {
             kind,
             word,
+            family,
             start,
             end: runners.now(),
         });
@@ -607,6 +618,8 @@ struct Score {
     confuser_accepts: usize,
     fa_by_kind: BTreeMap<&'static str, usize>,
     fa_by_confuser: BTreeMap<String, usize>,
+    /// False accepts on synthetic non-keywords, by the voice family that said them.
+    fa_by_family: BTreeMap<String, usize>,
     per_word: BTreeMap<String, (usize, usize)>,
     per_family: BTreeMap<String, (usize, usize)>,
     per_snr: BTreeMap<u32, (usize, usize)>,
@@ -686,6 +699,9 @@ fn score(truth: &[Truth], kw_dets: &[Detection], spans: &[Span], nk_dets: &[Dete
             }
         } else {
             s.false_accepts += 1;
+            if let Some(f) = span.and_then(|sp| sp.family.clone()) {
+                *s.fa_by_family.entry(f).or_default() += 1;
+            }
         }
     }
     s.latencies_ms.sort_by(|a, b| a.total_cmp(b));
@@ -1277,6 +1293,14 @@ fn report(current: (u64, u64, f32, usize), s: &Score, n: usize, h: &Hours) {
                 .join(", ")
         },
         per_hour(s.confuser_accepts, h.confusers)
+    );
+    println!(
+        "synthetic non-keyword false accepts by voice family: {}",
+        s.fa_by_family
+            .iter()
+            .map(|(k, c)| format!("{k} {c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 }
 

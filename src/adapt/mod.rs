@@ -285,7 +285,7 @@ impl Plan {
 
 /// Chooses what the owner model will be, on the held-out takes ([`Tried::join`] is the rule):
 /// the adapted head with the shipped head beside it by the `either` rule when the model
-/// folder has a calibration stream, the adapted head's own threshold can be matched on it
+/// folder has a calibration stream, the adapted head's own thresholds (one per keyword) can be matched on it
 /// (the pair then accepts no more there than the shipped head does) and the held-out takes
 /// lose nothing by it; else beside it by the `max` rule when they lose nothing by that; else
 /// alone.

@@ -3,7 +3,7 @@
 //!
 //! Owner models written by `chatterbox adapt` use this to keep the shipped head beside the
 //! adapted one: a keyword is heard when the shipped head hears it at the detector threshold
-//! or the adapted head at its own, stricter one ([`Either`]; the recognizer gives each head
+//! or the adapted head at its own, one per keyword ([`Either`]; the recognizer gives each head
 //! a detector of its own, [`super::either_detector`], through [`Classifier::either`]; the
 //! joined scores serve single windows: `evaluate`, the held-out takes, `listen --all`);
 //! owner models of the previous release answer, class by class, with the larger probability ([`max_into`]). The adapted
@@ -34,7 +34,8 @@ pub fn max_into(scores: &mut [f32], other: &[f32]) {
 /// must raise the threshold to keep its false accepts down, and then hears fewer of the
 /// other voices' words than the shipped head did. Here the second head keeps the
 /// detector's threshold, so what it hears in any voice is still heard, and only the
-/// owner's head is held to a stricter one of its own.
+/// owner's head is held to thresholds of its own, one per keyword (strict for a word it
+/// confuses with others', looser for one it confuses with nothing).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Either {
     /// Per class, whether it is a keyword (else `silence`/`unknown`).

@@ -416,7 +416,7 @@ pub enum CombineRule {
     /// Class by class, the larger of the two probabilities (`kws::head::max_into`).
     Max,
     /// A keyword is heard when either head hears it: the second head at the detector's
-    /// threshold, the model's own at [`CombineSpec::own_threshold`]; `silence` and `unknown`
+    /// threshold, the model's own at [`CombineSpec::own_threshold_of`] that keyword; `silence` and `unknown`
     /// need both heads (`kws::head::Either::join_into`, for single windows). The recognizer
     /// runs the two heads through two detectors side by side (`kws::either_detector`).
     Either,
