@@ -1005,7 +1005,7 @@ fn write_calibration(out: &Path) {
                     calibrate::matched_either(cal, shipped_scores, &adapted, &det, &meta.labels)
                         .unwrap_or_else(|e| die(e))
                         .unwrap_or_else(|| die(format!("{owner}: no pair of thresholds matches")));
-                ((e.detector, Some(e.own.threshold)), e.own)
+                ((e.detector, Some(e.own_thresholds)), e.own)
             } else {
                 let m = calibrate::matched_threshold(
                     cal,
