@@ -289,7 +289,9 @@ fn floor_rows(shipped: &chatterbox::adapt::Shipped, adapted: &Net, held: &[Examp
 
 /// `--per-word` (diagnosis): the `either` pair with the adapted head at one threshold for
 /// every keyword (the loosest of `own_candidates` at which the pair makes no more false
-/// accepts on the calibration stream than the shipped head: the previous release's rule)
+/// accepts on the calibration stream than the shipped head at its own threshold: nearly the
+/// previous release's rule, which tried only 0.99 and stricter and could raise the shipped
+/// head's threshold; on the seven owners it never did)
 /// against one per keyword (`calibrate::matched_either`, this release's); keywords heard on
 /// the owner's noisy clips and the other voices', as the toy acts on single windows, and
 /// real-speech false accepts through the pair detector.

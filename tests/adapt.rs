@@ -635,9 +635,10 @@ fn plan_keeps_a_harmless_head_beside_at_the_shipped_threshold_and_one_sure_every
     let s = shipped();
     let cfg = TrainConfig::default();
     let held: Vec<Example> = s.replay.iter().take(64).cloned().collect();
-    // The shipped head itself as the "adapted" one: at any own threshold above the shipped
-    // one it accepts a subset of what the shipped head does, so the pair accepts no more on
-    // the calibration stream at the shipped threshold and the loosest own threshold.
+    // The shipped head itself as the "adapted" one: at any own threshold at or above the
+    // shipped one it accepts a subset of what the shipped head does, so the pair accepts no
+    // more on the calibration stream at the shipped threshold, and each keyword's own
+    // threshold comes down at least that far.
     let p = plan(&s, &s.net, &held, &cfg).expect("plan");
     let Join::Either { either, matched } = &p.join else {
         panic!("kept {:?}", p.join)
@@ -1220,6 +1221,8 @@ fn a_stop_requested_before_the_switch_leaves_the_owner_model_as_it_was() {
     let t = meta.detector.threshold;
     assert_eq!(t, r.threshold);
     // With the `either` rule it is the adapted head's own; else the detector's.
+    // On this fixture the pair is kept (checked: the per-keyword branch below must run).
+    assert!(r.own_thresholds.is_some(), "{r:?}");
     match &r.own_thresholds {
         Some(own) => {
             let c = meta.combine.unwrap();

@@ -189,6 +189,9 @@ fn each_word_is_held_to_its_own_threshold() {
     assert_eq!((stop.len(), stop[0].index), (1, STOP));
     assert_eq!(run(&mut det(), &vec![peaked(STOP, 0.5999); 12]), []);
     assert_eq!(det().word_threshold(GO), Some(0.9));
+    // Silence's and unknown's 0.01 are never used: sure silence or unknown reports nothing.
+    assert_eq!(run(&mut det(), &silence(12)), []);
+    assert_eq!(run(&mut det(), &vec![peaked(UNKNOWN, 0.97); 12]), []);
     // Without them, the configuration's threshold for every word.
     assert_eq!(
         run(&mut detector(cfg.clone()), &vec![peaked(STOP, 0.6); 12]),

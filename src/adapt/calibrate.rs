@@ -616,8 +616,10 @@ pub struct MatchedEither {
 /// was is the point of the rule; the adapted head is surest of the owner's words and loses
 /// least by a strict threshold. Why word by word: one threshold for all is held to the
 /// keyword the adapted head confuses most (on the validation owners, matching per word let
-/// the adapted head hear 1-14 more of the owner's noisy keyword clips of 96-288, with no
-/// more false accepts on the stream or on real speech). `None` when no pair gets there.
+/// the adapted head hear 0-14 more of the owner's noisy keyword clips of 96-288, and the
+/// other voices 5-13 more of their keywords, with no more false accepts on the stream or on
+/// real speech, and 0-1 more of the other voices' other clips acted on; README "A threshold
+/// per keyword"). `None` when no pair gets there.
 /// `shipped` and `adapted` are the heads' [`scores`] on `c`.
 pub fn matched_either(
     c: &Calibration,
@@ -684,8 +686,10 @@ pub fn matched_either(
 
 /// From `steps` (per label, an index into a candidate list, loosest at 0), takes one step
 /// looser for each keyword in turn, keeping each step `fits` accepts; a keyword whose step
-/// is refused stays where it is (loosening the others only adds false accepts), and the
-/// turns end when every keyword has stopped. Why by turns: the first keyword would
+/// is refused stays where it is, and the turns end when every keyword has stopped. Greedy:
+/// it assumes loosening the others never makes room for a refused keyword, which holds
+/// nearly but not exactly (the pair's shared refractory time can let one word's detection
+/// hide another's), so the result can depend on the labels' order. Why by turns: the first keyword would
 /// otherwise take all the room the others could have had (false accepts left before the
 /// shipped model's count is reached). At most one refused try per keyword, so the search
 /// costs the steps kept plus the keywords.

@@ -63,7 +63,8 @@ pub struct AdaptReport {
     /// switched to, so none was set).
     pub threshold: Option<f32>,
     /// How `threshold` was matched on the shipped calibration stream, or with the `either`
-    /// rule `own_threshold` (`None`: the model folder has none, and the fixed
+    /// rule the adapted head's thresholds (`Matched::threshold`: the strictest keyword's;
+    /// `None`: the model folder has none, and the fixed
     /// [`owner::owner_threshold`] was used, or no threshold was set).
     pub calibration: Option<calibrate::Matched>,
     /// Wall time of the whole adaptation.

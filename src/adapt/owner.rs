@@ -413,12 +413,18 @@ fn contract(
                 .zip(own_thresholds.iter().copied())
                 .filter(|(l, _)| crate::kws::meta::is_keyword(l))
                 .collect();
-            if own_thresholds.len() != shipped.labels.len() || words.is_empty() {
+            if own_thresholds.len() != shipped.labels.len() {
                 return Err(AdaptError::Model(format!(
                     "the adapted head got {} thresholds for {} labels; one per label is needed",
                     own_thresholds.len(),
                     shipped.labels.len()
                 )));
+            }
+            if words.is_empty() {
+                return Err(AdaptError::Shipped(
+                    "its labels hold no keyword, so the adapted head has no threshold to write"
+                        .into(),
+                ));
             }
             if let Some((w, t)) = words.iter().find(|(_, t)| !(*t > 0.0 && *t < 1.0)) {
                 return Err(AdaptError::Model(format!(

@@ -7,7 +7,8 @@
 //! 1. averages the posteriors of the results inside `average_window`;
 //! 2. waits until at least `min_results` results are in that window;
 //! 3. takes the top label of the average and reports it only if it is a keyword (never
-//!    `silence` or `unknown`), its average is at least `threshold`, and
+//!    `silence` or `unknown`), its average is at least `threshold` (or that word's own,
+//!    [`Detector::with_word_thresholds`]), and
 //! 4. no word was reported within `refractory` before, and the word is *new*: after a word
 //!    is reported it must first stop being the confident top label before it can be
 //!    reported again, so one long utterance gives one event.
@@ -24,7 +25,8 @@ use super::meta::{is_keyword, SILENCE, UNKNOWN};
 pub struct DetectorConfig {
     /// Results younger than this (relative to the newest) are averaged.
     pub average_window: Duration,
-    /// Minimum averaged posterior for a keyword to be reported, in (0, 1].
+    /// Minimum averaged posterior for a keyword to be reported, in (0, 1] (for every
+    /// keyword, unless [`Detector::with_word_thresholds`] gives each its own).
     pub threshold: f32,
     /// After a report, nothing is reported for this long.
     pub refractory: Duration,

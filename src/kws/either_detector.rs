@@ -31,7 +31,7 @@ use super::detector::{Detection, Detector, DetectorConfig, DetectorError};
 pub struct EitherDetector {
     /// Over the second (shipped) head's scores, at the detector's threshold.
     second: Detector,
-    /// Over the model's own (adapted) head's scores, at its own threshold.
+    /// Over the model's own (adapted) head's scores, at its own threshold for each label.
     own: Detector,
     last_report: Option<Duration>,
 }

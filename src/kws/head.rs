@@ -119,6 +119,11 @@ impl Either {
     /// of. The result is not a distribution (its sum may pass 1); the detector and
     /// `evaluate` only compare and threshold it. A NaN on either side stays NaN.
     pub fn join_into(&self, own: &mut [f32], second: &[f32]) {
+        debug_assert_eq!(
+            self.own_thresholds.len(),
+            self.keyword.len(),
+            "one own threshold per class"
+        );
         for (class, ((o, s), &k)) in own.iter_mut().zip(second).zip(&self.keyword).enumerate() {
             *o = if o.is_nan() || s.is_nan() {
                 f32::NAN

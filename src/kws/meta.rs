@@ -440,9 +440,10 @@ pub struct CombineSpec {
     /// a keyword, where the second head needs the detector's threshold.
     #[serde(default)]
     pub own_threshold: Option<f32>,
-    /// [`CombineRule::Either`] only: keywords whose own-head threshold differs from
-    /// `own_threshold` (`[combine.own_thresholds]`, `go = 0.998`). `chatterbox adapt` matches
-    /// each keyword's on its own (`adapt::calibrate::matched_either`).
+    /// [`CombineRule::Either`] only: own-head thresholds of the keywords it names, in place
+    /// of `own_threshold` (`[combine.own_thresholds]`, `go = 0.998`). `chatterbox adapt`
+    /// matches each keyword's on its own (`adapt::calibrate::matched_either`) and names every
+    /// keyword.
     #[serde(default)]
     pub own_thresholds: std::collections::BTreeMap<String, f32>,
 }
