@@ -170,21 +170,52 @@ fn sign_test(fixed: u64, broken: u64) -> String {
     format!("+{fixed} / -{broken} (p {:.3})", (2.0 * tail).min(1.0))
 }
 
+/// What `--parallel` and `--per-word` read off the calibration stream: the stream, the toy's
+/// detector, which hops count, both heads' scores and the shipped head's false accepts.
+struct CalibrationView<'a> {
+    c: &'a chatterbox::adapt::calibrate::Calibration,
+    det: DetectorConfig,
+    ss: Vec<Option<Vec<f32>>>,
+    sa: Vec<Option<Vec<f32>>>,
+    shipped_events: usize,
+}
+
+impl<'a> CalibrationView<'a> {
+    /// `None` when the model folder has no calibration stream.
+    fn new(shipped: &'a chatterbox::adapt::Shipped, adapted: &Net) -> Option<CalibrationView<'a>> {
+        use chatterbox::adapt::calibrate::{events, scores};
+        let c = shipped.calibration.as_ref()?;
+        let det = chatterbox::adapt::toy_detector(&shipped.meta);
+        let ss = scores(&shipped.net, c);
+        let shipped_events =
+            events(&ss, Some(&c.counted), c.hop, &det, &shipped.meta.labels).expect("events");
+        Some(CalibrationView {
+            c,
+            det,
+            sa: scores(adapted, c),
+            ss,
+            shipped_events,
+        })
+    }
+
+    fn counted(&self) -> Option<&[bool]> {
+        Some(self.c.counted.as_slice())
+    }
+}
+
 /// `--parallel` (diagnosis): false accepts on the calibration stream, at the shipped
 /// threshold and each adapted-head threshold, of one detector over the `either` join's scores
 /// (the previous release's runtime) against the two heads through two detectors side by side
 /// (`calibrate::either_events`, this release's), and of the adapted head alone.
 fn parallel_rows(shipped: &chatterbox::adapt::Shipped, adapted: &Net) {
-    use chatterbox::adapt::calibrate::{either_events, events, own_candidates, scores};
+    use chatterbox::adapt::calibrate::{either_events, events, own_candidates};
     use chatterbox::kws::head::Either;
     let labels = &shipped.meta.labels;
-    let Some(c) = &shipped.calibration else {
+    let Some(v) = CalibrationView::new(shipped, adapted) else {
         return;
     };
-    let det = chatterbox::adapt::toy_detector(&shipped.meta);
-    let counted = Some(c.counted.as_slice());
-    let (ss, sa) = (scores(&shipped.net, c), scores(adapted, c));
-    let s_events = events(&ss, counted, c.hop, &det, labels).expect("events");
+    let (c, det, ss, sa, counted) = (v.c, &v.det, v.ss.as_slice(), v.sa.as_slice(), v.counted());
+    let s_events = v.shipped_events;
     for t in own_candidates(det.threshold) {
         let e = Either::uniform(
             labels
@@ -196,7 +227,7 @@ fn parallel_rows(shipped: &chatterbox::adapt::Shipped, adapted: &Net) {
         );
         let joined: Vec<Option<Vec<f32>>> = sa
             .iter()
-            .zip(&ss)
+            .zip(ss)
             .map(|(a, s)| match (a, s) {
                 (Some(a), Some(s)) => {
                     let mut o = a.clone();
@@ -206,14 +237,14 @@ fn parallel_rows(shipped: &chatterbox::adapt::Shipped, adapted: &Net) {
                 (a, _) => a.clone(),
             })
             .collect();
-        let j = events(&joined, counted, c.hop, &det, labels).expect("events");
+        let j = events(&joined, counted, c.hop, det, labels).expect("events");
         let a_cfg = chatterbox::kws::detector::DetectorConfig {
             threshold: t,
             ..det.clone()
         };
-        let alone = events(&sa, counted, c.hop, &a_cfg, labels).expect("events");
-        let pair = either_events(&sa, &ss, &e.own_thresholds, counted, c.hop, &det, labels)
-            .expect("events");
+        let alone = events(sa, counted, c.hop, &a_cfg, labels).expect("events");
+        let pair =
+            either_events(sa, ss, &e.own_thresholds, counted, c.hop, det, labels).expect("events");
         println!(
             "|   own {t}: joined {j}, adapted alone {alone}, side by side {pair} (shipped {s_events}) |"
         );
@@ -303,33 +334,20 @@ fn per_word_rows(
     speech: &[Example],
     kws: usize,
 ) {
-    use chatterbox::adapt::calibrate::{
-        either_events, events, matched_either, own_candidates, scores,
-    };
+    use chatterbox::adapt::calibrate::{either_events, matched_either, own_candidates};
     let labels = &shipped.meta.labels;
-    let Some(c) = &shipped.calibration else {
+    let Some(v) = CalibrationView::new(shipped, adapted) else {
         return;
     };
-    let det = chatterbox::adapt::toy_detector(&shipped.meta);
-    let counted = Some(c.counted.as_slice());
-    let (ss, sa) = (scores(&shipped.net, c), scores(adapted, c));
-    let budget = events(&ss, counted, c.hop, &det, labels).expect("events");
+    let (c, det, ss, sa, counted) = (v.c, &v.det, v.ss.as_slice(), v.sa.as_slice(), v.counted());
+    let budget = v.shipped_events;
     let thr = det.threshold;
     let uniform = own_candidates(thr).into_iter().find(|&t| {
-        either_events(
-            &sa,
-            &ss,
-            &vec![t; labels.len()],
-            counted,
-            c.hop,
-            &det,
-            labels,
-        )
-        .expect("events")
+        either_events(sa, ss, &vec![t; labels.len()], counted, c.hop, det, labels).expect("events")
             <= budget
     });
     let t0 = Instant::now();
-    let per_word = matched_either(c, &ss, &sa, &det, labels).expect("calibration");
+    let per_word = matched_either(c, ss, sa, det, labels).expect("calibration");
     let search_s = t0.elapsed().as_secs_f32();
     let heard = |set: &[Example], per: &[f32]| -> (usize, usize, usize, usize) {
         // keyword clips heard, other clips acted on (wrongly), of keyword clips / other clips
