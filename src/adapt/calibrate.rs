@@ -658,24 +658,26 @@ pub fn matched_either(
             Ok(n)
         };
         let strictest = vec![own.len() - 1; labels.len()];
-        if count(&strictest)? > shipped_events {
+        // The pair's false accepts at the steps kept last (each counted once).
+        let mut owner_events = count(&strictest)?;
+        if owner_events > shipped_events {
             continue;
         }
         let steps = loosen_by_turns(strictest, &keyword, |steps| {
-            Ok(count(steps)? <= shipped_events)
+            let n = count(steps)?;
+            let fits = n <= shipped_events;
+            if fits {
+                owner_events = n;
+            }
+            Ok(fits)
         })?;
         let own_thresholds = thresholds(&steps);
         return Ok(Some(MatchedEither {
             detector: ts,
             own: Matched {
-                threshold: own_thresholds
-                    .iter()
-                    .zip(&keyword)
-                    .filter(|(_, &k)| k)
-                    .map(|(&t, _)| t)
-                    .fold(0.0, f32::max),
+                threshold: crate::kws::head::strictest_keyword(&own_thresholds, &keyword),
                 shipped_events,
-                owner_events: count(&steps)?,
+                owner_events,
                 stream,
             },
             own_thresholds,

@@ -93,7 +93,7 @@ impl Either {
     /// The strictest keyword's own threshold (what logs and reports name when one number
     /// must do).
     pub fn strictest(&self) -> f32 {
-        self.keyword_thresholds().fold(0.0, f32::max)
+        strictest_keyword(&self.own_thresholds, &self.keyword)
     }
 
     /// The steepest slope of [`Self::rescale`] over the keywords: how much it can magnify a
@@ -134,6 +134,17 @@ impl Either {
             };
         }
     }
+}
+
+/// The largest of `thresholds` (one per class) over the classes `keyword` marks: what one
+/// number stands for when an own head has a threshold per keyword ([`Either::strictest`]).
+pub fn strictest_keyword(thresholds: &[f32], keyword: &[bool]) -> f32 {
+    thresholds
+        .iter()
+        .zip(keyword)
+        .filter(|(_, &k)| k)
+        .map(|(&t, _)| t)
+        .fold(0.0, f32::max)
 }
 
 /// A second head and the buffers its scores and the own head's unjoined ones go to

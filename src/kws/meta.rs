@@ -1064,23 +1064,39 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_other_word_that_is_a_label_is_refused_at_load() {
+    /// Writes `bytes` to `dir/name` and returns its sha256 pin.
+    fn pinned(dir: &Path, name: &str, bytes: &[u8]) -> String {
+        std::fs::write(dir.join(name), bytes).unwrap();
+        crate::kws::model::sha256_hex(bytes)
+    }
+
+    /// A folder with pinned mel, embedding and head files ("m", "e", "h") and a labels file
+    /// (go, stop, unknown, silence), and the contract's text up to the end of `[model]`.
+    fn embedding_model_dir() -> (tempfile::TempDir, String) {
         let dir = tempfile::tempdir().unwrap();
-        let pin = |name: &str, bytes: &[u8]| {
-            std::fs::write(dir.path().join(name), bytes).unwrap();
-            crate::kws::model::sha256_hex(bytes)
-        };
+        let pin = |name: &str, bytes: &[u8]| pinned(dir.path(), name, bytes);
         let (m, e, h) = (pin("m", b"mel"), pin("e", b"emb"), pin("h", b"head"));
-        let (r, l) = (pin("r", b"replay"), pin("lay", b"layout"));
         std::fs::write(
             dir.path().join("labels.txt"),
             "go\nstop\nunknown\nsilence\n",
         )
         .unwrap();
+        let head = format!(
+            "front_end = \"embedding\"\n[embedding]\nmel_file = \"m\"\nmel_sha256 = \"{m}\"\nembedding_file = \"e\"\nembedding_sha256 = \"{e}\"\nembeddings = 16\n[model]\nfile = \"h\"\nsha256 = \"{h}\"\nlabels = \"labels.txt\"\noutput = \"softmax\"\n"
+        );
+        (dir, head)
+    }
+
+    #[test]
+    fn an_other_word_that_is_a_label_is_refused_at_load() {
+        let (dir, head) = embedding_model_dir();
+        let (r, l) = (
+            pinned(dir.path(), "r", b"replay"),
+            pinned(dir.path(), "lay", b"layout"),
+        );
         let toml = |other: &str| {
             format!(
-                "front_end = \"embedding\"\n[embedding]\nmel_file = \"m\"\nmel_sha256 = \"{m}\"\nembedding_file = \"e\"\nembedding_sha256 = \"{e}\"\nembeddings = 16\n[model]\nfile = \"h\"\nsha256 = \"{h}\"\nlabels = \"labels.txt\"\noutput = \"softmax\"\n[adapt]\nreplay_file = \"r\"\nreplay_sha256 = \"{r}\"\nlayout_file = \"lay\"\nlayout_sha256 = \"{l}\"\nother_words = [{other}]\n"
+                "{head}[adapt]\nreplay_file = \"r\"\nreplay_sha256 = \"{r}\"\nlayout_file = \"lay\"\nlayout_sha256 = \"{l}\"\nother_words = [{other}]\n"
             )
         };
         let path = dir.path().join("kws.toml");
@@ -1098,25 +1114,11 @@ mod tests {
 
     #[test]
     fn a_per_word_threshold_must_name_a_keyword_of_the_labels() {
-        let dir = tempfile::tempdir().unwrap();
-        let pin = |name: &str, bytes: &[u8]| {
-            std::fs::write(dir.path().join(name), bytes).unwrap();
-            crate::kws::model::sha256_hex(bytes)
-        };
-        let (m, e, h, s) = (
-            pin("m", b"mel"),
-            pin("e", b"emb"),
-            pin("h", b"head"),
-            pin("s", b"shipped"),
-        );
-        std::fs::write(
-            dir.path().join("labels.txt"),
-            "go\nstop\nunknown\nsilence\n",
-        )
-        .unwrap();
+        let (dir, head) = embedding_model_dir();
+        let s = pinned(dir.path(), "s", b"shipped");
         let toml = |word: &str| {
             format!(
-                "front_end = \"embedding\"\n[embedding]\nmel_file = \"m\"\nmel_sha256 = \"{m}\"\nembedding_file = \"e\"\nembedding_sha256 = \"{e}\"\nembeddings = 16\n[model]\nfile = \"h\"\nsha256 = \"{h}\"\nlabels = \"labels.txt\"\noutput = \"softmax\"\n[detector]\nthreshold = 0.98\n[combine]\nrule = \"either\"\nfile = \"s\"\nsha256 = \"{s}\"\nown_threshold = 0.999\n[combine.own_thresholds]\n{word} = 0.99\n"
+                "{head}[detector]\nthreshold = 0.98\n[combine]\nrule = \"either\"\nfile = \"s\"\nsha256 = \"{s}\"\nown_threshold = 0.999\n[combine.own_thresholds]\n{word} = 0.99\n"
             )
         };
         let path = dir.path().join("kws.toml");
